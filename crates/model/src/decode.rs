@@ -1,0 +1,242 @@
+//! Decoding model types from the YAML tree, collecting every problem.
+//!
+//! Each struct reads its keys through a [`MapReader`], which remembers which
+//! keys were asked for; whatever else the mapping holds is an unknown key and
+//! an error (with a "did you mean").
+
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+
+use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
+use crate::source::{SourceFile, Span, Spanned};
+use crate::yaml::{Node, NodeKind};
+
+/// Where decoded problems go.
+pub struct Cx<'a> {
+    pub file: &'a Arc<SourceFile>,
+    pub diags: &'a mut Diagnostics,
+}
+
+impl Cx<'_> {
+    pub fn error(&mut self, code: &'static str, span: Span, message: impl Into<String>) -> &mut Diagnostic {
+        self.diags.push(Diagnostic::error(code, self.file, span, message));
+        self.diags.items.last_mut().expect("just pushed")
+    }
+    fn wrong_type(&mut self, n: &Node, expected: &str) {
+        self.error("wrong-type", n.span, format!("expected {expected}, found {}", n.describe()))
+            .label = Some(format!("expected {expected}"));
+    }
+    pub fn map<'n>(&mut self, n: &'n Node, what: &'static str) -> Option<MapReader<'n>> {
+        match &n.kind {
+            NodeKind::Map(entries) => Some(MapReader { node: n, entries, asked: Vec::new(), what }),
+            _ => {
+                self.wrong_type(n, &format!("a mapping ({what})"));
+                None
+            }
+        }
+    }
+}
+
+/// A type that can be read from a YAML node.
+pub trait Decode: Sized {
+    /// What a value of this type looks like, for "expected ..." messages.
+    fn expected() -> String;
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self>;
+}
+
+impl Decode for String {
+    fn expected() -> String {
+        "a string".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        match n.as_scalar() {
+            Some((t, _)) if !n.is_null() => Some(t.to_string()),
+            _ => {
+                cx.wrong_type(n, "a string");
+                None
+            }
+        }
+    }
+}
+
+impl Decode for bool {
+    fn expected() -> String {
+        "true or false".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        match n.as_scalar() {
+            Some(("true", true)) => Some(true),
+            Some(("false", true)) => Some(false),
+            _ => {
+                cx.wrong_type(n, "true or false");
+                None
+            }
+        }
+    }
+}
+
+macro_rules! decode_int {
+    ($($t:ty),*) => {$(
+        impl Decode for $t {
+            fn expected() -> String {
+                format!("a whole number from {} to {}", <$t>::MIN, <$t>::MAX)
+            }
+            fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+                match n.as_scalar() {
+                    Some((t, true)) if t.parse::<i128>().is_ok() => match t.parse::<$t>() {
+                        Ok(v) => Some(v),
+                        Err(_) => {
+                            cx.error("out-of-range", n.span, format!("{t} is out of range: expected {}", Self::expected()));
+                            None
+                        }
+                    },
+                    _ => {
+                        cx.wrong_type(n, &Self::expected());
+                        None
+                    }
+                }
+            }
+        }
+    )*};
+}
+decode_int!(u16, u32, i64, u64);
+
+impl<T: Decode> Decode for Spanned<T> {
+    fn expected() -> String {
+        T::expected()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        T::decode(n, cx).map(|v| Spanned::new(v, n.span))
+    }
+}
+
+impl<T: Decode> Decode for Vec<T> {
+    fn expected() -> String {
+        format!("a list of {}", T::expected().trim_start_matches("a "))
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        match &n.kind {
+            NodeKind::Seq(items) => {
+                // Keep what decoded: the errors are recorded, and the rest can
+                // still be validated, so that one run reports everything.
+                Some(items.iter().filter_map(|i| T::decode(i, cx)).collect())
+            }
+            _ => {
+                cx.wrong_type(n, &Self::expected());
+                None
+            }
+        }
+    }
+}
+
+/// A single value or a list of them (`proto: tcp` or `proto: [tcp, udp]`).
+#[derive(Debug, Clone)]
+pub struct OneOrMany<T>(pub Vec<T>);
+
+impl<T: Decode> Decode for OneOrMany<T> {
+    fn expected() -> String {
+        format!("{} or a list of them", T::expected())
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        match &n.kind {
+            NodeKind::Seq(items) if items.is_empty() => {
+                cx.error("empty-list", n.span, "the list is empty").help =
+                    Some(format!("give {}", T::expected()));
+                None
+            }
+            NodeKind::Seq(_) => Vec::<T>::decode(n, cx).map(OneOrMany),
+            _ => T::decode(n, cx).map(|v| OneOrMany(vec![v])),
+        }
+    }
+}
+
+/// Mappings keyed by names keep the file's order (deterministic output that
+/// follows the author's layout).
+impl<T: Decode> Decode for IndexMap<Spanned<String>, T> {
+    fn expected() -> String {
+        format!("a mapping of names to {}", T::expected().trim_start_matches("a "))
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let NodeKind::Map(entries) = &n.kind else {
+            if n.is_null() {
+                return Some(IndexMap::new());
+            }
+            cx.wrong_type(n, &Self::expected());
+            return None;
+        };
+        let mut out = IndexMap::with_capacity(entries.len());
+        for (k, v) in entries {
+            let key = Spanned::<String>::decode(k, cx);
+            let val = T::decode(v, cx);
+            if let (Some(k), Some(v)) = (key, val) {
+                out.insert(k, v);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// Reads the keys of one mapping and reports those nobody asked for.
+pub struct MapReader<'n> {
+    node: &'n Node,
+    entries: &'n [(Node, Node)],
+    asked: Vec<&'static str>,
+    what: &'static str,
+}
+
+impl<'n> MapReader<'n> {
+    pub fn span(&self) -> Span {
+        self.node.span
+    }
+    pub fn node(&mut self, key: &'static str) -> Option<&'n Node> {
+        self.asked.push(key);
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key))
+            .map(|(_, v)| v)
+    }
+    /// The key's span, for errors about the key rather than its value.
+    pub fn key_span(&self, key: &str) -> Option<Span> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key))
+            .map(|(k, _)| k.span)
+    }
+    /// An optional key. A null value counts as absent.
+    pub fn opt<T: Decode>(&mut self, cx: &mut Cx, key: &'static str) -> Option<T> {
+        let n = self.node(key)?;
+        if n.is_null() {
+            return None;
+        }
+        T::decode(n, cx)
+    }
+    /// A required key; its absence is reported at the mapping.
+    pub fn req<T: Decode>(&mut self, cx: &mut Cx, key: &'static str) -> Option<T> {
+        match self.node(key) {
+            Some(n) if !n.is_null() => T::decode(n, cx),
+            _ => {
+                let span = Span::new(self.node.span.offset, 0);
+                cx.error("missing-key", span, format!("{} lacks the required key `{key}`", self.what))
+                    .help = Some(format!("add `{key}:` with {}", T::expected()));
+                None
+            }
+        }
+    }
+    /// Reports every key that was not asked for.
+    pub fn finish(self, cx: &mut Cx) {
+        for (k, _) in self.entries {
+            let name = k.as_scalar().map(|s| s.0).unwrap_or("");
+            if self.asked.contains(&name) {
+                continue;
+            }
+            let hint = match did_you_mean(name, self.asked.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known keys here: {}", self.asked.join(", ")),
+            };
+            let d = cx.error("unknown-key", k.span, format!("unknown key `{name}` in {}", self.what));
+            d.label = Some("not a key of this format".into());
+            d.help = Some(format!("{hint} A misspelt key would silently change the meaning, so it is an error."));
+        }
+    }
+}

@@ -1,0 +1,24 @@
+//! The portmatrix model: matrices (a product's network requirements) and
+//! inventories (a deployment), read from YAML with precise diagnostics.
+//!
+//! This crate does no I/O beyond reading the files it is given, and knows
+//! nothing of any firewall syntax.
+
+pub mod cond;
+pub mod decode;
+pub mod diag;
+pub mod lint;
+pub mod load;
+pub mod matrix;
+pub mod ports;
+pub mod schema;
+pub mod source;
+pub mod validate;
+pub mod yaml;
+
+pub use cond::Cond;
+pub use diag::{Diagnostic, Diagnostics, Severity};
+pub use load::{matrix_from_path, matrix_from_source, matrix_from_str, read_source};
+pub use matrix::{Flow, Matrix, Os, Proto, Role};
+pub use ports::{PortExpr, PortSet};
+pub use source::{SourceFile, Span, Spanned};

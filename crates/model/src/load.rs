@@ -1,0 +1,56 @@
+//! Reading matrices from text: parse, decode, validate.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use crate::decode::Cx;
+use crate::diag::{Diagnostic, Diagnostics};
+use crate::matrix::Matrix;
+use crate::source::{SourceFile, Span};
+use crate::validate::validate_matrix;
+use crate::yaml;
+
+/// The matrix, or every error found in it.
+pub fn matrix_from_source(file: Arc<SourceFile>) -> Result<Matrix, Vec<Diagnostic>> {
+    let mut diags = Diagnostics::default();
+    let root = yaml::parse(&file, &mut diags);
+    let mut cx = Cx { file: &file, diags: &mut diags };
+    let m = root.and_then(|r| Matrix::decode_root(&r, &mut cx));
+    if let Some(m) = &m {
+        validate_matrix(m, &mut cx);
+    }
+    match m {
+        Some(m) if !diags.has_errors() => Ok(m),
+        _ => Err(diags.sorted()),
+    }
+}
+
+pub fn matrix_from_str(name: &str, text: &str) -> Result<Matrix, Vec<Diagnostic>> {
+    matrix_from_source(SourceFile::new(name, text))
+}
+
+/// Reads a file; an unreadable file is a diagnostic too.
+pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
+    let name = path.display().to_string();
+    match std::fs::read(path) {
+        Ok(bytes) => match String::from_utf8(bytes) {
+            Ok(text) => Ok(SourceFile::new(name, text)),
+            Err(e) => {
+                let off = e.utf8_error().valid_up_to();
+                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+                let f = SourceFile::new(name, text);
+                Err(Diagnostic::error("not-utf8", &f, Span::new(off, 1), "the file is not UTF-8 text")
+                    .with_help("save it as UTF-8; a matrix is a YAML text file"))
+            }
+        },
+        Err(e) => {
+            let f = SourceFile::new(name.clone(), "");
+            Err(Diagnostic::error("unreadable", &f, Span::default(), format!("cannot read {name}: {e}")))
+        }
+    }
+}
+
+pub fn matrix_from_path(path: &Path) -> Result<Matrix, Vec<Diagnostic>> {
+    let file = read_source(path).map_err(|d| vec![d])?;
+    matrix_from_source(file)
+}

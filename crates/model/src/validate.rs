@@ -1,0 +1,252 @@
+//! Checks that make a decoded matrix usable: names resolve, ports are ports,
+//! conditions name real features. Every failure is an error.
+
+use std::collections::HashMap;
+
+use crate::decode::Cx;
+use crate::diag::did_you_mean;
+use crate::matrix::{Matrix, Proto};
+use crate::ports::ResolveError;
+use crate::source::Spanned;
+use crate::lint::LINT_CODES;
+
+/// ICMP type names understood in `icmp:`.
+pub const ICMP_TYPES: &[&str] = &[
+    "echo-request",
+    "echo-reply",
+    "destination-unreachable",
+    "time-exceeded",
+    "parameter-problem",
+    "redirect",
+    "timestamp-request",
+    "timestamp-reply",
+    "packet-too-big",
+    "router-solicitation",
+    "router-advertisement",
+    "neighbor-solicitation",
+    "neighbor-advertisement",
+];
+
+pub fn is_kebab_id(s: &str) -> bool {
+    !s.is_empty()
+        && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && !s.ends_with('-')
+}
+
+pub fn is_param_name(s: &str) -> bool {
+    s.starts_with(|c: char| c.is_ascii_lowercase()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+/// A DNS name, optionally with one leading `*.` wildcard label.
+pub fn is_fqdn(s: &str) -> bool {
+    let body = s.strip_prefix("*.").unwrap_or(s);
+    body.len() <= 253
+        && body.contains('.')
+        && body.split('.').all(|l| {
+            !l.is_empty()
+                && l.len() <= 63
+                && l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+                && !l.starts_with('-')
+                && !l.ends_with('-')
+        })
+}
+
+fn check_name(cx: &mut Cx, name: &Spanned<String>, what: &str, ok: fn(&str) -> bool, form: &str) {
+    if !ok(name) {
+        cx.error("bad-name", name.span, format!("`{}` is not a valid {what} name", name.value)).help =
+            Some(format!("{what} names use {form}"));
+    }
+}
+
+pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
+    check_name(cx, &m.matrix, "matrix", is_kebab_id, "lower-case letters, digits and `-`");
+
+    for name in m.features.keys() {
+        check_name(cx, name, "feature", is_kebab_id, "lower-case letters, digits and `-`");
+    }
+    // Exclusive alternatives must not both be on by default.
+    let mut on_by_group: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for (name, f) in &m.features {
+        if let (Some(g), true) = (&f.exclusive, f.default) {
+            if let Some(prev) = on_by_group.insert(g, name) {
+                cx.error("exclusive-defaults", name.span, format!("`{}` and `{}` are both on by default, but exclusive ({g})", prev.value, name.value))
+                    .help = Some("at most one feature of an exclusive group may default to true".into());
+            }
+        }
+    }
+
+    for (name, p) in &m.params {
+        check_name(cx, name, "parameter", is_param_name, "lower-case letters, digits and `_` (a `-` would read as a port range)");
+        if let Some(d) = &p.default {
+            let below = p.min.is_some_and(|min| d.value < min);
+            let above = p.max.is_some_and(|max| d.value > max);
+            if below || above {
+                cx.error("default-out-of-range", d.span, format!("default {} lies outside min/max", d.value));
+            }
+        }
+        check_accept(cx, &p.accept);
+    }
+
+    for (name, role) in &m.roles {
+        check_name(cx, name, "role", is_kebab_id, "lower-case letters, digits and `-`");
+        if name.value == "any" {
+            cx.error("reserved-name", name.span, "`any` is reserved: it stands for a network the deployment binds");
+        }
+        for f in &role.fqdns {
+            if !role.external {
+                cx.error("fqdn-on-internal-role", f.span, format!("role `{}` has fqdns but is not external", name.value)).help =
+                    Some("only external roles (outside the product) are reached by name; add `external: true`".into());
+            }
+            if !is_fqdn(f) {
+                cx.error("bad-fqdn", f.span, format!("`{}` is not a DNS name", f.value)).help =
+                    Some("write a name like api.example.com, or a wildcard like *.blob.core.windows.net".into());
+            }
+        }
+    }
+
+    for (name, members) in &m.groups {
+        check_name(cx, name, "group", is_kebab_id, "lower-case letters, digits and `-`");
+        if m.roles.contains_key(name.value.as_str()) {
+            cx.error("group-shadows-role", name.span, format!("group `{}` has the name of a role", name.value));
+        }
+        for member in members {
+            if !m.roles.contains_key(member.value.as_str()) {
+                unknown_role(cx, m, member, false);
+            }
+        }
+    }
+
+    let mut seen_req: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for r in &m.requirements {
+        check_name(cx, &r.id, "requirement", is_kebab_id, "lower-case letters, digits and `-`");
+        if let Some(prev) = seen_req.insert(&r.id.value, &r.id) {
+            let (line, _) = cx.file.line_col(prev.span.offset);
+            cx.error("duplicate-id", r.id.span, format!("requirement id `{}` is used twice", r.id.value)).help =
+                Some(format!("the first is on line {line}"));
+        }
+    }
+
+    let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for f in &m.flows {
+        check_name(cx, &f.id, "flow", is_kebab_id, "lower-case letters, digits and `-`");
+        if let Some(prev) = seen.insert(&f.id.value, &f.id) {
+            let (line, _) = cx.file.line_col(prev.span.offset);
+            let d = cx.error("duplicate-id", f.id.span, format!("flow id `{}` is used twice", f.id.value));
+            d.label = Some("second use".into());
+            d.help = Some(format!("the first is on line {line}; flow ids must be unique within a matrix"));
+        }
+        for end in f.from.iter().chain(&f.to) {
+            if end.value != "any" && !m.roles.contains_key(end.value.as_str()) && !m.groups.contains_key(end.value.as_str()) {
+                unknown_role(cx, m, end, true);
+            }
+            // An outside party's own local traffic is fine (from == to); a
+            // same-host flow between the product and an outside party is not.
+            let self_loop = f.from.len() == 1 && f.to.len() == 1 && f.from[0] == f.to[0];
+            if f.same_host && !self_loop && m.expand(end).iter().any(|r| m.roles[*r].external) {
+                cx.error("same-host-external", end.span, "a same_host flow cannot involve an external role");
+            }
+        }
+
+        let mut protos: Vec<Proto> = Vec::new();
+        for p in &f.proto {
+            if protos.contains(&p.value) {
+                cx.error("duplicate-proto", p.span, format!("`{}` is listed twice", p.value));
+            }
+            protos.push(p.value);
+        }
+        let with_ports = protos.iter().any(|p| p.has_ports());
+        let icmpish = protos.iter().any(|p| !p.has_ports());
+        if with_ports && icmpish {
+            cx.error("mixed-proto", f.proto[0].span, "ICMP and port-based protocols in one flow").help =
+                Some("split it into two flows: ICMP has types, not ports".into());
+        }
+        match (&f.ports, with_ports) {
+            (None, true) => {
+                cx.error("missing-ports", f.id.span, format!("flow `{}` ({}) has no `ports`", f.id.value, protos.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/")))
+                    .help = Some("give the listener's ports: `ports: 443`, or a parameter with no default when the document leaves it open".into());
+            }
+            (Some(p), false) => {
+                cx.error("ports-without-proto", p.span, "ports given for a protocol without ports").help =
+                    Some("ICMP flows list `icmp:` types instead".into());
+            }
+            _ => {}
+        }
+        if f.src_ports.is_some() && !with_ports {
+            cx.error("ports-without-proto", f.src_ports.as_ref().unwrap().span, "src_ports given for a protocol without ports");
+        }
+        for t in &f.icmp {
+            if !icmpish {
+                cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6");
+            } else if !ICMP_TYPES.contains(&t.value.as_str()) {
+                let hint = did_you_mean(t, ICMP_TYPES.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("known types: {}", ICMP_TYPES.join(", ")));
+                cx.error("unknown-icmp-type", t.span, format!("unknown ICMP type `{}`", t.value)).help = Some(hint);
+            }
+        }
+        for expr in f.ports.iter().chain(&f.src_ports) {
+            for p in expr.params() {
+                if !m.params.contains_key(p.value.as_str()) {
+                    let hint = match did_you_mean(p, m.params.keys().map(|k| k.value.as_str())) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "declare it under `params:` (with a default, or without one if the deployment must set it)".into(),
+                    };
+                    cx.error("undefined-param", p.span, format!("undefined parameter `{}`", p.value)).help = Some(hint);
+                }
+            }
+            if expr.params().all(|p| m.params.contains_key(p.value.as_str())) {
+                match expr.resolve(&|n| m.param_default(n)) {
+                    Err(ResolveError::OutOfRange { span, message }) => {
+                        let span = if span.len == 0 { expr.span } else { span };
+                        cx.error("port-out-of-range", span, format!("{message} (with parameter defaults)"));
+                    }
+                    Ok(set) if set.is_empty() => {
+                        cx.error("empty-ports", expr.span, "the port set is empty");
+                    }
+                    _ => {}
+                }
+            }
+        }
+        if let Some(w) = &f.when {
+            for feat in w.features() {
+                if !m.features.contains_key(feat.value.as_str()) {
+                    let hint = match did_you_mean(feat, m.features.keys().map(|k| k.value.as_str())) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "declare it under `features:`".into(),
+                    };
+                    cx.error("unknown-feature", feat.span, format!("unknown feature `{}` in `when`", feat.value)).help = Some(hint);
+                }
+            }
+        }
+        check_accept(cx, &f.accept);
+    }
+}
+
+fn check_accept(cx: &mut Cx, accept: &indexmap::IndexMap<Spanned<String>, String>) {
+    for (code, reason) in accept {
+        if !LINT_CODES.contains(&code.value.as_str()) {
+            let hint = did_you_mean(code, LINT_CODES.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("lint codes: {}", LINT_CODES.join(", ")));
+            cx.error("unknown-lint", code.span, format!("unknown lint code `{}` in `accept`", code.value)).help = Some(hint);
+        }
+        if reason.trim().is_empty() {
+            cx.error("accept-without-reason", code.span, "an accepted finding needs a reason");
+        }
+    }
+}
+
+fn unknown_role(cx: &mut Cx, m: &Matrix, name: &Spanned<String>, groups_ok: bool) {
+    // A document wording used where the role id belongs is the likeliest slip.
+    let by_alias = m.roles.iter().find(|(_, r)| r.aliases.iter().chain([&r.title]).any(|a| a.eq_ignore_ascii_case(name)));
+    let candidates = m.roles.keys().chain(if groups_ok { Some(m.groups.keys()) } else { None }.into_iter().flatten()).map(|k| k.value.as_str());
+    let hint = match (by_alias, did_you_mean(name, candidates)) {
+        (Some((id, _)), _) => format!("`{}` is a name of role `{}`: use the role id", name.value, id.value),
+        (None, Some(s)) => format!("did you mean `{s}`?"),
+        (None, None) => {
+            let mut roles: Vec<&str> = m.roles.keys().map(|k| k.value.as_str()).collect();
+            roles.truncate(12);
+            format!("declare it under `roles:`; roles here: {}", roles.join(", "))
+        }
+    };
+    let d = cx.error("unknown-role", name.span, format!("unknown role `{}`", name.value));
+    d.label = Some("not a role or group of this matrix".into());
+    d.help = Some(hint);
+}

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# The project's test command (the README names it; .ci/run calls it).
+# Installs what a fresh Debian machine lacks, then runs format, lint and all tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_pkgs=()
+command -v nft >/dev/null || need_pkgs+=(nftables)
+command -v iptables-restore >/dev/null || need_pkgs+=(iptables)
+command -v ip >/dev/null || need_pkgs+=(iproute2)
+if [ "${#need_pkgs[@]}" -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    echo "installing: ${need_pkgs[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+  else
+    echo "warning: missing ${need_pkgs[*]} and not root; tests that need them will be skipped" >&2
+  fi
+fi
+command -v cargo-nextest >/dev/null || cargo install --locked cargo-nextest
+
+cargo fmt --all --check
+cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo nextest run --workspace --locked --no-fail-fast
+# Doc tests are not run by nextest.
+cargo test --workspace --locked --doc
