@@ -29,7 +29,7 @@ impl Cx<'_> {
     }
     pub fn map<'n>(&mut self, n: &'n Node, what: &'static str) -> Option<MapReader<'n>> {
         match &n.kind {
-            NodeKind::Map(entries) => Some(MapReader { node: n, entries, asked: Vec::new(), what }),
+            NodeKind::Map(entries) => Some(MapReader { node: n, entries, asked: Vec::new(), what, misspelt_required: Vec::new() }),
             _ => {
                 self.wrong_type(n, &format!("a mapping ({what})"));
                 None
@@ -68,7 +68,18 @@ impl Decode for bool {
         match n.as_scalar() {
             Some(("true", true)) => Some(true),
             Some(("false", true)) => Some(false),
-            _ => {
+            Some((t, _)) => {
+                let help = match t.to_ascii_lowercase().as_str() {
+                    "yes" | "y" | "on" => "YAML 1.2 reads `yes`/`on` as text: write `true`".to_string(),
+                    "no" | "n" | "off" => "YAML 1.2 reads `no`/`off` as text: write `false`".to_string(),
+                    "true" | "false" => format!("write it unquoted and in lower case: `{}`", t.to_ascii_lowercase()),
+                    _ => "write `true` or `false`".to_string(),
+                };
+                cx.wrong_type(n, "true or false");
+                cx.diags.items.last_mut().expect("just pushed").help = Some(help);
+                None
+            }
+            None => {
                 cx.wrong_type(n, "true or false");
                 None
             }
@@ -163,6 +174,10 @@ impl<T: Decode> Decode for IndexMap<Spanned<String>, T> {
                 return Some(IndexMap::new());
             }
             cx.wrong_type(n, &Self::expected());
+            if matches!(n.kind, NodeKind::Seq(_)) {
+                cx.diags.items.last_mut().expect("just pushed").help =
+                    Some("write one `name: value` entry per line, without `- `: here the names are keys, not list items".into());
+            }
             return None;
         };
         let mut out = IndexMap::with_capacity(entries.len());
@@ -183,6 +198,9 @@ pub struct MapReader<'n> {
     entries: &'n [(Node, Node)],
     asked: Vec<&'static str>,
     what: &'static str,
+    /// Required keys that are missing while a misspelling of them is
+    /// present: reported once, at the misspelling, by `finish`.
+    misspelt_required: Vec<(&'static str, String)>,
 }
 
 impl<'n> MapReader<'n> {
@@ -211,32 +229,77 @@ impl<'n> MapReader<'n> {
         }
         T::decode(n, cx)
     }
-    /// A required key; its absence is reported at the mapping.
+    /// How the mapping is named in messages: `flow `pacer`` when it has an id.
+    fn title(&self) -> String {
+        let id = self
+            .entries
+            .iter()
+            .find(|(k, _)| k.as_scalar().map(|s| s.0) == Some("id"))
+            .and_then(|(_, v)| v.as_scalar())
+            .map(|s| s.0)
+            .filter(|s| !s.is_empty());
+        match id {
+            Some(id) => format!("{} `{id}`", self.what),
+            None => self.what.to_string(),
+        }
+    }
+    /// A required key; its absence is reported at the mapping's first key
+    /// (or, when a misspelling of the key is present, at the misspelling).
     pub fn req<T: Decode>(&mut self, cx: &mut Cx, key: &'static str) -> Option<T> {
         match self.node(key) {
             Some(n) if !n.is_null() => T::decode(n, cx),
-            _ => {
-                let span = Span::new(self.node.span.offset, 0);
-                cx.error("missing-key", span, format!("{} lacks the required key `{key}`", self.what))
-                    .help = Some(format!("add `{key}:` with {}", T::expected()));
+            Some(n) => {
+                let span = self.key_span(key).unwrap_or(n.span);
+                cx.error("missing-key", span, format!("{} has no value for the required key `{key}`", self.title()))
+                    .help = Some(format!("give `{key}:` {}", T::expected()));
+                None
+            }
+            None => {
+                let misspelt = self.entries.iter().filter_map(|(k, _)| k.as_scalar().map(|s| s.0)).find(|k| *k != key && did_you_mean(k, [key]).is_some());
+                if let Some(k) = misspelt {
+                    self.misspelt_required.push((key, k.to_string()));
+                    return None;
+                }
+                let span = match self.entries.first() {
+                    Some((k, _)) => Span::new(k.span.offset, k.span.len),
+                    None => self.node.span,
+                };
+                let d = cx.error("missing-key", span, format!("{} lacks the required key `{key}`", self.title()));
+                d.label = Some(format!("this {} has no `{key}`", self.what));
+                d.help = Some(format!("add `{key}:` with {}", T::expected()));
                 None
             }
         }
     }
-    /// Reports every key that was not asked for.
-    pub fn finish(self, cx: &mut Cx) {
+    /// Reports every key that was not asked for, and required keys that are
+    /// missing.
+    pub fn finish(mut self, cx: &mut Cx) {
+        let title = self.title();
         for (k, _) in self.entries {
             let name = k.as_scalar().map(|s| s.0).unwrap_or("");
             if self.asked.contains(&name) {
                 continue;
             }
-            let hint = match did_you_mean(name, self.asked.iter().copied()) {
+            let suggestion = did_you_mean(name, self.asked.iter().copied());
+            let hint = match suggestion {
+                Some(s) if self.misspelt_required.iter().any(|(req, _)| *req == s) => {
+                    self.misspelt_required.retain(|(req, _)| *req != s);
+                    format!("did you mean `{s}`? `{s}` is required and missing.")
+                }
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("known keys here: {}", self.asked.join(", ")),
+                None => format!("known keys here: {}.", self.asked.join(", ")),
             };
-            let d = cx.error("unknown-key", k.span, format!("unknown key `{name}` in {}", self.what));
+            let d = cx.error("unknown-key", k.span, format!("unknown key `{name}` in {title}"));
             d.label = Some("not a key of this format".into());
             d.help = Some(format!("{hint} A misspelt key would silently change the meaning, so it is an error."));
+        }
+        // A near miss that turned out to be a known key: the required key is
+        // simply missing.
+        for (key, near) in std::mem::take(&mut self.misspelt_required) {
+            let span = self.key_span(&near).unwrap_or(self.node.span);
+            let d = cx.error("missing-key", span, format!("{title} lacks the required key `{key}`"));
+            d.label = Some(format!("this {} has no `{key}`", self.what));
+            d.help = Some(format!("add `{key}:`"));
         }
     }
 }

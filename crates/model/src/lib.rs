@@ -7,6 +7,7 @@
 pub mod cond;
 pub mod decode;
 pub mod diag;
+pub mod inventory;
 pub mod lint;
 pub mod load;
 pub mod matrix;
@@ -18,7 +19,8 @@ pub mod yaml;
 
 pub use cond::Cond;
 pub use diag::{Diagnostic, Diagnostics, Severity};
-pub use load::{matrix_from_path, matrix_from_source, matrix_from_str, read_source};
+pub use inventory::Inventory;
+pub use load::{inventory_from_path, inventory_from_source, matrix_from_path, matrix_from_source, matrix_from_str, read_source};
 pub use matrix::{Flow, Matrix, Os, Proto, Role};
 pub use ports::{PortExpr, PortSet};
 pub use source::{SourceFile, Span, Spanned};

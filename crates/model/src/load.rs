@@ -54,3 +54,24 @@ pub fn matrix_from_path(path: &Path) -> Result<Matrix, Vec<Diagnostic>> {
     let file = read_source(path).map_err(|d| vec![d])?;
     matrix_from_source(file)
 }
+
+/// The inventory, or every error found in it. Matrices are not read here:
+/// checks that need them belong to the plan.
+pub fn inventory_from_source(file: Arc<SourceFile>) -> Result<crate::inventory::Inventory, Vec<Diagnostic>> {
+    let mut diags = Diagnostics::default();
+    let root = yaml::parse(&file, &mut diags);
+    let mut cx = Cx { file: &file, diags: &mut diags };
+    let inv = root.and_then(|r| crate::inventory::Inventory::decode_root(&r, &mut cx));
+    if let Some(inv) = &inv {
+        inv.validate(&mut cx);
+    }
+    match inv {
+        Some(i) if !diags.has_errors() => Ok(i),
+        _ => Err(diags.sorted()),
+    }
+}
+
+pub fn inventory_from_path(path: &Path) -> Result<crate::inventory::Inventory, Vec<Diagnostic>> {
+    let file = read_source(path).map_err(|d| vec![d])?;
+    inventory_from_source(file)
+}

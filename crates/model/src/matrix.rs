@@ -285,7 +285,8 @@ impl Decode for Os {
             "appliance" => Some(Os::Appliance),
             "any" => Some(Os::Any),
             _ => {
-                cx.error("unknown-os", n.span, format!("unknown OS `{s}`")).help = Some(Self::expected());
+                cx.error("unknown-os", n.span, format!("unknown OS `{s}`")).help =
+                    Some("`os` is one of linux, windows, appliance, any; leave it out when the document does not say".into());
                 None
             }
         }
@@ -377,7 +378,13 @@ impl Decode for Flow {
         let from: Option<OneOrMany<Name>> = m.req(cx, "from");
         let to: Option<OneOrMany<Name>> = m.req(cx, "to");
         let proto: Option<OneOrMany<Spanned<Proto>>> = m.req(cx, "proto");
-        let ports = m.opt(cx, "ports");
+        // Ports that are written but unreadable stay present as an empty
+        // expression, so that validation does not also call them missing
+        // (the file has an error already and is never used).
+        let ports = match m.node("ports") {
+            Some(n) if !n.is_null() => Some(Spanned::<PortExpr>::decode(n, cx).unwrap_or(Spanned::new(PortExpr::default(), n.span))),
+            _ => None,
+        };
         let src_ports = m.opt(cx, "src_ports");
         let icmp = m.opt::<OneOrMany<Name>>(cx, "icmp").map(|o| o.0).unwrap_or_default();
         let app = m.opt(cx, "app");

@@ -255,14 +255,20 @@ impl PortExpr {
     pub fn parse(text: &str, span: Span) -> Result<Self, (Span, String)> {
         let mut items = Vec::new();
         let mut offset = 0;
-        for raw in text.split(',') {
+        let pieces = text.split(',').count();
+        for (i, raw) in text.split(',').enumerate() {
             let lead = raw.len() - raw.trim_start().len();
             let item = raw.trim();
             let item_span = Span::new(span.offset + offset + lead, item.len());
-            offset += raw.len() + 1;
             if item.is_empty() {
-                return Err((item_span, "empty item in port list".into()));
+                if pieces == 1 {
+                    return Err((span, "the port list is empty".into()));
+                }
+                // Point at the comma that has nothing on one side.
+                let comma = if i + 1 < pieces { offset + raw.len() } else { offset - 1 };
+                return Err((Span::new(span.offset + comma, 1), "empty item in port list: a comma too many".into()));
             }
+            offset += raw.len() + 1;
             items.push(parse_item(item, item_span)?);
         }
         Ok(Self { items })
@@ -358,8 +364,11 @@ impl Decode for PortExpr {
     }
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         let parse_one = |n: &Node, cx: &mut Cx| -> Option<Vec<PortItem>> {
-            let Some((text, plain)) = n.as_scalar() else {
-                cx.error("wrong-type", n.span, format!("expected {}, found {}", Self::expected(), n.describe()));
+            let scalar = n.as_scalar().filter(|_| !matches!(n.describe(), "a boolean" | "nothing (null)"));
+            let Some((text, plain)) = scalar else {
+                let d = cx.error("wrong-type", n.span, format!("expected {}, found {}", Self::expected(), n.describe()));
+                d.label = Some(format!("{} is not a port set", n.describe()));
+                d.help = Some("examples: 5060 | 30000-34999 | \"80,443\" | jmx_port | 9995+zones | [1196, 1198-1199]".into());
                 return None;
             };
             // Quoted scalars carry their quote; spans then point one byte in.
@@ -368,14 +377,22 @@ impl Decode for PortExpr {
                 Ok(e) => Some(e.items),
                 Err((span, msg)) => {
                     let hint = if text.contains('>') || text.contains('<') {
-                        "write `> 1024` as the range 1025-65535"
-                    } else if text.contains('–') || text.contains(" to ") {
-                        "write ranges with a plain `-`: 30000-34999"
+                        "write `> 1024` as the range 1025-65535, and `< 1024` as 0-1023".to_string()
+                    } else if text.contains('–') || text.contains('—') || text.contains(" to ") {
+                        "write ranges with a plain `-`: 30000-34999".to_string()
+                    } else if msg.contains("runs backwards") {
+                        let range = msg.trim_start_matches("range ").trim_end_matches(" runs backwards");
+                        let (hi, lo) = range.split_once('-').unwrap_or((range, range));
+                        format!("write the lower port first: {lo}-{hi}")
+                    } else if msg.contains("comma too many") {
+                        "remove the extra comma".to_string()
+                    } else if msg.contains("not a port:") {
+                        "ports run from 0 to 65535; check the document for a typo".to_string()
                     } else {
-                        "examples: 5060 | 30000-34999 | \"80,443\" | jmx_port | 9995+zones"
+                        "examples: 5060 | 30000-34999 | \"80,443\" | jmx_port | 9995+zones".to_string()
                     };
                     let d = cx.error("bad-port", span, msg);
-                    d.help = Some(hint.into());
+                    d.help = Some(hint);
                     None
                 }
             }
@@ -385,7 +402,8 @@ impl Decode for PortExpr {
                 let mut out = Vec::new();
                 let mut ok = !items.is_empty();
                 if items.is_empty() {
-                    cx.error("empty-list", n.span, "the port list is empty");
+                    cx.error("empty-list", n.span, "the port list is empty").help =
+                        Some("give at least one port; leave the key out for ICMP flows".into());
                 }
                 for i in items {
                     match parse_one(i, cx) {

@@ -9,3 +9,7 @@ pub fn matrix_schema() -> serde_json::Value {
     }
     s
 }
+
+pub fn inventory_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(crate::inventory::Inventory)).expect("a schema is JSON")
+}

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use crate::decode::Cx;
 use crate::diag::did_you_mean;
 use crate::matrix::{Matrix, Proto};
-use crate::ports::ResolveError;
+use crate::ports::{PortItem, ResolveError, Term};
 use crate::source::Spanned;
 use crate::lint::LINT_CODES;
 
@@ -54,8 +54,21 @@ pub fn is_fqdn(s: &str) -> bool {
 
 fn check_name(cx: &mut Cx, name: &Spanned<String>, what: &str, ok: fn(&str) -> bool, form: &str) {
     if !ok(name) {
-        cx.error("bad-name", name.span, format!("`{}` is not a valid {what} name", name.value)).help =
-            Some(format!("{what} names use {form}"));
+        // Offer the name in the right form when a mechanical fix gives one.
+        let sep = if ok("a_b") { '_' } else { '-' };
+        let fixed: String = name
+            .value
+            .trim()
+            .chars()
+            .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { sep })
+            .collect::<String>()
+            .trim_matches(sep)
+            .to_string();
+        let mut help = format!("{what} names use {form}");
+        if ok(&fixed) && fixed != name.value {
+            help.push_str(&format!(": `{fixed}`"));
+        }
+        cx.error("bad-name", name.span, format!("`{}` is not a valid {what} name", name.value)).help = Some(help);
     }
 }
 
@@ -82,7 +95,14 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             let below = p.min.is_some_and(|min| d.value < min);
             let above = p.max.is_some_and(|max| d.value > max);
             if below || above {
-                cx.error("default-out-of-range", d.span, format!("default {} lies outside min/max", d.value));
+                let bounds = match (p.min, p.max) {
+                    (Some(a), Some(b)) => format!("{a}..={b}"),
+                    (Some(a), None) => format!("at least {a}"),
+                    (None, Some(b)) => format!("at most {b}"),
+                    (None, None) => unreachable!("a bound was crossed"),
+                };
+                cx.error("default-out-of-range", d.span, format!("default {} of parameter `{}` lies outside its range ({bounds})", d.value, name.value))
+                    .help = Some("make the default a value the parameter may take, or correct `min`/`max`".into());
             }
         }
         check_accept(cx, &p.accept);
@@ -91,7 +111,8 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
     for (name, role) in &m.roles {
         check_name(cx, name, "role", is_kebab_id, "lower-case letters, digits and `-`");
         if name.value == "any" {
-            cx.error("reserved-name", name.span, "`any` is reserved: it stands for a network the deployment binds");
+            cx.error("reserved-name", name.span, "`any` is reserved: it stands for a network the deployment binds").help =
+                Some("name the role after what it is, e.g. `internet` or `user-network`, with `external: true`".into());
         }
         for f in &role.fqdns {
             if !role.external {
@@ -99,8 +120,19 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
                     Some("only external roles (outside the product) are reached by name; add `external: true`".into());
             }
             if !is_fqdn(f) {
-                cx.error("bad-fqdn", f.span, format!("`{}` is not a DNS name", f.value)).help =
-                    Some("write a name like api.example.com, or a wildcard like *.blob.core.windows.net".into());
+                let help = if let Some((_, rest)) = f.value.split_once("://") {
+                    let host = rest.split(['/', ':', '?']).next().unwrap_or(rest);
+                    format!("write the host name only, without scheme, port or path: `{host}`")
+                } else if f.value.contains('_') {
+                    "DNS names use letters, digits, `-` and `.`; `_` is not allowed in a host name".into()
+                } else if f.value.contains('*') {
+                    "a wildcard stands only as the whole first label: `*.blob.core.windows.net`".into()
+                } else if !f.value.contains('.') {
+                    "give the fully qualified name, with its domain: `registry.example.com`".into()
+                } else {
+                    "write a name like api.example.com, or a wildcard like *.blob.core.windows.net".into()
+                };
+                cx.error("bad-fqdn", f.span, format!("`{}` is not a DNS name", f.value)).help = Some(help);
             }
         }
     }
@@ -108,7 +140,8 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
     for (name, members) in &m.groups {
         check_name(cx, name, "group", is_kebab_id, "lower-case letters, digits and `-`");
         if m.roles.contains_key(name.value.as_str()) {
-            cx.error("group-shadows-role", name.span, format!("group `{}` has the name of a role", name.value));
+            cx.error("group-shadows-role", name.span, format!("group `{}` has the name of a role", name.value)).help =
+                Some("rename the group: a name in `from`/`to` must mean one thing".into());
         }
         for member in members {
             if !m.roles.contains_key(member.value.as_str()) {
@@ -144,22 +177,26 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             // same-host flow between the product and an outside party is not.
             let self_loop = f.from.len() == 1 && f.to.len() == 1 && f.from[0] == f.to[0];
             if f.same_host && !self_loop && m.expand(end).iter().any(|r| m.roles[*r].external) {
-                cx.error("same-host-external", end.span, "a same_host flow cannot involve an external role");
+                cx.error("same-host-external", end.span, "a same_host flow cannot involve an external role").help =
+                    Some("an external role is never on the product's hosts: drop `same_host`, or make the role internal".into());
             }
         }
 
         let mut protos: Vec<Proto> = Vec::new();
         for p in &f.proto {
             if protos.contains(&p.value) {
-                cx.error("duplicate-proto", p.span, format!("`{}` is listed twice", p.value));
+                cx.error("duplicate-proto", p.span, format!("`{}` is listed twice", p.value)).help = Some("list each protocol once".into());
             }
             protos.push(p.value);
         }
         let with_ports = protos.iter().any(|p| p.has_ports());
         let icmpish = protos.iter().any(|p| !p.has_ports());
         if with_ports && icmpish {
-            cx.error("mixed-proto", f.proto[0].span, "ICMP and port-based protocols in one flow").help =
-                Some("split it into two flows: ICMP has types, not ports".into());
+            let (first, last) = (f.proto[0].span, f.proto[f.proto.len() - 1].span);
+            let span = crate::source::Span::new(first.offset, (last.offset + last.len).saturating_sub(first.offset));
+            let d = cx.error("mixed-proto", span, "ICMP and port-based protocols in one flow");
+            d.label = Some("ICMP has types, not ports".into());
+            d.help = Some("split it into two flows: one with the ports, one with `proto: icmp` and `icmp: [echo-request]`".into());
         }
         match (&f.ports, with_ports) {
             (None, true) => {
@@ -172,35 +209,66 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             }
             _ => {}
         }
-        if f.src_ports.is_some() && !with_ports {
-            cx.error("ports-without-proto", f.src_ports.as_ref().unwrap().span, "src_ports given for a protocol without ports");
+        if let (Some(sp), false) = (&f.src_ports, with_ports) {
+            cx.error("ports-without-proto", sp.span, "src_ports given for a protocol without ports").help =
+                Some("ICMP has no ports: remove `src_ports`".into());
         }
         for t in &f.icmp {
             if !icmpish {
-                cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6");
+                cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6").help =
+                    Some("use `proto: icmp` (or icmpv6) with `icmp:`, or remove `icmp:`".into());
             } else if !ICMP_TYPES.contains(&t.value.as_str()) {
                 let hint = did_you_mean(t, ICMP_TYPES.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("known types: {}", ICMP_TYPES.join(", ")));
                 cx.error("unknown-icmp-type", t.span, format!("unknown ICMP type `{}`", t.value)).help = Some(hint);
             }
         }
         for expr in f.ports.iter().chain(&f.src_ports) {
+            // An empty expression stands for one that failed to decode:
+            // already reported.
+            if expr.items.is_empty() {
+                continue;
+            }
+            let mut reported: Vec<&Spanned<String>> = Vec::new();
+            // `jmx-port` reads as the range from `jmx` to `port`: when that is
+            // a (misnamed) parameter, say so once.
+            for item in &expr.items {
+                if let PortItem::Range(Term::Param(a), Term::Param(b)) = item {
+                    let joined = format!("{}-{}", a.value, b.value);
+                    if m.params.contains_key(joined.as_str()) {
+                        let span = crate::source::Span::new(a.span.offset, (b.span.offset + b.span.len).saturating_sub(a.span.offset));
+                        let fixed = joined.replace('-', "_");
+                        cx.error("undefined-param", span, format!("`{joined}` reads as the range from `{}` to `{}`", a.value, b.value)).help =
+                            Some(format!("a `-` between names is a range: rename the parameter `{fixed}`, here and under `params:`"));
+                        reported.extend([a, b]);
+                    }
+                }
+            }
             for p in expr.params() {
-                if !m.params.contains_key(p.value.as_str()) {
-                    let hint = match did_you_mean(p, m.params.keys().map(|k| k.value.as_str())) {
+                if !m.params.contains_key(p.value.as_str()) && !reported.iter().any(|r| r.span == p.span) {
+                    let names = m.params.keys().map(|k| k.value.as_str()).filter(|k| is_param_name(k));
+                    let hint = match did_you_mean(p, names) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => "declare it under `params:` (with a default, or without one if the deployment must set it)".into(),
                     };
-                    cx.error("undefined-param", p.span, format!("undefined parameter `{}`", p.value)).help = Some(hint);
+                    let d = cx.error("undefined-param", p.span, format!("undefined parameter `{}`", p.value));
+                    d.label = Some("not a parameter of this matrix".into());
+                    d.help = Some(hint);
                 }
             }
             if expr.params().all(|p| m.params.contains_key(p.value.as_str())) {
                 match expr.resolve(&|n| m.param_default(n)) {
                     Err(ResolveError::OutOfRange { span, message }) => {
                         let span = if span.len == 0 { expr.span } else { span };
-                        cx.error("port-out-of-range", span, format!("{message} (with parameter defaults)"));
+                        let params: Vec<String> = expr.params().map(|p| format!("`{}`", p.value)).collect();
+                        let help = if params.is_empty() {
+                            "ports run from 0 to 65535".to_string()
+                        } else {
+                            format!("with the defaults of {}, the ports leave 0-65535: correct the default or the expression", params.join(", "))
+                        };
+                        cx.error("port-out-of-range", span, format!("{message} (with parameter defaults)")).help = Some(help);
                     }
                     Ok(set) if set.is_empty() => {
-                        cx.error("empty-ports", expr.span, "the port set is empty");
+                        cx.error("empty-ports", expr.span, "the port set is empty").help = Some("give at least one port".into());
                     }
                     _ => {}
                 }
@@ -228,7 +296,8 @@ fn check_accept(cx: &mut Cx, accept: &indexmap::IndexMap<Spanned<String>, String
             cx.error("unknown-lint", code.span, format!("unknown lint code `{}` in `accept`", code.value)).help = Some(hint);
         }
         if reason.trim().is_empty() {
-            cx.error("accept-without-reason", code.span, "an accepted finding needs a reason");
+            cx.error("accept-without-reason", code.span, "an accepted finding needs a reason").help =
+                Some(format!("say why the finding is the vendor's design: `{}: the document requires it (L12)`", code.value));
         }
     }
 }

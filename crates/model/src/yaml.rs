@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use granit_parser::{Event, Parser, ScalarStyle};
+use granit_parser::{ErrorKind, Event, Parser, ScalarStyle, StructureStyle, Tag};
 
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::source::{SourceFile, Span};
@@ -61,8 +61,95 @@ fn span_of(s: &granit_parser::Span) -> Span {
 }
 
 enum Frame {
-    Seq(Vec<Node>, Span, usize),
-    Map(Vec<(Node, Node)>, Option<Node>, Span, usize),
+    Seq(Vec<Node>, Span, usize, StructureStyle),
+    Map(Vec<(Node, Node)>, Option<Node>, Span, usize, StructureStyle),
+}
+
+impl Frame {
+    /// Where an open `{` or `[` stands, if this is a flow collection.
+    fn flow_open(&self) -> Option<(Span, char, char)> {
+        match self {
+            Frame::Seq(_, span, _, StructureStyle::Flow) => Some((*span, '[', ']')),
+            Frame::Map(_, _, span, _, StructureStyle::Flow) => Some((*span, '{', '}')),
+            _ => None,
+        }
+    }
+}
+
+/// The byte range of the line that holds `offset`.
+fn line_of(text: &str, offset: usize) -> (usize, usize) {
+    let offset = offset.min(text.len());
+    let start = text[..offset].rfind('\n').map_or(0, |i| i + 1);
+    let end = text[offset..].find('\n').map_or(text.len(), |i| offset + i);
+    (start, end)
+}
+
+/// A syntax error's location and hint, sharpened for the common slips.
+fn syntax_error(file: &Arc<SourceFile>, kind: &ErrorKind, info: String, off: usize, stack: &[Frame]) -> Diagnostic {
+    let text = &file.text;
+    let tab = matches!(
+        kind,
+        ErrorKind::TabNotAllowed | ErrorKind::TabInBlockIndentation | ErrorKind::TabInIndentation | ErrorKind::TabAtBlockScalarStart | ErrorKind::TabInPlainScalar
+    ) || info.contains("tab");
+    if tab {
+        // Point at the tab itself: the parser stops just after it.
+        let (start, end) = line_of(text, off);
+        let before = text[..off.min(text.len())].rfind('\t').filter(|i| *i >= start);
+        let at = before.or_else(|| text[start..end].find('\t').map(|i| start + i));
+        let span = at.map_or(Span::new(off, 0), |i| Span::new(i, 1));
+        let (line, _) = file.line_col(span.offset);
+        return Diagnostic::error("yaml-syntax", file, span, format!("YAML syntax error: {info}"))
+            .with_label("a tab")
+            .with_help(format!("YAML indents with spaces only: replace the tabs on line {line} with spaces"));
+    }
+    let open = stack.iter().rev().find_map(Frame::flow_open);
+    let flowish = matches!(
+        kind,
+        ErrorKind::ExpectedFlowMappingSeparator
+            | ErrorKind::ExpectedFlowSequenceSeparator
+            | ErrorKind::UnexpectedEofFlowMapping
+            | ErrorKind::UnexpectedEofFlowSequence
+            | ErrorKind::UnexpectedEofImplicitFlowMapping
+    );
+    let help = match open {
+        Some((span, o, c)) if flowish => {
+            let (line, col) = file.line_col(span.offset);
+            format!("the `{o}` on line {line}, column {col} is not closed: add the `{c}`, or a `,` between its entries")
+        }
+        _ => "check indentation, and quote values that contain ': ' or start with a special character".into(),
+    };
+    let control = text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+    let help = if control { "the file holds control characters: is it a text file? A matrix is YAML text".to_string() } else { help };
+    Diagnostic::error("yaml-syntax", file, Span::new(off, 0), format!("YAML syntax error: {info}"))
+        .with_label("here")
+        .with_help(help)
+}
+
+/// A YAML tag is never part of this format. The parser does not give the
+/// tag's position: look for its text on the line before the value.
+fn tag_error(file: &Arc<SourceFile>, tag: &Tag, node: Span) -> Diagnostic {
+    let text = &file.text;
+    let suffix = tag.suffix();
+    let (start, _) = line_of(text, node.offset);
+    let hay = &text[start..node.offset.min(text.len())];
+    let needle = format!("!{suffix}");
+    let span = match hay.rfind(&needle) {
+        Some(i) => {
+            let mut from = start + i;
+            while from > start && text.as_bytes()[from - 1] == b'!' {
+                from -= 1;
+            }
+            Span::new(from, start + i + needle.len() - from)
+        }
+        None => node,
+    };
+    let written = &text[span.offset..span.offset + span.len];
+    Diagnostic::error("yaml-tag", file, span, format!("`{written}` is a YAML tag here, not a value"))
+        .with_label("read as a tag")
+        .with_help(format!(
+            "a value that starts with `!` is a YAML tag: quote it (`\"{written}\"`); in a condition, write `not {}`",
+            written.trim_start_matches('!')
+        ))
 }
 
 /// Parses one YAML document. Syntax errors, duplicate keys and extra
@@ -78,12 +165,8 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
         let (event, espan) = match item {
             Ok(x) => x,
             Err(e) => {
-                let off = e.marker().byte_offset().unwrap_or(text_len);
-                diags.push(
-                    Diagnostic::error("yaml-syntax", file, Span::new(off, 0), format!("YAML syntax error: {}", e.info()))
-                        .with_label("here")
-                        .with_help("check indentation, and quote values that contain ': ' or start with a special character"),
-                );
+                let off = e.marker().byte_offset().unwrap_or(text_len).min(text_len);
+                diags.push(syntax_error(file, e.kind(), e.info(), off, &stack));
                 return None;
             }
         };
@@ -101,12 +184,8 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
                 None
             }
             Event::Scalar(text, style, anchor, tag) => {
-                if tag.is_some() {
-                    diags.push(
-                        Diagnostic::error("yaml-tag", file, span, "YAML tags are not used in this format")
-                            .with_label("read as a tag")
-                            .with_help("a value that starts with `!` is a YAML tag: quote it (`when: \"!legacy\"`) or write `not legacy`"),
-                    );
+                if let Some(tag) = tag {
+                    diags.push(tag_error(file, &tag, span));
                 }
                 Some((
                 Node {
@@ -126,20 +205,26 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
                     return None;
                 }
             },
-            Event::SequenceStart(_, anchor, _) => {
-                stack.push(Frame::Seq(Vec::new(), span, anchor));
+            Event::SequenceStart(style, anchor, tag) => {
+                if let Some(tag) = tag {
+                    diags.push(tag_error(file, &tag, span));
+                }
+                stack.push(Frame::Seq(Vec::new(), span, anchor, style));
                 None
             }
-            Event::MappingStart(_, anchor, _) => {
-                stack.push(Frame::Map(Vec::new(), None, span, anchor));
+            Event::MappingStart(style, anchor, tag) => {
+                if let Some(tag) = tag {
+                    diags.push(tag_error(file, &tag, span));
+                }
+                stack.push(Frame::Map(Vec::new(), None, span, anchor, style));
                 None
             }
             Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq(items, start, anchor)) => {
+                Some(Frame::Seq(items, start, anchor, _)) => {
                     let end = span.offset + span.len;
                     Some((Node { kind: NodeKind::Seq(items), span: Span::new(start.offset, end.max(start.offset) - start.offset) }, anchor))
                 }
-                Some(Frame::Map(items, _, start, anchor)) => {
+                Some(Frame::Map(items, _, start, anchor, _)) => {
                     let end = span.offset + span.len;
                     Some((Node { kind: NodeKind::Map(items), span: Span::new(start.offset, end.max(start.offset) - start.offset) }, anchor))
                 }

@@ -1,0 +1,404 @@
+//! The inventory: one deployment's products, hosts, networks and zones.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use ipnet::IpNet;
+use schemars::JsonSchema;
+use serde::Serialize;
+
+use crate::decode::{Cx, Decode};
+use crate::diag::did_you_mean;
+use crate::matrix::{Name, Os};
+use crate::source::{SourceFile, Spanned};
+use crate::yaml::Node;
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(title = "portmatrix inventory", deny_unknown_fields)]
+pub struct Inventory {
+    pub inventory: Name,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+    pub products: IndexMap<Name, ProductRef>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub zones: IndexMap<Name, Zone>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub networks: IndexMap<Name, Network>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub admin: Option<Admin>,
+    pub hosts: IndexMap<Name, Host>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub bind: IndexMap<Name, Binding>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub firewalls: IndexMap<Name, Firewall>,
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub file: Option<Arc<SourceFile>>,
+}
+
+/// A product instance: which matrix, with which settings.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ProductRef {
+    /// Catalog id, `ID@VERSION`, or a file path relative to the inventory.
+    pub matrix: Name,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub features: IndexMap<Name, Spanned<bool>>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub params: IndexMap<Name, Spanned<i64>>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Zone {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Network {
+    #[schemars(with = "Vec<String>")]
+    pub cidrs: Vec<Spanned<IpNet>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Name>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Admin {
+    /// Networks allowed to manage every managed host (ssh on Linux, RDP on Windows).
+    pub networks: Vec<Name>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Host {
+    #[schemars(with = "Vec<String>")]
+    pub addresses: Vec<Spanned<IpAddr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zone: Option<Name>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub os: Option<Os>,
+    /// `PRODUCT/ROLE` entries.
+    pub roles: Vec<Name>,
+    /// False for hosts that are not ours: addressed, but no rules compiled.
+    pub managed: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Binding {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub networks: Vec<Name>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub hosts: Vec<Name>,
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct Firewall {
+    /// The zones this firewall forwards between.
+    pub zones: Vec<Name>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub about: Option<String>,
+}
+
+// ---- decoding -------------------------------------------------------------
+
+impl Decode for IpAddr {
+    fn expected() -> String {
+        "an IP address like 10.0.0.5 or 2001:db8::5".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let s = String::decode(n, cx)?;
+        match s.trim().parse::<IpAddr>() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                let hint = if s.contains('/') { "a host address takes no prefix length: write 10.0.0.5, not 10.0.0.5/24" } else { "write an IPv4 or IPv6 address" };
+                cx.error("bad-address", n.span, format!("`{s}` is not an IP address")).help = Some(hint.into());
+                None
+            }
+        }
+    }
+}
+
+impl Decode for IpNet {
+    fn expected() -> String {
+        "a network like 10.20.0.0/16 or 2001:db8::/48".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let s = String::decode(n, cx)?;
+        let s = s.trim();
+        let net = s.parse::<IpNet>().or_else(|_| s.parse::<IpAddr>().map(IpNet::from));
+        match net {
+            Ok(net) if net.trunc() != net => {
+                cx.error("host-bits-set", n.span, format!("`{s}` has host bits set")).help =
+                    Some(format!("did you mean {}? A network's address must end where its prefix does", net.trunc()));
+                None
+            }
+            Ok(net) => Some(net),
+            Err(_) => {
+                cx.error("bad-network", n.span, format!("`{s}` is not a network")).help = Some(Self::expected());
+                None
+            }
+        }
+    }
+}
+
+impl Decode for ProductRef {
+    fn expected() -> String {
+        "a product: `{ matrix: ID, features: {...}, params: {...} }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "product")?;
+        let matrix = m.req(cx, "matrix");
+        let features = m.opt(cx, "features").unwrap_or_default();
+        let params = m.opt(cx, "params").unwrap_or_default();
+        m.finish(cx);
+        Some(Self { matrix: matrix?, features, params })
+    }
+}
+
+impl Decode for Zone {
+    fn expected() -> String {
+        "a zone: `{ about: ... }` or `{}`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        if n.is_null() {
+            return Some(Self { about: None });
+        }
+        let mut m = cx.map(n, "zone")?;
+        let about = m.opt(cx, "about");
+        m.finish(cx);
+        Some(Self { about })
+    }
+}
+
+impl Decode for Network {
+    fn expected() -> String {
+        "a network: `{ cidrs: [10.0.0.0/24], zone: NAME }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "network")?;
+        let cidrs: Option<Vec<Spanned<IpNet>>> = m.req(cx, "cidrs");
+        let zone = m.opt(cx, "zone");
+        let about = m.opt(cx, "about");
+        m.finish(cx);
+        let cidrs = cidrs?;
+        if cidrs.is_empty() {
+            cx.error("empty-network", n.span, "a network needs at least one CIDR").help =
+                Some("an empty address set would either match nothing or, worse, be rendered without an address match".into());
+        }
+        Some(Self { cidrs, zone, about })
+    }
+}
+
+impl Decode for Admin {
+    fn expected() -> String {
+        "`{ networks: [NAME] }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "admin")?;
+        let networks = m.req(cx, "networks");
+        m.finish(cx);
+        Some(Self { networks: networks? })
+    }
+}
+
+impl Decode for Host {
+    fn expected() -> String {
+        "a host: `{ addresses: [...], zone: NAME, roles: [PRODUCT/ROLE] }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "host")?;
+        let addresses: Option<Vec<Spanned<IpAddr>>> = m.req(cx, "addresses");
+        let zone = m.opt(cx, "zone");
+        let os = m.opt(cx, "os");
+        let roles = m.opt(cx, "roles").unwrap_or_default();
+        let managed = m.opt(cx, "managed").unwrap_or(true);
+        let about = m.opt(cx, "about");
+        m.finish(cx);
+        let addresses = addresses?;
+        if addresses.is_empty() {
+            cx.error("no-address", n.span, "a host needs at least one address");
+        }
+        Some(Self { addresses, zone, os, roles, managed, about })
+    }
+}
+
+impl Decode for Binding {
+    fn expected() -> String {
+        "a binding: `{ networks: [NAME] }` or `{ hosts: [NAME] }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "binding")?;
+        let networks: Vec<Name> = m.opt(cx, "networks").unwrap_or_default();
+        let hosts: Vec<Name> = m.opt(cx, "hosts").unwrap_or_default();
+        m.finish(cx);
+        if networks.is_empty() && hosts.is_empty() {
+            cx.error("empty-binding", n.span, "a binding names no network and no host").help =
+                Some("an empty binding would leave the role without addresses; give `networks:` or `hosts:`".into());
+        }
+        Some(Self { networks, hosts })
+    }
+}
+
+impl Decode for Firewall {
+    fn expected() -> String {
+        "a firewall: `{ zones: [A, B] }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "firewall")?;
+        let zones = m.req(cx, "zones");
+        let about = m.opt(cx, "about");
+        m.finish(cx);
+        Some(Self { zones: zones?, about })
+    }
+}
+
+impl Inventory {
+    pub(crate) fn decode_root(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "inventory")?;
+        let inventory = m.req(cx, "inventory");
+        let about = m.opt(cx, "about");
+        let products = m.req(cx, "products");
+        let zones = m.opt(cx, "zones").unwrap_or_default();
+        let networks = m.opt(cx, "networks").unwrap_or_default();
+        let admin = m.opt(cx, "admin");
+        let hosts = m.req(cx, "hosts");
+        let bind = m.opt(cx, "bind").unwrap_or_default();
+        let firewalls = m.opt(cx, "firewalls").unwrap_or_default();
+        m.finish(cx);
+        Some(Self {
+            inventory: inventory?,
+            about,
+            products: products?,
+            zones,
+            networks,
+            admin,
+            hosts: hosts?,
+            bind,
+            firewalls,
+            file: Some(cx.file.clone()),
+        })
+    }
+
+    /// Structural checks that need no matrix: references to zones,
+    /// networks and hosts resolve; product names in `PRODUCT/ROLE` exist.
+    pub(crate) fn validate(&self, cx: &mut Cx) {
+        let zone_ok = |cx: &mut Cx, z: &Name| {
+            if !self.zones.contains_key(z.value.as_str()) {
+                unknown(cx, "zone", z, self.zones.keys());
+            }
+        };
+        for net in self.networks.values() {
+            if let Some(z) = &net.zone {
+                zone_ok(cx, z);
+            }
+        }
+        for (name, h) in &self.hosts {
+            if self.networks.contains_key(name.value.as_str()) {
+                cx.error("name-clash", name.span, format!("`{}` names both a host and a network", name.value));
+            }
+            if let Some(z) = &h.zone {
+                zone_ok(cx, z);
+            }
+            for r in &h.roles {
+                self.check_role_ref(cx, r);
+            }
+            let mut seen: Vec<&IpAddr> = Vec::new();
+            for a in &h.addresses {
+                if seen.contains(&&a.value) {
+                    cx.error("duplicate-address", a.span, format!("{} is listed twice", a.value));
+                }
+                seen.push(&a.value);
+            }
+        }
+        // One address, one host: otherwise rules for one would land on the other.
+        let mut owner: std::collections::HashMap<IpAddr, &Name> = std::collections::HashMap::new();
+        for (name, h) in &self.hosts {
+            for a in &h.addresses {
+                if let Some(prev) = owner.insert(a.value, name) {
+                    if prev != name {
+                        cx.error("address-reused", a.span, format!("{} belongs to host `{}` already", a.value, prev.value));
+                    }
+                }
+            }
+        }
+        if let Some(admin) = &self.admin {
+            for n in &admin.networks {
+                if !self.networks.contains_key(n.value.as_str()) {
+                    unknown(cx, "network", n, self.networks.keys());
+                }
+            }
+        }
+        for (key, b) in &self.bind {
+            self.check_role_ref(cx, key);
+            for n in &b.networks {
+                if !self.networks.contains_key(n.value.as_str()) {
+                    unknown(cx, "network", n, self.networks.keys());
+                }
+            }
+            for h in &b.hosts {
+                if !self.hosts.contains_key(h.value.as_str()) {
+                    unknown(cx, "host", h, self.hosts.keys());
+                }
+            }
+        }
+        for fw in self.firewalls.values() {
+            for z in &fw.zones {
+                zone_ok(cx, z);
+            }
+            if fw.zones.len() < 2 {
+                if let Some(z) = fw.zones.first() {
+                    cx.error("firewall-one-zone", z.span, "a firewall between zones needs at least two zones");
+                }
+            }
+        }
+    }
+
+    fn check_role_ref(&self, cx: &mut Cx, r: &Name) {
+        match r.value.split_once('/') {
+            Some((p, role)) if !role.is_empty() => {
+                if !self.products.contains_key(p) {
+                    let span = crate::source::Span::new(r.span.offset, p.len());
+                    unknown(cx, "product", &Spanned::new(p.to_string(), span), self.products.keys());
+                }
+            }
+            _ => {
+                let hint = match self.products.keys().next() {
+                    Some(p) => format!("write PRODUCT/ROLE, e.g. `{}/{}`", p.value, r.value),
+                    None => "write PRODUCT/ROLE".into(),
+                };
+                cx.error("bad-role-ref", r.span, format!("`{}` does not name a product", r.value)).help = Some(hint);
+            }
+        }
+    }
+
+    /// Hosts that carry `product/role`.
+    pub fn hosts_with_role<'a>(&'a self, product: &'a str, role: &'a str) -> impl Iterator<Item = (&'a Name, &'a Host)> + 'a {
+        self.hosts.iter().filter(move |(_, h)| h.roles.iter().any(|r| r.value.split_once('/') == Some((product, role))))
+    }
+}
+
+fn unknown<'a>(cx: &mut Cx, what: &str, name: &Spanned<String>, known: impl Iterator<Item = &'a Name> + Clone) {
+    let hint = match did_you_mean(name, known.clone().map(|k| k.value.as_str())) {
+        Some(s) => format!("did you mean `{s}`?"),
+        None => {
+            let all: Vec<&str> = known.map(|k| k.value.as_str()).collect();
+            if all.is_empty() {
+                format!("declare it under `{what}s:` (there are none yet)")
+            } else {
+                format!("known {what}s: {}", all.join(", "))
+            }
+        }
+    };
+    let d = cx.error("unknown-name", name.span, format!("unknown {what} `{}`", name.value));
+    d.help = Some(hint);
+}

@@ -1,0 +1,36 @@
+//! Is a given packet permitted by the plan, and by which flows?
+
+use std::net::IpAddr;
+
+use portmatrix_model::Proto;
+
+use crate::plan::{Connection, Plan};
+
+/// A packet as `explain` asks about it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Packet {
+    pub src: IpAddr,
+    pub dst: IpAddr,
+    pub proto: Proto,
+    /// Destination port; ignored for ICMP.
+    pub port: u16,
+    pub src_port: Option<u16>,
+}
+
+/// The connections that permit `p` (empty: not permitted).
+pub fn explain<'a>(plan: &'a Plan, p: &Packet) -> Vec<&'a Connection> {
+    plan.connections
+        .iter()
+        .filter(|c| {
+            c.proto == p.proto
+                && c.dst.nets.iter().any(|n| n.contains(&p.dst))
+                && c.sources.nets.iter().any(|n| n.contains(&p.src))
+                && (!p.proto.has_ports() || c.ports.contains(p.port))
+                && match (&c.src_ports, p.src_port) {
+                    (Some(sp), Some(port)) => sp.contains(port),
+                    (Some(_), None) => true,
+                    (None, _) => true,
+                }
+        })
+        .collect()
+}

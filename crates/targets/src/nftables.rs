@@ -1,0 +1,402 @@
+//! nftables: an `inet` table, default-deny, with named interval sets of
+//! concatenations so that the rule count does not grow with the flows.
+
+use std::collections::BTreeMap;
+use std::fmt::Write;
+
+use ipnet::IpNet;
+use portmatrix_model::{PortSet, Proto};
+use serde_json::{json, Value};
+
+use crate::ir::{Family, Rule, Ruleset};
+use crate::Header;
+
+/// Sets are keyed by (family, protocol, matches source ports).
+type SetKey = (Family, Proto, bool);
+
+fn set_name((fam, proto, sport): SetKey, forward: bool) -> String {
+    let f = if fam == Family::V4 { "4" } else { "6" };
+    format!("{}_{proto}{f}{}", if forward { "fwd" } else { "in" }, if sport { "_sport" } else { "" })
+}
+
+fn addr_type(fam: Family) -> &'static str {
+    if fam == Family::V4 {
+        "ipv4_addr"
+    } else {
+        "ipv6_addr"
+    }
+}
+
+fn l3(fam: Family) -> &'static str {
+    if fam == Family::V4 {
+        "ip"
+    } else {
+        "ip6"
+    }
+}
+
+fn net_text(n: &IpNet) -> String {
+    if n.prefix_len() == n.max_prefix_len() {
+        n.addr().to_string()
+    } else {
+        n.to_string()
+    }
+}
+
+fn range_text((a, b): (u16, u16)) -> String {
+    if a == b {
+        a.to_string()
+    } else {
+        format!("{a}-{b}")
+    }
+}
+
+/// One set element before rendering: a box of source, destination, source
+/// port range and destination ports.
+#[derive(Debug, Clone)]
+struct Elem {
+    src: IpNet,
+    dst: Option<IpNet>,
+    sport: Option<(u16, u16)>,
+    dports: PortSet,
+    reasons: Vec<String>,
+}
+
+fn nets_overlap(a: &IpNet, b: &IpNet) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
+}
+
+fn opt_overlap<T>(a: &Option<T>, b: &Option<T>, f: impl Fn(&T, &T) -> bool) -> bool {
+    match (a, b) {
+        (Some(a), Some(b)) => f(a, b),
+        _ => true,
+    }
+}
+
+impl Elem {
+    fn overlaps(&self, o: &Elem) -> bool {
+        nets_overlap(&self.src, &o.src)
+            && opt_overlap(&self.dst, &o.dst, nets_overlap)
+            && opt_overlap(&self.sport, &o.sport, |a, b| a.0 <= b.1 && b.0 <= a.1)
+            && self.dports.overlaps(&o.dports)
+    }
+    /// Whether `self` covers `o`'s addresses and source ports entirely.
+    fn covers_addresses(&self, o: &Elem) -> bool {
+        self.src.contains(&o.src)
+            && match (&self.dst, &o.dst) {
+                (Some(a), Some(b)) => a.contains(b),
+                (None, None) => true,
+                _ => false,
+            }
+            && self.sport == o.sport
+    }
+    fn comment(&self) -> String {
+        Rule::comment_of(&self.reasons)
+    }
+}
+
+/// Splits the rules of one set into set elements that do not overlap (an
+/// interval set refuses overlapping elements) and standalone rules for the
+/// rest. Nothing is widened: overlaps are subtracted or kept apart.
+fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
+    let mut exact: BTreeMap<(IpNet, Option<IpNet>, Option<(u16, u16)>), Elem> = BTreeMap::new();
+    for r in rules {
+        let dsts: Vec<Option<IpNet>> = if forward { r.dst.iter().copied().map(Some).collect() } else { vec![None] };
+        let sports: Vec<Option<(u16, u16)>> = match &r.sports {
+            Some(s) => s.ranges().map(Some).collect(),
+            None => vec![None],
+        };
+        for s in &r.src {
+            for d in &dsts {
+                for sp in &sports {
+                    let e = exact.entry((*s, *d, *sp)).or_insert_with(|| Elem { src: *s, dst: *d, sport: *sp, dports: PortSet::new(), reasons: Vec::new() });
+                    e.dports = e.dports.union(&r.dports);
+                    for t in &r.reasons {
+                        if !e.reasons.contains(t) {
+                            e.reasons.push(t.clone());
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let mut all: Vec<Elem> = exact.into_values().collect();
+    // Broad prefixes first, so narrower boxes subtract what they already cover.
+    all.sort_by_key(|e| (e.src.prefix_len(), e.dst.map(|d| d.prefix_len()), e.src, e.dst, e.sport));
+    let mut set: Vec<Elem> = Vec::new();
+    let mut alone: Vec<Elem> = Vec::new();
+    for mut e in all {
+        for a in set.iter_mut() {
+            if a.covers_addresses(&e) && a.dports.overlaps(&e.dports) {
+                e.dports = e.dports.difference(&a.dports);
+                for t in &e.reasons {
+                    if !a.reasons.contains(t) {
+                        a.reasons.push(t.clone());
+                    }
+                }
+            }
+        }
+        if e.dports.is_empty() {
+            continue;
+        }
+        if set.iter().any(|a| a.overlaps(&e)) {
+            alone.push(e);
+        } else {
+            set.push(e);
+        }
+    }
+    set.sort_by(|a, b| (a.src, a.dst, a.sport, &a.dports).cmp(&(b.src, b.dst, b.sport, &b.dports)));
+    (set, alone)
+}
+
+/// Text and JSON parts of the set elements of one box (one per port range).
+fn element_parts(e: &Elem) -> Vec<(String, Vec<Value>)> {
+    e.dports
+        .ranges()
+        .map(|dp| {
+            let mut parts = vec![net_text(&e.src)];
+            let mut js = vec![net_json(&e.src)];
+            if let Some(d) = &e.dst {
+                parts.push(net_text(d));
+                js.push(net_json(d));
+            }
+            if let Some(sp) = e.sport {
+                parts.push(range_text(sp));
+                js.push(port_json(sp));
+            }
+            parts.push(range_text(dp));
+            js.push(port_json(dp));
+            (parts.join(" . "), js)
+        })
+        .collect()
+}
+
+fn net_json(n: &IpNet) -> Value {
+    if n.prefix_len() == n.max_prefix_len() {
+        json!(n.addr().to_string())
+    } else {
+        json!({"prefix": {"addr": n.network().to_string(), "len": n.prefix_len()}})
+    }
+}
+
+fn port_json((a, b): (u16, u16)) -> Value {
+    if a == b {
+        json!(a)
+    } else {
+        json!({"range": [a, b]})
+    }
+}
+
+/// A standalone rule for a box that overlaps the set.
+fn standalone_text(e: &Elem, fam: Family, proto: Proto) -> String {
+    let mut s = format!("{} saddr {}", l3(fam), net_text(&e.src));
+    if let Some(d) = &e.dst {
+        s.push_str(&format!(" {} daddr {}", l3(fam), net_text(d)));
+    }
+    if let Some(sp) = e.sport {
+        s.push_str(&format!(" {proto} sport {}", range_text(sp)));
+    }
+    let ports: Vec<String> = e.dports.ranges().map(range_text).collect();
+    s.push_str(&format!(" {proto} dport {{ {} }} accept comment \"{}\"", ports.join(", "), e.comment()));
+    s
+}
+
+fn standalone_json(e: &Elem, fam: Family, proto: Proto) -> Vec<Value> {
+    let mut expr = vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(fam), "field": "saddr"}}, "right": net_json(&e.src)}})];
+    if let Some(d) = &e.dst {
+        expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(fam), "field": "daddr"}}, "right": net_json(d)}}));
+    }
+    if let Some(sp) = e.sport {
+        expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": proto.as_str(), "field": "sport"}}, "right": port_json(sp)}}));
+    }
+    let ports: Vec<Value> = e.dports.ranges().map(port_json).collect();
+    expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": proto.as_str(), "field": "dport"}}, "right": {"set": ports}}}));
+    expr.push(json!({"accept": null}));
+    expr
+}
+
+struct Layout<'r> {
+    sets: BTreeMap<SetKey, Vec<&'r Rule>>,
+    icmp: Vec<&'r Rule>,
+}
+
+fn layout(rs: &Ruleset) -> Layout<'_> {
+    let mut sets: BTreeMap<SetKey, Vec<&Rule>> = BTreeMap::new();
+    let mut icmp = Vec::new();
+    for r in &rs.rules {
+        if r.proto.has_ports() {
+            sets.entry((r.family, r.proto, r.sports.is_some())).or_default().push(r);
+        } else {
+            icmp.push(r);
+        }
+    }
+    Layout { sets, icmp }
+}
+
+fn set_type(key: SetKey, forward: bool) -> Vec<&'static str> {
+    let mut t = vec![addr_type(key.0)];
+    if forward {
+        t.push(addr_type(key.0));
+    }
+    if key.2 {
+        t.push("inet_service");
+    }
+    t.push("inet_service");
+    t
+}
+
+fn match_text(key: SetKey, forward: bool) -> String {
+    let mut parts = vec![format!("{} saddr", l3(key.0))];
+    if forward {
+        parts.push(format!("{} daddr", l3(key.0)));
+    }
+    if key.2 {
+        parts.push(format!("{} sport", key.1));
+    }
+    parts.push(format!("{} dport", key.1));
+    parts.join(" . ")
+}
+
+fn icmp_keyword(p: Proto) -> &'static str {
+    if p == Proto::Icmp {
+        "icmp"
+    } else {
+        "icmpv6"
+    }
+}
+
+/// ICMP type names as nftables spells them.
+fn icmp_type_name(p: Proto, t: &str) -> String {
+    match (p, t) {
+        (Proto::Icmpv6, "neighbor-solicitation") => "nd-neighbor-solicit".into(),
+        (Proto::Icmpv6, "neighbor-advertisement") => "nd-neighbor-advert".into(),
+        (Proto::Icmpv6, "router-solicitation") => "nd-router-solicit".into(),
+        (Proto::Icmpv6, "router-advertisement") => "nd-router-advert".into(),
+        (Proto::Icmp, "timestamp-request") => "timestamp-request".into(),
+        _ => t.to_string(),
+    }
+}
+
+const ESSENTIAL_ICMP4: &str = "destination-unreachable, time-exceeded, parameter-problem";
+const ESSENTIAL_ICMP6: &str = "destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert";
+
+fn set_list(nets: &[IpNet]) -> String {
+    format!("{{ {} }}", nets.iter().map(net_text).collect::<Vec<_>>().join(", "))
+}
+
+pub fn render_text(rs: &Ruleset, h: &Header) -> String {
+    let forward = rs.forward;
+    let l = layout(rs);
+    let mut o = String::new();
+    let _ = writeln!(o, "#!/usr/sbin/nft -f");
+    for line in h.lines() {
+        let _ = writeln!(o, "# {line}");
+    }
+    let table = "portmatrix";
+    let _ = writeln!(o, "\ntable inet {table}");
+    let _ = writeln!(o, "delete table inet {table}\n");
+    let _ = writeln!(o, "table inet {table} {{");
+    for (key, rules) in &l.sets {
+        let name = set_name(*key, forward);
+        let _ = writeln!(o, "    set {name} {{");
+        let _ = writeln!(o, "        type {}", set_type(*key, forward).join(" . "));
+        let _ = writeln!(o, "        flags interval");
+        let (els, _) = partition(rules, forward);
+        let lines: Vec<String> = els.iter().flat_map(|e| element_parts(e).into_iter().map(move |(t, _)| format!("{t} comment \"{}\"", e.comment()))).collect();
+        let _ = writeln!(o, "        elements = {{");
+        for (i, l) in lines.iter().enumerate() {
+            let sep = if i + 1 < lines.len() { "," } else { "" };
+            let _ = writeln!(o, "            {l}{sep}");
+        }
+        let _ = writeln!(o, "        }}");
+        let _ = writeln!(o, "    }}\n");
+    }
+    let hook = if forward { "forward" } else { "input" };
+    let _ = writeln!(o, "    chain {hook} {{");
+    let _ = writeln!(o, "        type filter hook {hook} priority filter; policy drop;");
+    let _ = writeln!(o, "        ct state established,related accept comment \"return traffic\"");
+    let _ = writeln!(o, "        ct state invalid drop comment \"invalid packets\"");
+    if !forward {
+        let _ = writeln!(o, "        iif \"lo\" accept comment \"loopback\"");
+    }
+    let _ = writeln!(o, "        icmp type {{ {ESSENTIAL_ICMP4} }} accept comment \"ICMP errors (path MTU, unreachable)\"");
+    let _ = writeln!(o, "        icmpv6 type {{ {ESSENTIAL_ICMP6} }} accept comment \"ICMPv6 errors and neighbour discovery\"");
+    for key in l.sets.keys() {
+        let name = set_name(*key, forward);
+        let _ = writeln!(o, "        {} @{name} accept comment \"{} flows: reasons on the elements of @{name}\"", match_text(*key, forward), key.1);
+    }
+    for (key, rules) in &l.sets {
+        for e in partition(rules, forward).1 {
+            let _ = writeln!(o, "        {}", standalone_text(&e, key.0, key.1));
+        }
+    }
+    for r in &l.icmp {
+        let kw = icmp_keyword(r.proto);
+        let types: Vec<String> = r.icmp.iter().map(|t| icmp_type_name(r.proto, t)).collect();
+        let daddr = if forward { format!(" {} daddr {}", l3(r.family), set_list(&r.dst)) } else { String::new() };
+        let _ = writeln!(o, "        {} saddr {}{daddr} {kw} type {{ {} }} accept comment \"{}\"", l3(r.family), set_list(&r.src), types.join(", "), r.comment());
+    }
+    let _ = writeln!(o, "    }}");
+    let _ = writeln!(o, "}}");
+    o
+}
+
+/// The same ruleset in the JSON form `nft -j -f` accepts.
+pub fn render_json(rs: &Ruleset, h: &Header) -> String {
+    let forward = rs.forward;
+    let l = layout(rs);
+    let table = "portmatrix";
+    let hook = if forward { "forward" } else { "input" };
+    let mut cmds: Vec<Value> = vec![json!({"metainfo": {"json_schema_version": 1, "release_name": h.lines().join(" | ")}})];
+    cmds.push(json!({"add": {"table": {"family": "inet", "name": table}}}));
+    cmds.push(json!({"delete": {"table": {"family": "inet", "name": table}}}));
+    cmds.push(json!({"add": {"table": {"family": "inet", "name": table}}}));
+    for (key, rules) in &l.sets {
+        let name = set_name(*key, forward);
+        let ty: Vec<&str> = set_type(*key, forward);
+        let elem: Vec<Value> = partition(rules, forward).0.iter().flat_map(|e| element_parts(e).into_iter().map(move |(_, js)| json!({"elem": {"val": {"concat": js}, "comment": e.comment()}}))).collect();
+        cmds.push(json!({"add": {"set": {"family": "inet", "table": table, "name": name, "type": ty, "flags": ["interval"], "elem": elem}}}));
+    }
+    cmds.push(json!({"add": {"chain": {"family": "inet", "table": table, "name": hook, "type": "filter", "hook": hook, "prio": 0, "policy": "drop"}}}));
+    let mut rule = |expr: Vec<Value>, comment: &str| {
+        cmds.push(json!({"add": {"rule": {"family": "inet", "table": table, "chain": hook, "expr": expr, "comment": comment}}}));
+    };
+    rule(vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}), json!({"accept": null})], "return traffic");
+    rule(vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid"]}}), json!({"drop": null})], "invalid packets");
+    if !forward {
+        rule(vec![json!({"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}), json!({"accept": null})], "loopback");
+    }
+    let types = |s: &str| -> Vec<Value> { s.split(", ").map(|t| json!(t)).collect() };
+    rule(vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP4)}}}), json!({"accept": null})], "ICMP errors (path MTU, unreachable)");
+    rule(vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP6)}}}), json!({"accept": null})], "ICMPv6 errors and neighbour discovery");
+    for key in l.sets.keys() {
+        let name = set_name(*key, forward);
+        let mut left = vec![json!({"payload": {"protocol": l3(key.0), "field": "saddr"}})];
+        if forward {
+            left.push(json!({"payload": {"protocol": l3(key.0), "field": "daddr"}}));
+        }
+        if key.2 {
+            left.push(json!({"payload": {"protocol": key.1.as_str(), "field": "sport"}}));
+        }
+        left.push(json!({"payload": {"protocol": key.1.as_str(), "field": "dport"}}));
+        rule(vec![json!({"match": {"op": "==", "left": {"concat": left}, "right": format!("@{name}")}}), json!({"accept": null})], &format!("{} flows: reasons on the elements of @{name}", key.1));
+    }
+    for (key, rules) in &l.sets {
+        for e in partition(rules, forward).1 {
+            rule(standalone_json(&e, key.0, key.1), &e.comment());
+        }
+    }
+    for r in &l.icmp {
+        let mut expr = vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(r.family), "field": "saddr"}}, "right": {"set": r.src.iter().map(net_json).collect::<Vec<_>>()}}})];
+        if forward {
+            expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(r.family), "field": "daddr"}}, "right": {"set": r.dst.iter().map(net_json).collect::<Vec<_>>()}}}));
+        }
+        let t: Vec<Value> = r.icmp.iter().map(|t| json!(icmp_type_name(r.proto, t))).collect();
+        expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": icmp_keyword(r.proto), "field": "type"}}, "right": {"set": t}}}));
+        expr.push(json!({"accept": null}));
+        rule(expr, &r.comment());
+    }
+    let mut s = serde_json::to_string_pretty(&json!({"nftables": cmds})).expect("JSON");
+    s.push('\n');
+    s
+}
