@@ -19,6 +19,15 @@ pub struct Packet {
 
 /// The connections that permit `p` (empty: not permitted).
 pub fn explain<'a>(plan: &'a Plan, p: &Packet) -> Vec<&'a Connection> {
+    // ICMP is IPv4's, ICMPv6 is IPv6's: a packet of the other family never matches.
+    let family_ok = match p.proto {
+        Proto::Icmp => p.src.is_ipv4() && p.dst.is_ipv4(),
+        Proto::Icmpv6 => p.src.is_ipv6() && p.dst.is_ipv6(),
+        _ => p.src.is_ipv4() == p.dst.is_ipv4(),
+    };
+    if !family_ok {
+        return Vec::new();
+    }
     plan.connections
         .iter()
         .filter(|c| {
