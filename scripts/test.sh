@@ -8,6 +8,7 @@ need_pkgs=()
 command -v nft >/dev/null || need_pkgs+=(nftables)
 command -v iptables-restore >/dev/null || need_pkgs+=(iptables)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
+command -v chromium >/dev/null || need_pkgs+=(chromium)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need_pkgs[*]}"

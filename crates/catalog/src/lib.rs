@@ -66,8 +66,5 @@ pub fn get(spec: &str) -> Option<Result<Matrix, Vec<Diagnostic>>> {
 
 /// The ids of the current matrices, for "did you mean" and listings.
 pub fn ids() -> Vec<String> {
-    entries()
-        .filter(Entry::is_current)
-        .map(|e| e.path.trim_start_matches("catalog/").trim_end_matches(".yaml").to_string())
-        .collect()
+    entries().filter(Entry::is_current).map(|e| e.path.trim_start_matches("catalog/").trim_end_matches(".yaml").to_string()).collect()
 }

@@ -66,11 +66,14 @@ pub fn run(a: CheckArgs) -> u8 {
     let fails = |d: &Diagnostic| d.severity == Severity::Warning && (a.deny.is_some() || DENY_BY_DEFAULT.contains(&d.code));
     match a.format {
         CheckFormat::Json => {
-            let v: Vec<_> = all.iter().map(|d| {
-                let mut j = d.to_json();
-                j["fails"] = serde_json::Value::Bool(d.severity == Severity::Error || fails(d));
-                j
-            }).collect();
+            let v: Vec<_> = all
+                .iter()
+                .map(|d| {
+                    let mut j = d.to_json();
+                    j["fails"] = serde_json::Value::Bool(d.severity == Severity::Error || fails(d));
+                    j
+                })
+                .collect();
             crate::output::print(&(serde_json::to_string_pretty(&v).expect("JSON") + "\n"));
         }
         CheckFormat::Short => {

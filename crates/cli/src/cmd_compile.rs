@@ -111,7 +111,13 @@ pub fn run(a: CompileArgs) -> u8 {
                     return crate::exit::UNUSABLE;
                 }
             }
-            eprintln!("wrote {} file(s) for {} host(s)/firewall(s) to {}{}", all_files.len(), jobs.len(), dir.display(), if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() });
+            eprintln!(
+                "wrote {} file(s) for {} host(s)/firewall(s) to {}{}",
+                all_files.len(),
+                jobs.len(),
+                dir.display(),
+                if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() }
+            );
         }
     }
     crate::exit::CLEAN

@@ -38,12 +38,27 @@ pub struct PlanArgs {
     /// List the flows that stay on one host (no rule needed) instead
     #[arg(long)]
     pub local: bool,
+    /// Print only the counts (connections, rows, local flows, hosts)
+    #[arg(long)]
+    pub summary: bool,
 }
 
 pub fn connections_table(p: &Plan) -> Table {
-    let mut t = Table::new(&["source", "source addresses", "source zone", "destination", "destination addresses", "destination zone", "service", "source ports", "reason", "cite"]);
+    let mut t = Table::new(&[
+        "source",
+        "source addresses",
+        "source zone",
+        "destination",
+        "destination addresses",
+        "destination zone",
+        "service",
+        "source ports",
+        "reason",
+        "cite",
+    ]);
     for c in &p.connections {
-        for m in &c.sources.members {
+        // A host among its own sources needs no rule: its part is local.
+        for m in c.sources.members.iter().filter(|m| !(m.name == c.dst.name && m.kind == c.dst.kind)) {
             t.push(vec![
                 m.name.clone(),
                 m.nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" "),
@@ -82,6 +97,17 @@ pub fn run_plan(a: PlanArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
+    if a.summary {
+        let rows: usize = p.connections.iter().map(|c| c.sources.members.iter().filter(|m| m.name != c.dst.name).count()).sum();
+        println!(
+            "{} connections ({rows} change-request rows), {} by name (FQDN egress), {} local flows, {} hosts",
+            p.connections.len(),
+            p.egress_fqdn.len(),
+            p.local.len(),
+            p.hosts.len()
+        );
+        return crate::exit::CLEAN;
+    }
     if a.format == Format::Json || a.format == Format::Yaml {
         output::print(&(serde_json::to_string_pretty(&p).expect("plan serialises") + "\n"));
         return crate::exit::CLEAN;
@@ -97,7 +123,13 @@ pub fn run_plan(a: PlanArgs) -> u8 {
     };
     output::print(&output::table(&t, a.format));
     if a.format == Format::Table {
-        eprintln!("{} connections, {} by name (FQDN egress), {} local flows, {} hosts", p.connections.len(), p.egress_fqdn.len(), p.local.len(), p.hosts.len());
+        eprintln!(
+            "{} connections, {} by name (FQDN egress), {} local flows, {} hosts",
+            p.connections.len(),
+            p.egress_fqdn.len(),
+            p.local.len(),
+            p.hosts.len()
+        );
     }
     crate::exit::CLEAN
 }
@@ -150,7 +182,8 @@ pub fn run_explain(a: ExplainArgs) -> u8 {
     }
     println!("PERMITTED: {} -> {} {what}", a.from, a.to);
     for c in hits {
-        let srcs: Vec<&str> = c.sources.members.iter().filter(|m| m.nets.iter().any(|n| n.contains(&a.from))).map(|m| m.name.as_str()).collect();
+        let srcs: Vec<&str> =
+            c.sources.members.iter().filter(|m| m.nets.iter().any(|n| n.contains(&a.from))).map(|m| m.name.as_str()).collect();
         for r in &c.reasons {
             println!("  by {} ({}): {} -> {} {}", r.tag(), r.matrix, srcs.join(", "), c.dst.name, c.service());
             println!("     purpose: {}", r.purpose);

@@ -8,7 +8,9 @@ use portmatrix_report::table::Table;
 use crate::output::{self, Format};
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  portmatrix query --port 5060/udp          # every role that listens on SIP/UDP\n  portmatrix query --port 443 --format csv\n  portmatrix query --role CUCM               # by id, title or the document's wording\n  portmatrix query --port 8443 my-product.yaml   # the catalog and your files")]
+#[command(
+    after_help = "Examples:\n  portmatrix query --port 5060/udp          # every role that listens on SIP/UDP\n  portmatrix query --port 443 --format csv\n  portmatrix query --role CUCM               # by id, title or the document's wording\n  portmatrix query --port 8443 my-product.yaml   # the catalog and your files"
+)]
 pub struct QueryArgs {
     /// Listener port, optionally with protocol: 5060 or 5060/udp
     #[arg(long, value_parser = crate::cmd_show::parse_port_proto, required_unless_present = "role")]
@@ -48,11 +50,16 @@ pub fn run(a: QueryArgs) -> u8 {
             // With --role, show the flow once from that role's side; with
             // --port, one row per listening role.
             for l in listeners {
-                if a.port.is_none() && !f.to.iter().any(|n| n.value.eq_ignore_ascii_case(a.role.as_deref().unwrap_or(""))) && !role_matches(m, l, a.role.as_deref().unwrap_or("")) && end_roles(m, &f.to).len() > 1 {
+                if a.port.is_none()
+                    && !f.to.iter().any(|n| n.value.eq_ignore_ascii_case(a.role.as_deref().unwrap_or("")))
+                    && !role_matches(m, l, a.role.as_deref().unwrap_or(""))
+                    && end_roles(m, &f.to).len() > 1
+                {
                     continue;
                 }
                 let title = m.role(l).map(|r| r.title.clone()).unwrap_or_else(|| "anything the deployment binds".into());
-                let protos: Vec<&str> = f.protos().filter(|p| a.port.and_then(|x| x.1).is_none_or(|q| q == *p)).map(Proto::as_str).collect();
+                let protos: Vec<&str> =
+                    f.protos().filter(|p| a.port.and_then(|x| x.1).is_none_or(|q| q == *p)).map(Proto::as_str).collect();
                 t.push(vec![
                     m.matrix.value.clone(),
                     l.to_string(),

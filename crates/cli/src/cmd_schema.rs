@@ -3,7 +3,9 @@
 use clap::Args;
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  portmatrix schema > matrix.schema.json\n  # then, in a matrix file, for editors using yaml-language-server:\n  # yaml-language-server: $schema=./matrix.schema.json")]
+#[command(
+    after_help = "Examples:\n  portmatrix schema > matrix.schema.json\n  # then, in a matrix file, for editors using yaml-language-server:\n  # yaml-language-server: $schema=./matrix.schema.json"
+)]
 pub struct SchemaArgs {}
 
 pub fn run(_: SchemaArgs) -> u8 {

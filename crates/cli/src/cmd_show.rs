@@ -7,7 +7,9 @@ use portmatrix_report::matrix_table::{flows_table, FlowFilter};
 use crate::output::{self, Format};
 
 #[derive(Args)]
-#[command(after_help = "Examples:\n  portmatrix show jtel-acd\n  portmatrix show avaya-pom --role campaign-manager --format md\n  portmatrix show moderro-rem --port 8443/tcp\n  portmatrix show my-product.yaml --format json\n  portmatrix show imagicle-ucsuite --feature ha --format csv > ha-flows.csv")]
+#[command(
+    after_help = "Examples:\n  portmatrix show jtel-acd\n  portmatrix show avaya-pom --role campaign-manager --format md\n  portmatrix show moderro-rem --port 8443/tcp\n  portmatrix show my-product.yaml --format json\n  portmatrix show imagicle-ucsuite --feature ha --format csv > ha-flows.csv"
+)]
 pub struct ShowArgs {
     /// A catalog id (`jtel-acd`, `jtel-acd@previous`) or a matrix file
     pub matrix: String,
@@ -49,12 +51,8 @@ pub fn run(a: ShowArgs) -> u8 {
             return crate::exit::UNUSABLE;
         }
     }
-    let filter = FlowFilter {
-        role: a.role.clone(),
-        feature: a.feature.clone(),
-        port: a.port.map(|p| p.0),
-        proto: a.port.and_then(|p| p.1),
-    };
+    let filter =
+        FlowFilter { role: a.role.clone(), feature: a.feature.clone(), port: a.port.map(|p| p.0), proto: a.port.and_then(|p| p.1) };
     let text = match a.format {
         Format::Json | Format::Yaml => {
             let keep: Vec<bool> = m.flows.iter().map(|f| filter.keep(&m, f)).collect();

@@ -7,9 +7,15 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod cmd_catalog;
 mod cmd_check;
+mod cmd_compile;
+mod cmd_import;
+mod cmd_plan;
 mod cmd_query;
+mod cmd_render;
 mod cmd_schema;
+mod cmd_serve;
 mod cmd_show;
+mod cmd_verify;
 mod diagnostics;
 mod matrices;
 mod output;
@@ -49,10 +55,30 @@ enum Command {
     Query(cmd_query::QueryArgs),
     /// Validate and lint matrix files
     Check(cmd_check::CheckArgs),
+    /// Import a vendor document's port tables (Markdown, CSV, XLSX, HTML, PDF text) into a draft matrix
+    Import(cmd_import::ImportArgs),
+    /// The concrete connections of a deployment, each with its reason
+    Plan(cmd_plan::PlanArgs),
+    /// Is a packet permitted by the plan, and by which flows?
+    Explain(cmd_plan::ExplainArgs),
+    /// Firewall configurations for hosts and network firewalls
+    Compile(cmd_compile::CompileArgs),
     /// Print the JSON Schema of the matrix format, for editors
     Schema(cmd_schema::SchemaArgs),
+    /// Render a matrix as Markdown, CSV, XLSX, HTML or a diagram (DOT, Mermaid, SVG)
+    Render(cmd_render::RenderArgs),
+    /// Serve the web UI (catalog, filterable tables, diagrams) on loopback
+    Serve(cmd_serve::ServeArgs),
+    /// Answer probes with proof of which host and port answered (run on each host)
+    Responder(cmd_verify::ResponderArgs),
+    /// Probe every planned connection from this host: pass, blocked, refused, wrong-host, nat
+    Probe(cmd_verify::ProbeArgs),
+    /// Prove the compiled firewalls in a twin of the deployment in network namespaces
+    Lab(cmd_verify::LabArgs),
     /// Print shell completions
-    #[command(after_help = "Examples:\n  portmatrix completions bash > /etc/bash_completion.d/portmatrix\n  portmatrix completions zsh > ~/.zfunc/_portmatrix")]
+    #[command(
+        after_help = "Examples:\n  portmatrix completions bash > /etc/bash_completion.d/portmatrix\n  portmatrix completions zsh > ~/.zfunc/_portmatrix"
+    )]
     Completions {
         /// Shell to generate completions for
         shell: clap_complete::Shell,
@@ -69,7 +95,16 @@ fn main() -> ExitCode {
         Command::Show(a) => cmd_show::run(a),
         Command::Query(a) => cmd_query::run(a),
         Command::Check(a) => cmd_check::run(a),
+        Command::Import(a) => cmd_import::run(a),
         Command::Schema(a) => cmd_schema::run(a),
+        Command::Plan(a) => cmd_plan::run_plan(a),
+        Command::Explain(a) => cmd_plan::run_explain(a),
+        Command::Compile(a) => cmd_compile::run(a),
+        Command::Render(a) => cmd_render::run(a),
+        Command::Serve(a) => cmd_serve::run(a),
+        Command::Responder(a) => cmd_verify::responder(a),
+        Command::Probe(a) => cmd_verify::probe(a),
+        Command::Lab(a) => cmd_verify::lab(a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "portmatrix", &mut std::io::stdout());
             exit::CLEAN

@@ -19,8 +19,13 @@ pub fn load(spec: &str) -> Result<Matrix, Vec<Diagnostic>> {
                 None => format!("catalog ids: {}", ids.join(", ")),
             };
             let f = portmatrix_model::SourceFile::new("<command line>", spec);
-            Err(vec![Diagnostic::error("unknown-matrix", &f, portmatrix_model::Span::new(0, spec.len()), format!("`{spec}` is neither a file nor a catalog id"))
-                .with_help(hint)])
+            Err(vec![Diagnostic::error(
+                "unknown-matrix",
+                &f,
+                portmatrix_model::Span::new(0, spec.len()),
+                format!("`{spec}` is neither a file nor a catalog id"),
+            )
+            .with_help(hint)])
         }
     }
 }
@@ -28,7 +33,10 @@ pub fn load(spec: &str) -> Result<Matrix, Vec<Diagnostic>> {
 /// The whole current catalog; a broken catalog entry is a bug in the build.
 pub fn catalog() -> Vec<Matrix> {
     match portmatrix_catalog::all() {
-        Ok(v) => v.into_iter().filter(|m| portmatrix_catalog::get(&m.matrix.value).is_some_and(|c| c.is_ok_and(|c| c.version == m.version))).collect(),
+        Ok(v) => v
+            .into_iter()
+            .filter(|m| portmatrix_catalog::get(&m.matrix.value).is_some_and(|c| c.is_ok_and(|c| c.version == m.version)))
+            .collect(),
         Err(d) => {
             crate::diagnostics::print_all(&d);
             Vec::new()

@@ -24,8 +24,8 @@ impl Cx<'_> {
         self.diags.items.last_mut().expect("just pushed")
     }
     fn wrong_type(&mut self, n: &Node, expected: &str) {
-        self.error("wrong-type", n.span, format!("expected {expected}, found {}", n.describe()))
-            .label = Some(format!("expected {expected}"));
+        self.error("wrong-type", n.span, format!("expected {expected}, found {}", n.describe())).label =
+            Some(format!("expected {expected}"));
     }
     pub fn map<'n>(&mut self, n: &'n Node, what: &'static str) -> Option<MapReader<'n>> {
         match &n.kind {
@@ -66,13 +66,16 @@ impl Decode for bool {
     }
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         match n.as_scalar() {
-            Some(("true", true)) => Some(true),
-            Some(("false", true)) => Some(false),
+            // The YAML 1.2 core schema's spellings (what `describe` calls a boolean).
+            Some(("true" | "True" | "TRUE", true)) => Some(true),
+            Some(("false" | "False" | "FALSE", true)) => Some(false),
             Some((t, _)) => {
                 let help = match t.to_ascii_lowercase().as_str() {
                     "yes" | "y" | "on" => "YAML 1.2 reads `yes`/`on` as text: write `true`".to_string(),
                     "no" | "n" | "off" => "YAML 1.2 reads `no`/`off` as text: write `false`".to_string(),
-                    "true" | "false" => format!("write it unquoted and in lower case: `{}`", t.to_ascii_lowercase()),
+                    "true" | "false" => {
+                        format!("write it without quotes: `{}`", t.to_ascii_lowercase())
+                    }
                     _ => "write `true` or `false`".to_string(),
                 };
                 cx.wrong_type(n, "true or false");
@@ -152,8 +155,7 @@ impl<T: Decode> Decode for OneOrMany<T> {
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         match &n.kind {
             NodeKind::Seq(items) if items.is_empty() => {
-                cx.error("empty-list", n.span, "the list is empty").help =
-                    Some(format!("give {}", T::expected()));
+                cx.error("empty-list", n.span, "the list is empty").help = Some(format!("give {}", T::expected()));
                 None
             }
             NodeKind::Seq(_) => Vec::<T>::decode(n, cx).map(OneOrMany),
@@ -198,8 +200,9 @@ pub struct MapReader<'n> {
     entries: &'n [(Node, Node)],
     asked: Vec<&'static str>,
     what: &'static str,
-    /// Required keys that are missing while a misspelling of them is
-    /// present: reported once, at the misspelling, by `finish`.
+    /// Required keys that are missing while what looks like a misspelling
+    /// of them is present, with what they expect: `finish` reports them once,
+    /// at the misspelling (or as missing, if it was a known key after all).
     misspelt_required: Vec<(&'static str, String)>,
 }
 
@@ -209,17 +212,11 @@ impl<'n> MapReader<'n> {
     }
     pub fn node(&mut self, key: &'static str) -> Option<&'n Node> {
         self.asked.push(key);
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key))
-            .map(|(_, v)| v)
+        self.entries.iter().find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key)).map(|(_, v)| v)
     }
     /// The key's span, for errors about the key rather than its value.
     pub fn key_span(&self, key: &str) -> Option<Span> {
-        self.entries
-            .iter()
-            .find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key))
-            .map(|(k, _)| k.span)
+        self.entries.iter().find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key)).map(|(k, _)| k.span)
     }
     /// An optional key. A null value counts as absent.
     pub fn opt<T: Decode>(&mut self, cx: &mut Cx, key: &'static str) -> Option<T> {
@@ -243,6 +240,11 @@ impl<'n> MapReader<'n> {
             None => self.what.to_string(),
         }
     }
+    /// Where a missing key is reported: the mapping's first key, or the
+    /// mapping itself when it is empty.
+    fn missing_span(&self) -> Span {
+        self.entries.first().map_or(self.node.span, |(k, _)| k.span)
+    }
     /// A required key; its absence is reported at the mapping's first key
     /// (or, when a misspelling of the key is present, at the misspelling).
     pub fn req<T: Decode>(&mut self, cx: &mut Cx, key: &'static str) -> Option<T> {
@@ -250,21 +252,21 @@ impl<'n> MapReader<'n> {
             Some(n) if !n.is_null() => T::decode(n, cx),
             Some(n) => {
                 let span = self.key_span(key).unwrap_or(n.span);
-                cx.error("missing-key", span, format!("{} has no value for the required key `{key}`", self.title()))
-                    .help = Some(format!("give `{key}:` {}", T::expected()));
+                cx.error("missing-key", span, format!("{} has no value for the required key `{key}`", self.title())).help =
+                    Some(format!("give `{key}:` {}", T::expected()));
                 None
             }
             None => {
-                let misspelt = self.entries.iter().filter_map(|(k, _)| k.as_scalar().map(|s| s.0)).find(|k| *k != key && did_you_mean(k, [key]).is_some());
-                if let Some(k) = misspelt {
-                    self.misspelt_required.push((key, k.to_string()));
+                let misspelt = self
+                    .entries
+                    .iter()
+                    .filter_map(|(k, _)| k.as_scalar().map(|s| s.0))
+                    .find(|k| *k != key && did_you_mean(k, [key]).is_some());
+                if misspelt.is_some() {
+                    self.misspelt_required.push((key, T::expected()));
                     return None;
                 }
-                let span = match self.entries.first() {
-                    Some((k, _)) => Span::new(k.span.offset, k.span.len),
-                    None => self.node.span,
-                };
-                let d = cx.error("missing-key", span, format!("{} lacks the required key `{key}`", self.title()));
+                let d = cx.error("missing-key", self.missing_span(), format!("{} lacks the required key `{key}`", self.title()));
                 d.label = Some(format!("this {} has no `{key}`", self.what));
                 d.help = Some(format!("add `{key}:` with {}", T::expected()));
                 None
@@ -295,11 +297,10 @@ impl<'n> MapReader<'n> {
         }
         // A near miss that turned out to be a known key: the required key is
         // simply missing.
-        for (key, near) in std::mem::take(&mut self.misspelt_required) {
-            let span = self.key_span(&near).unwrap_or(self.node.span);
-            let d = cx.error("missing-key", span, format!("{title} lacks the required key `{key}`"));
+        for (key, expected) in std::mem::take(&mut self.misspelt_required) {
+            let d = cx.error("missing-key", self.missing_span(), format!("{title} lacks the required key `{key}`"));
             d.label = Some(format!("this {} has no `{key}`", self.what));
-            d.help = Some(format!("add `{key}:`"));
+            d.help = Some(format!("add `{key}:` with {expected}"));
         }
     }
 }

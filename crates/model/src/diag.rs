@@ -35,22 +35,10 @@ pub struct Diagnostic {
 
 impl Diagnostic {
     pub fn error(code: &'static str, file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Error,
-            code,
-            message: message.into(),
-            file: file.clone(),
-            span,
-            label: None,
-            help: None,
-            reason: None,
-        }
+        Self { severity: Severity::Error, code, message: message.into(), file: file.clone(), span, label: None, help: None, reason: None }
     }
     pub fn warning(code: &'static str, file: &Arc<SourceFile>, span: Span, message: impl Into<String>) -> Self {
-        Self {
-            severity: Severity::Warning,
-            ..Self::error(code, file, span, message)
-        }
+        Self { severity: Severity::Warning, ..Self::error(code, file, span, message) }
     }
     pub fn with_label(mut self, label: impl Into<String>) -> Self {
         self.label = Some(label.into());
@@ -118,10 +106,7 @@ impl miette::Diagnostic for Diagnostic {
         Some(self)
     }
     fn labels(&self) -> Option<Box<dyn Iterator<Item = miette::LabeledSpan> + '_>> {
-        Some(Box::new(std::iter::once(miette::LabeledSpan::new_with_span(
-            self.label.clone(),
-            self.span,
-        ))))
+        Some(Box::new(std::iter::once(miette::LabeledSpan::new_with_span(self.label.clone(), self.span))))
     }
 }
 
@@ -164,8 +149,7 @@ impl Diagnostics {
     /// In file order, errors first at equal positions: deterministic output.
     pub fn sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
-            (a.file.name.as_str(), a.span.offset, a.severity, a.code)
-                .cmp(&(b.file.name.as_str(), b.span.offset, b.severity, b.code))
+            (a.file.name.as_str(), a.span.offset, a.severity, a.code).cmp(&(b.file.name.as_str(), b.span.offset, b.severity, b.code))
         });
         self.items
     }

@@ -120,7 +120,11 @@ impl Decode for IpAddr {
         match s.trim().parse::<IpAddr>() {
             Ok(a) => Some(a),
             Err(_) => {
-                let hint = if s.contains('/') { "a host address takes no prefix length: write 10.0.0.5, not 10.0.0.5/24" } else { "write an IPv4 or IPv6 address" };
+                let hint = if s.contains('/') {
+                    "a host address takes no prefix length: write 10.0.0.5, not 10.0.0.5/24"
+                } else {
+                    "write an IPv4 or IPv6 address"
+                };
                 cx.error("bad-address", n.span, format!("`{s}` is not an IP address")).help = Some(hint.into());
                 None
             }

@@ -21,7 +21,17 @@ pub const WIDE_RANGE: usize = 1000;
 fn app_family(app: &str) -> (String, bool) {
     let a = app.trim().to_ascii_lowercase();
     let a = a.split(['/', ' ', '(']).next().unwrap_or("").to_string();
-    for (tls, plain) in [("https", "http"), ("ldaps", "ldap"), ("sips", "sip"), ("imaps", "imap"), ("pop3s", "pop3"), ("smtps", "smtp"), ("ftps", "ftp"), ("wss", "ws"), ("rtsps", "rtsp")] {
+    for (tls, plain) in [
+        ("https", "http"),
+        ("ldaps", "ldap"),
+        ("sips", "sip"),
+        ("imaps", "imap"),
+        ("pop3s", "pop3"),
+        ("smtps", "smtp"),
+        ("ftps", "ftp"),
+        ("wss", "ws"),
+        ("rtsps", "rtsp"),
+    ] {
         if a == tls {
             return (plain.to_string(), true);
         }
@@ -43,6 +53,9 @@ fn ends<'m>(m: &'m Matrix, names: &'m [crate::matrix::Name]) -> Vec<&'m str> {
     out
 }
 
+/// A flow's initiators, listeners, protocols and ports (parameters at defaults).
+type Resolved<'m> = (Vec<&'m str>, Vec<&'m str>, Vec<Proto>, Option<PortSet>);
+
 fn default_ports(m: &Matrix, f: &Flow) -> Option<PortSet> {
     match &f.ports {
         Some(p) => p.resolve(&|n| m.param_default(n)).ok(),
@@ -51,7 +64,9 @@ fn default_ports(m: &Matrix, f: &Flow) -> Option<PortSet> {
 }
 
 pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
-    let Some(file) = m.file.clone() else { return Vec::new() };
+    let Some(file) = m.file.clone() else {
+        return Vec::new();
+    };
     let mut out = Vec::new();
     let mut finding = |code: &'static str, span: Span, accepted: Option<&String>, msg: String, help: &str| {
         let mut d = Diagnostic::warning(code, &file, span, msg).with_help(help);
@@ -68,22 +83,44 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
     for f in &m.flows {
         if let Some((fam, false)) = flow_is_tls(f) {
             if tls_families.contains(&fam) {
-                finding("plaintext", f.id.span, accepted(f, "plaintext"), format!("flow `{}` carries {} in plaintext, but this matrix also offers it over TLS", f.id.value, f.app.as_deref().unwrap_or("")), "prefer the TLS variant, or accept: { plaintext: reason } if the plaintext port is required");
+                finding(
+                    "plaintext",
+                    f.id.span,
+                    accepted(f, "plaintext"),
+                    format!(
+                        "flow `{}` carries {} in plaintext, but this matrix also offers it over TLS",
+                        f.id.value,
+                        f.app.as_deref().unwrap_or("")
+                    ),
+                    "prefer the TLS variant, or accept: { plaintext: reason } if the plaintext port is required",
+                );
             }
         }
         if let Some(any) = f.from.iter().find(|n| n.value == "any") {
-            finding("any-source", any.span, accepted(f, "any-source"), format!("flow `{}` accepts connections from `any`", f.id.value), "a deployment must bind `any` to concrete networks; name the initiating role if the document allows");
+            finding(
+                "any-source",
+                any.span,
+                accepted(f, "any-source"),
+                format!("flow `{}` accepts connections from `any`", f.id.value),
+                "a deployment must bind `any` to concrete networks; name the initiating role if the document allows",
+            );
         }
         if let Some(ports) = default_ports(m, f) {
             if ports.len() > WIDE_RANGE {
                 let span = f.ports.as_ref().map(|p| p.span).unwrap_or(f.id.span);
-                finding("wide-range", span, accepted(f, "wide-range"), format!("flow `{}` opens {} ports ({ports})", f.id.value, ports.len()), "narrow the range if the product allows it, or accept: { wide-range: reason }");
+                finding(
+                    "wide-range",
+                    span,
+                    accepted(f, "wide-range"),
+                    format!("flow `{}` opens {} ports ({ports})", f.id.value, ports.len()),
+                    "narrow the range if the product allows it, or accept: { wide-range: reason }",
+                );
             }
         }
     }
 
     // Pairwise: duplicates and listener conflicts.
-    let resolved: Vec<(Vec<&str>, Vec<&str>, Vec<Proto>, Option<PortSet>)> =
+    let resolved: Vec<Resolved> =
         m.flows.iter().map(|f| (ends(m, &f.from), ends(m, &f.to), f.protos().collect(), default_ports(m, f))).collect();
     let mut conflicts_seen: Vec<(String, String, Proto)> = Vec::new();
     for (j, fj) in m.flows.iter().enumerate() {
@@ -104,7 +141,13 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
             if meet(from_i, from_j) && meet(to_i, to_j) && fi.when == fj.when {
                 let acc = accepted(fj, "duplicate").or(accepted(fi, "duplicate"));
                 let (line, _) = file.line_col(fi.id.span.offset);
-                finding("duplicate", fj.id.span, acc, format!("flow `{}` overlaps flow `{}` (line {line}): same endpoints, protocol and ports", fj.id.value, fi.id.value), "merge them, or accept: { duplicate: reason } when the document states both");
+                finding(
+                    "duplicate",
+                    fj.id.span,
+                    acc,
+                    format!("flow `{}` overlaps flow `{}` (line {line}): same endpoints, protocol and ports", fj.id.value, fi.id.value),
+                    "merge them, or accept: { duplicate: reason } when the document states both",
+                );
                 continue;
             }
             // Two different internal roles listening on the same port.
@@ -118,7 +161,13 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
                         conflicts_seen.push(key);
                         let acc = accepted(fj, "listen-conflict").or(accepted(fi, "listen-conflict"));
                         let shared = ports_i.intersection(ports_j);
-                        finding("listen-conflict", fj.id.span, acc, format!("roles `{a}` (flow `{}`) and `{b}` (flow `{}`) both listen on {p}/{shared}", fi.id.value, fj.id.value), "a deployment cannot put both roles on one host; accept: { listen-conflict: reason } if they never share one");
+                        finding(
+                            "listen-conflict",
+                            fj.id.span,
+                            acc,
+                            format!("roles `{a}` (flow `{}`) and `{b}` (flow `{}`) both listen on {p}/{shared}", fi.id.value, fj.id.value),
+                            "a deployment cannot put both roles on one host; accept: { listen-conflict: reason } if they never share one",
+                        );
                     }
                 }
             }
@@ -127,7 +176,13 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
 
     for (name, p) in &m.params {
         if p.default.is_none() {
-            finding("no-default", name.span, p.accept.get("no-default"), format!("parameter `{}` has no default: every deployment must set it", name.value), "give the document's value as default, or accept: { no-default: reason } when the document leaves it to the customer");
+            finding(
+                "no-default",
+                name.span,
+                p.accept.get("no-default"),
+                format!("parameter `{}` has no default: every deployment must set it", name.value),
+                "give the document's value as default, or accept: { no-default: reason } when the document leaves it to the customer",
+            );
         }
     }
     out.sort_by_key(|d| (d.span.offset, d.code));

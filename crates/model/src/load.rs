@@ -21,7 +21,16 @@ pub fn matrix_from_source(file: Arc<SourceFile>) -> Result<Matrix, Vec<Diagnosti
     }
     match m {
         Some(m) if !diags.has_errors() => Ok(m),
-        _ => Err(diags.sorted()),
+        _ => {
+            if !diags.has_errors() {
+                // Every decoding failure reports itself; never fail silently.
+                diags.push(
+                    Diagnostic::error("unreadable", &file, Span::default(), "the matrix could not be read")
+                        .with_help("this is a bug in portmatrix: please report it with the file"),
+                );
+            }
+            Err(diags.sorted())
+        }
     }
 }
 
@@ -30,6 +39,8 @@ pub fn matrix_from_str(name: &str, text: &str) -> Result<Matrix, Vec<Diagnostic>
 }
 
 /// Reads a file; an unreadable file is a diagnostic too.
+// One diagnostic for one file read: its size does not matter.
+#[allow(clippy::result_large_err)]
 pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
     let name = path.display().to_string();
     match std::fs::read(path) {
@@ -37,10 +48,20 @@ pub fn read_source(path: &Path) -> Result<Arc<SourceFile>, Diagnostic> {
             Ok(text) => Ok(SourceFile::new(name, text)),
             Err(e) => {
                 let off = e.utf8_error().valid_up_to();
+                let bad = e.as_bytes()[off];
+                let binary = e.as_bytes().contains(&0);
                 let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
                 let f = SourceFile::new(name, text);
-                Err(Diagnostic::error("not-utf8", &f, Span::new(off, 1), "the file is not UTF-8 text")
-                    .with_help("save it as UTF-8; a matrix is a YAML text file"))
+                // The lossy text has U+FFFD where the bad byte was.
+                let span = Span::new(off, '\u{FFFD}'.len_utf8());
+                let help = if binary {
+                    "this looks like a binary file (a document or an archive?), not YAML: a matrix is a YAML text file"
+                } else {
+                    "save it as UTF-8 (it may be Latin-1 or UTF-16); a matrix is a YAML text file"
+                };
+                Err(Diagnostic::error("not-utf8", &f, span, format!("the file is not UTF-8 text: byte 0x{bad:02x} at offset {off}"))
+                    .with_label("not UTF-8")
+                    .with_help(help))
             }
         },
         Err(e) => {

@@ -226,13 +226,18 @@ impl Matrix {
         self.roles.get(name)
     }
     /// The roles a `from`/`to` name stands for: the role itself, a group's
-    /// members, or nothing for `any` and unknown names.
+    /// members, or nothing for `any` and unknown names. Group members are
+    /// roles (validation reports any other name), so groups are not expanded
+    /// recursively: a group that names a group, even in a cycle, yields only
+    /// its role members.
     pub fn expand<'a>(&'a self, name: &'a str) -> Vec<&'a str> {
-        if self.roles.contains_key(name) {
-            return vec![self.roles.get_key_value(name).map(|(k, _)| k.value.as_str()).unwrap_or(name)];
+        if let Some((k, _)) = self.roles.get_key_value(name) {
+            return vec![k.value.as_str()];
         }
         match self.groups.get(name) {
-            Some(members) => members.iter().flat_map(|m| self.expand(m)).collect(),
+            Some(members) => {
+                members.iter().filter_map(|m| self.roles.get_key_value(m.value.as_str()).map(|(k, _)| k.value.as_str())).collect()
+            }
             None => Vec::new(),
         }
     }
@@ -263,7 +268,9 @@ impl Decode for Proto {
         Proto::parse(&s).or_else(|| {
             let hint = match s.to_ascii_lowercase().as_str() {
                 "tcp/udp" | "tcp+udp" | "udp/tcp" | "both" => "write a list: `proto: [tcp, udp]`".to_string(),
-                "http" | "https" | "ssh" | "sip" | "tls" => format!("`{s}` is an application protocol: put it in `app:` and give the transport in `proto:`"),
+                "http" | "https" | "ssh" | "sip" | "tls" => {
+                    format!("`{s}` is an application protocol: put it in `app:` and give the transport in `proto:`")
+                }
                 "ping" => "ping is ICMP: `proto: icmp` with `icmp: [echo-request]`".into(),
                 _ => "one of tcp, udp, sctp, icmp, icmpv6".into(),
             };

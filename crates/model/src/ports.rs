@@ -211,10 +211,7 @@ impl PortExpr {
             }
         };
         let port = |(v, span): (i64, Span), what: &str| -> Result<u16, ResolveError> {
-            u16::try_from(v).map_err(|_| ResolveError::OutOfRange {
-                span,
-                message: format!("{what} {v} is not a port (0-65535)"),
-            })
+            u16::try_from(v).map_err(|_| ResolveError::OutOfRange { span, message: format!("{what} {v} is not a port (0-65535)") })
         };
         let mut out = PortSet::new();
         for item in &self.items {
@@ -225,10 +222,7 @@ impl PortExpr {
                     let (lo, hi) = (term(a)?, term(b)?);
                     let (lo, hi) = (port(lo, "range start")?, port(hi, "range end")?);
                     if lo > hi {
-                        return Err(ResolveError::OutOfRange {
-                            span: Span::default(),
-                            message: format!("range {lo}-{hi} runs backwards"),
-                        });
+                        return Err(ResolveError::OutOfRange { span: Span::default(), message: format!("range {lo}-{hi} runs backwards") });
                     }
                     PortSet::range(lo, hi)
                 }
@@ -236,10 +230,7 @@ impl PortExpr {
                     let (b, c) = (term(base)?, term(count)?);
                     let lo = port(b, "base port")?;
                     if c.0 < 1 {
-                        return Err(ResolveError::OutOfRange {
-                            span: c.1,
-                            message: format!("count {} must be at least 1", c.0),
-                        });
+                        return Err(ResolveError::OutOfRange { span: c.1, message: format!("count {} must be at least 1", c.0) });
                     }
                     let hi = port((b.0 + c.0 - 1, c.1), "last port")?;
                     PortSet::range(lo, hi)
@@ -282,15 +273,11 @@ fn parse_term(s: &str, span: Span) -> Result<Term, (Span, String)> {
             _ => Err((span, format!("{s} is not a port: ports run from 0 to 65535"))),
         };
     }
-    let ok = s.starts_with(|c: char| c.is_ascii_lowercase())
-        && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
+    let ok = s.starts_with(|c: char| c.is_ascii_lowercase()) && s.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_');
     if ok {
         Ok(Term::Param(Spanned::new(s.to_string(), span)))
     } else {
-        Err((
-            span,
-            format!("`{s}` is neither a port number nor a parameter name (parameters use lower case, digits and `_`)"),
-        ))
+        Err((span, format!("`{s}` is neither a port number nor a parameter name (parameters use lower case, digits and `_`)")))
     }
 }
 

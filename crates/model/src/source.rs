@@ -15,10 +15,7 @@ pub struct SourceFile {
 
 impl SourceFile {
     pub fn new(name: impl Into<String>, text: impl Into<String>) -> Arc<Self> {
-        Arc::new(Self {
-            name: name.into(),
-            text: text.into(),
-        })
+        Arc::new(Self { name: name.into(), text: text.into() })
     }
 
     /// 1-based line and column (in characters) of a byte offset.
@@ -65,10 +62,7 @@ impl<T> Spanned<T> {
     }
     /// A value made by the program, not read from a file.
     pub fn synthetic(value: T) -> Self {
-        Self {
-            value,
-            span: Span::default(),
-        }
+        Self { value, span: Span::default() }
     }
 }
 

@@ -5,10 +5,10 @@ use std::collections::HashMap;
 
 use crate::decode::Cx;
 use crate::diag::did_you_mean;
+use crate::lint::LINT_CODES;
 use crate::matrix::{Matrix, Proto};
 use crate::ports::{PortItem, ResolveError, Term};
 use crate::source::Spanned;
-use crate::lint::LINT_CODES;
 
 /// ICMP type names understood in `icmp:`.
 pub const ICMP_TYPES: &[&str] = &[
@@ -83,26 +83,36 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
     for (name, f) in &m.features {
         if let (Some(g), true) = (&f.exclusive, f.default) {
             if let Some(prev) = on_by_group.insert(g, name) {
-                cx.error("exclusive-defaults", name.span, format!("`{}` and `{}` are both on by default, but exclusive ({g})", prev.value, name.value))
-                    .help = Some("at most one feature of an exclusive group may default to true".into());
+                cx.error(
+                    "exclusive-defaults",
+                    name.span,
+                    format!("`{}` and `{}` are both on by default, but exclusive ({g})", prev.value, name.value),
+                )
+                .help = Some("at most one feature of an exclusive group may default to true".into());
             }
         }
     }
 
+    let mut bad_defaults: Vec<&str> = Vec::new();
     for (name, p) in &m.params {
         check_name(cx, name, "parameter", is_param_name, "lower-case letters, digits and `_` (a `-` would read as a port range)");
         if let Some(d) = &p.default {
             let below = p.min.is_some_and(|min| d.value < min);
             let above = p.max.is_some_and(|max| d.value > max);
             if below || above {
+                bad_defaults.push(&name.value);
                 let bounds = match (p.min, p.max) {
                     (Some(a), Some(b)) => format!("{a}..={b}"),
                     (Some(a), None) => format!("at least {a}"),
                     (None, Some(b)) => format!("at most {b}"),
                     (None, None) => unreachable!("a bound was crossed"),
                 };
-                cx.error("default-out-of-range", d.span, format!("default {} of parameter `{}` lies outside its range ({bounds})", d.value, name.value))
-                    .help = Some("make the default a value the parameter may take, or correct `min`/`max`".into());
+                cx.error(
+                    "default-out-of-range",
+                    d.span,
+                    format!("default {} of parameter `{}` lies outside its range ({bounds})", d.value, name.value),
+                )
+                .help = Some("make the default a value the parameter may take, or correct `min`/`max`".into());
             }
         }
         check_accept(cx, &p.accept);
@@ -200,8 +210,13 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
         }
         match (&f.ports, with_ports) {
             (None, true) => {
-                cx.error("missing-ports", f.id.span, format!("flow `{}` ({}) has no `ports`", f.id.value, protos.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/")))
-                    .help = Some("give the listener's ports: `ports: 443`, or a parameter with no default when the document leaves it open".into());
+                cx.error(
+                    "missing-ports",
+                    f.id.span,
+                    format!("flow `{}` ({}) has no `ports`", f.id.value, protos.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/")),
+                )
+                .help =
+                    Some("give the listener's ports: `ports: 443`, or a parameter with no default when the document leaves it open".into());
             }
             (Some(p), false) => {
                 cx.error("ports-without-proto", p.span, "ports given for a protocol without ports").help =
@@ -218,7 +233,9 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
                 cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6").help =
                     Some("use `proto: icmp` (or icmpv6) with `icmp:`, or remove `icmp:`".into());
             } else if !ICMP_TYPES.contains(&t.value.as_str()) {
-                let hint = did_you_mean(t, ICMP_TYPES.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("known types: {}", ICMP_TYPES.join(", ")));
+                let hint = did_you_mean(t, ICMP_TYPES.iter().copied())
+                    .map(|s| format!("did you mean `{s}`?"))
+                    .unwrap_or_else(|| format!("known types: {}", ICMP_TYPES.join(", ")));
                 cx.error("unknown-icmp-type", t.span, format!("unknown ICMP type `{}`", t.value)).help = Some(hint);
             }
         }
@@ -237,7 +254,8 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
                     if m.params.contains_key(joined.as_str()) {
                         let span = crate::source::Span::new(a.span.offset, (b.span.offset + b.span.len).saturating_sub(a.span.offset));
                         let fixed = joined.replace('-', "_");
-                        cx.error("undefined-param", span, format!("`{joined}` reads as the range from `{}` to `{}`", a.value, b.value)).help =
+                        cx.error("undefined-param", span, format!("`{joined}` reads as the range from `{}` to `{}`", a.value, b.value))
+                            .help =
                             Some(format!("a `-` between names is a range: rename the parameter `{fixed}`, here and under `params:`"));
                         reported.extend([a, b]);
                     }
@@ -255,7 +273,8 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
                     d.help = Some(hint);
                 }
             }
-            if expr.params().all(|p| m.params.contains_key(p.value.as_str())) {
+            // A default out of its range is reported at the parameter.
+            if expr.params().all(|p| m.params.contains_key(p.value.as_str()) && !bad_defaults.contains(&p.value.as_str())) {
                 match expr.resolve(&|n| m.param_default(n)) {
                     Err(ResolveError::OutOfRange { span, message }) => {
                         let span = if span.len == 0 { expr.span } else { span };
@@ -263,7 +282,7 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
                         let help = if params.is_empty() {
                             "ports run from 0 to 65535".to_string()
                         } else {
-                            format!("with the defaults of {}, the ports leave 0-65535: correct the default or the expression", params.join(", "))
+                            format!("this uses the default of {}: correct that default or the expression", params.join(", "))
                         };
                         cx.error("port-out-of-range", span, format!("{message} (with parameter defaults)")).help = Some(help);
                     }
@@ -292,7 +311,9 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
 fn check_accept(cx: &mut Cx, accept: &indexmap::IndexMap<Spanned<String>, String>) {
     for (code, reason) in accept {
         if !LINT_CODES.contains(&code.value.as_str()) {
-            let hint = did_you_mean(code, LINT_CODES.iter().copied()).map(|s| format!("did you mean `{s}`?")).unwrap_or_else(|| format!("lint codes: {}", LINT_CODES.join(", ")));
+            let hint = did_you_mean(code, LINT_CODES.iter().copied())
+                .map(|s| format!("did you mean `{s}`?"))
+                .unwrap_or_else(|| format!("lint codes: {}", LINT_CODES.join(", ")));
             cx.error("unknown-lint", code.span, format!("unknown lint code `{}` in `accept`", code.value)).help = Some(hint);
         }
         if reason.trim().is_empty() {
@@ -303,9 +324,17 @@ fn check_accept(cx: &mut Cx, accept: &indexmap::IndexMap<Spanned<String>, String
 }
 
 fn unknown_role(cx: &mut Cx, m: &Matrix, name: &Spanned<String>, groups_ok: bool) {
+    if let (false, Some(members)) = (groups_ok, m.groups.get(name.value.as_str())) {
+        let roles: Vec<&str> = members.iter().map(|r| r.value.as_str()).filter(|r| m.roles.contains_key(*r)).collect();
+        let d = cx.error("nested-group", name.span, format!("group `{}` is used as a member of a group", name.value));
+        d.label = Some("a group, not a role".into());
+        d.help = Some(format!("a group lists roles only: write its roles instead ({})", roles.join(", ")));
+        return;
+    }
     // A document wording used where the role id belongs is the likeliest slip.
     let by_alias = m.roles.iter().find(|(_, r)| r.aliases.iter().chain([&r.title]).any(|a| a.eq_ignore_ascii_case(name)));
-    let candidates = m.roles.keys().chain(if groups_ok { Some(m.groups.keys()) } else { None }.into_iter().flatten()).map(|k| k.value.as_str());
+    let candidates =
+        m.roles.keys().chain(if groups_ok { Some(m.groups.keys()) } else { None }.into_iter().flatten()).map(|k| k.value.as_str());
     let hint = match (by_alias, did_you_mean(name, candidates)) {
         (Some((id, _)), _) => format!("`{}` is a name of role `{}`: use the role id", name.value, id.value),
         (None, Some(s)) => format!("did you mean `{s}`?"),

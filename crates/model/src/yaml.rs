@@ -16,7 +16,10 @@ use crate::source::{SourceFile, Span};
 pub enum NodeKind {
     /// A scalar; `plain` is false when it was quoted or a block scalar, and
     /// then it is always a string.
-    Scalar { text: String, plain: bool },
+    Scalar {
+        text: String,
+        plain: bool,
+    },
     Seq(Vec<Node>),
     Map(Vec<(Node, Node)>),
 }
@@ -46,6 +49,14 @@ impl Node {
     pub fn is_null(&self) -> bool {
         matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
     }
+    /// The number of nodes in this tree.
+    pub fn size(&self) -> usize {
+        1 + match &self.kind {
+            NodeKind::Scalar { .. } => 0,
+            NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
+            NodeKind::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
+        }
+    }
     pub fn as_scalar(&self) -> Option<(&str, bool)> {
         match &self.kind {
             NodeKind::Scalar { text, plain } => Some((text, *plain)),
@@ -53,6 +64,9 @@ impl Node {
         }
     }
 }
+
+/// How many nodes aliases may copy in one file.
+const ALIAS_NODES_MAX: usize = 100_000;
 
 fn span_of(s: &granit_parser::Span) -> Span {
     let start = s.start.byte_offset().unwrap_or(0);
@@ -89,7 +103,11 @@ fn syntax_error(file: &Arc<SourceFile>, kind: &ErrorKind, info: String, off: usi
     let text = &file.text;
     let tab = matches!(
         kind,
-        ErrorKind::TabNotAllowed | ErrorKind::TabInBlockIndentation | ErrorKind::TabInIndentation | ErrorKind::TabAtBlockScalarStart | ErrorKind::TabInPlainScalar
+        ErrorKind::TabNotAllowed
+            | ErrorKind::TabInBlockIndentation
+            | ErrorKind::TabInIndentation
+            | ErrorKind::TabAtBlockScalarStart
+            | ErrorKind::TabInPlainScalar
     ) || info.contains("tab");
     if tab {
         // Point at the tab itself: the parser stops just after it.
@@ -110,19 +128,23 @@ fn syntax_error(file: &Arc<SourceFile>, kind: &ErrorKind, info: String, off: usi
             | ErrorKind::UnexpectedEofFlowMapping
             | ErrorKind::UnexpectedEofFlowSequence
             | ErrorKind::UnexpectedEofImplicitFlowMapping
+            | ErrorKind::UnclosedFlowCollection { .. }
     );
-    let help = match open {
-        Some((span, o, c)) if flowish => {
-            let (line, col) = file.line_col(span.offset);
-            format!("the `{o}` on line {line}, column {col} is not closed: add the `{c}`, or a `,` between its entries")
-        }
-        _ => "check indentation, and quote values that contain ': ' or start with a special character".into(),
+    if let (Some((span, o, c)), true) = (open, flowish) {
+        // The unclosed bracket is the offending text; the parser only
+        // notices later.
+        let (line, col) = file.line_col(off);
+        return Diagnostic::error("yaml-syntax", file, Span::new(span.offset, 1), format!("YAML syntax error: {info}"))
+            .with_label(format!("this `{o}` is not closed"))
+            .with_help(format!("add the `{c}`, or a `,` between its entries (the parser stopped at line {line}, column {col})"));
+    }
+    let help = match kind {
+        ErrorKind::RecursionLimitExceeded => "the values nest too deeply: a matrix needs only a few levels of lists and mappings",
+        _ => "check indentation, and quote values that contain ': ' or start with a special character",
     };
     let control = text.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
-    let help = if control { "the file holds control characters: is it a text file? A matrix is YAML text".to_string() } else { help };
-    Diagnostic::error("yaml-syntax", file, Span::new(off, 0), format!("YAML syntax error: {info}"))
-        .with_label("here")
-        .with_help(help)
+    let help = if control { "the file holds control characters: is it a text file? A matrix is YAML text" } else { help };
+    Diagnostic::error("yaml-syntax", file, Span::new(off, 0), format!("YAML syntax error: {info}")).with_label("here").with_help(help)
 }
 
 /// A YAML tag is never part of this format. The parser does not give the
@@ -144,19 +166,23 @@ fn tag_error(file: &Arc<SourceFile>, tag: &Tag, node: Span) -> Diagnostic {
         None => node,
     };
     let written = &text[span.offset..span.offset + span.len];
-    Diagnostic::error("yaml-tag", file, span, format!("`{written}` is a YAML tag here, not a value"))
-        .with_label("read as a tag")
-        .with_help(format!(
+    Diagnostic::error("yaml-tag", file, span, format!("`{written}` is a YAML tag here, not a value")).with_label("read as a tag").with_help(
+        format!(
             "a value that starts with `!` is a YAML tag: quote it (`\"{written}\"`); in a condition, write `not {}`",
             written.trim_start_matches('!')
-        ))
+        ),
+    )
 }
 
 /// Parses one YAML document. Syntax errors, duplicate keys and extra
 /// documents are reported; `None` when nothing usable was read.
 pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
     let mut stack: Vec<Frame> = Vec::new();
-    let mut anchors: HashMap<usize, Node> = HashMap::new();
+    // Anchored nodes with their size in nodes: aliases copy them, and a
+    // budget keeps a file of nested aliases ("billion laughs") from
+    // exhausting memory.
+    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
+    let mut alias_budget = ALIAS_NODES_MAX;
     let mut root: Option<Node> = None;
     let mut documents = 0;
     let text_len = file.text.len();
@@ -187,19 +213,23 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
                 if let Some(tag) = tag {
                     diags.push(tag_error(file, &tag, span));
                 }
-                Some((
-                Node {
-                    kind: NodeKind::Scalar {
-                        text: text.into_owned(),
-                        plain: style == ScalarStyle::Plain,
-                    },
-                    span,
-                },
-                anchor,
-            ))
+                Some((Node { kind: NodeKind::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain }, span }, anchor))
             }
             Event::Alias(id) => match anchors.get(&id) {
-                Some(n) => Some((Node { kind: n.kind.clone(), span }, 0)),
+                Some((_, size)) if *size > alias_budget => {
+                    diags.push(
+                        Diagnostic::error("yaml-alias", file, span, "aliases expand to too many values")
+                            .with_label("this alias")
+                            .with_help(format!(
+                                "the file's aliases copy more than {ALIAS_NODES_MAX} values: write the values out, or nest aliases less"
+                            )),
+                    );
+                    return None;
+                }
+                Some((n, size)) => {
+                    alias_budget -= size;
+                    Some((Node { kind: n.kind.clone(), span }, 0))
+                }
                 None => {
                     diags.push(Diagnostic::error("yaml-alias", file, span, "alias to an unknown anchor"));
                     return None;
@@ -234,7 +264,8 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
         };
         if let Some((node, anchor)) = finished {
             if anchor != 0 {
-                anchors.insert(anchor, node.clone());
+                let size = node.size();
+                anchors.insert(anchor, (node.clone(), size));
             }
             match stack.last_mut() {
                 Some(Frame::Seq(items, ..)) => items.push(node),

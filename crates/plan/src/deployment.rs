@@ -51,11 +51,8 @@ impl Deployment {
         for (name, p) in &inv.products {
             let spec = p.matrix.value.as_str();
             let looks_like_path = spec.ends_with(".yaml") || spec.ends_with(".yml") || spec.contains('/');
-            let loaded = if looks_like_path {
-                Some(portmatrix_model::matrix_from_path(&base.join(spec)))
-            } else {
-                portmatrix_catalog::get(spec)
-            };
+            let loaded =
+                if looks_like_path { Some(portmatrix_model::matrix_from_path(&base.join(spec))) } else { portmatrix_catalog::get(spec) };
             let matrix = match loaded {
                 Some(Ok(m)) => m,
                 Some(Err(errs)) => {
@@ -72,7 +69,9 @@ impl Deployment {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("catalog ids: {}; or give a path to a matrix file", ids.join(", ")),
                     };
-                    diags.push(Diagnostic::error("unknown-matrix", &file, p.matrix.span, format!("no catalog matrix `{spec}`")).with_help(hint));
+                    diags.push(
+                        Diagnostic::error("unknown-matrix", &file, p.matrix.span, format!("no catalog matrix `{spec}`")).with_help(hint),
+                    );
                     continue;
                 }
             };
@@ -90,18 +89,32 @@ impl Deployment {
             for (k, f) in &matrix.features {
                 if let (Some(g), true) = (&f.exclusive, features[k.value.as_str()]) {
                     if let Some(prev) = on_by_group.insert(g, &k.value) {
-                        let span = p.features.get_key_value(k.value.as_str()).or(p.features.get_key_value(prev)).map(|(k, _)| k.span).unwrap_or(name.span);
-                        cx.error("exclusive-features", span, format!("features `{prev}` and `{}` of `{spec}` are both on, but they are alternatives ({g})", k.value))
-                            .help = Some(format!("switch one off: `{prev}: false`"));
+                        let span = p
+                            .features
+                            .get_key_value(k.value.as_str())
+                            .or(p.features.get_key_value(prev))
+                            .map(|(k, _)| k.span)
+                            .unwrap_or(name.span);
+                        cx.error(
+                            "exclusive-features",
+                            span,
+                            format!("features `{prev}` and `{}` of `{spec}` are both on, but they are alternatives ({g})", k.value),
+                        )
+                        .help = Some(format!("switch one off: `{prev}: false`"));
                     }
                 }
             }
-            let mut params: BTreeMap<String, i64> = matrix.params.iter().filter_map(|(k, v)| v.default.as_ref().map(|d| (k.value.clone(), d.value))).collect();
+            let mut params: BTreeMap<String, i64> =
+                matrix.params.iter().filter_map(|(k, v)| v.default.as_ref().map(|d| (k.value.clone(), d.value))).collect();
             for (k, v) in &p.params {
                 match matrix.params.get(k.value.as_str()) {
                     Some(decl) => {
                         if decl.min.is_some_and(|m| v.value < m) || decl.max.is_some_and(|m| v.value > m) {
-                            cx.error("param-out-of-range", v.span, format!("{} is outside {}..{}", v.value, decl.min.unwrap_or(i64::MIN), decl.max.unwrap_or(i64::MAX)));
+                            cx.error(
+                                "param-out-of-range",
+                                v.span,
+                                format!("{} is outside {}..{}", v.value, decl.min.unwrap_or(i64::MIN), decl.max.unwrap_or(i64::MAX)),
+                            );
                         }
                         params.insert(k.value.clone(), v.value);
                     }
@@ -127,7 +140,9 @@ impl Deployment {
                 let hint = match (by_alias, did_you_mean(role, m.roles.keys().map(|k| k.value.as_str()))) {
                     (Some((id, _)), _) => format!("`{role}` is a name of role `{}`: write `{p}/{}`", id.value, id.value),
                     (None, Some(s)) => format!("did you mean `{p}/{s}`?"),
-                    (None, None) => format!("roles of {}: {}", m.matrix.value, m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", ")),
+                    (None, None) => {
+                        format!("roles of {}: {}", m.matrix.value, m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", "))
+                    }
                 };
                 cx.error("unknown-role", role_span, format!("matrix `{}` has no role `{role}`", m.matrix.value)).help = Some(hint);
             }

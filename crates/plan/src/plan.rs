@@ -9,7 +9,7 @@ use portmatrix_model::decode::Cx;
 use portmatrix_model::diag::Diagnostics;
 use portmatrix_model::matrix::Flow;
 use portmatrix_model::ports::ResolveError;
-use portmatrix_model::{Diagnostic, Os, PortSet, Proto, Span};
+use portmatrix_model::{Diagnostic, Os, PortSet, Proto};
 use serde::Serialize;
 
 use crate::deployment::{Deployment, Product};
@@ -46,17 +46,20 @@ pub struct Endpoint {
 /// connections of one flow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Sources {
+    /// Creation order: a cheap, deterministic identity for sorting.
+    #[serde(skip)]
+    pub id: usize,
     pub members: Vec<Endpoint>,
     pub nets: Vec<IpNet>,
 }
 
 impl Sources {
-    fn new(mut members: Vec<Endpoint>) -> Self {
+    pub fn new(id: usize, mut members: Vec<Endpoint>) -> Self {
         members.sort();
         members.dedup();
         let all: Vec<IpNet> = members.iter().flat_map(|m| m.nets.iter().copied()).collect();
         let nets = IpNet::aggregate(&all);
-        Self { members, nets }
+        Self { id, members, nets }
     }
     pub fn names(&self) -> Vec<&str> {
         self.members.iter().map(|m| m.name.as_str()).collect()
@@ -186,6 +189,9 @@ impl<'d> Ctx<'d> {
     }
 }
 
+/// Roles of one product listening on a host: (roles, ports, flow tag).
+type Listener = (BTreeSet<String>, PortSet, String);
+
 /// What is missing for a product, collected so each gap is reported once.
 #[derive(Default)]
 struct Gaps {
@@ -219,7 +225,15 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
             .iter()
             .zip(inv.hosts.keys())
             .map(|(h, k)| {
-                (k.value.as_str(), Arc::new(Endpoint { name: h.name.clone(), kind: EndpointKind::Host, zone: h.zone.clone(), nets: host_nets(&h.addresses) }))
+                (
+                    k.value.as_str(),
+                    Arc::new(Endpoint {
+                        name: h.name.clone(),
+                        kind: EndpointKind::Host,
+                        zone: h.zone.clone(),
+                        nets: host_nets(&h.addresses),
+                    }),
+                )
             })
             .collect(),
         networks: inv
@@ -228,17 +242,23 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
             .map(|(k, n)| {
                 (
                     k.value.as_str(),
-                    Arc::new(Endpoint { name: k.value.clone(), kind: EndpointKind::Network, zone: n.zone.as_ref().map(|z| z.value.clone()), nets: n.cidrs.iter().map(|c| c.value).collect() }),
+                    Arc::new(Endpoint {
+                        name: k.value.clone(),
+                        kind: EndpointKind::Network,
+                        zone: n.zone.as_ref().map(|z| z.value.clone()),
+                        nets: n.cidrs.iter().map(|c| c.value).collect(),
+                    }),
                 )
             })
             .collect(),
     };
 
+    let mut next_id = 0usize;
     let mut connections: Vec<Connection> = Vec::new();
     let mut local: Vec<LocalFlow> = Vec::new();
     let mut egress: Vec<FqdnEgress> = Vec::new();
     // host -> proto -> [(listener roles, ports, flow tag)] for conflict checks
-    let mut listeners: HashMap<(String, Proto), Vec<(BTreeSet<String>, PortSet, String)>> = HashMap::new();
+    let mut listeners: HashMap<(String, Proto), Vec<Listener>> = HashMap::new();
 
     for prod in dep.products.values() {
         let m = &prod.matrix;
@@ -250,7 +270,9 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
                 }
             }
             let tag = format!("{}/{}", prod.name, f.id.value);
-            let resolve = |e: &portmatrix_model::Spanned<portmatrix_model::PortExpr>, gaps: &mut Gaps| match e.resolve(&|n| prod.params.get(n).copied()) {
+            let resolve = |e: &portmatrix_model::Spanned<portmatrix_model::PortExpr>, gaps: &mut Gaps| match e
+                .resolve(&|n| prod.params.get(n).copied())
+            {
                 Ok(s) => Some(s),
                 Err(ResolveError::Unset(p)) => {
                     gaps.unset.entry(p.value.clone()).or_default().insert(tag.clone());
@@ -275,7 +297,13 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
                 },
                 None => None,
             };
-            let reason = Arc::new(Reason { product: prod.name.clone(), matrix: m.key(), flow: f.id.value.clone(), cite: f.cite.clone(), purpose: f.purpose.clone() });
+            let reason = Arc::new(Reason {
+                product: prod.name.clone(),
+                matrix: m.key(),
+                flow: f.id.value.clone(),
+                cite: f.cite.clone(),
+                purpose: f.purpose.clone(),
+            });
 
             if f.same_host {
                 plan_same_host(&ctx, prod, f, &ports, &reason, &mut local);
@@ -288,32 +316,45 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
             if src.is_empty() {
                 continue;
             }
-            let sources = Arc::new(Sources::new(src.iter().map(|e| (**e).clone()).collect()));
+            next_id += 1;
+            let sources = Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()));
             for (role, fqdns) in fqdn_dst {
                 for p in f.protos() {
-                    egress.push(FqdnEgress { sources: sources.clone(), role: role.clone(), fqdns: fqdns.clone(), proto: p, ports: ports.clone(), reason: reason.clone() });
+                    egress.push(FqdnEgress {
+                        sources: sources.clone(),
+                        role: role.clone(),
+                        fqdns: fqdns.clone(),
+                        proto: p,
+                        ports: ports.clone(),
+                        reason: reason.clone(),
+                    });
                 }
             }
-            let icmp: Vec<String> = if f.icmp.is_empty() { vec!["echo-request".to_string()] } else { f.icmp.iter().map(|t| t.value.clone()).collect() };
+            let icmp: Vec<String> =
+                if f.icmp.is_empty() { vec!["echo-request".to_string()] } else { f.icmp.iter().map(|t| t.value.clone()).collect() };
             let listener_roles: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).filter(|r| !m.roles[*r].external).collect();
             for d in dst {
                 let is_member = sources.members.iter().any(|s| s.name == d.name && s.kind == d.kind);
-                // A host among its own sources: that part is local; the rule
-                // covers the other sources only.
-                let sources = if is_member && d.kind == EndpointKind::Host {
+                // A host among its own sources: that part is local. The shared
+                // source set still names the host (harmless: its own traffic
+                // never crosses its input chain), which keeps planning linear.
+                if is_member && d.kind == EndpointKind::Host {
                     for p in f.protos() {
                         local.push(LocalFlow { host: d.name.clone(), proto: p, ports: ports.clone(), reason: reason.clone() });
                     }
                     if sources.members.len() == 1 {
                         continue;
                     }
-                    Arc::new(Sources::new(sources.members.iter().filter(|s| !(s.name == d.name && s.kind == d.kind)).cloned().collect()))
-                } else {
-                    sources.clone()
-                };
+                }
                 if d.kind == EndpointKind::Host {
                     if let Some(h) = inv.hosts.get(d.name.as_str()) {
-                        let on_host: BTreeSet<String> = h.roles.iter().filter_map(|r| r.value.split_once('/')).filter(|(p, r)| *p == prod.name && listener_roles.contains(r)).map(|(p, r)| format!("{p}/{r}")).collect();
+                        let on_host: BTreeSet<String> = h
+                            .roles
+                            .iter()
+                            .filter_map(|r| r.value.split_once('/'))
+                            .filter(|(p, r)| *p == prod.name && listener_roles.contains(r))
+                            .map(|(p, r)| format!("{p}/{r}"))
+                            .collect();
                         if !on_host.is_empty() {
                             for p in f.protos().filter(|p| p.has_ports()) {
                                 listeners.entry((d.name.clone(), p)).or_default().push((on_host.clone(), ports.clone(), tag.clone()));
@@ -331,8 +372,13 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
                     };
                     if !ok {
                         warnings.push(
-                            Diagnostic::warning("no-common-family", file, prod.span, format!("{tag}: no {p} rule towards `{}`: its addresses and the sources' share no address family", d.name))
-                                .with_help("give the host an address of the sources' family, or ignore if the flow is not needed there"),
+                            Diagnostic::warning(
+                                "no-common-family",
+                                file,
+                                prod.span,
+                                format!("{tag}: no {p} rule towards `{}`: its addresses and the sources' share no address family", d.name),
+                            )
+                            .with_help("give the host an address of the sources' family, or ignore if the flow is not needed there"),
                         );
                         continue;
                     }
@@ -354,12 +400,28 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
     // Management access on every managed host.
     match &inv.admin {
         Some(admin) => {
-            let members: Vec<Endpoint> = admin.networks.iter().filter_map(|n| ctx.networks.get(n.value.as_str()).map(|e| (**e).clone())).collect();
-            let sources = Arc::new(Sources::new(members));
+            let members: Vec<Endpoint> =
+                admin.networks.iter().filter_map(|n| ctx.networks.get(n.value.as_str()).map(|e| (**e).clone())).collect();
+            let sources = Arc::new(Sources::new(0, members));
             for h in hosts_info.iter().filter(|h| h.managed) {
-                let (flow, port, what) = if h.os == Some(Os::Windows) { ("admin-rdp", 3389, "remote desktop") } else { ("admin-ssh", 22, "ssh") };
-                let reason = Arc::new(Reason { product: "inventory".into(), matrix: inv.inventory.value.clone(), flow: flow.into(), cite: "inventory admin networks".into(), purpose: format!("management access ({what}) from the admin networks") });
-                connections.push(Connection { sources: sources.clone(), dst: ctx.hosts[h.name.as_str()].clone(), proto: Proto::Tcp, ports: PortSet::single(port), src_ports: None, icmp: Vec::new(), reasons: vec![reason] });
+                let (flow, port, what) =
+                    if h.os == Some(Os::Windows) { ("admin-rdp", 3389, "remote desktop") } else { ("admin-ssh", 22, "ssh") };
+                let reason = Arc::new(Reason {
+                    product: "inventory".into(),
+                    matrix: inv.inventory.value.clone(),
+                    flow: flow.into(),
+                    cite: "inventory admin networks".into(),
+                    purpose: format!("management access ({what}) from the admin networks"),
+                });
+                connections.push(Connection {
+                    sources: sources.clone(),
+                    dst: ctx.hosts[h.name.as_str()].clone(),
+                    proto: Proto::Tcp,
+                    ports: PortSet::single(port),
+                    src_ports: None,
+                    icmp: Vec::new(),
+                    reasons: vec![reason],
+                });
             }
         }
         None => warnings.push(
@@ -376,10 +438,22 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
         for (j, (roles_j, ports_j, tag_j)) in entries.iter().enumerate() {
             for (roles_i, ports_i, tag_i) in &entries[..j] {
                 if roles_i.is_disjoint(roles_j) && ports_i.overlaps(ports_j) {
-                    let span = inv.hosts.get_key_value(key.0.as_str()).map(|(k, _)| k.span).unwrap_or(Span::default());
+                    let span = inv.hosts.get_key_value(key.0.as_str()).map(|(k, _)| k.span).unwrap_or_default();
                     diags.push(
-                        Diagnostic::error("port-conflict", file, span, format!("host `{}`: {} and {} both listen on {}/{} ({tag_i}, {tag_j})", key.0, roles_i.iter().cloned().collect::<Vec<_>>().join("+"), roles_j.iter().cloned().collect::<Vec<_>>().join("+"), key.1, ports_i.intersection(ports_j)))
-                            .with_help("put these roles on different hosts, or change one port through its parameter"),
+                        Diagnostic::error(
+                            "port-conflict",
+                            file,
+                            span,
+                            format!(
+                                "host `{}`: {} and {} both listen on {}/{} ({tag_i}, {tag_j})",
+                                key.0,
+                                roles_i.iter().cloned().collect::<Vec<_>>().join("+"),
+                                roles_j.iter().cloned().collect::<Vec<_>>().join("+"),
+                                key.1,
+                                ports_i.intersection(ports_j)
+                            ),
+                        )
+                        .with_help("put these roles on different hosts, or change one port through its parameter"),
                     );
                 }
             }
@@ -392,12 +466,26 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
 
     // Deterministic order; identical connections from several flows merge.
     connections.sort_by(|a, b| {
-        (&a.dst.name, a.proto, &a.ports, &a.src_ports, &a.icmp, &a.sources.members, &a.reasons).cmp(&(&b.dst.name, b.proto, &b.ports, &b.src_ports, &b.icmp, &b.sources.members, &b.reasons))
+        (&a.dst.name, a.proto, &a.ports, &a.src_ports, &a.icmp, a.sources.id, &a.reasons).cmp(&(
+            &b.dst.name,
+            b.proto,
+            &b.ports,
+            &b.src_ports,
+            &b.icmp,
+            b.sources.id,
+            &b.reasons,
+        ))
     });
     let mut merged: Vec<Connection> = Vec::with_capacity(connections.len());
     for c in connections {
         if let Some(last) = merged.last_mut() {
-            if last.dst == c.dst && last.proto == c.proto && last.ports == c.ports && last.src_ports == c.src_ports && last.icmp == c.icmp && last.sources == c.sources {
+            if last.dst == c.dst
+                && last.proto == c.proto
+                && last.ports == c.ports
+                && last.src_ports == c.src_ports
+                && last.icmp == c.icmp
+                && Arc::ptr_eq(&last.sources, &c.sources)
+            {
                 for r in c.reasons {
                     if !last.reasons.contains(&r) {
                         last.reasons.push(r);
@@ -415,7 +503,11 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
     Ok(Plan {
         inventory: inv.inventory.value.clone(),
         hosts: hosts_info,
-        firewalls: inv.firewalls.iter().map(|(k, f)| FirewallInfo { name: k.value.clone(), zones: f.zones.iter().map(|z| z.value.clone()).collect() }).collect(),
+        firewalls: inv
+            .firewalls
+            .iter()
+            .map(|(k, f)| FirewallInfo { name: k.value.clone(), zones: f.zones.iter().map(|z| z.value.clone()).collect() })
+            .collect(),
         connections: merged,
         local,
         egress_fqdn: egress,
@@ -425,7 +517,15 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
 
 /// The endpoints of one end of a flow. FQDN-only external destinations go
 /// to `fqdn_out` when given.
-fn end_endpoints(ctx: &Ctx, prod: &Product, f: &Flow, names: &[portmatrix_model::matrix::Name], tag: &str, gaps: &mut Gaps, mut fqdn_out: Option<&mut Vec<(String, Vec<String>)>>) -> Vec<Arc<Endpoint>> {
+fn end_endpoints(
+    ctx: &Ctx,
+    prod: &Product,
+    f: &Flow,
+    names: &[portmatrix_model::matrix::Name],
+    tag: &str,
+    gaps: &mut Gaps,
+    mut fqdn_out: Option<&mut Vec<(String, Vec<String>)>>,
+) -> Vec<Arc<Endpoint>> {
     let m = &prod.matrix;
     let _ = f;
     let mut out = Vec::new();
@@ -466,7 +566,8 @@ fn plan_same_host(ctx: &Ctx, prod: &Product, f: &Flow, ports: &PortSet, reason: 
     let from: BTreeSet<&str> = f.from.iter().flat_map(|n| m.expand(n)).collect();
     let to: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).collect();
     for (name, h) in &ctx.dep.inventory.hosts {
-        let mine: BTreeSet<&str> = h.roles.iter().filter_map(|r| r.value.split_once('/')).filter(|(p, _)| *p == prod.name).map(|(_, r)| r).collect();
+        let mine: BTreeSet<&str> =
+            h.roles.iter().filter_map(|r| r.value.split_once('/')).filter(|(p, _)| *p == prod.name).map(|(_, r)| r).collect();
         if !mine.is_disjoint(&from) && !mine.is_disjoint(&to) {
             for p in f.protos() {
                 local.push(LocalFlow { host: name.value.clone(), proto: p, ports: ports.clone(), reason: reason.clone() });
@@ -483,11 +584,19 @@ fn report_gaps(cx: &mut Cx, prod: &Product, gaps: Gaps) {
     };
     let p = &prod.name;
     for (role, flows) in &gaps.unplaced {
-        let d = cx.error("role-without-host", prod.span, format!("role `{role}` of product `{p}` is on no host, but active flows need it: {}", list(flows)));
+        let d = cx.error(
+            "role-without-host",
+            prod.span,
+            format!("role `{role}` of product `{p}` is on no host, but active flows need it: {}", list(flows)),
+        );
         d.help = Some(format!("add `{p}/{role}` to a host's `roles:`, or switch off the features these flows depend on"));
     }
     for (role, flows) in &gaps.unbound {
-        let d = cx.error("unbound-role", prod.span, format!("`{p}/{role}` is bound to no network or host, but active flows use it: {}", list(flows)));
+        let d = cx.error(
+            "unbound-role",
+            prod.span,
+            format!("`{p}/{role}` is bound to no network or host, but active flows use it: {}", list(flows)),
+        );
         d.help = Some(if role == "any" {
             format!("say what `any` means here: `bind: {{ {p}/any: {{ networks: [NAME] }} }}` — it is never 0.0.0.0/0 by itself")
         } else {
@@ -499,7 +608,11 @@ fn report_gaps(cx: &mut Cx, prod: &Product, gaps: Gaps) {
             cx.error("port-out-of-range", prod.span, format!("product `{p}`: {param}"));
             continue;
         }
-        let d = cx.error("param-unset", prod.span, format!("parameter `{param}` of product `{p}` has no value, but active flows use it: {}", list(flows)));
+        let d = cx.error(
+            "param-unset",
+            prod.span,
+            format!("parameter `{param}` of product `{p}` has no value, but active flows use it: {}", list(flows)),
+        );
         d.help = Some(format!("set it: `products: {{ {p}: {{ params: {{ {param}: PORT }} }} }}` (the vendor leaves it to the deployment)"));
     }
 }

@@ -21,7 +21,12 @@ pub fn render(rs: &Ruleset, h: &Header) -> (String, String, String) {
     for line in h.lines() {
         let _ = writeln!(pol, "# {line}");
     }
-    let _ = writeln!(pol, "header {{\n  comment:: \"portmatrix plan for {}\"\n  target:: nftables inet {}\n}}\n", rs.name, if rs.forward { "FORWARD" } else { "INPUT" });
+    let _ = writeln!(
+        pol,
+        "header {{\n  comment:: \"portmatrix plan for {}\"\n  target:: nftables inet {}\n}}\n",
+        rs.name,
+        if rs.forward { "FORWARD" } else { "INPUT" }
+    );
     for (i, r) in rs.rules.iter().enumerate() {
         let name = format!("{}-{}", r.reasons.first().map(|t| t.replace('/', "-")).unwrap_or_default(), i + 1);
         let net = format!("SRC_{}", token(&name));
@@ -37,7 +42,10 @@ pub fn render(rs: &Ruleset, h: &Header) -> (String, String, String) {
         let _ = writeln!(pol, "  protocol:: {}", r.proto);
         if r.proto.has_ports() {
             let svc = format!("SVC_{}", token(&name));
-            svcs.insert(svc.clone(), r.dports.ranges().map(|(a, b)| if a == b { format!("{a}/{}", r.proto) } else { format!("{a}-{b}/{}", r.proto) }).collect());
+            svcs.insert(
+                svc.clone(),
+                r.dports.ranges().map(|(a, b)| if a == b { format!("{a}/{}", r.proto) } else { format!("{a}-{b}/{}", r.proto) }).collect(),
+            );
             let _ = writeln!(pol, "  destination-port:: {svc}");
         } else {
             let _ = writeln!(pol, "  icmp-type:: {}", r.icmp.join(" "));

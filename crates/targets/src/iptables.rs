@@ -50,13 +50,22 @@ fn rule_lines(r: &Rule, chain: &str, out: &mut String) {
                 for sp in &sport_groups {
                     for dp in port_groups(&r.dports) {
                         let sport = if sp.is_empty() { String::new() } else { format!(" -m multiport --sports {sp}") };
-                        let _ = writeln!(out, "-A {chain} -s {s}{daddr} -p {} -m multiport --dports {dp}{sport} -m comment --comment \"{comment}\" -j ACCEPT", r.proto);
+                        let _ = writeln!(
+                            out,
+                            "-A {chain} -s {s}{daddr} -p {} -m multiport --dports {dp}{sport} -m comment --comment \"{comment}\" -j ACCEPT",
+                            r.proto
+                        );
                     }
                 }
             } else {
                 let (p, opt) = if r.proto == Proto::Icmp { ("icmp", "--icmp-type") } else { ("ipv6-icmp", "--icmpv6-type") };
                 for t in &r.icmp {
-                    let _ = writeln!(out, "-A {chain} -s {s}{daddr} -p {p} -m {} {opt} {} -m comment --comment \"{comment}\" -j ACCEPT", if r.proto == Proto::Icmp { "icmp" } else { "icmp6" }, icmp_type(r.family, t));
+                    let _ = writeln!(
+                        out,
+                        "-A {chain} -s {s}{daddr} -p {p} -m {} {opt} {} -m comment --comment \"{comment}\" -j ACCEPT",
+                        if r.proto == Proto::Icmp { "icmp" } else { "icmp6" },
+                        icmp_type(r.family, t)
+                    );
                 }
             }
         }
@@ -72,7 +81,17 @@ pub fn render(rs: &Ruleset, fam: Family, h: &Header) -> String {
     }
     let _ = writeln!(o, "*filter");
     for c in ["INPUT", "FORWARD", "OUTPUT"] {
-        let policy = if c == chain { "DROP" } else if c == "OUTPUT" || !rs.forward && c == "FORWARD" { if c == "OUTPUT" { "ACCEPT" } else { "DROP" } } else { "ACCEPT" };
+        let policy = if c == chain {
+            "DROP"
+        } else if c == "OUTPUT" || !rs.forward && c == "FORWARD" {
+            if c == "OUTPUT" {
+                "ACCEPT"
+            } else {
+                "DROP"
+            }
+        } else {
+            "ACCEPT"
+        };
         let _ = writeln!(o, ":{c} {policy} [0:0]");
     }
     let _ = writeln!(o, "-A {chain} -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment \"return traffic\" -j ACCEPT");
@@ -87,7 +106,15 @@ pub fn render(rs: &Ruleset, fam: Family, h: &Header) -> String {
             }
         }
         Family::V6 => {
-            for t in ["destination-unreachable", "packet-too-big", "time-exceeded", "parameter-problem", "neighbour-solicitation", "neighbour-advertisement", "router-advertisement"] {
+            for t in [
+                "destination-unreachable",
+                "packet-too-big",
+                "time-exceeded",
+                "parameter-problem",
+                "neighbour-solicitation",
+                "neighbour-advertisement",
+                "router-advertisement",
+            ] {
                 let _ = writeln!(o, "-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment \"ICMPv6 errors and neighbour discovery\" -j ACCEPT");
             }
         }

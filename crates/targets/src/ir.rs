@@ -123,7 +123,12 @@ fn rules_of(c: &Connection, dst: Vec<IpNet>, warnings: &mut Vec<String>) -> Vec<
         if src.is_empty() {
             // Never a rule without an address match: that would widen it to everyone.
             if fams.len() == 1 || split_family(&c.sources.nets, if fam == Family::V4 { Family::V6 } else { Family::V4 }).is_empty() {
-                warnings.push(format!("dropped {} to {} ({}): no source address of the {fam:?} family", c.service(), c.dst.name, c.tags().join(" ")));
+                warnings.push(format!(
+                    "dropped {} to {} ({}): no source address of the {fam:?} family",
+                    c.service(),
+                    c.dst.name,
+                    c.tags().join(" ")
+                ));
             }
             continue;
         }
@@ -172,14 +177,15 @@ pub fn firewall_ruleset(plan: &Plan, fw: &str) -> Result<Ruleset, String> {
         if !in_fw(&c.dst.zone) {
             continue;
         }
-        let crossing: Vec<IpNet> = c.sources.members.iter().filter(|m| in_fw(&m.zone) && m.zone != c.dst.zone).flat_map(|m| m.nets.iter().copied()).collect();
+        let crossing: Vec<IpNet> =
+            c.sources.members.iter().filter(|m| in_fw(&m.zone) && m.zone != c.dst.zone).flat_map(|m| m.nets.iter().copied()).collect();
         if crossing.is_empty() {
             continue;
         }
         let mut sub = c.clone();
-        sub.sources = std::sync::Arc::new(portmatrix_plan::Sources { members: Vec::new(), nets: IpNet::aggregate(&crossing) });
+        sub.sources =
+            std::sync::Arc::new(portmatrix_plan::Sources { id: c.sources.id, members: Vec::new(), nets: IpNet::aggregate(&crossing) });
         rules.extend(rules_of(&sub, c.dst.nets.clone(), &mut warnings));
     }
     Ok(Ruleset { name: fw.to_string(), forward: true, rules, own: Vec::new(), warnings })
 }
-

@@ -2,8 +2,8 @@
 //! `ir.rs` in one syntax; none reads the inventory or the matrices.
 
 pub mod aerleon;
-pub mod ir;
 pub mod iptables;
+pub mod ir;
 pub mod nftables;
 pub mod windows;
 

@@ -11,12 +11,17 @@ use serde_json::{json, Value};
 use crate::ir::{Family, Rule, Ruleset};
 use crate::Header;
 
-/// Sets are keyed by (family, protocol, matches source ports).
-type SetKey = (Family, Proto, bool);
+/// Sets are keyed by family, protocol and the exact source-port set (if
+/// any): within one set, elements then differ in addresses and destination
+/// ports only, which keeps making them disjoint cheap.
+type SetKey = (Family, Proto, Option<PortSet>);
 
-fn set_name((fam, proto, sport): SetKey, forward: bool) -> String {
-    let f = if fam == Family::V4 { "4" } else { "6" };
-    format!("{}_{proto}{f}{}", if forward { "fwd" } else { "in" }, if sport { "_sport" } else { "" })
+/// A named set with its elements, and the rules that could not join it.
+struct SetPlan {
+    key: SetKey,
+    name: String,
+    elems: Vec<Elem>,
+    alone: Vec<Elem>,
 }
 
 fn addr_type(fam: Family) -> &'static str {
@@ -62,6 +67,9 @@ struct Elem {
     reasons: Vec<String>,
 }
 
+/// A box without its destination ports: source, destination, source-port range.
+type BoxKey = (IpNet, Option<IpNet>, Option<(u16, u16)>);
+
 fn nets_overlap(a: &IpNet, b: &IpNet) -> bool {
     a.contains(&b.network()) || b.contains(&a.network())
 }
@@ -99,7 +107,7 @@ impl Elem {
 /// interval set refuses overlapping elements) and standalone rules for the
 /// rest. Nothing is widened: overlaps are subtracted or kept apart.
 fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
-    let mut exact: BTreeMap<(IpNet, Option<IpNet>, Option<(u16, u16)>), Elem> = BTreeMap::new();
+    let mut exact: BTreeMap<BoxKey, Elem> = BTreeMap::new();
     for r in rules {
         let dsts: Vec<Option<IpNet>> = if forward { r.dst.iter().copied().map(Some).collect() } else { vec![None] };
         let sports: Vec<Option<(u16, u16)>> = match &r.sports {
@@ -109,7 +117,13 @@ fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
         for s in &r.src {
             for d in &dsts {
                 for sp in &sports {
-                    let e = exact.entry((*s, *d, *sp)).or_insert_with(|| Elem { src: *s, dst: *d, sport: *sp, dports: PortSet::new(), reasons: Vec::new() });
+                    let e = exact.entry((*s, *d, *sp)).or_insert_with(|| Elem {
+                        src: *s,
+                        dst: *d,
+                        sport: *sp,
+                        dports: PortSet::new(),
+                        reasons: Vec::new(),
+                    });
                     e.dports = e.dports.union(&r.dports);
                     for t in &r.reasons {
                         if !e.reasons.contains(t) {
@@ -123,10 +137,29 @@ fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
     let mut all: Vec<Elem> = exact.into_values().collect();
     // Broad prefixes first, so narrower boxes subtract what they already cover.
     all.sort_by_key(|e| (e.src.prefix_len(), e.dst.map(|d| d.prefix_len()), e.src, e.dst, e.sport));
+    if !forward {
+        return (subtract_ancestors(all), Vec::new());
+    }
+    // Elements are bucketed by the first 16 bits of their source, so that
+    // overlap checks compare neighbours only; sources wider than /16 are
+    // compared with everything. Planning 10,000 hosts stays near-linear.
+    let bucket = |n: &IpNet| -> Option<u32> {
+        (n.prefix_len() >= 16).then(|| match n {
+            IpNet::V4(v) => u32::from(v.network()) >> 16,
+            IpNet::V6(v) => (u128::from(v.network()) >> 112) as u32,
+        })
+    };
     let mut set: Vec<Elem> = Vec::new();
+    let mut by_bucket: BTreeMap<Option<u32>, Vec<usize>> = BTreeMap::new();
     let mut alone: Vec<Elem> = Vec::new();
     for mut e in all {
-        for a in set.iter_mut() {
+        let b = bucket(&e.src);
+        let candidates: Vec<usize> = match b {
+            Some(_) => by_bucket.get(&b).into_iter().chain(by_bucket.get(&None)).flatten().copied().collect(),
+            None => (0..set.len()).collect(),
+        };
+        for &i in &candidates {
+            let a = &mut set[i];
             if a.covers_addresses(&e) && a.dports.overlaps(&e.dports) {
                 e.dports = e.dports.difference(&a.dports);
                 for t in &e.reasons {
@@ -139,14 +172,46 @@ fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
         if e.dports.is_empty() {
             continue;
         }
-        if set.iter().any(|a| a.overlaps(&e)) {
+        if candidates.iter().any(|&i| set[i].overlaps(&e)) {
             alone.push(e);
         } else {
+            by_bucket.entry(b).or_default().push(set.len());
             set.push(e);
         }
     }
     set.sort_by(|a, b| (a.src, a.dst, a.sport, &a.dports).cmp(&(b.src, b.dst, b.sport, &b.dports)));
     (set, alone)
+}
+
+/// Input sets: no destination, one source-port set per set, so two boxes
+/// overlap only when one source prefix contains the other and their port
+/// ranges meet. Each box gives up the ports its enclosing prefixes already
+/// accept; the result is disjoint. Linear in boxes × prefix length.
+fn subtract_ancestors(all: Vec<Elem>) -> Vec<Elem> {
+    let mut kept: Vec<Elem> = Vec::with_capacity(all.len());
+    let mut index: std::collections::HashMap<(Option<(u16, u16)>, IpNet), usize> = std::collections::HashMap::new();
+    for mut e in all {
+        for len in 0..e.src.prefix_len() {
+            let anc = IpNet::new(e.src.addr(), len).expect("shorter prefix is valid").trunc();
+            if let Some(&i) = index.get(&(e.sport, anc)) {
+                let a = &mut kept[i];
+                if a.dports.overlaps(&e.dports) {
+                    e.dports = e.dports.difference(&a.dports);
+                    for t in &e.reasons {
+                        if !a.reasons.contains(t) {
+                            a.reasons.push(t.clone());
+                        }
+                    }
+                }
+            }
+        }
+        if !e.dports.is_empty() {
+            index.insert((e.sport, e.src), kept.len());
+            kept.push(e);
+        }
+    }
+    kept.sort_by(|a, b| (a.src, a.sport, &a.dports).cmp(&(b.src, b.sport, &b.dports)));
+    kept
 }
 
 /// Text and JSON parts of the set elements of one box (one per port range).
@@ -202,12 +267,15 @@ fn standalone_text(e: &Elem, fam: Family, proto: Proto) -> String {
 }
 
 fn standalone_json(e: &Elem, fam: Family, proto: Proto) -> Vec<Value> {
-    let mut expr = vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(fam), "field": "saddr"}}, "right": net_json(&e.src)}})];
+    let mut expr =
+        vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(fam), "field": "saddr"}}, "right": net_json(&e.src)}})];
     if let Some(d) = &e.dst {
         expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(fam), "field": "daddr"}}, "right": net_json(d)}}));
     }
     if let Some(sp) = e.sport {
-        expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": proto.as_str(), "field": "sport"}}, "right": port_json(sp)}}));
+        expr.push(
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": proto.as_str(), "field": "sport"}}, "right": port_json(sp)}}),
+        );
     }
     let ports: Vec<Value> = e.dports.ranges().map(port_json).collect();
     expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": proto.as_str(), "field": "dport"}}, "right": {"set": ports}}}));
@@ -216,41 +284,58 @@ fn standalone_json(e: &Elem, fam: Family, proto: Proto) -> Vec<Value> {
 }
 
 struct Layout<'r> {
-    sets: BTreeMap<SetKey, Vec<&'r Rule>>,
+    sets: Vec<SetPlan>,
     icmp: Vec<&'r Rule>,
 }
 
 fn layout(rs: &Ruleset) -> Layout<'_> {
-    let mut sets: BTreeMap<SetKey, Vec<&Rule>> = BTreeMap::new();
+    let mut by_key: BTreeMap<SetKey, Vec<&Rule>> = BTreeMap::new();
     let mut icmp = Vec::new();
     for r in &rs.rules {
         if r.proto.has_ports() {
-            sets.entry((r.family, r.proto, r.sports.is_some())).or_default().push(r);
+            by_key.entry((r.family, r.proto, r.sports.clone())).or_default().push(r);
         } else {
             icmp.push(r);
         }
     }
+    let mut sport_sets = 0;
+    let sets = by_key
+        .into_iter()
+        .map(|(key, rules)| {
+            let f = if key.0 == Family::V4 { "4" } else { "6" };
+            let dir = if rs.forward { "fwd" } else { "in" };
+            let name = match &key.2 {
+                None => format!("{dir}_{}{f}", key.1),
+                Some(_) => {
+                    sport_sets += 1;
+                    format!("{dir}_{}{f}_sport{sport_sets}", key.1)
+                }
+            };
+            let (elems, alone) = partition(&rules, rs.forward);
+            SetPlan { key, name, elems, alone }
+        })
+        .collect();
     Layout { sets, icmp }
 }
 
-fn set_type(key: SetKey, forward: bool) -> Vec<&'static str> {
+fn set_type(key: &SetKey, forward: bool) -> Vec<&'static str> {
     let mut t = vec![addr_type(key.0)];
     if forward {
         t.push(addr_type(key.0));
     }
-    if key.2 {
+    if key.2.is_some() {
         t.push("inet_service");
     }
     t.push("inet_service");
     t
 }
 
-fn match_text(key: SetKey, forward: bool) -> String {
+fn match_text(key: &SetKey, forward: bool) -> String {
     let mut parts = vec![format!("{} saddr", l3(key.0))];
     if forward {
         parts.push(format!("{} daddr", l3(key.0)));
     }
-    if key.2 {
+    if key.2.is_some() {
         parts.push(format!("{} sport", key.1));
     }
     parts.push(format!("{} dport", key.1));
@@ -278,7 +363,8 @@ fn icmp_type_name(p: Proto, t: &str) -> String {
 }
 
 const ESSENTIAL_ICMP4: &str = "destination-unreachable, time-exceeded, parameter-problem";
-const ESSENTIAL_ICMP6: &str = "destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert";
+const ESSENTIAL_ICMP6: &str =
+    "destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert";
 
 fn set_list(nets: &[IpNet]) -> String {
     format!("{{ {} }}", nets.iter().map(net_text).collect::<Vec<_>>().join(", "))
@@ -296,13 +382,16 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
     let _ = writeln!(o, "\ntable inet {table}");
     let _ = writeln!(o, "delete table inet {table}\n");
     let _ = writeln!(o, "table inet {table} {{");
-    for (key, rules) in &l.sets {
-        let name = set_name(*key, forward);
+    for sp in &l.sets {
+        let name = &sp.name;
         let _ = writeln!(o, "    set {name} {{");
-        let _ = writeln!(o, "        type {}", set_type(*key, forward).join(" . "));
+        let _ = writeln!(o, "        type {}", set_type(&sp.key, forward).join(" . "));
         let _ = writeln!(o, "        flags interval");
-        let (els, _) = partition(rules, forward);
-        let lines: Vec<String> = els.iter().flat_map(|e| element_parts(e).into_iter().map(move |(t, _)| format!("{t} comment \"{}\"", e.comment()))).collect();
+        let lines: Vec<String> = sp
+            .elems
+            .iter()
+            .flat_map(|e| element_parts(e).into_iter().map(move |(t, _)| format!("{t} comment \"{}\"", e.comment())))
+            .collect();
         let _ = writeln!(o, "        elements = {{");
         for (i, l) in lines.iter().enumerate() {
             let sep = if i + 1 < lines.len() { "," } else { "" };
@@ -321,20 +410,32 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
     }
     let _ = writeln!(o, "        icmp type {{ {ESSENTIAL_ICMP4} }} accept comment \"ICMP errors (path MTU, unreachable)\"");
     let _ = writeln!(o, "        icmpv6 type {{ {ESSENTIAL_ICMP6} }} accept comment \"ICMPv6 errors and neighbour discovery\"");
-    for key in l.sets.keys() {
-        let name = set_name(*key, forward);
-        let _ = writeln!(o, "        {} @{name} accept comment \"{} flows: reasons on the elements of @{name}\"", match_text(*key, forward), key.1);
+    for sp in &l.sets {
+        let name = &sp.name;
+        let _ = writeln!(
+            o,
+            "        {} @{name} accept comment \"{} flows: reasons on the elements of @{name}\"",
+            match_text(&sp.key, forward),
+            sp.key.1
+        );
     }
-    for (key, rules) in &l.sets {
-        for e in partition(rules, forward).1 {
-            let _ = writeln!(o, "        {}", standalone_text(&e, key.0, key.1));
+    for sp in &l.sets {
+        for e in &sp.alone {
+            let _ = writeln!(o, "        {}", standalone_text(e, sp.key.0, sp.key.1));
         }
     }
     for r in &l.icmp {
         let kw = icmp_keyword(r.proto);
         let types: Vec<String> = r.icmp.iter().map(|t| icmp_type_name(r.proto, t)).collect();
         let daddr = if forward { format!(" {} daddr {}", l3(r.family), set_list(&r.dst)) } else { String::new() };
-        let _ = writeln!(o, "        {} saddr {}{daddr} {kw} type {{ {} }} accept comment \"{}\"", l3(r.family), set_list(&r.src), types.join(", "), r.comment());
+        let _ = writeln!(
+            o,
+            "        {} saddr {}{daddr} {kw} type {{ {} }} accept comment \"{}\"",
+            l3(r.family),
+            set_list(&r.src),
+            types.join(", "),
+            r.comment()
+        );
     }
     let _ = writeln!(o, "    }}");
     let _ = writeln!(o, "}}");
@@ -351,48 +452,82 @@ pub fn render_json(rs: &Ruleset, h: &Header) -> String {
     cmds.push(json!({"add": {"table": {"family": "inet", "name": table}}}));
     cmds.push(json!({"delete": {"table": {"family": "inet", "name": table}}}));
     cmds.push(json!({"add": {"table": {"family": "inet", "name": table}}}));
-    for (key, rules) in &l.sets {
-        let name = set_name(*key, forward);
-        let ty: Vec<&str> = set_type(*key, forward);
-        let elem: Vec<Value> = partition(rules, forward).0.iter().flat_map(|e| element_parts(e).into_iter().map(move |(_, js)| json!({"elem": {"val": {"concat": js}, "comment": e.comment()}}))).collect();
-        cmds.push(json!({"add": {"set": {"family": "inet", "table": table, "name": name, "type": ty, "flags": ["interval"], "elem": elem}}}));
+    for sp in &l.sets {
+        let name = &sp.name;
+        let ty: Vec<&str> = set_type(&sp.key, forward);
+        let elem: Vec<Value> = sp
+            .elems
+            .iter()
+            .flat_map(|e| element_parts(e).into_iter().map(move |(_, js)| json!({"elem": {"val": {"concat": js}, "comment": e.comment()}})))
+            .collect();
+        cmds.push(
+            json!({"add": {"set": {"family": "inet", "table": table, "name": name, "type": ty, "flags": ["interval"], "elem": elem}}}),
+        );
     }
     cmds.push(json!({"add": {"chain": {"family": "inet", "table": table, "name": hook, "type": "filter", "hook": hook, "prio": 0, "policy": "drop"}}}));
     let mut rule = |expr: Vec<Value>, comment: &str| {
         cmds.push(json!({"add": {"rule": {"family": "inet", "table": table, "chain": hook, "expr": expr, "comment": comment}}}));
     };
-    rule(vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}), json!({"accept": null})], "return traffic");
-    rule(vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid"]}}), json!({"drop": null})], "invalid packets");
+    rule(
+        vec![
+            json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
+            json!({"accept": null}),
+        ],
+        "return traffic",
+    );
+    rule(
+        vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid"]}}), json!({"drop": null})],
+        "invalid packets",
+    );
     if !forward {
         rule(vec![json!({"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}), json!({"accept": null})], "loopback");
     }
     let types = |s: &str| -> Vec<Value> { s.split(", ").map(|t| json!(t)).collect() };
-    rule(vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP4)}}}), json!({"accept": null})], "ICMP errors (path MTU, unreachable)");
-    rule(vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP6)}}}), json!({"accept": null})], "ICMPv6 errors and neighbour discovery");
-    for key in l.sets.keys() {
-        let name = set_name(*key, forward);
+    rule(
+        vec![
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP4)}}}),
+            json!({"accept": null}),
+        ],
+        "ICMP errors (path MTU, unreachable)",
+    );
+    rule(
+        vec![
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP6)}}}),
+            json!({"accept": null}),
+        ],
+        "ICMPv6 errors and neighbour discovery",
+    );
+    for sp in &l.sets {
+        let (key, name) = (&sp.key, &sp.name);
         let mut left = vec![json!({"payload": {"protocol": l3(key.0), "field": "saddr"}})];
         if forward {
             left.push(json!({"payload": {"protocol": l3(key.0), "field": "daddr"}}));
         }
-        if key.2 {
+        if key.2.is_some() {
             left.push(json!({"payload": {"protocol": key.1.as_str(), "field": "sport"}}));
         }
         left.push(json!({"payload": {"protocol": key.1.as_str(), "field": "dport"}}));
-        rule(vec![json!({"match": {"op": "==", "left": {"concat": left}, "right": format!("@{name}")}}), json!({"accept": null})], &format!("{} flows: reasons on the elements of @{name}", key.1));
+        rule(
+            vec![json!({"match": {"op": "==", "left": {"concat": left}, "right": format!("@{name}")}}), json!({"accept": null})],
+            &format!("{} flows: reasons on the elements of @{name}", key.1),
+        );
     }
-    for (key, rules) in &l.sets {
-        for e in partition(rules, forward).1 {
-            rule(standalone_json(&e, key.0, key.1), &e.comment());
+    for sp in &l.sets {
+        for e in &sp.alone {
+            rule(standalone_json(e, sp.key.0, sp.key.1), &e.comment());
         }
     }
     for r in &l.icmp {
-        let mut expr = vec![json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(r.family), "field": "saddr"}}, "right": {"set": r.src.iter().map(net_json).collect::<Vec<_>>()}}})];
+        let mut expr = vec![
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(r.family), "field": "saddr"}}, "right": {"set": r.src.iter().map(net_json).collect::<Vec<_>>()}}}),
+        ];
         if forward {
             expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(r.family), "field": "daddr"}}, "right": {"set": r.dst.iter().map(net_json).collect::<Vec<_>>()}}}));
         }
         let t: Vec<Value> = r.icmp.iter().map(|t| json!(icmp_type_name(r.proto, t))).collect();
-        expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": icmp_keyword(r.proto), "field": "type"}}, "right": {"set": t}}}));
+        expr.push(
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": icmp_keyword(r.proto), "field": "type"}}, "right": {"set": t}}}),
+        );
         expr.push(json!({"accept": null}));
         rule(expr, &r.comment());
     }

@@ -26,7 +26,10 @@ pub fn render(rs: &Ruleset, h: &Header) -> String {
     let _ = writeln!(o, "$ErrorActionPreference = 'Stop'");
     let _ = writeln!(o, "# Remove what an earlier run of portmatrix created, then set default-deny inbound.");
     let _ = writeln!(o, "Get-NetFirewallRule -Group 'portmatrix*' -ErrorAction SilentlyContinue | Remove-NetFirewallRule");
-    let _ = writeln!(o, "Set-NetFirewallProfile -Profile Domain,Private,Public -DefaultInboundAction Block -DefaultOutboundAction Allow -Enabled True");
+    let _ = writeln!(
+        o,
+        "Set-NetFirewallProfile -Profile Domain,Private,Public -DefaultInboundAction Block -DefaultOutboundAction Allow -Enabled True"
+    );
     // Group by product (the first reason's product): one block per role of the deployment.
     let mut groups: BTreeMap<String, Vec<&Rule>> = BTreeMap::new();
     for r in &rs.rules {
@@ -56,7 +59,11 @@ pub fn render(rs: &Ruleset, h: &Header) -> String {
             if r.proto.has_ports() {
                 let _ = write!(line, " -LocalPort {}", ports(r));
                 if let Some(sp) = &r.sports {
-                    let _ = write!(line, " -RemotePort {}", sp.ranges().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect::<Vec<_>>().join(","));
+                    let _ = write!(
+                        line,
+                        " -RemotePort {}",
+                        sp.ranges().map(|(a, b)| if a == b { a.to_string() } else { format!("{a}-{b}") }).collect::<Vec<_>>().join(",")
+                    );
                 }
             } else if r.icmp.iter().any(|t| t == "echo-request") {
                 line.push_str(if r.proto == Proto::Icmp { " -IcmpType 8" } else { " -IcmpType 128" });

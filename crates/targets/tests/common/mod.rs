@@ -7,13 +7,15 @@ use portmatrix_targets::{compile_firewall, compile_host, OutputFile, Target};
 
 pub fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let mut v: Vec<PathBuf> = std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
+    let mut v: Vec<PathBuf> =
+        std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|x| x == "yaml")).collect();
     v.sort();
     v
 }
 
 pub fn plan_of(path: &Path) -> Plan {
-    let dep = Deployment::load(path).unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d.iter().map(|d| d.short()).collect::<Vec<_>>()));
+    let dep =
+        Deployment::load(path).unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d.iter().map(|d| d.short()).collect::<Vec<_>>()));
     plan(&dep).unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d.iter().map(|d| d.short()).collect::<Vec<_>>()))
 }
 

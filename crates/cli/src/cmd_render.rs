@@ -1,0 +1,128 @@
+//! `portmatrix render`: a matrix as a document — Markdown, CSV, XLSX,
+//! self-contained HTML, Graphviz DOT, Mermaid or SVG.
+
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+
+use clap::{Args, ValueEnum};
+use portmatrix_report::render::{render_matrix, Format};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum RenderFormat {
+    /// Markdown document: flows, roles, features and parameters
+    Md,
+    /// CSV of the flows
+    Csv,
+    /// Excel workbook: a sheet of flows, one of roles, one of features and parameters
+    Xlsx,
+    /// One self-contained HTML file (inline CSS, no scripts, printable)
+    Html,
+    /// Graphviz DOT
+    Dot,
+    /// Mermaid flowchart
+    Mermaid,
+    /// SVG diagram, laid out by portmatrix itself
+    Svg,
+}
+
+impl RenderFormat {
+    fn report(self) -> Format {
+        match self {
+            RenderFormat::Md => Format::Md,
+            RenderFormat::Csv => Format::Csv,
+            RenderFormat::Xlsx => Format::Xlsx,
+            RenderFormat::Html => Format::Html,
+            RenderFormat::Dot => Format::Dot,
+            RenderFormat::Mermaid => Format::Mermaid,
+            RenderFormat::Svg => Format::Svg,
+        }
+    }
+}
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  portmatrix render jtel-acd --format html -o jtel-acd.html\n  portmatrix render avaya-pom --format xlsx -o avaya-pom.xlsx\n  portmatrix render moderro-rem --format svg > rem.svg\n  portmatrix render my-product.yaml --format dot | dot -Tpng > my-product.png\n  portmatrix render imagicle-ucsuite --format mermaid\n  portmatrix render -i examples/jtel-acd.yaml --format xlsx -o change-request.xlsx\n  portmatrix render -i examples/mixed.yaml --format svg -o zones.svg"
+)]
+pub struct RenderArgs {
+    /// A catalog id (`jtel-acd`, `jtel-acd@previous`) or a matrix file
+    #[arg(required_unless_present = "inventory", conflicts_with = "inventory")]
+    pub matrix: Option<String>,
+    /// Render the plan of this inventory instead of a matrix: the planned
+    /// connections (XLSX: a sheet per zone pair and per host) and a diagram of the zones
+    #[arg(long, short = 'i', value_name = "INV")]
+    pub inventory: Option<PathBuf>,
+    #[arg(long, short, value_enum)]
+    pub format: RenderFormat,
+    /// Write to this file (atomically) instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+}
+
+pub fn run(a: RenderArgs) -> u8 {
+    let format = a.format.report();
+    let bytes = match (&a.matrix, &a.inventory) {
+        (Some(spec), _) => {
+            let m = match crate::matrices::load(spec) {
+                Ok(m) => m,
+                Err(d) => {
+                    crate::diagnostics::print_all(&d);
+                    return crate::exit::UNUSABLE;
+                }
+            };
+            match render_matrix(&m, format) {
+                Ok(b) => b,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return crate::exit::UNUSABLE;
+                }
+            }
+        }
+        (None, Some(inv)) => match render_inventory(inv, format) {
+            Ok(b) => b,
+            Err(code) => return code,
+        },
+        (None, None) => unreachable!("clap requires MATRIX or --inventory"),
+    };
+    emit(a.output.as_deref(), format, &bytes)
+}
+
+/// Writes the rendering to a file, or to standard output (never binary to a terminal).
+fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> u8 {
+    match output {
+        Some(path) => {
+            let r = if format.is_binary() {
+                crate::output::write_atomic_bytes(path, bytes)
+            } else {
+                crate::output::write_atomic(path, &String::from_utf8_lossy(bytes))
+            };
+            match r {
+                Ok(()) => crate::exit::CLEAN,
+                Err(e) => {
+                    eprintln!("error: cannot write {}: {e}", path.display());
+                    crate::exit::UNUSABLE
+                }
+            }
+        }
+        None => {
+            if format.is_binary() && std::io::stdout().is_terminal() {
+                eprintln!(
+                    "error: {} is binary; write it to a file with `-o FILE` or redirect standard output",
+                    format.extension().to_uppercase()
+                );
+                return crate::exit::UNUSABLE;
+            }
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(bytes);
+            let _ = out.flush();
+            crate::exit::CLEAN
+        }
+    }
+}
+
+fn render_inventory(inv: &std::path::Path, format: Format) -> Result<Vec<u8>, u8> {
+    let plan = crate::cmd_plan::load_plan(inv)?;
+    portmatrix_report::plan_report::render_plan(&plan, format).map_err(|e| {
+        eprintln!("error: {e}");
+        crate::exit::UNUSABLE
+    })
+}

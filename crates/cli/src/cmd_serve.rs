@@ -1,0 +1,86 @@
+//! `portmatrix serve`: the web UI on loopback.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use portmatrix_report::web::{App, Server};
+
+#[derive(Args)]
+#[command(
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n\nThe server listens on loopback unless told otherwise; it has no authentication."
+)]
+pub struct ServeArgs {
+    /// Matrix files (or catalog ids) to show besides the catalog
+    pub matrices: Vec<String>,
+    /// Also show this deployment: hosts by zone, planned connections, and
+    /// each host's compiled configuration per target
+    #[arg(long, short = 'i', value_name = "INV")]
+    pub inventory: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
+    pub listen: SocketAddr,
+}
+
+pub fn run(a: ServeArgs) -> u8 {
+    let mut matrices = Vec::new();
+    match portmatrix_catalog::all() {
+        Ok(all) => {
+            for m in all {
+                let current = portmatrix_catalog::get(&m.matrix.value).is_some_and(|c| c.is_ok_and(|c| c.version == m.version));
+                let key = if current { m.matrix.value.clone() } else { m.key() };
+                matrices.push((key, m));
+            }
+        }
+        Err(d) => {
+            crate::diagnostics::print_all(&d);
+            return crate::exit::UNUSABLE;
+        }
+    }
+    for spec in &a.matrices {
+        match crate::matrices::load(spec) {
+            Ok(m) => {
+                let mut key = m.key();
+                if matrices.iter().any(|(k, _)| *k == key) {
+                    key = format!("{key}~{}", matrices.len());
+                }
+                matrices.push((key, m));
+            }
+            Err(d) => {
+                crate::diagnostics::print_all(&d);
+                return crate::exit::UNUSABLE;
+            }
+        }
+    }
+    if !a.listen.ip().is_loopback() {
+        eprintln!("warning: listening on {} — the UI has no authentication and shows every matrix", a.listen);
+    }
+    let mut app = App::new(matrices);
+    if let Some(inv) = &a.inventory {
+        match crate::cmd_plan::load_plan(inv) {
+            Ok(plan) => app = app.with_plan(plan),
+            Err(code) => return code,
+        }
+    }
+    let server = match Server::bind(a.listen, app) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot listen on {}: {e}", a.listen);
+            return crate::exit::UNUSABLE;
+        }
+    };
+    let addr = server.local_addr().unwrap_or(a.listen);
+    {
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "portmatrix: serving on http://{addr}/ (Ctrl-C to stop)");
+        let _ = out.flush();
+    }
+    match server.run() {
+        Ok(()) => crate::exit::CLEAN,
+        Err(e) => {
+            eprintln!("error: {e}");
+            crate::exit::UNUSABLE
+        }
+    }
+}

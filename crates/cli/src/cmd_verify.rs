@@ -1,0 +1,521 @@
+//! `portmatrix responder`, `probe` and `lab`: proving the plan on a network.
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use portmatrix_plan::Plan;
+use portmatrix_verify::flows::{host_nodes, probe_plan, ProbeOptions};
+use portmatrix_verify::probe::{ProbeConfig, ProbeResult, Target};
+use portmatrix_verify::responder::{read_receipts_file, BindState, ResponderConfig};
+use portmatrix_verify::{lab, output as vout, parse_proto_ports, Key, PortSet, Proto};
+
+use crate::exit;
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ResultFormat {
+    /// One line per probe, then a summary
+    Table,
+    /// Summary and every result
+    Json,
+    /// JUnit XML for CI pipelines
+    Junit,
+}
+
+/// The shared secret: `--key` or the PORTMATRIX_KEY environment variable.
+fn key(arg: &Option<String>) -> Result<Key, u8> {
+    match arg.clone().or_else(|| std::env::var("PORTMATRIX_KEY").ok()) {
+        Some(k) if !k.is_empty() => Ok(Key::from_secret(k.as_bytes())),
+        _ => {
+            eprintln!("error: give the shared secret with --key or PORTMATRIX_KEY (the same on responder and prober)");
+            Err(exit::UNUSABLE)
+        }
+    }
+}
+
+fn emit(text: &str, out: &Option<PathBuf>) -> Result<(), u8> {
+    match out {
+        Some(p) => crate::output::write_atomic(p, text).map_err(|e| {
+            eprintln!("error: writing {}: {e}", p.display());
+            exit::UNUSABLE
+        }),
+        None => {
+            crate::output::print(text);
+            Ok(())
+        }
+    }
+}
+
+fn render(results: &[ProbeResult], format: ResultFormat, suite: &str) -> String {
+    match format {
+        ResultFormat::Table => vout::table(results),
+        ResultFormat::Json => vout::json(results),
+        ResultFormat::Junit => vout::junit(suite, results),
+    }
+}
+
+fn load_plan(inv: &std::path::Path) -> Result<Plan, u8> {
+    crate::cmd_plan::load_plan(inv)
+}
+
+/// Warns when the host's inventory addresses are not on this machine (the
+/// wrong machine, or NAT): probes then leave from, and responders listen on,
+/// other addresses than the rules expect.
+fn warn_missing_addresses(host: &str, addrs: &[IpAddr]) {
+    let Ok(own) = portmatrix_verify::netns::own_addresses() else {
+        return;
+    };
+    let missing: Vec<String> = addrs.iter().filter(|a| !a.is_unspecified() && !own.contains(a)).map(|a| a.to_string()).collect();
+    if !missing.is_empty() {
+        eprintln!("warning: {} of {host} is not configured on this machine; is this {host}?", missing.join(", "));
+    }
+}
+
+// ---------------------------------------------------------------- responder
+
+#[derive(Args)]
+#[command(after_help = "The responder answers each probe with a token (HMAC of the probe's nonce, the \
+destination address, port and protocol under the host's key), so the prober knows which host answered. \
+A UDP answer is never larger than its request; each source is rate-limited; ports already taken are \
+reported as in-use. It runs until SIGINT or SIGTERM.\n\n\
+Examples:\n  PORTMATRIX_KEY=s3cret portmatrix responder -i examples/jtel-acd.yaml --host acd-web1\n  \
+portmatrix responder --key s3cret --name web1 --bind 10.0.0.5 --listen tcp:80,443 --listen udp:5060 --receipts /tmp/receipts.jsonl")]
+pub struct ResponderArgs {
+    /// The inventory: listen on every port the host must accept
+    #[arg(short, long, requires = "host")]
+    pub inventory: Option<PathBuf>,
+    /// The host of the inventory this machine is
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Without an inventory: what to listen on, e.g. tcp:80,443 or udp:5000-5010 (repeatable)
+    #[arg(long, conflicts_with = "inventory")]
+    pub listen: Vec<String>,
+    /// Without an inventory: the host name the token is made for
+    #[arg(long, default_value = "responder", conflicts_with = "inventory")]
+    pub name: String,
+    /// Addresses to bind (default: the host's inventory addresses, else 0.0.0.0 and ::)
+    #[arg(long)]
+    pub bind: Vec<IpAddr>,
+    /// The shared secret (else PORTMATRIX_KEY)
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Append a receipt per probe (nonce, source, time) to this JSON-lines file
+    #[arg(long)]
+    pub receipts: Option<PathBuf>,
+    /// Serve the receipts on this Unix socket (a prober on the machine reads it with --receipts)
+    #[arg(long)]
+    pub control: Option<PathBuf>,
+    /// Most ports bound per protocol and address; larger sets are sampled
+    #[arg(long, default_value_t = 512)]
+    pub sample_limit: usize,
+    /// Probes per second allowed per source address
+    #[arg(long, default_value_t = 2000.0)]
+    pub rate: f64,
+}
+
+pub fn responder(a: ResponderArgs) -> u8 {
+    let key = match key(&a.key) {
+        Ok(k) => k,
+        Err(c) => return c,
+    };
+    let (name, mut addrs, listen) = match (&a.inventory, &a.host) {
+        (Some(inv), Some(host)) => {
+            let plan = match load_plan(inv) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            let Some(h) = plan.host(host) else {
+                let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+                eprintln!("error: no host `{host}` in the inventory; hosts: {}", names.join(", "));
+                return exit::UNUSABLE;
+            };
+            let pp = probe_plan(&plan, &host_nodes(&plan), &ProbeOptions::default());
+            let listen = pp.listen.get(host).cloned().unwrap_or_default();
+            (host.clone(), h.addresses.clone(), listen)
+        }
+        _ => {
+            let mut listen = Vec::new();
+            for l in &a.listen {
+                match parse_proto_ports(l) {
+                    Ok(x) => listen.push(x),
+                    Err(e) => {
+                        eprintln!("error: --listen {e}");
+                        return exit::UNUSABLE;
+                    }
+                }
+            }
+            (a.name.clone(), Vec::new(), listen)
+        }
+    };
+    if listen.iter().all(|(p, s): &(Proto, PortSet)| *p == Proto::Icmp || s.is_empty()) {
+        eprintln!("error: nothing to listen on (give --listen, or a host that accepts tcp or udp flows)");
+        return exit::UNUSABLE;
+    }
+    if !a.bind.is_empty() {
+        addrs = a.bind.clone();
+    }
+    if addrs.is_empty() {
+        addrs = vec!["0.0.0.0".parse().expect("literal"), "::".parse().expect("literal")];
+    }
+    warn_missing_addresses(&name, &addrs);
+    let mut cfg = ResponderConfig::new(name.clone(), key, addrs, listen);
+    cfg.sample_limit = a.sample_limit;
+    cfg.rate_per_sec = a.rate;
+    cfg.rate_burst = a.rate * 2.0;
+    cfg.receipts_file = a.receipts.clone();
+    cfg.control = a.control.clone();
+    let r = portmatrix_verify::responder::serve_until_signal(&cfg, |rep| {
+        for n in &rep.notes {
+            eprintln!("note: {n}");
+        }
+        for b in &rep.bindings {
+            match &b.state {
+                BindState::Listening => {}
+                BindState::InUse => {
+                    eprintln!("in-use: {} {}/{} (taken: probed as the real service)", b.addr, b.proto, b.port)
+                }
+                BindState::Failed(e) => eprintln!("failed: {} {}/{}: {e}", b.addr, b.proto, b.port),
+            }
+        }
+        eprintln!("responder {name}: listening on {} socket(s); Ctrl-C or SIGTERM stops it", rep.listening());
+    });
+    match r {
+        Ok(()) => {
+            eprintln!("responder {name}: stopped");
+            exit::CLEAN
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            exit::UNUSABLE
+        }
+    }
+}
+
+// ---------------------------------------------------------------- probe
+
+#[derive(Args)]
+#[command(after_help = "Verdicts: pass, blocked (nothing arrived), return-blocked (a responder's receipt shows \
+it arrived, no answer came back), refused (RST or ICMP error, with the address that sent it), wrong-host \
+(token mismatch), nat (delivered from another source address: a warning), local. Exit 1 if a required flow \
+fails or a forbidden probe gets through.\n\n\
+Examples:\n  PORTMATRIX_KEY=s3cret portmatrix probe -i examples/jtel-acd.yaml --from acd-lb1\n  \
+portmatrix probe -i inv.yaml --from web1 --to db1 --only acd/db-replication --format junit -o probes.xml\n  \
+portmatrix probe --key s3cret --target 10.0.0.5/tcp:80,443@web1 --target 10.0.0.5/icmp")]
+pub struct ProbeArgs {
+    /// The inventory: probe every planned connection from --from
+    #[arg(short, long, requires = "from")]
+    pub inventory: Option<PathBuf>,
+    /// The host of the inventory this machine is
+    #[arg(long)]
+    pub from: Option<String>,
+    /// Only connections to this host
+    #[arg(long)]
+    pub to: Option<String>,
+    /// Only this flow (`product/flow-id`, or the flow id alone)
+    #[arg(long)]
+    pub only: Option<String>,
+    /// Skip the negative probes (ports that must not be reachable)
+    #[arg(long)]
+    pub no_negative: bool,
+    /// Without an inventory: ADDR/PROTO:PORTS[@HOST], e.g. 10.0.0.5/tcp:443@web1 or 10.0.0.5/icmp (repeatable)
+    #[arg(long, short = 't', conflicts_with = "inventory")]
+    pub target: Vec<String>,
+    /// The shared secret (else PORTMATRIX_KEY)
+    #[arg(long)]
+    pub key: Option<String>,
+    /// Receipt files or control sockets of the responders, to tell blocked from return-blocked and see NAT
+    #[arg(long)]
+    pub receipts: Vec<PathBuf>,
+    /// Per-probe timeout in milliseconds
+    #[arg(long, default_value_t = 1500)]
+    pub timeout_ms: u64,
+    /// Extra attempts after a silent one
+    #[arg(long, default_value_t = 1)]
+    pub retries: u32,
+    /// Probes in flight at once
+    #[arg(long, default_value_t = 64)]
+    pub concurrency: usize,
+    /// Ports probed per connection (first, last, evenly spaced)
+    #[arg(long, default_value_t = 8)]
+    pub ports_per_flow: usize,
+    #[arg(long, short, value_enum, default_value_t = ResultFormat::Table)]
+    pub format: ResultFormat,
+    /// Write the results here instead of standard output
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// `ADDR/PROTO:PORTS[@HOST]`
+fn parse_target(s: &str) -> Result<Vec<Target>, String> {
+    let (rest, host) = match s.rsplit_once('@') {
+        Some((r, h)) => (r, Some(h)),
+        None => (s, None),
+    };
+    let (addr, spec) =
+        rest.split_once('/').ok_or_else(|| format!("`{s}`: expected ADDR/PROTO:PORTS[@HOST], e.g. 10.0.0.5/tcp:443@web1"))?;
+    let addr: IpAddr = addr.parse().map_err(|_| format!("`{addr}` is not an IP address"))?;
+    let (proto, ports) = parse_proto_ports(spec)?;
+    let ports: Vec<u16> = if proto == Proto::Icmp { vec![0] } else { ports.iter().collect() };
+    Ok(ports
+        .into_iter()
+        .map(|p| {
+            let t = Target::new(addr, proto, p);
+            match host {
+                Some(h) => t.host(h),
+                None => t,
+            }
+        })
+        .collect())
+}
+
+pub fn probe(a: ProbeArgs) -> u8 {
+    let key = match key(&a.key) {
+        Ok(k) => k,
+        Err(c) => return c,
+    };
+    let mut cfg = ProbeConfig::new(key);
+    cfg.timeout = Duration::from_millis(a.timeout_ms);
+    cfg.retries = a.retries;
+    cfg.concurrency = a.concurrency;
+    cfg.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let (targets, suite) = match (&a.inventory, &a.from) {
+        (Some(inv), Some(from)) => {
+            let plan = match load_plan(inv) {
+                Ok(p) => p,
+                Err(c) => return c,
+            };
+            let Some(h) = plan.host(from) else {
+                let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+                eprintln!("error: no host `{from}` in the inventory; hosts: {}", names.join(", "));
+                return exit::UNUSABLE;
+            };
+            cfg.local_addrs = h.addresses.clone();
+            warn_missing_addresses(from, &h.addresses);
+            let opts = ProbeOptions { ports_per_connection: a.ports_per_flow, ..ProbeOptions::default() };
+            let pp = probe_plan(&plan, &host_nodes(&plan), &opts);
+            for n in &pp.notes {
+                eprintln!("note: {n}");
+            }
+            let mut t = pp.targets.get(from).cloned().unwrap_or_default();
+            if let Some(to) = &a.to {
+                t.retain(|t| t.host.as_deref() == Some(to.as_str()));
+            }
+            if let Some(only) = &a.only {
+                t.retain(|t| t.label.split(',').any(|l| l == only || l.rsplit('/').next() == Some(only.as_str())));
+            }
+            if a.no_negative {
+                t.retain(|t| t.expect == portmatrix_verify::probe::Expect::Reach);
+            }
+            (t, format!("{} from {from}", plan.inventory))
+        }
+        _ => {
+            let mut t = Vec::new();
+            for s in &a.target {
+                match parse_target(s) {
+                    Ok(x) => t.extend(x),
+                    Err(e) => {
+                        eprintln!("error: --target {e}");
+                        return exit::UNUSABLE;
+                    }
+                }
+            }
+            (t, "portmatrix probe".to_string())
+        }
+    };
+    if targets.is_empty() {
+        eprintln!("error: nothing to probe (give -i INV --from HOST, or --target)");
+        return exit::UNUSABLE;
+    }
+    let files = a.receipts.clone();
+    let results = match portmatrix_verify::probe::run_blocking(targets, &cfg, move || {
+        files.iter().filter_map(|f| read_receipts_file(f).ok()).flatten().collect()
+    }) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return exit::UNUSABLE;
+        }
+    };
+    if let Err(c) = emit(&render(&results, a.format, &suite), &a.output) {
+        return c;
+    }
+    if results.iter().all(|r| r.ok) {
+        exit::CLEAN
+    } else {
+        exit::FINDINGS
+    }
+}
+
+// ---------------------------------------------------------------- lab
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabTarget {
+    /// Load each host's compiled nftables ruleset (`nft -f`)
+    Nftables,
+    /// Load each host's iptables-restore and ip6tables-restore files
+    Iptables,
+    /// Load no rules (see what the bare network does)
+    None,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LabFormat {
+    /// The verdict per flow, then every failed probe
+    Table,
+    /// Every probe, one line each
+    Probes,
+    /// The whole report: timings, notes, every result
+    Json,
+    /// JUnit XML for CI pipelines
+    Junit,
+}
+
+#[derive(Args)]
+#[command(after_help = "A twin of the deployment on this machine (root, iproute2, and nft or iptables): a \
+network namespace per host with the inventory's addresses, a bridge per zone in a router namespace that \
+carries the network firewall, networks as namespaces with a representative address. It loads each managed \
+host's compiled rules, starts responders, probes every required flow from every source and a sample of \
+forbidden ports, prints the verdict per flow and tears everything down, also on Ctrl-C. Nothing is added \
+to this machine's own network namespace; the lab refuses to start if one of its addresses is configured here.\n\n\
+Examples:\n  sudo portmatrix lab -i examples/jtel-acd.yaml\n  sudo portmatrix lab -i examples/mixed.yaml --target iptables --format junit -o lab.xml\n  \
+sudo portmatrix lab -i examples/avaya-pom.yaml --keep    # then: ip netns list")]
+pub struct LabArgs {
+    /// The inventory
+    #[arg(short, long)]
+    pub inventory: PathBuf,
+    /// Which compiled rules to load
+    #[arg(long, short, value_enum, default_value_t = LabTarget::Nftables)]
+    pub target: LabTarget,
+    /// Leave the namespaces in place afterwards
+    #[arg(long)]
+    pub keep: bool,
+    /// Per-probe timeout in milliseconds
+    #[arg(long, default_value_t = 1500)]
+    pub timeout_ms: u64,
+    /// Extra attempts after a silent probe of a required flow
+    #[arg(long, default_value_t = 1)]
+    pub retries: u32,
+    /// Ports probed per connection (first, last, evenly spaced)
+    #[arg(long, default_value_t = 8)]
+    pub ports_per_flow: usize,
+    /// Negative probes per source and destination host
+    #[arg(long, default_value_t = 3)]
+    pub negatives: usize,
+    #[arg(long, short, value_enum, default_value_t = LabFormat::Table)]
+    pub format: LabFormat,
+    /// Write the report here instead of standard output
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+pub fn lab(a: LabArgs) -> u8 {
+    if let Some(why) = portmatrix_verify::netns::unavailable(&["ip"]) {
+        eprintln!("error: the lab cannot run here: {why}");
+        return exit::UNUSABLE;
+    }
+    let tool = match a.target {
+        LabTarget::Nftables => Some("nft"),
+        LabTarget::Iptables => Some("iptables-restore"),
+        LabTarget::None => None,
+    };
+    if let Some(why) = tool.and_then(|t| portmatrix_verify::netns::unavailable(&[t])) {
+        eprintln!("error: the lab cannot load rules: {why}");
+        return exit::UNUSABLE;
+    }
+    let plan = match load_plan(&a.inventory) {
+        Ok(p) => p,
+        Err(c) => return c,
+    };
+    let opts = lab::LabOptions {
+        firewall: match a.target {
+            LabTarget::Nftables => Some(portmatrix_targets::Target::Nftables),
+            LabTarget::Iptables => Some(portmatrix_targets::Target::Iptables),
+            LabTarget::None => None,
+        },
+        probe: ProbeOptions { ports_per_connection: a.ports_per_flow, negatives_per_destination: a.negatives },
+        timeout: Duration::from_millis(a.timeout_ms),
+        retries: a.retries,
+        keep: a.keep,
+        cleanup_on_signal: true,
+        ..lab::LabOptions::default()
+    };
+    let report = match lab::run(&plan, &opts) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("error: lab: {e}");
+            return exit::UNUSABLE;
+        }
+    };
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    let suite = format!("lab {} ({})", report.inventory, report.firewall);
+    let text = match a.format {
+        LabFormat::Json => serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+        LabFormat::Junit => vout::junit(&suite, &report.results),
+        LabFormat::Probes => vout::table(&report.results),
+        LabFormat::Table => {
+            let flows = &report.flows;
+            let mut s = String::new();
+            let w = flows.iter().map(|f| f.flow.len()).max().unwrap_or(4).max(4);
+            s.push_str(&format!("{:<6}  {:<w$}  {:>6}  VERDICTS\n", "RESULT", "FLOW", "PROBES"));
+            for f in flows {
+                let v: Vec<String> = f.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+                s.push_str(&format!("{:<6}  {:<w$}  {:>6}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.flow, f.probes, v.join(", ")));
+            }
+            let failed: Vec<ProbeResult> = report.results.iter().filter(|r| !r.ok).cloned().collect();
+            if !failed.is_empty() {
+                s.push_str("\nfailed probes:\n");
+                s.push_str(&vout::table(&failed));
+            }
+            let sum = vout::summary(&report.results);
+            s.push_str(&format!(
+                "\n{suite}: {} flows, {} probes: {} ok, {} required not reachable, {} forbidden reachable; \
+{} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, probes {} ms, teardown {} ms)\n",
+                flows.len(),
+                sum.total,
+                sum.ok,
+                sum.required_failed,
+                sum.forbidden_passed,
+                report.namespaces,
+                report.responders,
+                report.sockets,
+                report.timings.total_ms as f64 / 1000.0,
+                report.timings.build_ms,
+                report.timings.load_ms,
+                report.timings.probe_ms,
+                report.timings.teardown_ms,
+            ));
+            if let Some(k) = &report.kept {
+                s.push_str(&format!("kept: namespaces {k}* (delete with: ip netns del NAME)\n"));
+            }
+            s
+        }
+    };
+    if let Err(c) = emit(&text, &a.output) {
+        return c;
+    }
+    if report.results.iter().all(|r| r.ok) {
+        exit::CLEAN
+    } else {
+        exit::FINDINGS
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn targets_parse() {
+        let t = parse_target("10.0.0.5/tcp:80,443@web1").unwrap();
+        assert_eq!(t.len(), 2);
+        assert_eq!(t[1].port, 443);
+        assert_eq!(t[0].host.as_deref(), Some("web1"));
+        let t = parse_target("2001:db8::1/icmp").unwrap();
+        assert_eq!((t.len(), t[0].proto), (1, Proto::Icmp));
+        assert!(parse_target("10.0.0.5").is_err());
+        assert!(parse_target("host/tcp:1").is_err());
+    }
+}

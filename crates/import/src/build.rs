@@ -1,0 +1,1398 @@
+//! Tables → draft: rows become flows from initiator to listener, names
+//! become roles, "(C)" and "maximum number of zones" become parameters,
+//! redundancy and optional columns become features, and everything that
+//! could not be read with confidence becomes a review item.
+
+use indexmap::IndexMap;
+use portmatrix_model::Proto;
+
+use crate::doc::{mentions_port, squeeze, Document, Row, Table};
+use crate::header::{map_header, Col, Mapping};
+use crate::peer;
+use crate::ports::{item_expr, parse_cell, Cell, Group, Item};
+use crate::proto::{parse_proto_cell, strip_parens, ProtoCell};
+use crate::roles::{read_ends, role_id, End, Ends, Roles};
+
+/// A flow of the draft.
+#[derive(Debug, Clone, Default)]
+pub struct FlowDraft {
+    pub id: String,
+    pub from: Vec<String>,
+    pub to: Vec<String>,
+    pub proto: Vec<Proto>,
+    pub ports: Option<String>,
+    pub src_ports: Option<String>,
+    pub icmp: bool,
+    pub app: Option<String>,
+    pub tls: Option<bool>,
+    pub when: Option<String>,
+    pub purpose: String,
+    pub cite: String,
+    pub notes: Vec<String>,
+    pub review: Vec<String>,
+    pub accept: Vec<(String, String)>,
+    /// Label for the id.
+    label: String,
+    /// The first port as the document writes it, for the id.
+    first_port: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct ParamDraft {
+    pub default: Option<i64>,
+    pub min: Option<i64>,
+    pub configurable: bool,
+    pub about: String,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct FeatureDraft {
+    pub default: bool,
+    pub about: String,
+}
+
+/// Something a person must check: where, and what.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Review {
+    pub at: String,
+    pub text: String,
+}
+
+/// What the importer did with one table.
+#[derive(Debug, Clone)]
+pub struct TableReport {
+    /// The table's number in the document.
+    pub index: usize,
+    pub label: String,
+    pub origin: String,
+    pub how: &'static str,
+    /// The column mapping chosen, or None for a table without port column.
+    pub mapping: Option<String>,
+    pub rows: usize,
+    pub flows: usize,
+    pub reviews: usize,
+}
+
+/// The draft before it is written.
+#[derive(Debug, Clone, Default)]
+pub struct Draft {
+    pub matrix: String,
+    pub title: String,
+    pub document: String,
+    pub roles: Roles,
+    pub params: IndexMap<String, ParamDraft>,
+    pub features: IndexMap<String, FeatureDraft>,
+    pub flows: Vec<FlowDraft>,
+    pub review: Vec<Review>,
+    pub tables: Vec<TableReport>,
+    /// The role standing for the system the document describes, and why.
+    pub self_role: Option<(String, String)>,
+}
+
+/// Options of a build.
+#[derive(Debug, Clone, Default)]
+pub struct BuildOptions {
+    pub matrix: String,
+    pub title: Option<String>,
+    pub document: String,
+    /// Name of the system the document describes, for tables that leave
+    /// one end out ("inbound traffic to the VM").
+    pub self_name: Option<String>,
+}
+
+fn snake(s: &str) -> String {
+    let id = role_id(s).replace('-', "_");
+    if id.starts_with(|c: char| c.is_ascii_lowercase()) {
+        id
+    } else {
+        format!("p_{id}")
+    }
+}
+
+struct Builder {
+    d: Draft,
+    self_id: Option<String>,
+    self_names: Vec<String>,
+}
+
+/// Direction words: (initiated by the system, initiated by the peer).
+fn direction(s: &str) -> Option<(bool, bool)> {
+    let t = s.trim().to_ascii_uppercase().replace(' ', "");
+    match t.as_str() {
+        "IN" | "INBOUND" | "INCOMING" | "INGRESS" | "<-" | "←" => Some((false, true)),
+        "OUT" | "OUTBOUND" | "OUTGOING" | "EGRESS" | "->" | "→" => Some((true, false)),
+        "IN/OUT" | "OUT/IN" | "IN-OUT" | "BOTH" | "BIDIRECTIONAL" | "<->" | "↔" | "IN&OUT"
+        | "INOUT" => Some((true, true)),
+        _ => None,
+    }
+}
+
+fn yes(s: &str) -> Option<bool> {
+    match s.trim().to_ascii_lowercase().as_str() {
+        "yes" | "y" | "x" | "true" | "required" | "mandatory" | "✓" | "✔" => Some(true),
+        "no" | "n" | "-" | "false" | "not required" | "optional" => Some(false),
+        _ => None,
+    }
+}
+
+impl Builder {
+    fn review(&mut self, at: &str, text: impl Into<String>) {
+        let r = Review {
+            at: at.to_string(),
+            text: text.into(),
+        };
+        if !self.d.review.contains(&r) {
+            self.d.review.push(r);
+        }
+    }
+
+    /// The role for an endpoint; None for `any`.
+    fn role(&mut self, e: &End) -> String {
+        match e {
+            End::Any => "any".into(),
+            End::Named { base, wording } => {
+                if let Some(s) = &self.self_id {
+                    if self.self_names.iter().any(|n| {
+                        crate::roles::singular_key(&role_id(n))
+                            == crate::roles::singular_key(&role_id(base))
+                    }) {
+                        let s = s.clone();
+                        self.d.roles.alias(&s, wording);
+                        return s;
+                    }
+                }
+                self.d.roles.intern(base, wording)
+            }
+        }
+    }
+
+    fn self_role(&mut self) -> String {
+        if let Some(s) = &self.self_id {
+            return s.clone();
+        }
+        let name = self
+            .self_names
+            .first()
+            .cloned()
+            .unwrap_or_else(|| "server".into());
+        let id = self.d.roles.intern(&name, &name);
+        self.self_id = Some(id.clone());
+        id
+    }
+
+    fn add_self_name(&mut self, name: &str) {
+        let name = squeeze(name);
+        if name.is_empty() {
+            return;
+        }
+        if !self
+            .self_names
+            .iter()
+            .any(|n| n.eq_ignore_ascii_case(&name))
+        {
+            self.self_names.push(name.clone());
+        }
+        if let Some(s) = self.self_id.clone() {
+            self.d.roles.alias(&s, &name);
+        }
+    }
+
+    fn param(
+        &mut self,
+        base: &str,
+        default: Option<i64>,
+        configurable: bool,
+        about: String,
+    ) -> String {
+        let stem = snake(base);
+        // Reuse a parameter of the same stem and default.
+        for k in 1..100 {
+            let name = if k == 1 {
+                stem.clone()
+            } else {
+                format!("{stem}_{k}")
+            };
+            match self.d.params.get(&name) {
+                Some(p) if p.default == default && default.is_some() => return name,
+                Some(_) => continue,
+                None => {
+                    self.d.params.insert(
+                        name.clone(),
+                        ParamDraft {
+                            default,
+                            min: None,
+                            configurable,
+                            about,
+                        },
+                    );
+                    return name;
+                }
+            }
+        }
+        stem
+    }
+
+    /// A port expression for items; configurable and unknown ports become
+    /// parameters named after the listener.
+    fn expr(
+        &mut self,
+        items: &[(Item, bool)],
+        listener: &str,
+        at: &str,
+        review: &mut Vec<String>,
+    ) -> String {
+        let mut parts = Vec::new();
+        for (item, configurable) in items {
+            let s = match item {
+                Item::Port(p) if *configurable => self.param(
+                    &format!("{listener}_port"),
+                    Some(i64::from(*p)),
+                    true,
+                    format!("port marked configurable, (C), in the document; default {p} ({at})"),
+                ),
+                Item::PerUnit { base, param, label } => {
+                    let name = snake(param);
+                    if !self.d.params.contains_key(&name) {
+                        self.d.params.insert(
+                            name.clone(),
+                            ParamDraft { default: Some(1), min: Some(1), configurable: false, about: format!("the document's \"{label}\"; one port per unit from the base port ({at})") },
+                        );
+                        self.review(at, format!("parameter `{name}` (\"{label}\") has default 1, so only the base port {base} opens; set the real number"));
+                    }
+                    if *configurable {
+                        review.push(format!(
+                            "the base port {base} is marked configurable (C); it is kept fixed"
+                        ));
+                    }
+                    format!("{base}+{name}")
+                }
+                Item::Unknown(w) => {
+                    let name = self.param(
+                        &format!("{listener}_port"),
+                        None,
+                        false,
+                        format!("port the document leaves open (\"{w}\", {at})"),
+                    );
+                    review.push(format!("the port is written `{w}`: the document does not give it; parameter `{name}` has no default"));
+                    name
+                }
+                other => item_expr(other),
+            };
+            parts.push(s);
+        }
+        parts.join(",")
+    }
+
+    fn src_expr(&mut self, cell: &Cell, review: &mut Vec<String>) -> Option<String> {
+        if let Some(e) = &cell.error {
+            review.push(format!("source ports not read ({e})"));
+            return None;
+        }
+        let items: Vec<(Item, bool)> = cell.items().cloned().collect();
+        if items.is_empty() || items.iter().any(|(i, _)| *i == Item::Any) {
+            return None;
+        }
+        if items
+            .iter()
+            .any(|(i, _)| matches!(i, Item::Unknown(_) | Item::PerUnit { .. }))
+        {
+            review.push(
+                "source ports left out: they depend on a value the document leaves open".into(),
+            );
+            return None;
+        }
+        Some(
+            items
+                .iter()
+                .map(|(i, _)| item_expr(i))
+                .collect::<Vec<_>>()
+                .join(","),
+        )
+    }
+}
+
+/// Rows that continue the row above (a wrapped cell, a second port line)
+/// are merged into it; rows that hold a single note are dropped.
+fn merge_rows(t: &Table, m: &Mapping, notes: &mut Vec<(Row, String)>) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    let ncols = t
+        .header
+        .len()
+        .max(t.rows.iter().map(|r| r.cells.len()).max().unwrap_or(0));
+    let idx = |c: Col| m.find(c);
+    let width = t.header.len();
+    for r in &t.rows {
+        // Cells beyond the header belong to its last column.
+        let mut r = r.clone();
+        if width > 0 && r.cells.len() > width {
+            let extra: Vec<String> = r
+                .cells
+                .drain(width..)
+                .filter(|c| !c.trim().is_empty())
+                .collect();
+            if !extra.is_empty() {
+                let last = &mut r.cells[width - 1];
+                let joined = extra.join(" ");
+                *last = if last.trim().is_empty() {
+                    joined
+                } else {
+                    format!("{last} {joined}")
+                };
+            }
+        }
+        let r = &r;
+        let filled: Vec<usize> = (0..r.cells.len())
+            .filter(|i| !r.cells[*i].trim().is_empty())
+            .collect();
+        if filled.is_empty() {
+            continue;
+        }
+        let col_of = |i: usize| m.cols.get(i).copied().flatten();
+        let empty = |c: Col| idx(c).is_none_or(|i| r.cell(i).trim().is_empty());
+        // A single cell in a wide table that is not a purpose: a note line.
+        if filled.len() == 1
+            && ncols >= 3
+            && col_of(filled[0]) != Some(Col::Purpose)
+            && !m.has(Col::Direction)
+        {
+            let text = squeeze(r.cell(filled[0]));
+            if text.len() > 25
+                || !text.chars().any(|c| c.is_ascii_digit())
+                || empty(Col::From) && empty(Col::To) && !out.is_empty()
+            {
+                notes.push((r.clone(), text));
+                continue;
+            }
+        }
+        let from = idx(Col::From).map(|i| r.cell(i).trim()).unwrap_or("");
+        let cont = !out.is_empty()
+            && !m.has(Col::Direction)
+            && if m.has(Col::To) {
+                empty(Col::To) && (from.is_empty() || from.starts_with('('))
+            } else if m.has(Col::From) {
+                empty(Col::From) && empty(Col::Ports)
+            } else {
+                false
+            };
+        if cont {
+            let prev = out.last_mut().expect("checked");
+            for (i, c) in r.cells.iter().enumerate() {
+                let c = c.trim();
+                if c.is_empty() {
+                    continue;
+                }
+                while prev.cells.len() <= i {
+                    prev.cells.push(String::new());
+                }
+                let sep = match col_of(i) {
+                    Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts) => "\n",
+                    _ => " ",
+                };
+                if prev.cells[i].is_empty() {
+                    prev.cells[i] = c.to_string();
+                } else {
+                    prev.cells[i] = format!("{}{sep}{c}", prev.cells[i]);
+                }
+            }
+            prev.end_line = r.end_line.or(r.line).or(prev.end_line);
+            continue;
+        }
+        out.push(r.clone());
+    }
+    out
+}
+
+/// The name the document gives most often as a listener in tables that
+/// name both ends: taken for the system a one-ended table talks about.
+fn guess_self(tables: &[(Table, Mapping)]) -> Option<(String, String)> {
+    let mut count: IndexMap<String, (String, usize, usize)> = IndexMap::new();
+    for (t, m) in tables {
+        let (Some(_), Some(to)) = (m.find(Col::From), m.find(Col::To)) else {
+            continue;
+        };
+        let mut seen_here: Vec<String> = Vec::new();
+        for r in &t.rows {
+            for e in read_ends(r.cell(to)).ends {
+                if let End::Named { base, .. } = e {
+                    let id = role_id(&base);
+                    let entry = count.entry(id.clone()).or_insert((base.clone(), 0, 0));
+                    entry.2 += 1;
+                    if !seen_here.contains(&id) {
+                        entry.1 += 1;
+                        seen_here.push(id);
+                    }
+                }
+            }
+        }
+    }
+    let best = count
+        .values()
+        .max_by_key(|(_, tables, rows)| (*tables, *rows))?;
+    Some((
+        best.0.clone(),
+        format!(
+            "the listener named in most tables ({} tables, {} rows)",
+            best.1, best.2
+        ),
+    ))
+}
+
+/// Builds the draft from a document.
+pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
+    let mut b = Builder {
+        d: Draft {
+            matrix: opts.matrix.clone(),
+            title: opts
+                .title
+                .clone()
+                .or_else(|| doc.title.clone())
+                .unwrap_or_else(|| opts.matrix.clone()),
+            document: opts.document.clone(),
+            ..Draft::default()
+        },
+        self_id: None,
+        self_names: Vec::new(),
+    };
+    let mut mapped: Vec<(Table, Mapping)> = Vec::new();
+    for t in &doc.tables {
+        match map_header(&t.header) {
+            Some(m) if !t.rows.is_empty() => mapped.push((t.clone(), m)),
+            _ => b.d.tables.push(TableReport {
+                index: t.index,
+                label: t.label(),
+                origin: t.origin.clone(),
+                how: t.how,
+                mapping: None,
+                rows: t.rows.len(),
+                flows: 0,
+                reviews: 0,
+            }),
+        }
+    }
+    // Who "the system" is, for one-ended and direction tables.
+    let needs_self = mapped
+        .iter()
+        .any(|(_, m)| !(m.has(Col::From) && m.has(Col::To)));
+    if let Some(s) = &opts.self_name {
+        b.add_self_name(s);
+        b.d.self_role = Some((s.clone(), "given with --self".into()));
+    } else if let Some(p) = mapped.iter().find_map(|(t, _)| t.perspective.clone()) {
+        b.add_self_name(&p);
+        b.d.self_role = Some((
+            p.clone(),
+            "the perspective the direction columns take".into(),
+        ));
+    } else if needs_self {
+        match guess_self(&mapped) {
+            Some((name, why)) => {
+                b.add_self_name(&name);
+                b.d.self_role = Some((name, why));
+            }
+            None => {
+                b.add_self_name("server");
+                b.d.self_role = Some(("server".into(), "no table names it; a placeholder".into()));
+            }
+        }
+    }
+    if needs_self {
+        let id = b.self_role();
+        if let Some((name, why)) = b.d.self_role.clone() {
+            b.review(
+                "tables without an initiator or listener column",
+                format!(
+                    "the missing end is taken as `{id}` (\"{name}\": {why}); use --self to name it"
+                ),
+            );
+        }
+    }
+    for (t, m) in &mapped {
+        if let Some(p) = &t.perspective {
+            b.add_self_name(p);
+        }
+        let before_flows = b.d.flows.len();
+        let before_reviews = b.d.review.len();
+        let mut notes = Vec::new();
+        let rows = merge_rows(t, m, &mut notes);
+        for (r, text) in notes {
+            if mentions_port(&text) {
+                b.review(
+                    &format!("{}, {}", t.label(), r.place()),
+                    format!("a line in the table that is not a row: \"{text}\""),
+                );
+            }
+        }
+        for r in &rows {
+            table_row(&mut b, t, m, r);
+        }
+        let flows = b.d.flows.len() - before_flows;
+        let reviews = b.d.review.len() - before_reviews
+            + b.d.flows[before_flows..]
+                .iter()
+                .map(|f| f.review.len())
+                .sum::<usize>();
+        b.d.tables.push(TableReport {
+            index: t.index,
+            label: t.label(),
+            origin: t.origin.clone(),
+            how: t.how,
+            mapping: Some(m.describe(&t.header)),
+            rows: rows.len(),
+            flows,
+            reviews,
+        });
+    }
+    for s in &doc.strays {
+        let at = if s.line > 0 {
+            format!("L{}", s.line)
+        } else {
+            "text".to_string()
+        };
+        b.review(
+            &format!("{at}, outside any table"),
+            format!(
+                "mentions a port but was not read as a flow: \"{}\"",
+                truncate(&s.text, 200)
+            ),
+        );
+    }
+    b.d.tables.sort_by_key(|t| t.index);
+    finish(&mut b);
+    b.d
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_string()
+    } else {
+        format!("{}…", s.chars().take(n).collect::<String>())
+    }
+}
+
+fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
+    let cell = |c: Col| {
+        m.find(c)
+            .map(|i| r.cell(i).trim().to_string())
+            .unwrap_or_default()
+    };
+    let at = format!("{}, row {} ({})", t.label(), r.number, r.place());
+    let purposes: Vec<String> = m
+        .all(Col::Purpose)
+        .into_iter()
+        .map(|i| squeeze(r.cell(i)))
+        .filter(|s| !s.is_empty())
+        .collect();
+    let proto_text = cell(Col::Proto);
+    let name = {
+        let n = cell(Col::Name);
+        if n.is_empty() && m.has(Col::Direction) {
+            proto_text.clone()
+        } else {
+            n
+        }
+    };
+    let purpose = if purposes.is_empty() {
+        squeeze(&name)
+    } else {
+        purposes.join(" ")
+    };
+    let proto = parse_proto_cell(&proto_text);
+    // Features from required/optional columns.
+    let mut when: Option<String> = None;
+    if let (Some(nr), Some(rd)) = (m.find(Col::NonRedundant), m.find(Col::Redundant)) {
+        match (yes(r.cell(nr)), yes(r.cell(rd))) {
+            (Some(false), Some(true)) => {
+                b.d.features.entry("redundant".into()).or_insert(FeatureDraft {
+                    default: false,
+                    about: format!("a redundant installation: rows the document requires only for redundant systems ({})", t.label()),
+                });
+                when = Some("redundant".into());
+            }
+            (Some(false), Some(false)) => b.review(
+                &at,
+                "the row is marked required neither for redundant nor for non-redundant systems",
+            ),
+            _ => {}
+        }
+    }
+    if let Some(o) = m.find(Col::Optional) {
+        let header = t.header.get(o).map(|h| squeeze(h)).unwrap_or_default();
+        let optional =
+            header.to_lowercase().contains("optional") || header.to_lowercase().contains("enabled");
+        if let Some(v) = yes(r.cell(o)) {
+            let is_optional = if optional { v } else { !v };
+            if is_optional {
+                let open = m
+                    .find(Col::PortState)
+                    .is_some_and(|s| r.cell(s).trim().eq_ignore_ascii_case("open"));
+                let to_name = read_ends(&cell(Col::To)).ends.into_iter().find_map(|e| {
+                    if let End::Named { base, .. } = e {
+                        Some(base)
+                    } else {
+                        None
+                    }
+                });
+                let fname = format!("opt-{}", role_id(to_name.as_deref().unwrap_or(&name)));
+                let fname: String = fname
+                    .chars()
+                    .take(60)
+                    .collect::<String>()
+                    .trim_end_matches('-')
+                    .to_string();
+                b.d.features.entry(fname.clone()).or_insert(FeatureDraft {
+                    default: open,
+                    about: format!(
+                        "flows the document marks as optional (column '{header}'){}",
+                        if open { "; default state Open" } else { "" }
+                    ),
+                });
+                when = Some(match when {
+                    Some(w) => format!("{w} && {fname}"),
+                    None => fname,
+                });
+            }
+        }
+    }
+
+    let direction_table = m.has(Col::Direction) && !(m.has(Col::From) && m.has(Col::To));
+    if direction_table {
+        let dir_text = cell(Col::Direction);
+        let Some((out, inn)) = direction(&dir_text) else {
+            b.review(
+                &at,
+                format!("direction `{dir_text}` not understood; no flow made"),
+            );
+            return;
+        };
+        let self_id = b.self_role();
+        // The peer: a named column, else the section's prose.
+        let named = if m.has(Col::From) {
+            cell(Col::From)
+        } else {
+            cell(Col::To)
+        };
+        let mut row_review: Vec<String> = Vec::new();
+        let peers: Vec<End> = if !named.is_empty() {
+            read_ends(&named).ends
+        } else {
+            peers_from_prose(b, t, &name, &purpose, &at, &mut row_review)
+        };
+        if peers.is_empty() {
+            b.review(&at, "the remote peer is not named; no flow made");
+            return;
+        }
+        let remote_text = cell(Col::RemotePorts);
+        let local_text = cell(Col::LocalPorts);
+        if local_text == "?" {
+            b.review(&at, format!("cannot tell which of the ports `{}` are the peer's and which the system's; no flow made", squeeze(&remote_text)));
+            return;
+        }
+        let remote = parse_cell(&remote_text);
+        let local = parse_cell(&local_text);
+        let peer_ids: Vec<String> = peers.iter().map(|e| b.role(e)).collect();
+        let ctx = RowCtx {
+            at: &at,
+            purpose: &purpose,
+            name: &name,
+            proto: &proto,
+            when: when.clone(),
+            review: row_review,
+        };
+        if out {
+            emit(
+                b,
+                &ctx,
+                vec![self_id.clone()],
+                peer_ids.clone(),
+                &remote,
+                &local,
+                &remote_text,
+                "OUT",
+            );
+        }
+        if inn {
+            emit(
+                b,
+                &ctx,
+                peer_ids,
+                vec![self_id],
+                &local,
+                &remote,
+                &local_text,
+                "IN",
+            );
+        }
+        return;
+    }
+
+    let mut row_review: Vec<String> = Vec::new();
+    let from = if m.has(Col::From) {
+        ends_or_any(b, &cell(Col::From), "initiator", &mut row_review)
+    } else {
+        vec![b.self_role()]
+    };
+    let to = if m.has(Col::To) {
+        ends_or_any(b, &cell(Col::To), "listener", &mut row_review)
+    } else {
+        vec![b.self_role()]
+    };
+    if to == ["any"] && m.has(Col::To) && cell(Col::To).trim().is_empty() {
+        b.review(&at, "the listener is not named; no flow made");
+        return;
+    }
+    let ports_text = cell(Col::Ports);
+    let ports = parse_cell(&ports_text);
+    let src = parse_cell(&cell(Col::SrcPorts));
+    let ctx = RowCtx {
+        at: &at,
+        purpose: &purpose,
+        name: &name,
+        proto: &proto,
+        when,
+        review: row_review,
+    };
+    // A direction column beside source and destination columns: arrows
+    // and "bidirectional" are clear, IN/OUT relative to an unnamed side not.
+    if m.has(Col::Direction) {
+        let d = cell(Col::Direction);
+        let arrow_back = matches!(d.trim(), "<-" | "←" | "<--");
+        match direction(&d) {
+            Some((true, true)) => {
+                emit(
+                    b,
+                    &ctx,
+                    from.clone(),
+                    to.clone(),
+                    &ports,
+                    &src,
+                    &ports_text,
+                    "",
+                );
+                let mut back = RowCtx {
+                    review: ctx.review.clone(),
+                    when: ctx.when.clone(),
+                    ..ctx
+                };
+                back.review.push(format!(
+                    "direction `{}`: the listener also initiates to the same ports",
+                    squeeze(&d)
+                ));
+                emit(b, &back, to, from, &ports, &src, &ports_text, "reverse");
+                return;
+            }
+            Some((false, true)) if arrow_back => {
+                emit(b, &ctx, to, from, &ports, &src, &ports_text, "");
+                return;
+            }
+            Some(_) if !arrow_back && !matches!(d.trim(), "->" | "→" | "-->") => {
+                let mut ctx = ctx;
+                ctx.review.push(format!("direction `{}` is relative to a side the table does not name; the flow follows the source and destination columns", squeeze(&d)));
+                emit(b, &ctx, from, to, &ports, &src, &ports_text, "");
+                return;
+            }
+            _ => {}
+        }
+    }
+    emit(b, &ctx, from, to, &ports, &src, &ports_text, "");
+}
+
+fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>) -> Vec<String> {
+    let Ends {
+        ends,
+        conditions,
+        incomplete,
+    } = read_ends(text);
+    for c in conditions {
+        review.push(format!(
+            "the {what} cell adds a condition: \"{c}\"; consider a feature and `when:`"
+        ));
+    }
+    if incomplete {
+        review.push(format!(
+            "the {what} list ends with \"etc.\": it may name more parties"
+        ));
+    }
+    if ends.is_empty() {
+        review.push(format!("the {what} is not named; `any` is used"));
+        return vec!["any".into()];
+    }
+    let mut ids: Vec<String> = Vec::new();
+    for e in &ends {
+        let id = b.role(e);
+        if !ids.contains(&id) {
+            ids.push(id);
+        }
+    }
+    ids
+}
+
+/// The peer of a direction-table row named only in prose.
+fn peers_from_prose(
+    b: &mut Builder,
+    t: &Table,
+    name: &str,
+    purpose: &str,
+    at: &str,
+    review: &mut Vec<String>,
+) -> Vec<End> {
+    let selfs = b.self_names.clone();
+    // "between X and Y" in the row.
+    if let Some((x, y)) = peer::between(purpose) {
+        if let Some((mine, other)) = peer::pick_self(&x, &y, &selfs) {
+            b.add_self_name(&strip_parens(&mine));
+            review.push(format!(
+                "the peer \"{other}\" is read from the row's description"
+            ));
+            return read_ends(&other).ends;
+        }
+    }
+    let (section, vague) = peer::section_peers(&t.title, &t.intro, &selfs);
+    if vague || section.is_empty() {
+        if let Some((_, full)) = peer::owner_phrase(purpose) {
+            review.push(format!(
+                "the peer \"{full}\" is read from the row's description"
+            ));
+            return read_ends(&full)
+                .ends
+                .into_iter()
+                .map(|e| match e {
+                    End::Named { base, wording } => End::Named {
+                        base: strip_owner(&base),
+                        wording,
+                    },
+                    other => other,
+                })
+                .collect();
+        }
+        let base = strip_parens(name);
+        if !base.is_empty() {
+            let n = format!("{base} server");
+            review.push(format!(
+                "the document does not name the peer; \"{n}\" is made up from the protocol"
+            ));
+            return vec![End::Named {
+                base: n.clone(),
+                wording: n,
+            }];
+        }
+        let _ = at;
+        return Vec::new();
+    }
+    if section.len() > 1 {
+        // Rows that name some of the section's peers concern only those.
+        let lower = format!("{} {}", purpose.to_lowercase(), name.to_lowercase());
+        let named: Vec<End> = section
+            .iter()
+            .filter(|e| match e {
+                End::Named { base, .. } => lower.contains(&base.to_lowercase()),
+                End::Any => false,
+            })
+            .cloned()
+            .collect();
+        if !named.is_empty() {
+            return named;
+        }
+    }
+    section
+}
+
+fn strip_owner(s: &str) -> String {
+    let mut words: Vec<&str> = s.split_whitespace().collect();
+    if words.len() > 1
+        && [
+            "customer",
+            "customer's",
+            "customers",
+            "company",
+            "company's",
+            "client's",
+            "enterprise",
+        ]
+        .contains(&words[0].to_lowercase().as_str())
+    {
+        words.remove(0);
+    }
+    words.join(" ")
+}
+
+struct RowCtx<'a> {
+    at: &'a str,
+    purpose: &'a str,
+    name: &'a str,
+    proto: &'a ProtoCell,
+    when: Option<String>,
+    review: Vec<String>,
+}
+
+/// One flow per protocol group of the port cell.
+#[allow(clippy::too_many_arguments)]
+fn emit(
+    b: &mut Builder,
+    ctx: &RowCtx,
+    from: Vec<String>,
+    to: Vec<String>,
+    ports: &Cell,
+    src: &Cell,
+    ports_text: &str,
+    half: &str,
+) {
+    let at = if half.is_empty() {
+        ctx.at.to_string()
+    } else {
+        format!("{}, {half}", ctx.at)
+    };
+    let icmp_row = ctx
+        .proto
+        .transports()
+        .iter()
+        .any(|p| matches!(p, Proto::Icmp | Proto::Icmpv6));
+    if let Some(e) = &ports.error {
+        if !icmp_row {
+            b.review(
+                &at,
+                format!(
+                    "ports `{}` not read ({e}); no flow made",
+                    truncate(&squeeze(ports_text), 160)
+                ),
+            );
+            return;
+        }
+    }
+    let want_icmp = ports.icmp || (icmp_row && ports.groups.is_empty());
+    let listener = to.first().cloned().unwrap_or_default();
+    let mut groups: Vec<Group> = ports.groups.clone();
+    let mut review = ctx.review.clone();
+    let mut notes: Vec<String> = Vec::new();
+    if ports.others {
+        review.push("the port list goes on (\"others\", \"etc.\"): ports the document does not name are missing".into());
+    }
+    if ports.footnote {
+        review.push("a port carries a footnote mark (*): read the footnote".into());
+    }
+    // "80/443" with "HTTP/HTTPS": one flow per pair.
+    let single_group_plain = groups.len() == 1 && groups[0].protos.is_empty();
+    let mut paired: Vec<(Group, Option<String>, Option<bool>)> = Vec::new();
+    if let Some(vars) = ctx.proto.pairable() {
+        if single_group_plain
+            && groups[0].items.len() == vars.len()
+            && groups[0]
+                .items
+                .iter()
+                .all(|(i, _)| matches!(i, Item::Port(_)))
+        {
+            for (k, v) in vars.iter().enumerate() {
+                let g = Group {
+                    protos: v.transports.clone(),
+                    items: vec![groups[0].items[k].clone()],
+                    ..Group::default()
+                };
+                paired.push((g, v.app.clone(), v.tls));
+            }
+            notes.push(format!(
+                "\"{}\" with \"{}\" read pairwise",
+                squeeze(ports_text),
+                ctx.proto
+                    .variants
+                    .iter()
+                    .map(|v| v.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            ));
+        }
+    }
+    if paired.is_empty() {
+        let transports = ctx.proto.transports();
+        for g in groups.iter_mut() {
+            if g.protos.is_empty() {
+                g.protos = transports.clone();
+            }
+        }
+        // Merge groups that share transports and TLS marking.
+        let mut merged: Vec<Group> = Vec::new();
+        for g in groups {
+            match merged
+                .iter_mut()
+                .find(|m| m.protos == g.protos && m.tls == g.tls && m.qualifier == g.qualifier)
+            {
+                Some(m) => {
+                    for it in g.items {
+                        if !m.items.contains(&it) {
+                            m.items.push(it);
+                        }
+                    }
+                }
+                None => merged.push(g),
+            }
+        }
+        // The same ports over several transports stay one flow.
+        let mut by_ports: Vec<Group> = Vec::new();
+        for g in merged {
+            match by_ports
+                .iter_mut()
+                .find(|m| m.items == g.items && m.tls == g.tls && m.qualifier == g.qualifier)
+            {
+                Some(m) => {
+                    for p in g.protos {
+                        if !m.protos.contains(&p) {
+                            m.protos.push(p);
+                        }
+                    }
+                }
+                None => by_ports.push(g),
+            }
+        }
+        let app = ctx.proto.app();
+        let tls = ctx.proto.tls();
+        paired = by_ports
+            .into_iter()
+            .map(|g| (g, app.clone(), tls))
+            .collect();
+    }
+    if paired.is_empty() && !want_icmp {
+        if ports.error.is_none() {
+            b.review(&at, "no port given; no flow made");
+        }
+        return;
+    }
+    let src_expr = b.src_expr(src, &mut review);
+    let from_label = from.first().cloned().unwrap_or_default();
+    let label = if ctx.name.is_empty() {
+        format!("{from_label}-to-{listener}")
+    } else {
+        ctx.name.to_string()
+    };
+    let label = if half.is_empty() {
+        label
+    } else {
+        format!("{label} {}", half.to_ascii_lowercase())
+    };
+    for (g, app, tls) in paired {
+        let protos: Vec<Proto> = g.protos.iter().copied().filter(|p| p.has_ports()).collect();
+        if protos.is_empty() {
+            b.review(
+                &at,
+                format!(
+                    "no transport protocol stated for ports `{}`; no flow made",
+                    g.items
+                        .iter()
+                        .map(|(i, _)| item_expr(i))
+                        .collect::<Vec<_>>()
+                        .join(",")
+                ),
+            );
+            continue;
+        }
+        let mut fr = review.clone();
+        let expr = b.expr(&g.items, &listener, &at, &mut fr);
+        let tls = if g.tls { Some(true) } else { tls };
+        let app = match (&g.qualifier, app) {
+            (Some(q), None) => Some(q.clone()),
+            (_, a) => a,
+        };
+        b.d.flows.push(FlowDraft {
+            from: from.clone(),
+            to: to.clone(),
+            proto: protos,
+            ports: Some(expr),
+            src_ports: src_expr.clone(),
+            app,
+            tls,
+            when: ctx.when.clone(),
+            purpose: ctx.purpose.to_string(),
+            cite: at.clone(),
+            notes: notes.clone(),
+            review: fr,
+            label: label.clone(),
+            first_port: g
+                .items
+                .first()
+                .map(|(i, _)| item_expr(i))
+                .unwrap_or_default(),
+            ..FlowDraft::default()
+        });
+    }
+    if want_icmp {
+        let mut fr = review.clone();
+        fr.push(
+            "ICMP without types: add `icmp: [echo-request]` or the types the document means".into(),
+        );
+        b.d.flows.push(FlowDraft {
+            from: from.clone(),
+            to: to.clone(),
+            proto: vec![Proto::Icmp],
+            icmp: true,
+            when: ctx.when.clone(),
+            purpose: ctx.purpose.to_string(),
+            cite: at.clone(),
+            review: fr,
+            label: format!("{label}-icmp"),
+            ..FlowDraft::default()
+        });
+    }
+}
+
+fn finish(b: &mut Builder) {
+    // Identical flows stated twice become one flow citing both places.
+    let mut out: Vec<FlowDraft> = Vec::new();
+    for f in std::mem::take(&mut b.d.flows) {
+        match out.iter_mut().find(|g| {
+            g.from == f.from
+                && g.to == f.to
+                && g.proto == f.proto
+                && g.ports == f.ports
+                && g.src_ports == f.src_ports
+                && g.when == f.when
+                && g.icmp == f.icmp
+        }) {
+            Some(g) => {
+                g.cite = format!("{}; {}", g.cite, f.cite);
+                for r in f.review {
+                    if !g.review.contains(&r) {
+                        g.review.push(r);
+                    }
+                }
+                if g.purpose != f.purpose
+                    && !f.purpose.is_empty()
+                    && !g.purpose.contains(&f.purpose)
+                {
+                    g.purpose = format!("{} / {}", g.purpose, f.purpose);
+                }
+            }
+            None => out.push(f),
+        }
+    }
+    // Ids: the row's label and first port.
+    let mut used: Vec<String> = Vec::new();
+    for f in out.iter_mut() {
+        let port = if f.icmp {
+            "icmp".to_string()
+        } else {
+            f.first_port.split('+').next().unwrap_or("").to_string()
+        };
+        let base = role_id(&format!("{} {}", f.label, port));
+        let base = if base.starts_with("role-") {
+            format!("flow-{port}")
+        } else {
+            base
+        };
+        let base: String = base
+            .chars()
+            .take(60)
+            .collect::<String>()
+            .trim_end_matches('-')
+            .to_string();
+        let base = if base.is_empty() {
+            "flow".to_string()
+        } else {
+            base
+        };
+        let mut id = base.clone();
+        let mut k = 2;
+        while used.contains(&id) {
+            id = format!("{base}-{k}");
+            k += 1;
+        }
+        used.push(id.clone());
+        f.id = id;
+    }
+    for f in &out {
+        for r in f.from.iter().chain(&f.to) {
+            if let Some(role) = b.d.roles.roles.get_mut(r) {
+                role.uses += 1;
+            }
+        }
+    }
+    b.d.flows = out;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::doc::{Document, Row, Table};
+
+    #[test]
+    fn direction_words() {
+        assert_eq!(direction("IN"), Some((false, true)));
+        assert_eq!(direction("OUT"), Some((true, false)));
+        for w in ["IN/OUT", "OUT/IN", "both", "Bidirectional", "<->"] {
+            assert_eq!(direction(w), Some((true, true)), "{w}");
+        }
+        assert_eq!(direction("inbound"), Some((false, true)));
+        assert_eq!(direction("sideways"), None);
+    }
+
+    fn table(header: &[&str], rows: &[&[&str]]) -> Table {
+        Table {
+            index: 1,
+            origin: "L1".into(),
+            title: "Ports".into(),
+            header: header.iter().map(|s| s.to_string()).collect(),
+            rows: rows
+                .iter()
+                .enumerate()
+                .map(|(i, r)| Row {
+                    cells: r.iter().map(|s| s.to_string()).collect(),
+                    line: Some(i + 2),
+                    end_line: None,
+                    number: i + 1,
+                })
+                .collect(),
+            how: "test",
+            ..Table::default()
+        }
+    }
+
+    fn build1(t: Table, self_name: Option<&str>) -> Draft {
+        let doc = Document {
+            tables: vec![t],
+            ..Document::default()
+        };
+        build(
+            &doc,
+            &BuildOptions {
+                matrix: "t".into(),
+                document: "t.txt".into(),
+                self_name: self_name.map(str::to_string),
+                ..BuildOptions::default()
+            },
+        )
+    }
+
+    #[test]
+    fn direction_column_with_a_named_peer() {
+        // A direction column beside a peer column, from the server's side.
+        let t = table(
+            &[
+                "Remote system",
+                "Direction",
+                "Remote port",
+                "Local port",
+                "Protocol",
+            ],
+            &[
+                &["LDAP server", "OUT", "389", "Any", "TCP"],
+                &["Clients", "IN", "Any", "443", "TCP"],
+                &["Cluster peer", "IN/OUT", "7800", "7800", "TCP"],
+            ],
+        );
+        let d = build1(t, Some("App server"));
+        let f: Vec<(String, String, String)> = d
+            .flows
+            .iter()
+            .map(|f| {
+                (
+                    f.from.join(","),
+                    f.to.join(","),
+                    f.ports.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            f,
+            [
+                ("app-server".into(), "ldap-server".into(), "389".into()),
+                ("clients".into(), "app-server".into(), "443".into()),
+                ("app-server".into(), "cluster-peer".into(), "7800".into()),
+                ("cluster-peer".into(), "app-server".into(), "7800".into()),
+            ]
+        );
+        assert!(d.flows[2].id.contains("out") && d.flows[3].id.contains("in"));
+    }
+
+    #[test]
+    fn redundancy_and_optional_columns_become_features() {
+        let t = table(
+            &[
+                "Source",
+                "Destination",
+                "Port",
+                "Protocol",
+                "Required for Non-Redundant Systems",
+                "Required for Redundant Systems",
+            ],
+            &[
+                &["LB", "LB", "2224", "TCP", "No", "Yes"],
+                &["LB", "Chat", "3000", "TCP", "Yes", "Yes"],
+            ],
+        );
+        let d = build1(t, None);
+        assert_eq!(d.flows[0].when.as_deref(), Some("redundant"));
+        assert_eq!(d.flows[1].when, None);
+        assert!(!d.features["redundant"].default);
+        let t = table(
+            &[
+                "Source",
+                "Destination",
+                "Port",
+                "Protocol",
+                "Optionally Enabled / Disabled?",
+                "Default Port State",
+            ],
+            &[
+                &["A", "Cache", "6999", "TLS", "Yes", "Open"],
+                &["A", "B", "1", "TCP", "No", "Open"],
+            ],
+        );
+        let d = build1(t, None);
+        assert_eq!(d.flows[0].when.as_deref(), Some("opt-cache"));
+        assert!(d.features["opt-cache"].default, "default state Open");
+        assert_eq!(d.flows[0].tls, Some(true));
+        assert_eq!(d.flows[1].when, None);
+    }
+
+    #[test]
+    fn never_a_port_from_an_unreadable_cell() {
+        let t = table(
+            &["Source", "Destination", "Port", "Protocol"],
+            &[
+                &["A", "B", "Depends upon the customer (e.g. 8080)", "TCP"],
+                &["A", "B", "nnn", "TCP"],
+                &["A", "B", "443", ""],
+            ],
+        );
+        let d = build1(t, None);
+        // The prose cell makes no flow; "nnn" makes a parameter without default;
+        // a port without protocol makes no flow.
+        assert_eq!(d.flows.len(), 1);
+        assert_eq!(d.flows[0].ports.as_deref(), Some("b_port"));
+        assert_eq!(d.params["b_port"].default, None);
+        assert!(d.review.iter().any(|r| r.text.contains("Depends upon")));
+        assert!(d
+            .review
+            .iter()
+            .any(|r| r.text.contains("no transport protocol")));
+    }
+
+    #[test]
+    fn bidirectional_rows_between_named_ends() {
+        let t = table(
+            &["Source", "Destination", "Direction", "Port", "Protocol"],
+            &[
+                &["Node A", "Node B", "Bidirectional", "7800", "TCP"],
+                &["Node A", "Node B", "<-", "22", "TCP"],
+                &["Node A", "Node B", "OUT", "80", "TCP"],
+            ],
+        );
+        let d = build1(t, None);
+        let f: Vec<(String, String, String)> = d
+            .flows
+            .iter()
+            .map(|f| {
+                (
+                    f.from.join(","),
+                    f.to.join(","),
+                    f.ports.clone().unwrap_or_default(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            f,
+            [
+                ("node-a".into(), "node-b".into(), "7800".into()),
+                ("node-b".into(), "node-a".into(), "7800".into()),
+                ("node-b".into(), "node-a".into(), "22".into()),
+                ("node-a".into(), "node-b".into(), "80".into()),
+            ]
+        );
+        assert!(d.flows[3].review.iter().any(|r| r.contains("relative")));
+    }
+}

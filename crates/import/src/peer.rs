@@ -1,0 +1,311 @@
+//! The remote peer of a table written from one system's perspective, when
+//! the table has no column for it. Documents then name the peer in prose:
+//! the section ("Interactions with the PBX"), its introduction ("used
+//! between Attendant Console clients and UC Suite server(s)", "to interact
+//! with the IP phones, ATA devices, Voice Gateways and Session Border
+//! Controllers"), or the row itself ("from the company mail server").
+//!
+//! These are heuristics; every flow whose peer comes from prose says so in
+//! a review item.
+
+use crate::roles::{read_ends, End};
+
+const STOP: &[&str] = &[
+    "the", "a", "an", "any", "all", "our", "your", "their", "its",
+];
+
+/// Significant lower-case words of a name.
+fn sig_words(s: &str) -> Vec<String> {
+    s.to_lowercase()
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| {
+            w.len() > 1 && !STOP.contains(w) && !["and", "or", "of", "for", "s"].contains(w)
+        })
+        .map(str::to_string)
+        .collect()
+}
+
+/// How much `name` sounds like the system itself: shared significant
+/// words with one of its names (generic words such as "server" count half).
+pub fn self_score(name: &str, self_names: &[String]) -> f64 {
+    let w = sig_words(name);
+    self_names
+        .iter()
+        .map(|s| {
+            sig_words(s)
+                .iter()
+                .filter(|x| w.contains(x))
+                .map(|x| {
+                    if [
+                        "server", "servers", "system", "systems", "node", "nodes", "instance",
+                    ]
+                    .contains(&x.as_str())
+                    {
+                        0.5
+                    } else {
+                        1.0
+                    }
+                })
+                .sum::<f64>()
+        })
+        .fold(0.0, f64::max)
+}
+
+/// Whether `name` refers to the system itself.
+pub fn is_self(name: &str, self_names: &[String]) -> bool {
+    self_score(name, self_names) >= 1.0
+}
+
+/// Of two names that a text pairs ("between X and Y"), the one that is the
+/// system itself, if one clearly is: (self, peer).
+pub fn pick_self(x: &str, y: &str, self_names: &[String]) -> Option<(String, String)> {
+    let (sx, sy) = (self_score(x, self_names), self_score(y, self_names));
+    if sx > sy && sx >= 1.0 {
+        Some((x.to_string(), y.to_string()))
+    } else if sy > sx && sy >= 1.0 {
+        Some((y.to_string(), x.to_string()))
+    } else {
+        None
+    }
+}
+
+fn cut_at_sentence(s: &str) -> &str {
+    let end = s.find(['.', ';', ':']).unwrap_or(s.len());
+    &s[..end]
+}
+
+fn strip_leading(s: &str) -> String {
+    let mut words: Vec<&str> = s.split_whitespace().collect();
+    while words
+        .first()
+        .is_some_and(|w| STOP.contains(&w.to_lowercase().as_str()))
+    {
+        words.remove(0);
+    }
+    words.join(" ")
+}
+
+/// "between X and Y" → (X, Y).
+pub fn between(text: &str) -> Option<(String, String)> {
+    let lower = text.to_ascii_lowercase();
+    let a = lower.find("between ")?;
+    let rest = &text[a + 8..];
+    let rest = cut_at_sentence(rest);
+    let lower_rest = rest.to_ascii_lowercase();
+    let b = lower_rest.find(" and ")?;
+    let x = strip_leading(rest[..b].trim());
+    let y = strip_leading(rest[b + 5..].trim());
+    // Stop Y at a clause: "UC Suite server(s) to allow ..." keeps the name.
+    let y = y
+        .split(" to ")
+        .next()
+        .unwrap_or(&y)
+        .split(" for ")
+        .next()
+        .unwrap_or(&y)
+        .trim()
+        .to_string();
+    (!x.is_empty() && !y.is_empty() && x.len() < 80 && y.len() < 80).then_some((x, y))
+}
+
+/// "interact with the X" / "with the X" → X.
+fn with_phrase(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let a = lower
+        .find("interact with ")
+        .map(|i| i + 14)
+        .or_else(|| lower.find("interactions with ").map(|i| i + 18))
+        .or_else(|| lower.find("interaction with ").map(|i| i + 17))?;
+    let rest = cut_at_sentence(&text[a..]);
+    let s = strip_leading(rest.trim());
+    (!s.is_empty() && s.len() < 120).then_some(s)
+}
+
+/// The section's peers, and whether they are vague ("the customer IT
+/// infrastructure") so that rows must name their own.
+pub fn section_peers(title: &str, intro: &str, self_names: &[String]) -> (Vec<End>, bool) {
+    let mut names: Vec<String> = Vec::new();
+    for text in [intro, title] {
+        if let Some((x, y)) = between(text) {
+            match pick_self(&x, &y, self_names) {
+                Some((_, peer)) => names.push(peer),
+                None => {
+                    names.push(x);
+                    names.push(y);
+                }
+            }
+        } else if let Some(x) = with_phrase(text) {
+            names.push(x);
+        }
+        if !names.is_empty() {
+            break;
+        }
+    }
+    let mut ends = Vec::new();
+    for n in &names {
+        ends.extend(
+            read_ends(n)
+                .ends
+                .into_iter()
+                .filter(|e| matches!(e, End::Named { .. })),
+        );
+    }
+    let vague = names.iter().any(|n| {
+        let l = n.to_lowercase();
+        [
+            "infrastructure",
+            "network",
+            "environment",
+            "systems",
+            "services",
+        ]
+        .iter()
+        .any(|w| l.contains(w))
+    });
+    (ends, vague)
+}
+
+const OWNERS: &[&str] = &[
+    "customer",
+    "customer's",
+    "customers",
+    "company",
+    "company's",
+    "client's",
+    "enterprise",
+];
+const PHRASE_STOP: &[&str] = &[
+    "for",
+    "to",
+    "in",
+    "with",
+    "from",
+    "that",
+    "which",
+    "depending",
+    "on",
+    "by",
+    "using",
+    "via",
+    "when",
+    "where",
+    "if",
+    "is",
+    "are",
+    "in",
+];
+
+/// A component the row's text says belongs to the customer: "from the
+/// company mail server", "to customer's PMS". Returns (name without the
+/// owner word, name as written).
+pub fn owner_phrase(text: &str) -> Option<(String, String)> {
+    let toks: Vec<&str> = text.split_whitespace().collect();
+    for (i, t) in toks.iter().enumerate() {
+        let w = t.to_lowercase();
+        let w = w.trim_matches(|c: char| !c.is_alphanumeric() && c != '\'');
+        if !OWNERS.contains(&w) {
+            continue;
+        }
+        let mut words: Vec<String> = Vec::new();
+        for next in &toks[i + 1..] {
+            let lower = next.to_lowercase();
+            if PHRASE_STOP.contains(&lower.as_str()) || words.len() >= 6 {
+                break;
+            }
+            let clean = next.trim_end_matches([',', '.', ';', ':', ')']);
+            let ended = clean.len() != next.len();
+            if next.starts_with('(') {
+                break;
+            }
+            words.push(clean.to_string());
+            if ended {
+                break;
+            }
+        }
+        if words.is_empty() {
+            continue;
+        }
+        let bare = words.join(" ");
+        let full = format!(
+            "{} {}",
+            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''),
+            bare
+        );
+        return Some((bare, full));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn names(v: &[End]) -> Vec<String> {
+        v.iter()
+            .map(|e| match e {
+                End::Any => "any".into(),
+                End::Named { base, .. } => base.clone(),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn peers_from_prose() {
+        let selfs = vec![
+            "Imagicle UC Suite".to_string(),
+            "Imagicle Server".to_string(),
+        ];
+        let (p, vague) = section_peers(
+            "Interactions between Imagicle Attendant Console Clients and the UC Suite",
+            "Following protocols and connections are used between Attendant Console clients and UC Suite server(s). These connections are used by following clients:",
+            &selfs,
+        );
+        assert_eq!(names(&p), ["Attendant Console clients"]);
+        assert!(!vague);
+        let (p, _) = section_peers("Interactions with the PBX", "The following protocols are used to interact with any PBX. Such protocols and ports must be allowed.", &selfs);
+        assert_eq!(names(&p), ["PBX"]);
+        let (p, _) = section_peers(
+            "Interactions with IP Phones and other voice devices",
+            "Following protocols are used to interact with the IP phones, ATA devices, Voice Gateways and Session Border Controllers. Such protocols must be allowed.",
+            &selfs,
+        );
+        assert_eq!(
+            names(&p),
+            [
+                "IP phones",
+                "ATA devices",
+                "Voice Gateways",
+                "Session Border Controllers"
+            ]
+        );
+        let (p, vague) = section_peers("Interaction with the company infrastructure", "The following protocols and connections can be used to interact with the customer IT infrastructure. Such protocols must be allowed.", &selfs);
+        assert_eq!(names(&p), ["customer IT infrastructure"]);
+        assert!(vague);
+    }
+
+    #[test]
+    fn owners() {
+        assert_eq!(owner_phrase("retrieve email messages from the company mail server to allow the mail2fax feature").unwrap(), ("mail server".to_string(), "company mail server".to_string()));
+        assert_eq!(
+            owner_phrase("connect to customer's PMS, depending on the PMS model")
+                .unwrap()
+                .1,
+            "customer's PMS"
+        );
+        assert_eq!(
+            owner_phrase(
+                "collect information from the customer LDAP or Active Directory server in order to"
+            )
+            .unwrap()
+            .0,
+            "LDAP or Active Directory server"
+        );
+        assert_eq!(
+            owner_phrase("access customer's network shared folders for backup purposes")
+                .unwrap()
+                .0,
+            "network shared folders"
+        );
+        assert!(owner_phrase("send email notifications").is_none());
+    }
+}

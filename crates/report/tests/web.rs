@@ -1,0 +1,140 @@
+//! The web UI over real HTTP on loopback, without a browser: status codes,
+//! filters as plain GET forms, role panels, downloads, the deployment view.
+
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::path::Path;
+use std::sync::OnceLock;
+
+use portmatrix_plan::{plan, Deployment};
+use portmatrix_report::web::{App, Server};
+
+fn server() -> SocketAddr {
+    static ADDR: OnceLock<SocketAddr> = OnceLock::new();
+    *ADDR.get_or_init(|| {
+        let matrices = portmatrix_catalog::all()
+            .expect("catalog loads")
+            .into_iter()
+            .map(|m| {
+                let current = portmatrix_catalog::get(&m.matrix.value).is_some_and(|c| c.is_ok_and(|c| c.version == m.version));
+                (if current { m.matrix.value.clone() } else { m.key() }, m)
+            })
+            .collect();
+        let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
+        let p = plan(&Deployment::load(&inv).expect("inventory loads")).expect("plans");
+        let s = Server::bind("127.0.0.1:0".parse().expect("addr"), App::new(matrices).with_plan(p)).expect("bind loopback");
+        let addr = s.local_addr().expect("local addr");
+        std::thread::spawn(move || s.run());
+        addr
+    })
+}
+
+struct Resp {
+    status: u16,
+    headers: String,
+    body: Vec<u8>,
+}
+
+impl Resp {
+    fn text(&self) -> String {
+        String::from_utf8(self.body.clone()).expect("UTF-8 body")
+    }
+}
+
+fn get(path: &str) -> Resp {
+    let mut s = TcpStream::connect(server()).expect("connect");
+    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("send");
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).expect("read");
+    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
+    let headers = String::from_utf8_lossy(&raw[..split]).to_lowercase();
+    let mut body = raw[split + 4..].to_vec();
+    if headers.contains("transfer-encoding: chunked") {
+        let mut out = Vec::new();
+        let mut rest = &body[..];
+        loop {
+            let nl = rest.windows(2).position(|w| w == b"\r\n").expect("chunk size");
+            let n = usize::from_str_radix(std::str::from_utf8(&rest[..nl]).expect("hex").trim(), 16).expect("chunk size");
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&rest[nl + 2..nl + 2 + n]);
+            rest = &rest[nl + 2 + n + 2..];
+        }
+        body = out;
+    }
+    let status = headers[9..12].parse().expect("status");
+    Resp { status, headers, body }
+}
+
+#[test]
+fn catalog_lists_every_matrix_and_the_deployment() {
+    let r = get("/");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    for id in ["jtel-acd", "jtel-stack", "avaya-pom", "moderro-rem", "imagicle-ucsuite", "jtel-acd@previous"] {
+        assert!(t.contains(&format!("href=\"/m/{id}\"")), "{id}");
+    }
+    assert!(t.contains("href=\"/d\""), "deployment link");
+    assert!(r.headers.contains("content-security-policy"));
+}
+
+#[test]
+fn port_filter_is_a_plain_get() {
+    let t = get("/m/jtel-acd?role=&feature=&proto=&port=5060").text();
+    assert!(t.contains("sip-pbx"));
+    assert!(!t.contains(">ssh-support<"), "flows to other ports are filtered out");
+    let caption = t.split("<caption>").nth(1).expect("caption").split(' ').next().expect("count");
+    assert!(caption.parse::<usize>().expect("a number") >= 2);
+    let udp = get("/m/jtel-acd?port=5060/udp").text();
+    assert!(udp.contains("sip-pbx-internal-table"));
+    let bad = get("/m/jtel-acd?port=nope").text();
+    assert!(bad.contains("is not a port"));
+}
+
+#[test]
+fn diagram_role_links_open_the_role_panel() {
+    let t = get("/m/jtel-acd/diagram").text();
+    assert!(t.contains("href=\"/m/jtel-acd/diagram?role=acd-tel#role\""));
+    let t = get("/m/jtel-acd/diagram?role=acd-tel").text();
+    let summary = t.split("id=\"listens-summary\"").nth(1).expect("summary").split("</p>").next().expect("end");
+    assert!(summary.contains("5060") && summary.contains("30000-34999"), "{summary}");
+    assert!(t.contains("class=\"node hl\""));
+    assert_eq!(get("/m/jtel-acd/diagram?role=nobody").status, 200);
+    assert_eq!(get("/m/no-such/diagram").status, 404);
+    assert_eq!(get("/nowhere").status, 404);
+}
+
+#[test]
+fn exports_have_types_and_names() {
+    let r = get("/m/jtel-acd/export/xlsx");
+    assert_eq!(r.status, 200);
+    assert!(r.body.starts_with(b"PK"), "a zip container");
+    assert!(r.headers.contains("filename=\"jtel-acd.xlsx\""));
+    let r = get("/m/jtel-acd/export/svg");
+    assert!(r.headers.contains("image/svg+xml"));
+    assert!(r.text().starts_with("<svg"));
+    assert_eq!(get("/m/jtel-acd/export/pdf").status, 404);
+    assert_eq!(get("/assets/style.css").status, 200);
+    assert!(get("/assets/app.js").text().contains("data-copy"));
+}
+
+#[test]
+fn deployment_view_serves_compiled_files() {
+    let t = get("/d").text();
+    assert!(t.contains("Zone servers") && t.contains("href=\"/d/host/acd-lb1\""));
+    let filtered = get("/d?host=acd-lb1&zone=&port=22").text();
+    assert!(filtered.contains("acd/internal-ssh"));
+    let t = get("/d/host/acd-lb1").text();
+    assert!(t.contains("id=\"target-nftables\"") && !t.contains("id=\"target-windows\""));
+    let r = get("/d/host/acd-lb1/file/nftables/0");
+    assert_eq!(r.status, 200);
+    assert!(r.headers.contains("filename=\"acd-lb1.nft\""));
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
+    let p = plan(&Deployment::load(&inv).expect("loads")).expect("plans");
+    let (files, _) = portmatrix_targets::compile_host(&p, "acd-lb1", portmatrix_targets::Target::Nftables).expect("compiles");
+    assert_eq!(r.text(), files[0].contents);
+    assert_eq!(get("/d/host/acd-lb1/file/nftables/9").status, 404);
+    let x = get("/d/export/xlsx");
+    assert!(x.body.starts_with(b"PK"));
+}

@@ -1,0 +1,234 @@
+//! The lab on the example inventories: every required flow passes, every
+//! negative probe is blocked, with the nftables and the iptables rules.
+
+use std::path::PathBuf;
+
+use portmatrix_verify::lab::{self, LabOptions};
+use portmatrix_verify::netns;
+
+fn skip(tools: &[&str]) -> bool {
+    match netns::unavailable(tools) {
+        None => false,
+        Some(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("CI must run the lab tests, but: {why}");
+            }
+            eprintln!("skipped: {why}");
+            true
+        }
+    }
+}
+
+fn example(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+}
+
+fn run(name: &str, fw: portmatrix_targets::Target) {
+    let tool = match fw {
+        portmatrix_targets::Target::Iptables => "iptables-restore",
+        _ => "nft",
+    };
+    if skip(&["ip", tool]) {
+        return;
+    }
+    let dep = portmatrix_plan::Deployment::load(&example(name)).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+    let plan = portmatrix_plan::plan(&dep).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+    let opts = LabOptions { firewall: Some(fw), ..LabOptions::default() };
+    let report = lab::run(&plan, &opts).expect("lab");
+    let failed: Vec<_> = report.results.iter().filter(|r| !r.ok).collect();
+    eprintln!("{name} {}: {} probes, {} failed, timings {:?}", fw.name(), report.results.len(), failed.len(), report.timings);
+    for n in &report.notes {
+        eprintln!("note: {n}");
+    }
+    assert!(report.results.iter().any(|r| r.target.expect == portmatrix_verify::probe::Expect::Block));
+    if !plan.firewalls.is_empty() {
+        let routers = report.loaded.iter().filter(|l| l.starts_with("router:")).count();
+        // iptables: one merged file per family; nftables: one per firewall.
+        let expect = if fw == portmatrix_targets::Target::Iptables { 2 } else { plan.firewalls.len() };
+        assert_eq!(routers, expect, "{:?}", report.loaded);
+    }
+    assert!(report.loaded.len() >= plan.hosts.iter().filter(|h| h.managed).count(), "{:?}", report.loaded);
+    assert!(failed.is_empty(), "{}", portmatrix_verify::output::table(&report.results));
+}
+
+#[test]
+fn avaya_pom_nftables() {
+    run("avaya-pom.yaml", portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn avaya_pom_iptables() {
+    run("avaya-pom.yaml", portmatrix_targets::Target::Iptables);
+}
+
+#[test]
+fn imagicle_ucsuite_nftables() {
+    run("imagicle-ucsuite.yaml", portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn imagicle_ucsuite_iptables() {
+    run("imagicle-ucsuite.yaml", portmatrix_targets::Target::Iptables);
+}
+
+#[test]
+fn jtel_acd_nftables() {
+    run("jtel-acd.yaml", portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn jtel_acd_iptables() {
+    run("jtel-acd.yaml", portmatrix_targets::Target::Iptables);
+}
+
+#[test]
+fn jtel_stack_nftables() {
+    run("jtel-stack.yaml", portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn jtel_stack_iptables() {
+    run("jtel-stack.yaml", portmatrix_targets::Target::Iptables);
+}
+
+#[test]
+fn mixed_nftables() {
+    run("mixed.yaml", portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn mixed_iptables() {
+    run("mixed.yaml", portmatrix_targets::Target::Iptables);
+}
+
+#[test]
+fn moderro_rem_nftables() {
+    run("moderro-rem.yaml", portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn moderro_rem_iptables() {
+    run("moderro-rem.yaml", portmatrix_targets::Target::Iptables);
+}
+
+fn load(name: &str) -> portmatrix_plan::Plan {
+    let dep = portmatrix_plan::Deployment::load(&example(name)).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+    portmatrix_plan::plan(&dep).unwrap_or_else(|d| panic!("{name}: {d:?}"))
+}
+
+/// Without firewall rules, the negative probes get through: they test the
+/// rules, not the absence of listeners.
+#[test]
+fn without_rules_forbidden_probes_pass() {
+    if skip(&["ip"]) {
+        return;
+    }
+    let plan = load("jtel-stack.yaml");
+    let opts = LabOptions { firewall: None, ..LabOptions::default() };
+    let report = lab::run(&plan, &opts).expect("lab");
+    let neg: Vec<_> = report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Block).collect();
+    assert!(!neg.is_empty());
+    assert!(neg.iter().all(|r| !r.ok), "{}", portmatrix_verify::output::table(&report.results));
+    assert!(report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach).all(|r| r.ok));
+}
+
+/// Deletes the set element line containing `needle` from `host`'s nftables
+/// file (fixing the comma of a new last element).
+fn delete_element(host: &'static str, needle: &'static str) -> portmatrix_verify::lab::Mutation {
+    std::sync::Arc::new(move |node: &str, f: &mut portmatrix_targets::OutputFile| {
+        if node != host || !f.name.ends_with(".nft") {
+            return;
+        }
+        let lines: Vec<&str> = f.contents.lines().collect();
+        // Several files per node (a router with several firewalls): the one with it.
+        let Some(i) = lines.iter().position(|l| l.contains(needle)) else {
+            return;
+        };
+        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
+        out.remove(i);
+        if out.get(i).is_some_and(|l| l.trim() == "}") && out[i - 1].ends_with(',') {
+            out[i - 1].pop();
+        }
+        f.contents = out.join("\n") + "\n";
+    })
+}
+
+/// Deletes the rule line containing `needle` from `host`'s iptables file.
+fn delete_rule(host: &'static str, needle: &'static str) -> portmatrix_verify::lab::Mutation {
+    std::sync::Arc::new(move |node: &str, f: &mut portmatrix_targets::OutputFile| {
+        if node != host || !f.name.ends_with(".iptables") {
+            return;
+        }
+        if !f.contents.contains(needle) {
+            return; // another file of the node (a router with several firewalls)
+        }
+        let before = f.contents.lines().count();
+        f.contents = f.contents.lines().filter(|l| !l.contains(needle)).collect::<Vec<_>>().join("\n") + "\n";
+        assert_eq!(f.contents.lines().count(), before - 1, "exactly one rule deleted");
+    })
+}
+
+fn mutation(needle: &'static str, expect_failed: &[&str]) {
+    mutation_on("jtel-stack.yaml", portmatrix_targets::Target::Nftables, delete_element("stack1", needle), expect_failed)
+}
+
+fn mutation_with(fw: portmatrix_targets::Target, m: portmatrix_verify::lab::Mutation, expect_failed: &[&str]) {
+    mutation_on("jtel-stack.yaml", fw, m, expect_failed)
+}
+
+fn mutation_on(example: &str, fw: portmatrix_targets::Target, m: portmatrix_verify::lab::Mutation, expect_failed: &[&str]) {
+    let tool = if fw == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" };
+    if skip(&["ip", tool]) {
+        return;
+    }
+    let plan = load(example);
+    let opts = LabOptions { firewall: Some(fw), mutate: Some(m), ..LabOptions::default() };
+    let report = lab::run(&plan, &opts).expect("lab");
+    assert!(!report.flows.iter().all(|f| f.ok), "the mutation changed nothing");
+    let failed: Vec<String> = lab::per_flow(&report.results).into_iter().filter(|f| !f.ok).map(|f| f.flow).collect();
+    assert_eq!(failed, expect_failed, "{}", portmatrix_verify::output::table(&report.results));
+    for r in report.results.iter().filter(|r| !r.ok) {
+        assert_eq!(r.verdict, portmatrix_verify::probe::Verdict::Blocked, "{r:?}");
+    }
+}
+
+/// Mutation tests: deleting one set element makes the lab report exactly the
+/// flows it carried as blocked, and nothing else.
+#[test]
+fn mutation_deleting_the_last_element_blocks_its_flow() {
+    mutation("198.51.100.64/26 . 15000-15059", &["stack/sbc-rtp"]);
+}
+
+#[test]
+fn mutation_deleting_a_middle_element_blocks_its_flow() {
+    mutation("10.22.0.0/16 . 5060 comment", &["stack/sip"]);
+}
+
+#[test]
+fn mutation_deleting_an_iptables_rule_blocks_its_flow() {
+    mutation_with(
+        portmatrix_targets::Target::Iptables,
+        delete_rule("stack1", "-s 10.22.0.0/16 -p udp -m multiport --dports 5060 "),
+        &["stack/sip"],
+    );
+}
+
+#[test]
+fn mutation_deleting_a_network_firewall_element_blocks_its_flow() {
+    mutation_on(
+        "mixed.yaml",
+        portmatrix_targets::Target::Nftables,
+        delete_element("router", "10.30.0.15 . 10.60.0.11 . 8443 comment"),
+        &["rem/uccx-resc"],
+    );
+}
+
+#[test]
+fn mutation_deleting_a_network_firewall_iptables_rule_blocks_its_flow() {
+    mutation_on(
+        "mixed.yaml",
+        portmatrix_targets::Target::Iptables,
+        delete_rule("router", "-s 10.30.0.15/32 -d 10.60.0.11/32 -p tcp"),
+        &["rem/uccx-resc"],
+    );
+}
