@@ -121,8 +121,7 @@ fn direction(s: &str) -> Option<(bool, bool)> {
     match t.as_str() {
         "IN" | "INBOUND" | "INCOMING" | "INGRESS" | "<-" | "←" => Some((false, true)),
         "OUT" | "OUTBOUND" | "OUTGOING" | "EGRESS" | "->" | "→" => Some((true, false)),
-        "IN/OUT" | "OUT/IN" | "IN-OUT" | "BOTH" | "BIDIRECTIONAL" | "<->" | "↔" | "IN&OUT"
-        | "INOUT" => Some((true, true)),
+        "IN/OUT" | "OUT/IN" | "IN-OUT" | "BOTH" | "BIDIRECTIONAL" | "<->" | "↔" | "IN&OUT" | "INOUT" => Some((true, true)),
         _ => None,
     }
 }
@@ -137,10 +136,7 @@ fn yes(s: &str) -> Option<bool> {
 
 impl Builder {
     fn review(&mut self, at: &str, text: impl Into<String>) {
-        let r = Review {
-            at: at.to_string(),
-            text: text.into(),
-        };
+        let r = Review { at: at.to_string(), text: text.into() };
         if !self.d.review.contains(&r) {
             self.d.review.push(r);
         }
@@ -152,10 +148,8 @@ impl Builder {
             End::Any => "any".into(),
             End::Named { base, wording } => {
                 if let Some(s) = &self.self_id {
-                    if self.self_names.iter().any(|n| {
-                        crate::roles::singular_key(&role_id(n))
-                            == crate::roles::singular_key(&role_id(base))
-                    }) {
+                    if self.self_names.iter().any(|n| crate::roles::singular_key(&role_id(n)) == crate::roles::singular_key(&role_id(base)))
+                    {
                         let s = s.clone();
                         self.d.roles.alias(&s, wording);
                         return s;
@@ -170,11 +164,7 @@ impl Builder {
         if let Some(s) = &self.self_id {
             return s.clone();
         }
-        let name = self
-            .self_names
-            .first()
-            .cloned()
-            .unwrap_or_else(|| "server".into());
+        let name = self.self_names.first().cloned().unwrap_or_else(|| "server".into());
         let id = self.d.roles.intern(&name, &name);
         self.self_id = Some(id.clone());
         id
@@ -185,11 +175,7 @@ impl Builder {
         if name.is_empty() {
             return;
         }
-        if !self
-            .self_names
-            .iter()
-            .any(|n| n.eq_ignore_ascii_case(&name))
-        {
+        if !self.self_names.iter().any(|n| n.eq_ignore_ascii_case(&name)) {
             self.self_names.push(name.clone());
         }
         if let Some(s) = self.self_id.clone() {
@@ -197,34 +183,16 @@ impl Builder {
         }
     }
 
-    fn param(
-        &mut self,
-        base: &str,
-        default: Option<i64>,
-        configurable: bool,
-        about: String,
-    ) -> String {
+    fn param(&mut self, base: &str, default: Option<i64>, configurable: bool, about: String) -> String {
         let stem = snake(base);
         // Reuse a parameter of the same stem and default.
         for k in 1..100 {
-            let name = if k == 1 {
-                stem.clone()
-            } else {
-                format!("{stem}_{k}")
-            };
+            let name = if k == 1 { stem.clone() } else { format!("{stem}_{k}") };
             match self.d.params.get(&name) {
                 Some(p) if p.default == default && default.is_some() => return name,
                 Some(_) => continue,
                 None => {
-                    self.d.params.insert(
-                        name.clone(),
-                        ParamDraft {
-                            default,
-                            min: None,
-                            configurable,
-                            about,
-                        },
-                    );
+                    self.d.params.insert(name.clone(), ParamDraft { default, min: None, configurable, about });
                     return name;
                 }
             }
@@ -234,13 +202,7 @@ impl Builder {
 
     /// A port expression for items; configurable and unknown ports become
     /// parameters named after the listener.
-    fn expr(
-        &mut self,
-        items: &[(Item, bool)],
-        listener: &str,
-        at: &str,
-        review: &mut Vec<String>,
-    ) -> String {
+    fn expr(&mut self, items: &[(Item, bool)], listener: &str, at: &str, review: &mut Vec<String>) -> String {
         let mut parts = Vec::new();
         for (item, configurable) in items {
             let s = match item {
@@ -255,24 +217,28 @@ impl Builder {
                     if !self.d.params.contains_key(&name) {
                         self.d.params.insert(
                             name.clone(),
-                            ParamDraft { default: Some(1), min: Some(1), configurable: false, about: format!("the document's \"{label}\"; one port per unit from the base port ({at})") },
+                            ParamDraft {
+                                default: Some(1),
+                                min: Some(1),
+                                configurable: false,
+                                about: format!("the document's \"{label}\"; one port per unit from the base port ({at})"),
+                            },
                         );
-                        self.review(at, format!("parameter `{name}` (\"{label}\") has default 1, so only the base port {base} opens; set the real number"));
+                        self.review(
+                            at,
+                            format!(
+                                "parameter `{name}` (\"{label}\") has default 1, so only the base port {base} opens; set the real number"
+                            ),
+                        );
                     }
                     if *configurable {
-                        review.push(format!(
-                            "the base port {base} is marked configurable (C); it is kept fixed"
-                        ));
+                        review.push(format!("the base port {base} is marked configurable (C); it is kept fixed"));
                     }
                     format!("{base}+{name}")
                 }
                 Item::Unknown(w) => {
-                    let name = self.param(
-                        &format!("{listener}_port"),
-                        None,
-                        false,
-                        format!("port the document leaves open (\"{w}\", {at})"),
-                    );
+                    let name =
+                        self.param(&format!("{listener}_port"), None, false, format!("port the document leaves open (\"{w}\", {at})"));
                     review.push(format!("the port is written `{w}`: the document does not give it; parameter `{name}` has no default"));
                     name
                 }
@@ -292,22 +258,11 @@ impl Builder {
         if items.is_empty() || items.iter().any(|(i, _)| *i == Item::Any) {
             return None;
         }
-        if items
-            .iter()
-            .any(|(i, _)| matches!(i, Item::Unknown(_) | Item::PerUnit { .. }))
-        {
-            review.push(
-                "source ports left out: they depend on a value the document leaves open".into(),
-            );
+        if items.iter().any(|(i, _)| matches!(i, Item::Unknown(_) | Item::PerUnit { .. })) {
+            review.push("source ports left out: they depend on a value the document leaves open".into());
             return None;
         }
-        Some(
-            items
-                .iter()
-                .map(|(i, _)| item_expr(i))
-                .collect::<Vec<_>>()
-                .join(","),
-        )
+        Some(items.iter().map(|(i, _)| item_expr(i)).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -315,51 +270,31 @@ impl Builder {
 /// are merged into it; rows that hold a single note are dropped.
 fn merge_rows(t: &Table, m: &Mapping, notes: &mut Vec<(Row, String)>) -> Vec<Row> {
     let mut out: Vec<Row> = Vec::new();
-    let ncols = t
-        .header
-        .len()
-        .max(t.rows.iter().map(|r| r.cells.len()).max().unwrap_or(0));
+    let ncols = t.header.len().max(t.rows.iter().map(|r| r.cells.len()).max().unwrap_or(0));
     let idx = |c: Col| m.find(c);
     let width = t.header.len();
     for r in &t.rows {
         // Cells beyond the header belong to its last column.
         let mut r = r.clone();
         if width > 0 && r.cells.len() > width {
-            let extra: Vec<String> = r
-                .cells
-                .drain(width..)
-                .filter(|c| !c.trim().is_empty())
-                .collect();
+            let extra: Vec<String> = r.cells.drain(width..).filter(|c| !c.trim().is_empty()).collect();
             if !extra.is_empty() {
                 let last = &mut r.cells[width - 1];
                 let joined = extra.join(" ");
-                *last = if last.trim().is_empty() {
-                    joined
-                } else {
-                    format!("{last} {joined}")
-                };
+                *last = if last.trim().is_empty() { joined } else { format!("{last} {joined}") };
             }
         }
         let r = &r;
-        let filled: Vec<usize> = (0..r.cells.len())
-            .filter(|i| !r.cells[*i].trim().is_empty())
-            .collect();
+        let filled: Vec<usize> = (0..r.cells.len()).filter(|i| !r.cells[*i].trim().is_empty()).collect();
         if filled.is_empty() {
             continue;
         }
         let col_of = |i: usize| m.cols.get(i).copied().flatten();
         let empty = |c: Col| idx(c).is_none_or(|i| r.cell(i).trim().is_empty());
         // A single cell in a wide table that is not a purpose: a note line.
-        if filled.len() == 1
-            && ncols >= 3
-            && col_of(filled[0]) != Some(Col::Purpose)
-            && !m.has(Col::Direction)
-        {
+        if filled.len() == 1 && ncols >= 3 && col_of(filled[0]) != Some(Col::Purpose) && !m.has(Col::Direction) {
             let text = squeeze(r.cell(filled[0]));
-            if text.len() > 25
-                || !text.chars().any(|c| c.is_ascii_digit())
-                || empty(Col::From) && empty(Col::To) && !out.is_empty()
-            {
+            if text.len() > 25 || !text.chars().any(|c| c.is_ascii_digit()) || empty(Col::From) && empty(Col::To) && !out.is_empty() {
                 notes.push((r.clone(), text));
                 continue;
             }
@@ -425,16 +360,8 @@ fn guess_self(tables: &[(Table, Mapping)]) -> Option<(String, String)> {
             }
         }
     }
-    let best = count
-        .values()
-        .max_by_key(|(_, tables, rows)| (*tables, *rows))?;
-    Some((
-        best.0.clone(),
-        format!(
-            "the listener named in most tables ({} tables, {} rows)",
-            best.1, best.2
-        ),
-    ))
+    let best = count.values().max_by_key(|(_, tables, rows)| (*tables, *rows))?;
+    Some((best.0.clone(), format!("the listener named in most tables ({} tables, {} rows)", best.1, best.2)))
 }
 
 /// Builds the draft from a document.
@@ -442,11 +369,7 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
     let mut b = Builder {
         d: Draft {
             matrix: opts.matrix.clone(),
-            title: opts
-                .title
-                .clone()
-                .or_else(|| doc.title.clone())
-                .unwrap_or_else(|| opts.matrix.clone()),
+            title: opts.title.clone().or_else(|| doc.title.clone()).unwrap_or_else(|| opts.matrix.clone()),
             document: opts.document.clone(),
             ..Draft::default()
         },
@@ -470,18 +393,13 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         }
     }
     // Who "the system" is, for one-ended and direction tables.
-    let needs_self = mapped
-        .iter()
-        .any(|(_, m)| !(m.has(Col::From) && m.has(Col::To)));
+    let needs_self = mapped.iter().any(|(_, m)| !(m.has(Col::From) && m.has(Col::To)));
     if let Some(s) = &opts.self_name {
         b.add_self_name(s);
         b.d.self_role = Some((s.clone(), "given with --self".into()));
     } else if let Some(p) = mapped.iter().find_map(|(t, _)| t.perspective.clone()) {
         b.add_self_name(&p);
-        b.d.self_role = Some((
-            p.clone(),
-            "the perspective the direction columns take".into(),
-        ));
+        b.d.self_role = Some((p.clone(), "the perspective the direction columns take".into()));
     } else if needs_self {
         match guess_self(&mapped) {
             Some((name, why)) => {
@@ -499,9 +417,7 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         if let Some((name, why)) = b.d.self_role.clone() {
             b.review(
                 "tables without an initiator or listener column",
-                format!(
-                    "the missing end is taken as `{id}` (\"{name}\": {why}); use --self to name it"
-                ),
+                format!("the missing end is taken as `{id}` (\"{name}\": {why}); use --self to name it"),
             );
         }
     }
@@ -515,21 +431,14 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         let rows = merge_rows(t, m, &mut notes);
         for (r, text) in notes {
             if mentions_port(&text) {
-                b.review(
-                    &format!("{}, {}", t.label(), r.place()),
-                    format!("a line in the table that is not a row: \"{text}\""),
-                );
+                b.review(&format!("{}, {}", t.label(), r.place()), format!("a line in the table that is not a row: \"{text}\""));
             }
         }
         for r in &rows {
             table_row(&mut b, t, m, r);
         }
         let flows = b.d.flows.len() - before_flows;
-        let reviews = b.d.review.len() - before_reviews
-            + b.d.flows[before_flows..]
-                .iter()
-                .map(|f| f.review.len())
-                .sum::<usize>();
+        let reviews = b.d.review.len() - before_reviews + b.d.flows[before_flows..].iter().map(|f| f.review.len()).sum::<usize>();
         b.d.tables.push(TableReport {
             index: t.index,
             label: t.label(),
@@ -542,17 +451,10 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         });
     }
     for s in &doc.strays {
-        let at = if s.line > 0 {
-            format!("L{}", s.line)
-        } else {
-            "text".to_string()
-        };
+        let at = if s.line > 0 { format!("L{}", s.line) } else { "text".to_string() };
         b.review(
             &format!("{at}, outside any table"),
-            format!(
-                "mentions a port but was not read as a flow: \"{}\"",
-                truncate(&s.text, 200)
-            ),
+            format!("mentions a port but was not read as a flow: \"{}\"", truncate(&s.text, 200)),
         );
     }
     b.d.tables.sort_by_key(|t| t.index);
@@ -569,18 +471,9 @@ fn truncate(s: &str, n: usize) -> String {
 }
 
 fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
-    let cell = |c: Col| {
-        m.find(c)
-            .map(|i| r.cell(i).trim().to_string())
-            .unwrap_or_default()
-    };
+    let cell = |c: Col| m.find(c).map(|i| r.cell(i).trim().to_string()).unwrap_or_default();
     let at = format!("{}, row {} ({})", t.label(), r.number, r.place());
-    let purposes: Vec<String> = m
-        .all(Col::Purpose)
-        .into_iter()
-        .map(|i| squeeze(r.cell(i)))
-        .filter(|s| !s.is_empty())
-        .collect();
+    let purposes: Vec<String> = m.all(Col::Purpose).into_iter().map(|i| squeeze(r.cell(i))).filter(|s| !s.is_empty()).collect();
     let proto_text = cell(Col::Proto);
     let name = {
         let n = cell(Col::Name);
@@ -590,11 +483,7 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
             n
         }
     };
-    let purpose = if purposes.is_empty() {
-        squeeze(&name)
-    } else {
-        purposes.join(" ")
-    };
+    let purpose = if purposes.is_empty() { squeeze(&name) } else { purposes.join(" ") };
     let proto = parse_proto_cell(&proto_text);
     // Features from required/optional columns.
     let mut when: Option<String> = None;
@@ -607,37 +496,29 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
                 });
                 when = Some("redundant".into());
             }
-            (Some(false), Some(false)) => b.review(
-                &at,
-                "the row is marked required neither for redundant nor for non-redundant systems",
-            ),
+            (Some(false), Some(false)) => b.review(&at, "the row is marked required neither for redundant nor for non-redundant systems"),
             _ => {}
         }
     }
     if let Some(o) = m.find(Col::Optional) {
         let header = t.header.get(o).map(|h| squeeze(h)).unwrap_or_default();
-        let optional =
-            header.to_lowercase().contains("optional") || header.to_lowercase().contains("enabled");
+        let optional = header.to_lowercase().contains("optional") || header.to_lowercase().contains("enabled");
         if let Some(v) = yes(r.cell(o)) {
             let is_optional = if optional { v } else { !v };
             if is_optional {
-                let open = m
-                    .find(Col::PortState)
-                    .is_some_and(|s| r.cell(s).trim().eq_ignore_ascii_case("open"));
-                let to_name = read_ends(&cell(Col::To)).ends.into_iter().find_map(|e| {
-                    if let End::Named { base, .. } = e {
-                        Some(base)
-                    } else {
-                        None
-                    }
-                });
+                let open = m.find(Col::PortState).is_some_and(|s| r.cell(s).trim().eq_ignore_ascii_case("open"));
+                let to_name =
+                    read_ends(&cell(Col::To)).ends.into_iter().find_map(
+                        |e| {
+                            if let End::Named { base, .. } = e {
+                                Some(base)
+                            } else {
+                                None
+                            }
+                        },
+                    );
                 let fname = format!("opt-{}", role_id(to_name.as_deref().unwrap_or(&name)));
-                let fname: String = fname
-                    .chars()
-                    .take(60)
-                    .collect::<String>()
-                    .trim_end_matches('-')
-                    .to_string();
+                let fname: String = fname.chars().take(60).collect::<String>().trim_end_matches('-').to_string();
                 b.d.features.entry(fname.clone()).or_insert(FeatureDraft {
                     default: open,
                     about: format!(
@@ -657,25 +538,15 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     if direction_table {
         let dir_text = cell(Col::Direction);
         let Some((out, inn)) = direction(&dir_text) else {
-            b.review(
-                &at,
-                format!("direction `{dir_text}` not understood; no flow made"),
-            );
+            b.review(&at, format!("direction `{dir_text}` not understood; no flow made"));
             return;
         };
         let self_id = b.self_role();
         // The peer: a named column, else the section's prose.
-        let named = if m.has(Col::From) {
-            cell(Col::From)
-        } else {
-            cell(Col::To)
-        };
+        let named = if m.has(Col::From) { cell(Col::From) } else { cell(Col::To) };
         let mut row_review: Vec<String> = Vec::new();
-        let peers: Vec<End> = if !named.is_empty() {
-            read_ends(&named).ends
-        } else {
-            peers_from_prose(b, t, &name, &purpose, &at, &mut row_review)
-        };
+        let peers: Vec<End> =
+            if !named.is_empty() { read_ends(&named).ends } else { peers_from_prose(b, t, &name, &purpose, &at, &mut row_review) };
         if peers.is_empty() {
             b.review(&at, "the remote peer is not named; no flow made");
             return;
@@ -683,58 +554,28 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         let remote_text = cell(Col::RemotePorts);
         let local_text = cell(Col::LocalPorts);
         if local_text == "?" {
-            b.review(&at, format!("cannot tell which of the ports `{}` are the peer's and which the system's; no flow made", squeeze(&remote_text)));
+            b.review(
+                &at,
+                format!("cannot tell which of the ports `{}` are the peer's and which the system's; no flow made", squeeze(&remote_text)),
+            );
             return;
         }
         let remote = parse_cell(&remote_text);
         let local = parse_cell(&local_text);
         let peer_ids: Vec<String> = peers.iter().map(|e| b.role(e)).collect();
-        let ctx = RowCtx {
-            at: &at,
-            purpose: &purpose,
-            name: &name,
-            proto: &proto,
-            when: when.clone(),
-            review: row_review,
-        };
+        let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when: when.clone(), review: row_review };
         if out {
-            emit(
-                b,
-                &ctx,
-                vec![self_id.clone()],
-                peer_ids.clone(),
-                &remote,
-                &local,
-                &remote_text,
-                "OUT",
-            );
+            emit(b, &ctx, vec![self_id.clone()], peer_ids.clone(), &remote, &local, &remote_text, "OUT");
         }
         if inn {
-            emit(
-                b,
-                &ctx,
-                peer_ids,
-                vec![self_id],
-                &local,
-                &remote,
-                &local_text,
-                "IN",
-            );
+            emit(b, &ctx, peer_ids, vec![self_id], &local, &remote, &local_text, "IN");
         }
         return;
     }
 
     let mut row_review: Vec<String> = Vec::new();
-    let from = if m.has(Col::From) {
-        ends_or_any(b, &cell(Col::From), "initiator", &mut row_review)
-    } else {
-        vec![b.self_role()]
-    };
-    let to = if m.has(Col::To) {
-        ends_or_any(b, &cell(Col::To), "listener", &mut row_review)
-    } else {
-        vec![b.self_role()]
-    };
+    let from = if m.has(Col::From) { ends_or_any(b, &cell(Col::From), "initiator", &mut row_review) } else { vec![b.self_role()] };
+    let to = if m.has(Col::To) { ends_or_any(b, &cell(Col::To), "listener", &mut row_review) } else { vec![b.self_role()] };
     if to == ["any"] && m.has(Col::To) && cell(Col::To).trim().is_empty() {
         b.review(&at, "the listener is not named; no flow made");
         return;
@@ -742,14 +583,7 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     let ports_text = cell(Col::Ports);
     let ports = parse_cell(&ports_text);
     let src = parse_cell(&cell(Col::SrcPorts));
-    let ctx = RowCtx {
-        at: &at,
-        purpose: &purpose,
-        name: &name,
-        proto: &proto,
-        when,
-        review: row_review,
-    };
+    let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when, review: row_review };
     // A direction column beside source and destination columns: arrows
     // and "bidirectional" are clear, IN/OUT relative to an unnamed side not.
     if m.has(Col::Direction) {
@@ -757,25 +591,9 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         let arrow_back = matches!(d.trim(), "<-" | "←" | "<--");
         match direction(&d) {
             Some((true, true)) => {
-                emit(
-                    b,
-                    &ctx,
-                    from.clone(),
-                    to.clone(),
-                    &ports,
-                    &src,
-                    &ports_text,
-                    "",
-                );
-                let mut back = RowCtx {
-                    review: ctx.review.clone(),
-                    when: ctx.when.clone(),
-                    ..ctx
-                };
-                back.review.push(format!(
-                    "direction `{}`: the listener also initiates to the same ports",
-                    squeeze(&d)
-                ));
+                emit(b, &ctx, from.clone(), to.clone(), &ports, &src, &ports_text, "");
+                let mut back = RowCtx { review: ctx.review.clone(), when: ctx.when.clone(), ..ctx };
+                back.review.push(format!("direction `{}`: the listener also initiates to the same ports", squeeze(&d)));
                 emit(b, &back, to, from, &ports, &src, &ports_text, "reverse");
                 return;
             }
@@ -785,7 +603,10 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
             }
             Some(_) if !arrow_back && !matches!(d.trim(), "->" | "→" | "-->") => {
                 let mut ctx = ctx;
-                ctx.review.push(format!("direction `{}` is relative to a side the table does not name; the flow follows the source and destination columns", squeeze(&d)));
+                ctx.review.push(format!(
+                    "direction `{}` is relative to a side the table does not name; the flow follows the source and destination columns",
+                    squeeze(&d)
+                ));
                 emit(b, &ctx, from, to, &ports, &src, &ports_text, "");
                 return;
             }
@@ -796,20 +617,12 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
 }
 
 fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>) -> Vec<String> {
-    let Ends {
-        ends,
-        conditions,
-        incomplete,
-    } = read_ends(text);
+    let Ends { ends, conditions, incomplete } = read_ends(text);
     for c in conditions {
-        review.push(format!(
-            "the {what} cell adds a condition: \"{c}\"; consider a feature and `when:`"
-        ));
+        review.push(format!("the {what} cell adds a condition: \"{c}\"; consider a feature and `when:`"));
     }
     if incomplete {
-        review.push(format!(
-            "the {what} list ends with \"etc.\": it may name more parties"
-        ));
+        review.push(format!("the {what} list ends with \"etc.\": it may name more parties"));
     }
     if ends.is_empty() {
         review.push(format!("the {what} is not named; `any` is used"));
@@ -826,39 +639,25 @@ fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>
 }
 
 /// The peer of a direction-table row named only in prose.
-fn peers_from_prose(
-    b: &mut Builder,
-    t: &Table,
-    name: &str,
-    purpose: &str,
-    at: &str,
-    review: &mut Vec<String>,
-) -> Vec<End> {
+fn peers_from_prose(b: &mut Builder, t: &Table, name: &str, purpose: &str, at: &str, review: &mut Vec<String>) -> Vec<End> {
     let selfs = b.self_names.clone();
     // "between X and Y" in the row.
     if let Some((x, y)) = peer::between(purpose) {
         if let Some((mine, other)) = peer::pick_self(&x, &y, &selfs) {
             b.add_self_name(&strip_parens(&mine));
-            review.push(format!(
-                "the peer \"{other}\" is read from the row's description"
-            ));
+            review.push(format!("the peer \"{other}\" is read from the row's description"));
             return read_ends(&other).ends;
         }
     }
     let (section, vague) = peer::section_peers(&t.title, &t.intro, &selfs);
     if vague || section.is_empty() {
         if let Some((_, full)) = peer::owner_phrase(purpose) {
-            review.push(format!(
-                "the peer \"{full}\" is read from the row's description"
-            ));
+            review.push(format!("the peer \"{full}\" is read from the row's description"));
             return read_ends(&full)
                 .ends
                 .into_iter()
                 .map(|e| match e {
-                    End::Named { base, wording } => End::Named {
-                        base: strip_owner(&base),
-                        wording,
-                    },
+                    End::Named { base, wording } => End::Named { base: strip_owner(&base), wording },
                     other => other,
                 })
                 .collect();
@@ -866,13 +665,8 @@ fn peers_from_prose(
         let base = strip_parens(name);
         if !base.is_empty() {
             let n = format!("{base} server");
-            review.push(format!(
-                "the document does not name the peer; \"{n}\" is made up from the protocol"
-            ));
-            return vec![End::Named {
-                base: n.clone(),
-                wording: n,
-            }];
+            review.push(format!("the document does not name the peer; \"{n}\" is made up from the protocol"));
+            return vec![End::Named { base: n.clone(), wording: n }];
         }
         let _ = at;
         return Vec::new();
@@ -898,16 +692,8 @@ fn peers_from_prose(
 fn strip_owner(s: &str) -> String {
     let mut words: Vec<&str> = s.split_whitespace().collect();
     if words.len() > 1
-        && [
-            "customer",
-            "customer's",
-            "customers",
-            "company",
-            "company's",
-            "client's",
-            "enterprise",
-        ]
-        .contains(&words[0].to_lowercase().as_str())
+        && ["customer", "customer's", "customers", "company", "company's", "client's", "enterprise"]
+            .contains(&words[0].to_lowercase().as_str())
     {
         words.remove(0);
     }
@@ -925,35 +711,12 @@ struct RowCtx<'a> {
 
 /// One flow per protocol group of the port cell.
 #[allow(clippy::too_many_arguments)]
-fn emit(
-    b: &mut Builder,
-    ctx: &RowCtx,
-    from: Vec<String>,
-    to: Vec<String>,
-    ports: &Cell,
-    src: &Cell,
-    ports_text: &str,
-    half: &str,
-) {
-    let at = if half.is_empty() {
-        ctx.at.to_string()
-    } else {
-        format!("{}, {half}", ctx.at)
-    };
-    let icmp_row = ctx
-        .proto
-        .transports()
-        .iter()
-        .any(|p| matches!(p, Proto::Icmp | Proto::Icmpv6));
+fn emit(b: &mut Builder, ctx: &RowCtx, from: Vec<String>, to: Vec<String>, ports: &Cell, src: &Cell, ports_text: &str, half: &str) {
+    let at = if half.is_empty() { ctx.at.to_string() } else { format!("{}, {half}", ctx.at) };
+    let icmp_row = ctx.proto.transports().iter().any(|p| matches!(p, Proto::Icmp | Proto::Icmpv6));
     if let Some(e) = &ports.error {
         if !icmp_row {
-            b.review(
-                &at,
-                format!(
-                    "ports `{}` not read ({e}); no flow made",
-                    truncate(&squeeze(ports_text), 160)
-                ),
-            );
+            b.review(&at, format!("ports `{}` not read ({e}); no flow made", truncate(&squeeze(ports_text), 160)));
             return;
         }
     }
@@ -972,30 +735,15 @@ fn emit(
     let single_group_plain = groups.len() == 1 && groups[0].protos.is_empty();
     let mut paired: Vec<(Group, Option<String>, Option<bool>)> = Vec::new();
     if let Some(vars) = ctx.proto.pairable() {
-        if single_group_plain
-            && groups[0].items.len() == vars.len()
-            && groups[0]
-                .items
-                .iter()
-                .all(|(i, _)| matches!(i, Item::Port(_)))
-        {
+        if single_group_plain && groups[0].items.len() == vars.len() && groups[0].items.iter().all(|(i, _)| matches!(i, Item::Port(_))) {
             for (k, v) in vars.iter().enumerate() {
-                let g = Group {
-                    protos: v.transports.clone(),
-                    items: vec![groups[0].items[k].clone()],
-                    ..Group::default()
-                };
+                let g = Group { protos: v.transports.clone(), items: vec![groups[0].items[k].clone()], ..Group::default() };
                 paired.push((g, v.app.clone(), v.tls));
             }
             notes.push(format!(
                 "\"{}\" with \"{}\" read pairwise",
                 squeeze(ports_text),
-                ctx.proto
-                    .variants
-                    .iter()
-                    .map(|v| v.name.as_str())
-                    .collect::<Vec<_>>()
-                    .join("/")
+                ctx.proto.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>().join("/")
             ));
         }
     }
@@ -1009,10 +757,7 @@ fn emit(
         // Merge groups that share transports and TLS marking.
         let mut merged: Vec<Group> = Vec::new();
         for g in groups {
-            match merged
-                .iter_mut()
-                .find(|m| m.protos == g.protos && m.tls == g.tls && m.qualifier == g.qualifier)
-            {
+            match merged.iter_mut().find(|m| m.protos == g.protos && m.tls == g.tls && m.qualifier == g.qualifier) {
                 Some(m) => {
                     for it in g.items {
                         if !m.items.contains(&it) {
@@ -1026,10 +771,7 @@ fn emit(
         // The same ports over several transports stay one flow.
         let mut by_ports: Vec<Group> = Vec::new();
         for g in merged {
-            match by_ports
-                .iter_mut()
-                .find(|m| m.items == g.items && m.tls == g.tls && m.qualifier == g.qualifier)
-            {
+            match by_ports.iter_mut().find(|m| m.items == g.items && m.tls == g.tls && m.qualifier == g.qualifier) {
                 Some(m) => {
                     for p in g.protos {
                         if !m.protos.contains(&p) {
@@ -1042,10 +784,7 @@ fn emit(
         }
         let app = ctx.proto.app();
         let tls = ctx.proto.tls();
-        paired = by_ports
-            .into_iter()
-            .map(|g| (g, app.clone(), tls))
-            .collect();
+        paired = by_ports.into_iter().map(|g| (g, app.clone(), tls)).collect();
     }
     if paired.is_empty() && !want_icmp {
         if ports.error.is_none() {
@@ -1055,16 +794,8 @@ fn emit(
     }
     let src_expr = b.src_expr(src, &mut review);
     let from_label = from.first().cloned().unwrap_or_default();
-    let label = if ctx.name.is_empty() {
-        format!("{from_label}-to-{listener}")
-    } else {
-        ctx.name.to_string()
-    };
-    let label = if half.is_empty() {
-        label
-    } else {
-        format!("{label} {}", half.to_ascii_lowercase())
-    };
+    let label = if ctx.name.is_empty() { format!("{from_label}-to-{listener}") } else { ctx.name.to_string() };
+    let label = if half.is_empty() { label } else { format!("{label} {}", half.to_ascii_lowercase()) };
     for (g, app, tls) in paired {
         let protos: Vec<Proto> = g.protos.iter().copied().filter(|p| p.has_ports()).collect();
         if protos.is_empty() {
@@ -1072,11 +803,7 @@ fn emit(
                 &at,
                 format!(
                     "no transport protocol stated for ports `{}`; no flow made",
-                    g.items
-                        .iter()
-                        .map(|(i, _)| item_expr(i))
-                        .collect::<Vec<_>>()
-                        .join(",")
+                    g.items.iter().map(|(i, _)| item_expr(i)).collect::<Vec<_>>().join(",")
                 ),
             );
             continue;
@@ -1102,19 +829,13 @@ fn emit(
             notes: notes.clone(),
             review: fr,
             label: label.clone(),
-            first_port: g
-                .items
-                .first()
-                .map(|(i, _)| item_expr(i))
-                .unwrap_or_default(),
+            first_port: g.items.first().map(|(i, _)| item_expr(i)).unwrap_or_default(),
             ..FlowDraft::default()
         });
     }
     if want_icmp {
         let mut fr = review.clone();
-        fr.push(
-            "ICMP without types: add `icmp: [echo-request]` or the types the document means".into(),
-        );
+        fr.push("ICMP without types: add `icmp: [echo-request]` or the types the document means".into());
         b.d.flows.push(FlowDraft {
             from: from.clone(),
             to: to.clone(),
@@ -1150,10 +871,7 @@ fn finish(b: &mut Builder) {
                         g.review.push(r);
                     }
                 }
-                if g.purpose != f.purpose
-                    && !f.purpose.is_empty()
-                    && !g.purpose.contains(&f.purpose)
-                {
+                if g.purpose != f.purpose && !f.purpose.is_empty() && !g.purpose.contains(&f.purpose) {
                     g.purpose = format!("{} / {}", g.purpose, f.purpose);
                 }
             }
@@ -1163,28 +881,11 @@ fn finish(b: &mut Builder) {
     // Ids: the row's label and first port.
     let mut used: Vec<String> = Vec::new();
     for f in out.iter_mut() {
-        let port = if f.icmp {
-            "icmp".to_string()
-        } else {
-            f.first_port.split('+').next().unwrap_or("").to_string()
-        };
+        let port = if f.icmp { "icmp".to_string() } else { f.first_port.split('+').next().unwrap_or("").to_string() };
         let base = role_id(&format!("{} {}", f.label, port));
-        let base = if base.starts_with("role-") {
-            format!("flow-{port}")
-        } else {
-            base
-        };
-        let base: String = base
-            .chars()
-            .take(60)
-            .collect::<String>()
-            .trim_end_matches('-')
-            .to_string();
-        let base = if base.is_empty() {
-            "flow".to_string()
-        } else {
-            base
-        };
+        let base = if base.starts_with("role-") { format!("flow-{port}") } else { base };
+        let base: String = base.chars().take(60).collect::<String>().trim_end_matches('-').to_string();
+        let base = if base.is_empty() { "flow".to_string() } else { base };
         let mut id = base.clone();
         let mut k = 2;
         while used.contains(&id) {
@@ -1229,12 +930,7 @@ mod tests {
             rows: rows
                 .iter()
                 .enumerate()
-                .map(|(i, r)| Row {
-                    cells: r.iter().map(|s| s.to_string()).collect(),
-                    line: Some(i + 2),
-                    end_line: None,
-                    number: i + 1,
-                })
+                .map(|(i, r)| Row { cells: r.iter().map(|s| s.to_string()).collect(), line: Some(i + 2), end_line: None, number: i + 1 })
                 .collect(),
             how: "test",
             ..Table::default()
@@ -1242,10 +938,7 @@ mod tests {
     }
 
     fn build1(t: Table, self_name: Option<&str>) -> Draft {
-        let doc = Document {
-            tables: vec![t],
-            ..Document::default()
-        };
+        let doc = Document { tables: vec![t], ..Document::default() };
         build(
             &doc,
             &BuildOptions {
@@ -1261,13 +954,7 @@ mod tests {
     fn direction_column_with_a_named_peer() {
         // A direction column beside a peer column, from the server's side.
         let t = table(
-            &[
-                "Remote system",
-                "Direction",
-                "Remote port",
-                "Local port",
-                "Protocol",
-            ],
+            &["Remote system", "Direction", "Remote port", "Local port", "Protocol"],
             &[
                 &["LDAP server", "OUT", "389", "Any", "TCP"],
                 &["Clients", "IN", "Any", "443", "TCP"],
@@ -1275,17 +962,8 @@ mod tests {
             ],
         );
         let d = build1(t, Some("App server"));
-        let f: Vec<(String, String, String)> = d
-            .flows
-            .iter()
-            .map(|f| {
-                (
-                    f.from.join(","),
-                    f.to.join(","),
-                    f.ports.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let f: Vec<(String, String, String)> =
+            d.flows.iter().map(|f| (f.from.join(","), f.to.join(","), f.ports.clone().unwrap_or_default())).collect();
         assert_eq!(
             f,
             [
@@ -1301,36 +979,16 @@ mod tests {
     #[test]
     fn redundancy_and_optional_columns_become_features() {
         let t = table(
-            &[
-                "Source",
-                "Destination",
-                "Port",
-                "Protocol",
-                "Required for Non-Redundant Systems",
-                "Required for Redundant Systems",
-            ],
-            &[
-                &["LB", "LB", "2224", "TCP", "No", "Yes"],
-                &["LB", "Chat", "3000", "TCP", "Yes", "Yes"],
-            ],
+            &["Source", "Destination", "Port", "Protocol", "Required for Non-Redundant Systems", "Required for Redundant Systems"],
+            &[&["LB", "LB", "2224", "TCP", "No", "Yes"], &["LB", "Chat", "3000", "TCP", "Yes", "Yes"]],
         );
         let d = build1(t, None);
         assert_eq!(d.flows[0].when.as_deref(), Some("redundant"));
         assert_eq!(d.flows[1].when, None);
         assert!(!d.features["redundant"].default);
         let t = table(
-            &[
-                "Source",
-                "Destination",
-                "Port",
-                "Protocol",
-                "Optionally Enabled / Disabled?",
-                "Default Port State",
-            ],
-            &[
-                &["A", "Cache", "6999", "TLS", "Yes", "Open"],
-                &["A", "B", "1", "TCP", "No", "Open"],
-            ],
+            &["Source", "Destination", "Port", "Protocol", "Optionally Enabled / Disabled?", "Default Port State"],
+            &[&["A", "Cache", "6999", "TLS", "Yes", "Open"], &["A", "B", "1", "TCP", "No", "Open"]],
         );
         let d = build1(t, None);
         assert_eq!(d.flows[0].when.as_deref(), Some("opt-cache"));
@@ -1343,11 +1001,7 @@ mod tests {
     fn never_a_port_from_an_unreadable_cell() {
         let t = table(
             &["Source", "Destination", "Port", "Protocol"],
-            &[
-                &["A", "B", "Depends upon the customer (e.g. 8080)", "TCP"],
-                &["A", "B", "nnn", "TCP"],
-                &["A", "B", "443", ""],
-            ],
+            &[&["A", "B", "Depends upon the customer (e.g. 8080)", "TCP"], &["A", "B", "nnn", "TCP"], &["A", "B", "443", ""]],
         );
         let d = build1(t, None);
         // The prose cell makes no flow; "nnn" makes a parameter without default;
@@ -1356,10 +1010,7 @@ mod tests {
         assert_eq!(d.flows[0].ports.as_deref(), Some("b_port"));
         assert_eq!(d.params["b_port"].default, None);
         assert!(d.review.iter().any(|r| r.text.contains("Depends upon")));
-        assert!(d
-            .review
-            .iter()
-            .any(|r| r.text.contains("no transport protocol")));
+        assert!(d.review.iter().any(|r| r.text.contains("no transport protocol")));
     }
 
     #[test]
@@ -1373,17 +1024,8 @@ mod tests {
             ],
         );
         let d = build1(t, None);
-        let f: Vec<(String, String, String)> = d
-            .flows
-            .iter()
-            .map(|f| {
-                (
-                    f.from.join(","),
-                    f.to.join(","),
-                    f.ports.clone().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let f: Vec<(String, String, String)> =
+            d.flows.iter().map(|f| (f.from.join(","), f.to.join(","), f.ports.clone().unwrap_or_default())).collect();
         assert_eq!(
             f,
             [

@@ -88,33 +88,18 @@ pub fn squeeze(s: &str) -> String {
 pub fn mentions_port(line: &str) -> bool {
     let text: String = line
         .split_whitespace()
-        .filter(|w| {
-            !(w.contains("://")
-                || w.starts_with("www.")
-                || w.ends_with(".html")
-                || w.ends_with(".htm"))
-        })
+        .filter(|w| !(w.contains("://") || w.starts_with("www.") || w.ends_with(".html") || w.ends_with(".htm")))
         .collect::<Vec<_>>()
         .join(" ");
-    let toks: Vec<&str> = text
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|t| !t.is_empty())
-        .collect();
+    let toks: Vec<&str> = text.split(|c: char| !c.is_alphanumeric()).filter(|t| !t.is_empty()).collect();
     let numbers: Vec<usize> = toks
         .iter()
         .enumerate()
-        .filter(|(_, t)| {
-            (2..=5).contains(&t.len())
-                && t.chars().all(|c| c.is_ascii_digit())
-                && t.parse::<u32>().is_ok_and(|v| v <= 65535)
-        })
+        .filter(|(_, t)| (2..=5).contains(&t.len()) && t.chars().all(|c| c.is_ascii_digit()) && t.parse::<u32>().is_ok_and(|v| v <= 65535))
         .map(|(i, _)| i)
         .collect();
     // Numbers glued to letters ("LISTENER20644") count in glued text.
-    let glued = text
-        .as_bytes()
-        .windows(3)
-        .any(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_digit() && w[2].is_ascii_digit());
+    let glued = text.as_bytes().windows(3).any(|w| w[0].is_ascii_alphabetic() && w[1].is_ascii_digit() && w[2].is_ascii_digit());
     if numbers.is_empty() && !glued {
         return false;
     }
@@ -123,8 +108,7 @@ pub fn mentions_port(line: &str) -> bool {
     }
     toks.iter().enumerate().any(|(i, t)| {
         let l = t.to_ascii_lowercase();
-        matches!(l.as_str(), "port" | "ports" | "tcp" | "udp")
-            && numbers.iter().any(|n| n.abs_diff(i) <= 3)
+        matches!(l.as_str(), "port" | "ports" | "tcp" | "udp") && numbers.iter().any(|n| n.abs_diff(i) <= 3)
     })
 }
 
@@ -134,19 +118,11 @@ mod tests {
 
     #[test]
     fn port_mentions() {
-        assert!(mentions_port(
-            "Note: RTP port range (30000-34999) = 5000 ports"
-        ));
-        assert!(mentions_port(
-            "ACD.UDP.Webserver.PortUDPTELEPHONYAnyPLATFORM UDP LISTENER20644"
-        ));
+        assert!(mentions_port("Note: RTP port range (30000-34999) = 5000 ports"));
+        assert!(mentions_port("ACD.UDP.Webserver.PortUDPTELEPHONYAnyPLATFORM UDP LISTENER20644"));
         assert!(mentions_port("destination TCP port 25"));
-        assert!(!mentions_port(
-            "call the support hotline at +1-800-643-2353 for the United States"
-        ));
-        assert!(!mentions_port(
-            "Well Known Ports are those numbered from 0 through 1023."
-        ));
+        assert!(!mentions_port("call the support hotline at +1-800-643-2353 for the United States"));
+        assert!(!mentions_port("Well Known Ports are those numbered from 0 through 1023."));
         assert!(!mentions_port("_tcp-port-usage-guide-91_chapter_01.html"));
     }
 }

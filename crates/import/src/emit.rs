@@ -34,57 +34,25 @@ pub fn quote(s: &str) -> String {
 /// Text made safe for one comment line.
 pub fn comment(s: &str) -> String {
     s.chars()
-        .map(|c| {
-            if c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}') {
-                ' '
-            } else {
-                c
-            }
-        })
+        .map(|c| if c.is_control() || matches!(c, '\u{85}' | '\u{2028}' | '\u{2029}' | '\u{feff}') { ' ' } else { c })
         .collect::<String>()
 }
 
 fn list(items: &[String]) -> String {
-    format!(
-        "[{}]",
-        items
-            .iter()
-            .map(|s| quote(s))
-            .collect::<Vec<_>>()
-            .join(", ")
-    )
+    format!("[{}]", items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
 }
 
 /// Writes the draft.
 pub fn to_yaml(d: &Draft) -> String {
     let mut y = String::new();
     let w = &mut y;
-    let _ = writeln!(
-        w,
-        "# Draft matrix written by `portmatrix import` from {}.",
-        comment(&d.document)
-    );
-    let _ = writeln!(
-        w,
-        "# Every flow cites its table and row. Purposes are the document's own words:"
-    );
-    let _ = writeln!(
-        w,
-        "# rewrite them, check each flow against the document, and resolve every"
-    );
-    let _ = writeln!(
-        w,
-        "# `review:` comment (listed here and beside the flow it concerns)."
-    );
+    let _ = writeln!(w, "# Draft matrix written by `portmatrix import` from {}.", comment(&d.document));
+    let _ = writeln!(w, "# Every flow cites its table and row. Purposes are the document's own words:");
+    let _ = writeln!(w, "# rewrite them, check each flow against the document, and resolve every");
+    let _ = writeln!(w, "# `review:` comment (listed here and beside the flow it concerns).");
     let flow_reviews: usize = d.flows.iter().map(|f| f.review.len()).sum();
     let _ = writeln!(w, "#");
-    let _ = writeln!(
-        w,
-        "# review items: {} ({} general, {} on flows)",
-        d.review.len() + flow_reviews,
-        d.review.len(),
-        flow_reviews
-    );
+    let _ = writeln!(w, "# review items: {} ({} general, {} on flows)", d.review.len() + flow_reviews, d.review.len(), flow_reviews);
     for r in &d.review {
         let _ = writeln!(w, "# review: [{}] {}", comment(&r.at), comment(&r.text));
     }
@@ -99,14 +67,7 @@ pub fn to_yaml(d: &Draft) -> String {
     let _ = writeln!(w, "version: {}", quote("draft"));
     let _ = writeln!(w, "source:");
     let _ = writeln!(w, "  document: {}", quote(&d.document));
-    let _ = writeln!(
-        w,
-        "about: {}",
-        quote(&format!(
-            "Draft imported from {}; not yet reviewed.",
-            d.document
-        ))
-    );
+    let _ = writeln!(w, "about: {}", quote(&format!("Draft imported from {}; not yet reviewed.", d.document)));
     if !d.features.is_empty() {
         let _ = writeln!(w, "\nfeatures:");
         for (name, f) in &d.features {
@@ -130,10 +91,7 @@ pub fn to_yaml(d: &Draft) -> String {
             }
             let _ = writeln!(w, "    about: {}", quote(&p.about));
             if p.default.is_none() {
-                let _ = writeln!(
-                    w,
-                    "    # review: the document gives no value; a deployment must set it"
-                );
+                let _ = writeln!(w, "    # review: the document gives no value; a deployment must set it");
             }
         }
     }
@@ -181,11 +139,7 @@ pub fn to_yaml(d: &Draft) -> String {
             if let Some(c) = &f.when {
                 let _ = writeln!(w, "    when: {}", quote(c));
             }
-            let purpose = if f.purpose.trim().is_empty() {
-                "(the document states no purpose)"
-            } else {
-                f.purpose.as_str()
-            };
+            let purpose = if f.purpose.trim().is_empty() { "(the document states no purpose)" } else { f.purpose.as_str() };
             let _ = writeln!(w, "    purpose: {}", quote(purpose));
             let _ = writeln!(w, "    cite: {}", quote(&f.cite));
             if !f.notes.is_empty() {

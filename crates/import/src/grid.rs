@@ -24,12 +24,8 @@ fn blank(r: &Row) -> bool {
 }
 
 fn same_header(a: &[String], b: &[String]) -> bool {
-    let norm = |v: &[String]| -> Vec<String> {
-        v.iter()
-            .map(|s| crate::doc::squeeze(s).to_lowercase())
-            .filter(|s| !s.is_empty())
-            .collect()
-    };
+    let norm =
+        |v: &[String]| -> Vec<String> { v.iter().map(|s| crate::doc::squeeze(s).to_lowercase()).filter(|s| !s.is_empty()).collect() };
     norm(a) == norm(b)
 }
 
@@ -38,8 +34,8 @@ fn same_header(a: &[String], b: &[String]) -> bool {
 pub fn header_shape(cells: &[String]) -> bool {
     cells.iter().all(|c| {
         let l = c.to_lowercase();
-        let digits = l.chars().any(|ch| ch.is_ascii_digit())
-            && !(l.contains("layer") || l.contains("ipv") || l.contains("l4") || l.contains("(s)"));
+        let digits =
+            l.chars().any(|ch| ch.is_ascii_digit()) && !(l.contains("layer") || l.contains("ipv") || l.contains("l4") || l.contains("(s)"));
         c.chars().count() <= 60 && !digits
     })
 }
@@ -73,17 +69,11 @@ pub fn cut(rows: &[Row]) -> Vec<Cut> {
             continue;
         }
         let at = row.line.unwrap_or(row.number);
-        let single = if header_shape(&row.cells) {
-            map_header(&row.cells)
-        } else {
-            None
-        };
+        let single = if header_shape(&row.cells) { map_header(&row.cells) } else { None };
         let header_like = is_header_like(&row.cells);
         if single.is_some() || header_like {
             // A second header row beneath ("System", "Port (Configurable Range)").
-            let next = rows
-                .get(i + 1)
-                .filter(|n| !blank(n) && is_header_like(&n.cells));
+            let next = rows.get(i + 1).filter(|n| !blank(n) && is_header_like(&n.cells));
             let merged = next.map(|n| merge_header(&row.cells, &n.cells));
             let (header, used) = match (&merged, &single) {
                 (Some(m), _) if map_header(m).is_some() => (m.clone(), 2),
@@ -103,27 +93,14 @@ pub fn cut(rows: &[Row]) -> Vec<Cut> {
                     i += used;
                     continue;
                 }
-                out.push(Cut {
-                    header,
-                    rows: Vec::new(),
-                    ports,
-                    header_at: at,
-                    preamble: std::mem::take(&mut preamble),
-                });
+                out.push(Cut { header, rows: Vec::new(), ports, header_at: at, preamble: std::mem::take(&mut preamble) });
                 i += used;
                 continue;
             }
         }
         match out.last_mut() {
             Some(t) => t.rows.push(row.clone()),
-            None => preamble.push(
-                row.cells
-                    .iter()
-                    .map(|c| c.trim())
-                    .filter(|c| !c.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" "),
-            ),
+            None => preamble.push(row.cells.iter().map(|c| c.trim()).filter(|c| !c.is_empty()).collect::<Vec<_>>().join(" ")),
         }
         i += 1;
     }
@@ -135,29 +112,18 @@ mod tests {
     use super::*;
 
     fn row(n: usize, cells: &[&str]) -> Row {
-        Row {
-            cells: cells.iter().map(|s| s.to_string()).collect(),
-            line: Some(n),
-            end_line: None,
-            number: n,
-        }
+        Row { cells: cells.iter().map(|s| s.to_string()).collect(), line: Some(n), end_line: None, number: n }
     }
 
     #[test]
     fn repeated_and_two_row_headers() {
         let rows = vec![
             row(1, &["Ports for the product"]),
-            row(
-                2,
-                &["Source", "", "Destination", "", "Protocol", "Description"],
-            ),
+            row(2, &["Source", "", "Destination", "", "Protocol", "Description"]),
             row(3, &["System", "Port", "System", "Port", "", ""]),
             row(4, &["A", "1024-65535", "B", "443", "TCP", "web"]),
             row(5, &["", "", "", "", "", ""]),
-            row(
-                6,
-                &["Source", "", "Destination", "", "Protocol", "Description"],
-            ),
+            row(6, &["Source", "", "Destination", "", "Protocol", "Description"]),
             row(7, &["System", "Port", "System", "Port", "", ""]),
             row(8, &["B", "1024-65535", "C", "22", "TCP", "ssh"]),
             row(9, &["Component", "Interface", "Description"]),

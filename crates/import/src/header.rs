@@ -58,11 +58,7 @@ impl fmt::Display for Col {
 }
 
 fn words(h: &str) -> Vec<String> {
-    h.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(str::to_string)
-        .collect()
+    h.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect()
 }
 
 /// The meaning of one header cell, if it has one.
@@ -110,14 +106,7 @@ pub fn classify(header: &str) -> Option<Col> {
     {
         return Some(Col::Proto);
     }
-    if has("source")
-        || has("from")
-        || has("sender")
-        || has("initiator")
-        || has("client")
-        || has("origin")
-        || has("src")
-    {
+    if has("source") || has("from") || has("sender") || has("initiator") || has("client") || has("origin") || has("src") {
         return Some(Col::From);
     }
     if has("destination")
@@ -171,12 +160,7 @@ impl Mapping {
         self.cols.iter().position(|x| *x == Some(c))
     }
     pub fn all(&self, c: Col) -> Vec<usize> {
-        self.cols
-            .iter()
-            .enumerate()
-            .filter(|(_, x)| **x == Some(c))
-            .map(|(i, _)| i)
-            .collect()
+        self.cols.iter().enumerate().filter(|(_, x)| **x == Some(c)).map(|(i, _)| i).collect()
     }
     pub fn has(&self, c: Col) -> bool {
         self.find(c).is_some()
@@ -187,13 +171,7 @@ impl Mapping {
             .iter()
             .enumerate()
             .filter_map(|(i, c)| {
-                c.map(|c| {
-                    format!(
-                        "{c}={} '{}'",
-                        i + 1,
-                        crate::doc::squeeze(header.get(i).map(String::as_str).unwrap_or(""))
-                    )
-                })
+                c.map(|c| format!("{c}={} '{}'", i + 1, crate::doc::squeeze(header.get(i).map(String::as_str).unwrap_or(""))))
             })
             .collect::<Vec<_>>()
             .join(", ")
@@ -210,8 +188,7 @@ pub fn map_header(header: &[String]) -> Option<Mapping> {
         let from = cols.iter().position(|c| *c == Some(Col::From));
         let to = cols.iter().position(|c| *c == Some(Col::To));
         for &p in &ports {
-            let after_from =
-                from.is_some_and(|f| p == f + 1 || (p > f && to.is_some_and(|t| p < t)));
+            let after_from = from.is_some_and(|f| p == f + 1 || (p > f && to.is_some_and(|t| p < t)));
             let before_to = to.is_some_and(|t| p < t) && from.is_none_or(|f| f < p);
             if after_from || (before_to && from.is_some()) {
                 cols[p] = Some(Col::SrcPorts);
@@ -254,11 +231,7 @@ pub fn map_header(header: &[String]) -> Option<Mapping> {
 }
 
 fn positions(cols: &[Option<Col>], k: Col) -> Vec<usize> {
-    cols.iter()
-        .enumerate()
-        .filter(|(_, c)| **c == Some(k))
-        .map(|(i, _)| i)
-        .collect()
+    cols.iter().enumerate().filter(|(_, c)| **c == Some(k)).map(|(i, _)| i).collect()
 }
 
 /// Whether a row looks like (part of) a header: no digits, and at least
@@ -268,16 +241,10 @@ pub fn is_header_like(cells: &[String]) -> bool {
     if filled.is_empty() {
         return false;
     }
-    if filled
-        .iter()
-        .any(|c| c.chars().any(|ch| ch.is_ascii_digit()) && !c.to_lowercase().contains("layer"))
-    {
+    if filled.iter().any(|c| c.chars().any(|ch| ch.is_ascii_digit()) && !c.to_lowercase().contains("layer")) {
         return false;
     }
-    let known = filled
-        .iter()
-        .filter(|c| classify(c).is_some() || is_header_word(c))
-        .count();
+    let known = filled.iter().filter(|c| classify(c).is_some() || is_header_word(c)).count();
     known * 2 >= filled.len() && filled.iter().all(|c| c.len() <= 60)
 }
 
@@ -298,11 +265,7 @@ pub fn merge_header(top: &[String], bottom: &[String]) -> Vec<String> {
             carry = t.to_string();
         }
         // Only carry over cells whose bottom is filled (a sub-column).
-        let t_eff = if t.is_empty() && !b.is_empty() {
-            carry.as_str()
-        } else {
-            t
-        };
+        let t_eff = if t.is_empty() && !b.is_empty() { carry.as_str() } else { t };
         out.push(match (t_eff.is_empty(), b.is_empty()) {
             (true, _) => b.to_string(),
             (false, true) => t_eff.to_string(),
@@ -317,9 +280,7 @@ mod tests {
     use super::*;
 
     fn map(h: &[&str]) -> Vec<Option<Col>> {
-        map_header(&h.iter().map(|s| s.to_string()).collect::<Vec<_>>())
-            .expect("a port table")
-            .cols
+        map_header(&h.iter().map(|s| s.to_string()).collect::<Vec<_>>()).expect("a port table").cols
     }
 
     #[test]
@@ -359,54 +320,22 @@ mod tests {
     #[test]
     fn mappings() {
         use Col::*;
-        assert_eq!(
-            map(&["Port", "Protocol", "Purpose", "Source"]),
-            [Some(Ports), Some(Proto), Some(Purpose), Some(From)]
-        );
+        assert_eq!(map(&["Port", "Protocol", "Purpose", "Source"]), [Some(Ports), Some(Proto), Some(Purpose), Some(From)]);
         // The port column beside the source is the source port.
         assert_eq!(
-            map(&[
-                "Description",
-                "Protocol",
-                "Source",
-                "Port",
-                "Destination",
-                "Ports / Portrange",
-                "Description"
-            ]),
-            [
-                Some(Name),
-                Some(Proto),
-                Some(From),
-                Some(SrcPorts),
-                Some(To),
-                Some(Ports),
-                Some(Purpose)
-            ]
+            map(&["Description", "Protocol", "Source", "Port", "Destination", "Ports / Portrange", "Description"]),
+            [Some(Name), Some(Proto), Some(From), Some(SrcPorts), Some(To), Some(Ports), Some(Purpose)]
         );
         assert_eq!(
-            map(&[
-                "From (Sender)",
-                "To (Listener)",
-                "Destination Port",
-                "Purpose"
-            ]),
+            map(&["From (Sender)", "To (Listener)", "Destination Port", "Purpose"]),
             [Some(From), Some(To), Some(Ports), Some(Purpose)]
         );
         assert!(map_header(&["Hostname (Alias)".into(), "Function".into()]).is_none());
-        assert!(
-            map_header(&["Component".into(), "Interface".into(), "Description".into()]).is_none()
-        );
+        assert!(map_header(&["Component".into(), "Interface".into(), "Description".into()]).is_none());
         // Direction tables: two port columns become remote and local.
         assert_eq!(
             map(&["Protocol", "Direction", "Ports", "Ports", "Usage"]),
-            [
-                Some(Proto),
-                Some(Direction),
-                Some(RemotePorts),
-                Some(LocalPorts),
-                Some(Purpose)
-            ]
+            [Some(Proto), Some(Direction), Some(RemotePorts), Some(LocalPorts), Some(Purpose)]
         );
     }
 
@@ -425,19 +354,10 @@ mod tests {
         .iter()
         .map(|s| s.to_string())
         .collect();
-        let bottom: Vec<String> = [
-            "System",
-            "Port (Configurable Range)",
-            "System",
-            "Port (Configurable Range)",
-            "",
-            "",
-            "",
-            "",
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
+        let bottom: Vec<String> = ["System", "Port (Configurable Range)", "System", "Port (Configurable Range)", "", "", "", ""]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
         assert!(is_header_like(&bottom));
         let h = merge_header(&top, &bottom);
         assert_eq!(h[1], "Source Port (Configurable Range)");
@@ -445,16 +365,7 @@ mod tests {
         use Col::*;
         assert_eq!(
             map_header(&h).unwrap().cols,
-            [
-                Some(From),
-                Some(SrcPorts),
-                Some(To),
-                Some(Ports),
-                Some(Proto),
-                Some(Optional),
-                Some(PortState),
-                Some(Purpose)
-            ]
+            [Some(From), Some(SrcPorts), Some(To), Some(Ports), Some(Proto), Some(Optional), Some(PortState), Some(Purpose)]
         );
     }
 }

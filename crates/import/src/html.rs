@@ -12,11 +12,7 @@ use crate::grid;
 fn cell_text(e: ElementRef) -> String {
     let mut out = String::new();
     walk(e, &mut out);
-    out.lines()
-        .map(squeeze)
-        .filter(|l| !l.is_empty())
-        .collect::<Vec<_>>()
-        .join("\n")
+    out.lines().map(squeeze).filter(|l| !l.is_empty()).collect::<Vec<_>>().join("\n")
 }
 
 fn walk(e: ElementRef, out: &mut String) {
@@ -35,10 +31,7 @@ fn walk(e: ElementRef, out: &mut String) {
                 if let Some(ce) = ElementRef::wrap(child) {
                     walk(ce, out);
                 }
-                if matches!(
-                    name,
-                    "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6"
-                ) {
+                if matches!(name, "p" | "div" | "li" | "tr" | "h1" | "h2" | "h3" | "h4" | "h5" | "h6") {
                     out.push('\n');
                 }
             }
@@ -48,11 +41,7 @@ fn walk(e: ElementRef, out: &mut String) {
 }
 
 fn is_inside_table(e: ElementRef) -> bool {
-    e.ancestors().any(|a| {
-        a.value()
-            .as_element()
-            .is_some_and(|el| el.name() == "table")
-    })
+    e.ancestors().any(|a| a.value().as_element().is_some_and(|el| el.name() == "table"))
 }
 
 /// Rows of a table element, without those of nested tables, with spans spread.
@@ -74,20 +63,10 @@ fn table_rows(table: ElementRef) -> Vec<Vec<String>> {
                 None => break,
             }
         };
-        for cell in tr
-            .children()
-            .filter_map(ElementRef::wrap)
-            .filter(|c| matches!(c.value().name(), "td" | "th"))
-        {
+        for cell in tr.children().filter_map(ElementRef::wrap).filter(|c| matches!(c.value().name(), "td" | "th")) {
             place_pending(&mut row, &mut pending);
             let text = cell_text(cell);
-            let span = |name: &str| {
-                cell.value()
-                    .attr(name)
-                    .and_then(|v| v.trim().parse::<usize>().ok())
-                    .unwrap_or(1)
-                    .clamp(1, 64)
-            };
+            let span = |name: &str| cell.value().attr(name).and_then(|v| v.trim().parse::<usize>().ok()).unwrap_or(1).clamp(1, 64);
             let (cs, rs) = (span("colspan"), span("rowspan"));
             for _ in 0..cs {
                 if rs > 1 {
@@ -117,8 +96,7 @@ fn collect_rows<'a>(e: ElementRef<'a>, out: &mut Vec<ElementRef<'a>>) {
 pub fn extract(text: &str) -> Document {
     let html = Html::parse_document(text);
     let mut doc = Document::default();
-    let sel =
-        Selector::parse("h1, h2, h3, h4, h5, h6, p, caption, table, li").expect("valid selector");
+    let sel = Selector::parse("h1, h2, h3, h4, h5, h6, p, caption, table, li").expect("valid selector");
     let mut title = String::new();
     let mut intro: Vec<String> = Vec::new();
     let mut n = 0;
@@ -139,10 +117,7 @@ pub fn extract(text: &str) -> Document {
                 let t = squeeze(&cell_text(e));
                 if !t.is_empty() {
                     if mentions_port(&t) {
-                        doc.strays.push(Stray {
-                            line: 0,
-                            text: t.clone(),
-                        });
+                        doc.strays.push(Stray { line: 0, text: t.clone() });
                     }
                     intro.push(t);
                 }
@@ -161,12 +136,7 @@ pub fn extract(text: &str) -> Document {
                 let rows: Vec<Row> = table_rows(e)
                     .into_iter()
                     .enumerate()
-                    .map(|(i, cells)| Row {
-                        cells,
-                        line: None,
-                        end_line: None,
-                        number: i + 1,
-                    })
+                    .map(|(i, cells)| Row { cells, line: None, end_line: None, number: i + 1 })
                     .collect();
                 for c in grid::cut(&rows) {
                     let idx = doc.tables.len() + 1;
@@ -189,11 +159,7 @@ pub fn extract(text: &str) -> Document {
                         header: c.header,
                         rows: if c.ports { rows } else { Vec::new() },
                         perspective: None,
-                        how: if c.ports {
-                            "HTML table"
-                        } else {
-                            "HTML table (no port column)"
-                        },
+                        how: if c.ports { "HTML table" } else { "HTML table (no port column)" },
                     });
                 }
                 intro.clear();

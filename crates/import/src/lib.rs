@@ -80,13 +80,7 @@ pub struct Options {
 
 impl Options {
     pub fn new(name: impl Into<String>) -> Self {
-        Self {
-            format: Format::Auto,
-            name: name.into(),
-            matrix: None,
-            title: None,
-            self_name: None,
-        }
+        Self { format: Format::Auto, name: name.into(), matrix: None, title: None, self_name: None }
     }
 }
 
@@ -109,27 +103,15 @@ pub struct Import {
 impl Import {
     /// Review items, general and per flow.
     pub fn review_count(&self) -> usize {
-        self.draft.review.len()
-            + self
-                .draft
-                .flows
-                .iter()
-                .map(|f| f.review.len())
-                .sum::<usize>()
+        self.draft.review.len() + self.draft.flows.iter().map(|f| f.review.len()).sum::<usize>()
     }
 
     /// The summary printed on stderr.
     pub fn summary(&self) -> String {
         let mut s = String::new();
         let d = &self.draft;
-        let _ = writeln!(
-            s,
-            "read {} as {}: {} table(s) found, {} with ports",
-            d.document,
-            self.format.as_str(),
-            self.tables,
-            self.port_tables
-        );
+        let _ =
+            writeln!(s, "read {} as {}: {} table(s) found, {} with ports", d.document, self.format.as_str(), self.tables, self.port_tables);
         for t in &d.tables {
             match &t.mapping {
                 Some(m) => {
@@ -141,11 +123,7 @@ impl Import {
                     let _ = writeln!(s, "      columns: {m}");
                 }
                 None => {
-                    let _ = writeln!(
-                        s,
-                        "  {} [{}; {}]: skipped, no port column",
-                        t.label, t.origin, t.how
-                    );
+                    let _ = writeln!(s, "  {} [{}; {}]: skipped, no port column", t.label, t.origin, t.how);
                 }
             }
         }
@@ -199,19 +177,13 @@ fn decode(bytes: &[u8]) -> String {
 fn has_pipe_table(text: &str) -> bool {
     text.lines().any(|l| {
         let t = l.trim();
-        t.contains('-')
-            && t.contains('|')
-            && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'))
+        t.contains('-') && t.contains('|') && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'))
     })
 }
 
 /// Reads the tables of a document.
 pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Format), String> {
-    let format = if format == Format::Auto {
-        detect(name, bytes)
-    } else {
-        format
-    };
+    let format = if format == Format::Auto { detect(name, bytes) } else { format };
     let doc = match format {
         Format::Md => md::extract(&decode(bytes)),
         Format::Csv => delimited::extract(&decode(bytes), name),
@@ -225,11 +197,7 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
                 let nlines = text.split('\n').count();
                 let mut used = vec![false; nlines];
                 for t in &d.tables {
-                    let first = t
-                        .origin
-                        .trim_start_matches('L')
-                        .parse::<usize>()
-                        .unwrap_or(1);
+                    let first = t.origin.trim_start_matches('L').parse::<usize>().unwrap_or(1);
                     let last = t.rows.iter().filter_map(|r| r.line).max().unwrap_or(first);
                     for u in used.iter_mut().take(last).skip(first.saturating_sub(1)) {
                         *u = true;
@@ -237,12 +205,7 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
                 }
                 let rest = text::extract(&text, &used);
                 d.tables.extend(rest.tables);
-                d.tables.sort_by_key(|t| {
-                    t.origin
-                        .trim_start_matches('L')
-                        .parse::<usize>()
-                        .unwrap_or(usize::MAX)
-                });
+                d.tables.sort_by_key(|t| t.origin.trim_start_matches('L').parse::<usize>().unwrap_or(usize::MAX));
                 for (i, t) in d.tables.iter_mut().enumerate() {
                     t.index = i + 1;
                 }
@@ -261,10 +224,7 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
 
 /// A matrix id from a file name: "Avaya POM 4.0.pdf" → "avaya-pom-4-0".
 pub fn id_from_name(name: &str) -> String {
-    let stem = std::path::Path::new(name)
-        .file_stem()
-        .and_then(|s| s.to_str())
-        .unwrap_or(name);
+    let stem = std::path::Path::new(name).file_stem().and_then(|s| s.to_str()).unwrap_or(name);
     let id = roles::role_id(stem);
     if id.starts_with("role-") {
         "imported".into()
@@ -277,29 +237,13 @@ pub fn id_from_name(name: &str) -> String {
 /// with the model. Never panics on any input.
 pub fn import(bytes: &[u8], opts: &Options) -> Result<Import, String> {
     let (doc, format) = extract(bytes, opts.format, &opts.name)?;
-    let matrix = opts
-        .matrix
-        .clone()
-        .map(|m| roles::role_id(&m))
-        .unwrap_or_else(|| id_from_name(&opts.name));
-    let bopts = build::BuildOptions {
-        matrix,
-        title: opts.title.clone(),
-        document: opts.name.clone(),
-        self_name: opts.self_name.clone(),
-    };
+    let matrix = opts.matrix.clone().map(|m| roles::role_id(&m)).unwrap_or_else(|| id_from_name(&opts.name));
+    let bopts = build::BuildOptions { matrix, title: opts.title.clone(), document: opts.name.clone(), self_name: opts.self_name.clone() };
     let mut draft = build::build(&doc, &bopts);
     let tables = doc.tables.len();
     let port_tables = draft.tables.iter().filter(|t| t.mapping.is_some()).count();
     let (yaml, check_errors) = settle(&mut draft);
-    Ok(Import {
-        draft,
-        yaml,
-        format,
-        tables,
-        port_tables,
-        check_errors,
-    })
+    Ok(Import { draft, yaml, format, tables, port_tables, check_errors })
 }
 
 /// Writes the draft, loads it with the model and accepts (with a review
@@ -309,29 +253,16 @@ pub fn import(bytes: &[u8], opts: &Options) -> Result<Import, String> {
 fn settle(draft: &mut Draft) -> (String, Vec<String>) {
     use portmatrix_model::lint::{lint_matrix, DENY_BY_DEFAULT};
     let load = |yaml: &str| -> Result<portmatrix_model::Matrix, Vec<String>> {
-        portmatrix_model::matrix_from_str("draft.yaml", yaml).map_err(|diags| {
-            diags
-                .iter()
-                .map(|d| format!("{} [{}]", d.message, d.code))
-                .collect()
-        })
+        portmatrix_model::matrix_from_str("draft.yaml", yaml)
+            .map_err(|diags| diags.iter().map(|d| format!("{} [{}]", d.message, d.code)).collect())
     };
     let yaml = emit::to_yaml(draft);
     let m = match load(&yaml) {
         Ok(m) => m,
         Err(e) => return (yaml, e),
     };
-    let by_span: std::collections::HashMap<usize, &str> = m
-        .flows
-        .iter()
-        .map(|f| (f.id.span.offset, f.id.value.as_str()))
-        .collect();
-    let by_id: std::collections::HashMap<String, usize> = draft
-        .flows
-        .iter()
-        .enumerate()
-        .map(|(i, f)| (f.id.clone(), i))
-        .collect();
+    let by_span: std::collections::HashMap<usize, &str> = m.flows.iter().map(|f| (f.id.span.offset, f.id.value.as_str())).collect();
+    let by_id: std::collections::HashMap<String, usize> = draft.flows.iter().enumerate().map(|(i, f)| (f.id.clone(), i)).collect();
     let mut changed = false;
     for d in lint_matrix(&m) {
         if d.severity != portmatrix_model::Severity::Warning || !DENY_BY_DEFAULT.contains(&d.code) {
@@ -342,8 +273,7 @@ fn settle(draft: &mut Draft) -> (String, Vec<String>) {
         };
         let f = &mut draft.flows[i];
         if !f.accept.iter().any(|(c, _)| c == d.code) {
-            f.accept
-                .push((d.code.to_string(), format!("review: {}", d.message)));
+            f.accept.push((d.code.to_string(), format!("review: {}", d.message)));
             f.review.push(format!("{}: {}", d.code, d.message));
             changed = true;
         }

@@ -20,34 +20,19 @@ impl Ctx {
         let recent: Vec<&(usize, String, bool)> = self.prose.iter().rev().take(6).collect();
         for (k, (_, text, heading)) in recent.iter().enumerate() {
             let t = text.trim();
-            let short =
-                t.len() <= 90 && !t.ends_with('.') && !t.ends_with(':') && !t.starts_with("- ");
+            let short = t.len() <= 90 && !t.ends_with('.') && !t.ends_with(':') && !t.starts_with("- ");
             if *heading || short {
-                let intro: Vec<&str> = recent[..k]
-                    .iter()
-                    .rev()
-                    .map(|(_, s, _)| s.as_str())
-                    .collect();
+                let intro: Vec<&str> = recent[..k].iter().rev().map(|(_, s, _)| s.as_str()).collect();
                 return (t.to_string(), intro.join(" "));
             }
         }
-        (
-            String::new(),
-            recent
-                .iter()
-                .rev()
-                .map(|(_, s, _)| s.as_str())
-                .collect::<Vec<_>>()
-                .join(" "),
-        )
+        (String::new(), recent.iter().rev().map(|(_, s, _)| s.as_str()).collect::<Vec<_>>().join(" "))
     }
 }
 
 fn delimiter_row(l: &str) -> bool {
     let t = l.trim();
-    t.contains('-')
-        && t.contains('|')
-        && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'))
+    t.contains('-') && t.contains('|') && t.chars().all(|c| matches!(c, '|' | '-' | ':' | ' ' | '\t'))
 }
 
 /// Exports often run tables into the surrounding text without blank lines,
@@ -61,9 +46,7 @@ fn separate_tables(text: &str) -> (String, Vec<usize>) {
     let mut map: Vec<usize> = Vec::with_capacity(lines.len() + 16);
     let mut in_table = false;
     for (i, l) in lines.iter().enumerate() {
-        let starts = l.contains('|')
-            && !delimiter_row(l)
-            && lines.get(i + 1).is_some_and(|n| delimiter_row(n));
+        let starts = l.contains('|') && !delimiter_row(l) && lines.get(i + 1).is_some_and(|n| delimiter_row(n));
         if starts {
             if out.last().is_some_and(|p| !p.trim().is_empty()) {
                 out.push("");
@@ -104,10 +87,7 @@ pub fn extract(original: &str) -> Document {
 
     let parser = Parser::new_ext(text, Options::ENABLE_TABLES).into_offset_iter();
     for (ev, range) in parser {
-        let line = map
-            .get(idx.line_of(range.start).saturating_sub(1))
-            .copied()
-            .unwrap_or(0);
+        let line = map.get(idx.line_of(range.start).saturating_sub(1)).copied().unwrap_or(0);
         match ev {
             Event::Start(Tag::Table(_)) => {
                 in_table = true;
@@ -149,12 +129,7 @@ pub fn extract(original: &str) -> Document {
             }
             Event::End(TagEnd::TableRow) if !in_head => {
                 let number = rows.len() + 1;
-                rows.push(Row {
-                    cells: std::mem::take(&mut row),
-                    line: Some(row_line),
-                    end_line: None,
-                    number,
-                });
+                rows.push(Row { cells: std::mem::take(&mut row), line: Some(row_line), end_line: None, number });
             }
             Event::Start(Tag::TableCell) => cell = Some(String::new()),
             Event::End(TagEnd::TableCell) => {
@@ -166,9 +141,7 @@ pub fn extract(original: &str) -> Document {
             Event::Start(Tag::Paragraph) | Event::Start(Tag::Item) if prose.is_none() => {
                 prose = Some((line, String::new(), false));
             }
-            Event::End(TagEnd::Heading(_))
-            | Event::End(TagEnd::Paragraph)
-            | Event::End(TagEnd::Item) => {
+            Event::End(TagEnd::Heading(_)) | Event::End(TagEnd::Paragraph) | Event::End(TagEnd::Item) => {
                 if let Some((l, text, heading)) = prose.take() {
                     for (k, part) in text.split('\n').enumerate() {
                         let part = part.trim();
@@ -176,10 +149,7 @@ pub fn extract(original: &str) -> Document {
                             continue;
                         }
                         if mentions_port(part) {
-                            doc.strays.push(Stray {
-                                line: l + k,
-                                text: part.to_string(),
-                            });
+                            doc.strays.push(Stray { line: l + k, text: part.to_string() });
                         }
                         ctx.prose.push((l + k, part.to_string(), heading));
                     }

@@ -10,17 +10,13 @@
 
 use crate::roles::{read_ends, End};
 
-const STOP: &[&str] = &[
-    "the", "a", "an", "any", "all", "our", "your", "their", "its",
-];
+const STOP: &[&str] = &["the", "a", "an", "any", "all", "our", "your", "their", "its"];
 
 /// Significant lower-case words of a name.
 fn sig_words(s: &str) -> Vec<String> {
     s.to_lowercase()
         .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| {
-            w.len() > 1 && !STOP.contains(w) && !["and", "or", "of", "for", "s"].contains(w)
-        })
+        .filter(|w| w.len() > 1 && !STOP.contains(w) && !["and", "or", "of", "for", "s"].contains(w))
         .map(str::to_string)
         .collect()
 }
@@ -35,17 +31,15 @@ pub fn self_score(name: &str, self_names: &[String]) -> f64 {
             sig_words(s)
                 .iter()
                 .filter(|x| w.contains(x))
-                .map(|x| {
-                    if [
-                        "server", "servers", "system", "systems", "node", "nodes", "instance",
-                    ]
-                    .contains(&x.as_str())
-                    {
-                        0.5
-                    } else {
-                        1.0
-                    }
-                })
+                .map(
+                    |x| {
+                        if ["server", "servers", "system", "systems", "node", "nodes", "instance"].contains(&x.as_str()) {
+                            0.5
+                        } else {
+                            1.0
+                        }
+                    },
+                )
                 .sum::<f64>()
         })
         .fold(0.0, f64::max)
@@ -76,10 +70,7 @@ fn cut_at_sentence(s: &str) -> &str {
 
 fn strip_leading(s: &str) -> String {
     let mut words: Vec<&str> = s.split_whitespace().collect();
-    while words
-        .first()
-        .is_some_and(|w| STOP.contains(&w.to_lowercase().as_str()))
-    {
+    while words.first().is_some_and(|w| STOP.contains(&w.to_lowercase().as_str())) {
         words.remove(0);
     }
     words.join(" ")
@@ -96,15 +87,7 @@ pub fn between(text: &str) -> Option<(String, String)> {
     let x = strip_leading(rest[..b].trim());
     let y = strip_leading(rest[b + 5..].trim());
     // Stop Y at a clause: "UC Suite server(s) to allow ..." keeps the name.
-    let y = y
-        .split(" to ")
-        .next()
-        .unwrap_or(&y)
-        .split(" for ")
-        .next()
-        .unwrap_or(&y)
-        .trim()
-        .to_string();
+    let y = y.split(" to ").next().unwrap_or(&y).split(" for ").next().unwrap_or(&y).trim().to_string();
     (!x.is_empty() && !y.is_empty() && x.len() < 80 && y.len() < 80).then_some((x, y))
 }
 
@@ -143,37 +126,16 @@ pub fn section_peers(title: &str, intro: &str, self_names: &[String]) -> (Vec<En
     }
     let mut ends = Vec::new();
     for n in &names {
-        ends.extend(
-            read_ends(n)
-                .ends
-                .into_iter()
-                .filter(|e| matches!(e, End::Named { .. })),
-        );
+        ends.extend(read_ends(n).ends.into_iter().filter(|e| matches!(e, End::Named { .. })));
     }
     let vague = names.iter().any(|n| {
         let l = n.to_lowercase();
-        [
-            "infrastructure",
-            "network",
-            "environment",
-            "systems",
-            "services",
-        ]
-        .iter()
-        .any(|w| l.contains(w))
+        ["infrastructure", "network", "environment", "systems", "services"].iter().any(|w| l.contains(w))
     });
     (ends, vague)
 }
 
-const OWNERS: &[&str] = &[
-    "customer",
-    "customer's",
-    "customers",
-    "company",
-    "company's",
-    "client's",
-    "enterprise",
-];
+const OWNERS: &[&str] = &["customer", "customer's", "customers", "company", "company's", "client's", "enterprise"];
 const PHRASE_STOP: &[&str] = &[
     "for",
     "to",
@@ -226,11 +188,7 @@ pub fn owner_phrase(text: &str) -> Option<(String, String)> {
             continue;
         }
         let bare = words.join(" ");
-        let full = format!(
-            "{} {}",
-            t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''),
-            bare
-        );
+        let full = format!("{} {}", t.trim_matches(|c: char| !c.is_alphanumeric() && c != '\''), bare);
         return Some((bare, full));
     }
     None
@@ -251,10 +209,7 @@ mod tests {
 
     #[test]
     fn peers_from_prose() {
-        let selfs = vec![
-            "Imagicle UC Suite".to_string(),
-            "Imagicle Server".to_string(),
-        ];
+        let selfs = vec!["Imagicle UC Suite".to_string(), "Imagicle Server".to_string()];
         let (p, vague) = section_peers(
             "Interactions between Imagicle Attendant Console Clients and the UC Suite",
             "Following protocols and connections are used between Attendant Console clients and UC Suite server(s). These connections are used by following clients:",
@@ -262,22 +217,18 @@ mod tests {
         );
         assert_eq!(names(&p), ["Attendant Console clients"]);
         assert!(!vague);
-        let (p, _) = section_peers("Interactions with the PBX", "The following protocols are used to interact with any PBX. Such protocols and ports must be allowed.", &selfs);
+        let (p, _) = section_peers(
+            "Interactions with the PBX",
+            "The following protocols are used to interact with any PBX. Such protocols and ports must be allowed.",
+            &selfs,
+        );
         assert_eq!(names(&p), ["PBX"]);
         let (p, _) = section_peers(
             "Interactions with IP Phones and other voice devices",
             "Following protocols are used to interact with the IP phones, ATA devices, Voice Gateways and Session Border Controllers. Such protocols must be allowed.",
             &selfs,
         );
-        assert_eq!(
-            names(&p),
-            [
-                "IP phones",
-                "ATA devices",
-                "Voice Gateways",
-                "Session Border Controllers"
-            ]
-        );
+        assert_eq!(names(&p), ["IP phones", "ATA devices", "Voice Gateways", "Session Border Controllers"]);
         let (p, vague) = section_peers("Interaction with the company infrastructure", "The following protocols and connections can be used to interact with the customer IT infrastructure. Such protocols must be allowed.", &selfs);
         assert_eq!(names(&p), ["customer IT infrastructure"]);
         assert!(vague);
@@ -285,27 +236,16 @@ mod tests {
 
     #[test]
     fn owners() {
-        assert_eq!(owner_phrase("retrieve email messages from the company mail server to allow the mail2fax feature").unwrap(), ("mail server".to_string(), "company mail server".to_string()));
         assert_eq!(
-            owner_phrase("connect to customer's PMS, depending on the PMS model")
-                .unwrap()
-                .1,
-            "customer's PMS"
+            owner_phrase("retrieve email messages from the company mail server to allow the mail2fax feature").unwrap(),
+            ("mail server".to_string(), "company mail server".to_string())
         );
+        assert_eq!(owner_phrase("connect to customer's PMS, depending on the PMS model").unwrap().1, "customer's PMS");
         assert_eq!(
-            owner_phrase(
-                "collect information from the customer LDAP or Active Directory server in order to"
-            )
-            .unwrap()
-            .0,
+            owner_phrase("collect information from the customer LDAP or Active Directory server in order to").unwrap().0,
             "LDAP or Active Directory server"
         );
-        assert_eq!(
-            owner_phrase("access customer's network shared folders for backup purposes")
-                .unwrap()
-                .0,
-            "network shared folders"
-        );
+        assert_eq!(owner_phrase("access customer's network shared folders for backup purposes").unwrap().0, "network shared folders");
         assert!(owner_phrase("send email notifications").is_none());
     }
 }

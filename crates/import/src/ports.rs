@@ -97,9 +97,7 @@ fn tokenize(text: &str) -> Vec<Tok> {
             }
             // A number glued to letters ("20645YesNo", "3rd") is a word.
             if i < chars.len() && chars[i].is_alphabetic() {
-                while i < chars.len()
-                    && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.')
-                {
+                while i < chars.len() && (chars[i].is_alphanumeric() || chars[i] == '_' || chars[i] == '.') {
                     i += 1;
                 }
                 out.push(Tok::Word(chars[start..i].iter().collect()));
@@ -147,8 +145,7 @@ fn proto_word(w: &str) -> Option<(Option<Proto>, bool)> {
 
 fn is_placeholder(w: &str) -> bool {
     let l = w.to_ascii_lowercase();
-    (l.len() >= 2 && (l.chars().all(|c| c == 'n') || l.chars().all(|c| c == 'x')))
-        || matches!(l.as_str(), "tbd" | "tba")
+    (l.len() >= 2 && (l.chars().all(|c| c == 'n') || l.chars().all(|c| c == 'x'))) || matches!(l.as_str(), "tbd" | "tba")
 }
 
 /// Words that may stand in a port cell without changing its meaning.
@@ -202,10 +199,7 @@ impl Parser {
             let g = std::mem::take(&mut self.cur);
             self.cell.groups.push(g);
         }
-        self.cur = Group {
-            line: self.line,
-            ..Group::default()
-        };
+        self.cur = Group { line: self.line, ..Group::default() };
         self.prefixed = false;
     }
     fn push_item(&mut self, item: Item) {
@@ -232,16 +226,10 @@ impl Parser {
             // A separator followed by another protocol word continues the list.
             let sep = match self.toks.get(j) {
                 Some(Tok::Sym('/' | ',' | '+' | '&')) => 1,
-                Some(Tok::Word(w))
-                    if w.eq_ignore_ascii_case("or") || w.eq_ignore_ascii_case("and") =>
-                {
-                    1
-                }
+                Some(Tok::Word(w)) if w.eq_ignore_ascii_case("or") || w.eq_ignore_ascii_case("and") => 1,
                 _ => 0,
             };
-            if sep == 1
-                && matches!(self.toks.get(j + 1), Some(Tok::Word(w)) if proto_word(w).is_some())
-            {
+            if sep == 1 && matches!(self.toks.get(j + 1), Some(Tok::Word(w)) if proto_word(w).is_some()) {
                 j += 1;
             } else {
                 break;
@@ -267,22 +255,12 @@ impl Parser {
         }
         let lower: Vec<String> = words.iter().map(|w| w.to_ascii_lowercase()).collect();
         let pos = lower.iter().position(|w| w == "number" || w == "count")?;
-        let rest: Vec<&String> = lower[pos + 1..]
-            .iter()
-            .filter(|w| *w != "of" && *w != "the")
-            .collect();
+        let rest: Vec<&String> = lower[pos + 1..].iter().filter(|w| *w != "of" && *w != "the").collect();
         if rest.is_empty() || rest.len() > 3 {
             return None;
         }
-        let param: String = rest
-            .iter()
-            .map(|s| s.as_str())
-            .collect::<Vec<_>>()
-            .join("_");
-        let param: String = param
-            .chars()
-            .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
-            .collect();
+        let param: String = rest.iter().map(|s| s.as_str()).collect::<Vec<_>>().join("_");
+        let param: String = param.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
         if !param.starts_with(|c: char| c.is_ascii_lowercase()) {
             return None;
         }
@@ -310,29 +288,16 @@ impl Parser {
             }
             j += 1;
         }
-        let inner: Vec<Tok> = self.toks[start..j.min(self.toks.len())]
-            .iter()
-            .filter(|t| **t != Tok::Newline)
-            .cloned()
-            .collect();
+        let inner: Vec<Tok> = self.toks[start..j.min(self.toks.len())].iter().filter(|t| **t != Tok::Newline).cloned().collect();
         self.i = (j + 1).min(self.toks.len());
-        let words: Vec<String> = inner
-            .iter()
-            .filter_map(|t| {
-                if let Tok::Word(w) = t {
-                    Some(w.to_ascii_uppercase())
-                } else {
-                    None
-                }
-            })
-            .collect();
+        let words: Vec<String> =
+            inner.iter().filter_map(|t| if let Tok::Word(w) = t { Some(w.to_ascii_uppercase()) } else { None }).collect();
         let nums = inner.iter().any(|t| matches!(t, Tok::Num(_)));
         // (C): configurable.
         if words == ["C"] && !nums {
             if let Some(last) = self.cur.items.last_mut() {
                 last.1 = true;
-            } else if let Some(last) = self.cell.groups.last_mut().and_then(|g| g.items.last_mut())
-            {
+            } else if let Some(last) = self.cell.groups.last_mut().and_then(|g| g.items.last_mut()) {
                 last.1 = true;
             }
             return Ok(());
@@ -345,11 +310,7 @@ impl Parser {
             return Ok(());
         }
         // (TCP), (TCP or UDP), (SSL), (SSL/TLS): protocols of the items before.
-        if !nums
-            && words
-                .iter()
-                .all(|w| proto_word(w).is_some() || w == "OR" || w == "AND")
-        {
+        if !nums && words.iter().all(|w| proto_word(w).is_some() || w == "OR" || w == "AND") {
             let mut protos = Vec::new();
             let mut tls = false;
             for w in &words {
@@ -362,9 +323,7 @@ impl Parser {
                     }
                 }
             }
-            let only_tls = words
-                .iter()
-                .all(|w| w == "TLS" || w == "SSL" || w == "OR" || w == "AND");
+            let only_tls = words.iter().all(|w| w == "TLS" || w == "SSL" || w == "OR" || w == "AND");
             if self.cur.items.is_empty() {
                 // "(Any TCP port)" style handled elsewhere; a bare "(TCP)" after
                 // a finished group applies to that group.
@@ -381,10 +340,7 @@ impl Parser {
                 let mut g = std::mem::take(&mut self.cur);
                 apply_postfix(&mut g, protos, tls, only_tls, &words);
                 self.cell.groups.push(g);
-                self.cur = Group {
-                    line: self.line,
-                    ..Group::default()
-                };
+                self.cur = Group { line: self.line, ..Group::default() };
                 self.prefixed = false;
             }
             return Ok(());
@@ -400,22 +356,11 @@ impl Parser {
             }
             return Ok(());
         }
-        Err(format!(
-            "unknown qualifier `({})`",
-            words.join(" ").to_lowercase()
-        ))
+        Err(format!("unknown qualifier `({})`", words.join(" ").to_lowercase()))
     }
 
     fn new(toks: Vec<Tok>) -> Self {
-        Self {
-            toks,
-            i: 0,
-            cell: Cell::default(),
-            cur: Group::default(),
-            prefixed: false,
-            line: 0,
-            separators: Vec::new(),
-        }
+        Self { toks, i: 0, cell: Cell::default(), cur: Group::default(), prefixed: false, line: 0, separators: Vec::new() }
     }
 
     fn run(&mut self) -> Result<(), String> {
@@ -439,18 +384,12 @@ impl Parser {
                         }
                         if !self.cur.items.is_empty() && self.cur.protos.is_empty() {
                             // "Any TCP port", "25 TCP": the protocol follows its items.
-                            let only_tls = protos.is_empty()
-                                || (tls
-                                    && protos == [Proto::Tcp]
-                                    && proto_word(&w).is_some_and(|(_, t)| t));
+                            let only_tls = protos.is_empty() || (tls && protos == [Proto::Tcp] && proto_word(&w).is_some_and(|(_, t)| t));
                             let words = vec![w.to_ascii_uppercase()];
                             let mut g = std::mem::take(&mut self.cur);
                             apply_postfix(&mut g, protos, tls, only_tls, &words);
                             self.cell.groups.push(g);
-                            self.cur = Group {
-                                line: self.line,
-                                ..Group::default()
-                            };
+                            self.cur = Group { line: self.line, ..Group::default() };
                             continue;
                         }
                         self.flush();
@@ -494,15 +433,9 @@ impl Parser {
                                 match self.per_unit_words() {
                                     Some((param, label)) => {
                                         self.cur.items.pop();
-                                        self.push_item(Item::PerUnit {
-                                            base: p,
-                                            param,
-                                            label,
-                                        });
+                                        self.push_item(Item::PerUnit { base: p, param, label });
                                     }
-                                    None => {
-                                        return Err(format!("cannot read what follows `{n} -`"))
-                                    }
+                                    None => return Err(format!("cannot read what follows `{n} -`")),
                                 }
                             }
                             _ => {}
@@ -521,18 +454,10 @@ impl Parser {
                             self.i += 1;
                             let p = port_of(n)?;
                             let item = if matches!(c, '>' | '≥') {
-                                let lo = if or_equal {
-                                    p
-                                } else {
-                                    p.checked_add(1).ok_or("nothing lies above 65535")?
-                                };
+                                let lo = if or_equal { p } else { p.checked_add(1).ok_or("nothing lies above 65535")? };
                                 Item::Range(lo, 65535)
                             } else {
-                                let hi = if or_equal {
-                                    p
-                                } else {
-                                    p.checked_sub(1).ok_or("nothing lies below 0")?
-                                };
+                                let hi = if or_equal { p } else { p.checked_sub(1).ok_or("nothing lies below 0")? };
                                 Item::Range(0, hi)
                             };
                             self.push_item(item);
@@ -591,14 +516,7 @@ fn merge(a: &[Proto], b: &[Proto]) -> Vec<Proto> {
 fn apply_postfix(g: &mut Group, protos: Vec<Proto>, tls: bool, only_tls: bool, words: &[String]) {
     if only_tls {
         g.tls = true;
-        g.qualifier = Some(
-            words
-                .iter()
-                .filter(|w| *w != "OR" && *w != "AND")
-                .cloned()
-                .collect::<Vec<_>>()
-                .join("/"),
-        );
+        g.qualifier = Some(words.iter().filter(|w| *w != "OR" && *w != "AND").cloned().collect::<Vec<_>>().join("/"));
         if g.protos.is_empty() {
             g.protos = vec![Proto::Tcp];
         }
@@ -614,12 +532,7 @@ pub fn parse_cell(text: &str) -> Cell {
     // "1000 to 2000" and "UDP\n5000-5999" are handled by the parser; a cell
     // whose text is only a dash or "n/a" is empty.
     let trimmed = text.trim();
-    if trimmed.is_empty()
-        || matches!(
-            trimmed.to_ascii_lowercase().as_str(),
-            "-" | "–" | "n/a" | "na" | "none" | "—"
-        )
-    {
+    if trimmed.is_empty() || matches!(trimmed.to_ascii_lowercase().as_str(), "-" | "–" | "n/a" | "na" | "none" | "—") {
         return Cell::default();
     }
     let mut p = Parser::new(tokenize(&text));
@@ -632,10 +545,7 @@ pub fn parse_cell(text: &str) -> Cell {
             }
             cell
         }
-        Err(e) => Cell {
-            error: Some(e),
-            ..Cell::default()
-        },
+        Err(e) => Cell { error: Some(e), ..Cell::default() },
     }
 }
 
@@ -663,11 +573,7 @@ mod tests {
         c.items().map(|(i, _)| i.clone()).collect()
     }
     fn protos(text: &str) -> Vec<Vec<Proto>> {
-        parse_cell(text)
-            .groups
-            .iter()
-            .map(|g| g.protos.clone())
-            .collect()
+        parse_cell(text).groups.iter().map(|g| g.protos.clone()).collect()
     }
 
     #[test]
@@ -675,19 +581,10 @@ mod tests {
         assert_eq!(items("5060"), [Port(5060)]);
         assert_eq!(items("80, 443"), [Port(80), Port(443)]);
         assert_eq!(items("8443,8080"), [Port(8443), Port(8080)]);
-        assert_eq!(
-            items("1196, 1197, 1198, 1199 (TCP)"),
-            [Port(1196), Port(1197), Port(1198), Port(1199)]
-        );
+        assert_eq!(items("1196, 1197, 1198, 1199 (TCP)"), [Port(1196), Port(1197), Port(1198), Port(1199)]);
         assert_eq!(
             items("6999, 47100-47102, 10800-10802, 11211, 7445"),
-            [
-                Port(6999),
-                Range(47100, 47102),
-                Range(10800, 10802),
-                Port(11211),
-                Port(7445)
-            ]
+            [Port(6999), Range(47100, 47102), Range(10800, 10802), Port(11211), Port(7445)]
         );
         assert_eq!(items("80/443"), [Port(80), Port(443)]);
         assert!(parse_cell("80/443").slash_list);
@@ -721,10 +618,7 @@ mod tests {
         assert_eq!(items("5060 / 5061 (TCP or UDP)"), [Port(5060), Port(5061)]);
         assert_eq!(protos("UDP 137"), [vec![Proto::Udp]]);
         assert_eq!(items("UDP 137"), [Port(137)]);
-        assert_eq!(
-            protos("199 (UDP) 123 (UDP)"),
-            [vec![Proto::Udp], vec![Proto::Udp]]
-        );
+        assert_eq!(protos("199 (UDP) 123 (UDP)"), [vec![Proto::Udp], vec![Proto::Udp]]);
         assert_eq!(protos("5060 (TCP/UDP)"), [vec![Proto::Tcp, Proto::Udp]]);
         assert_eq!(protos("TCP port 80"), [vec![Proto::Tcp]]);
         // One protocol per line.
@@ -758,10 +652,7 @@ mod tests {
         let c = parse_cell("7999 (C)");
         assert_eq!(c.groups[0].items, [(Port(7999), true)]);
         let c = parse_cell("51616 (C)/51617");
-        assert_eq!(
-            c.items().cloned().collect::<Vec<_>>(),
-            [(Port(51616), true), (Port(51617), false)]
-        );
+        assert_eq!(c.items().cloned().collect::<Vec<_>>(), [(Port(51616), true), (Port(51617), false)]);
         assert!(c.slash_list);
     }
 
@@ -789,25 +680,14 @@ mod tests {
     fn per_unit_counts() {
         assert_eq!(
             items("9995 – maximum number of zones"),
-            [PerUnit {
-                base: 9995,
-                param: "zones".into(),
-                label: "maximum number of zones".into()
-            }]
+            [PerUnit { base: 9995, param: "zones".into(), label: "maximum number of zones".into() }]
         );
         let c = parse_cell("7778- maximum number of zones (C)");
         assert!(c.groups[0].items[0].1);
         assert!(matches!(c.groups[0].items[0].0, PerUnit { base: 7778, .. }));
         assert_eq!(
             items("9970, 9971- maximum number of zones (C)"),
-            [
-                Port(9970),
-                PerUnit {
-                    base: 9971,
-                    param: "zones".into(),
-                    label: "maximum number of zones".into()
-                }
-            ]
+            [Port(9970), PerUnit { base: 9971, param: "zones".into(), label: "maximum number of zones".into() }]
         );
     }
 
@@ -816,10 +696,7 @@ mod tests {
         assert_eq!(items("TCP nnn"), [Unknown("nnn".into())]);
         let c = parse_cell("TCP Port 443, 8080, others");
         assert!(c.others);
-        assert_eq!(
-            c.items().map(|i| i.0.clone()).collect::<Vec<_>>(),
-            [Port(443), Port(8080)]
-        );
+        assert_eq!(c.items().map(|i| i.0.clone()).collect::<Vec<_>>(), [Port(443), Port(8080)]);
         let c = parse_cell("ICMP messages");
         assert!(c.icmp);
         assert!(c.groups.is_empty());

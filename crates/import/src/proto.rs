@@ -42,11 +42,7 @@ impl ProtoCell {
     }
     /// The application name(s) as one string: "HTTP/HTTPS".
     pub fn app(&self) -> Option<String> {
-        let apps: Vec<&str> = self
-            .variants
-            .iter()
-            .filter_map(|v| v.app.as_deref())
-            .collect();
+        let apps: Vec<&str> = self.variants.iter().filter_map(|v| v.app.as_deref()).collect();
         (!apps.is_empty()).then(|| apps.join("/"))
     }
     /// TLS when every variant is encrypted, plaintext when none is.
@@ -133,9 +129,7 @@ pub fn parse_proto_cell(text: &str) -> ProtoCell {
                 depth -= 1;
                 cur.push(c);
             }
-            '/' | ',' | '+' | '&' | '\n' | ';' if depth <= 0 => {
-                parts.push(std::mem::take(&mut cur))
-            }
+            '/' | ',' | '+' | '&' | '\n' | ';' if depth <= 0 => parts.push(std::mem::take(&mut cur)),
             _ => cur.push(c),
         }
     }
@@ -143,11 +137,7 @@ pub fn parse_proto_cell(text: &str) -> ProtoCell {
     // " or " and " and " also separate.
     let parts: Vec<String> = parts
         .into_iter()
-        .flat_map(|p| {
-            p.split(" or ")
-                .flat_map(|q| q.split(" and ").map(str::to_string).collect::<Vec<_>>())
-                .collect::<Vec<_>>()
-        })
+        .flat_map(|p| p.split(" or ").flat_map(|q| q.split(" and ").map(str::to_string).collect::<Vec<_>>()).collect::<Vec<_>>())
         .map(|p| p.trim().to_string())
         .filter(|p| !p.is_empty())
         .collect();
@@ -164,22 +154,12 @@ pub fn parse_proto_cell(text: &str) -> ProtoCell {
         };
         let bare = strip_parens(&name);
         match known(&bare) {
-            Some((transports, app, tls)) => variants.push(Variant {
-                name: bare.clone(),
-                transports,
-                app: app.map(str::to_string),
-                tls,
-            }),
+            Some((transports, app, tls)) => variants.push(Variant { name: bare.clone(), transports, app: app.map(str::to_string), tls }),
             None => {
                 if bare.is_empty() || bare.eq_ignore_ascii_case("any") {
                     continue;
                 }
-                variants.push(Variant {
-                    name: bare.clone(),
-                    transports: Vec::new(),
-                    app: Some(bare.clone()),
-                    tls: None,
-                })
+                variants.push(Variant { name: bare.clone(), transports: Vec::new(), app: Some(bare.clone()), tls: None })
             }
         }
     }
@@ -208,18 +188,8 @@ mod tests {
     #[test]
     fn transports() {
         assert_eq!(parse_proto_cell("TCP").transports(), [Proto::Tcp]);
-        for t in [
-            "TCP/UDP",
-            "TCP / UDP",
-            "TCP + UDP",
-            "TCP, UDP",
-            "TCP or UDP",
-        ] {
-            assert_eq!(
-                parse_proto_cell(t).transports(),
-                [Proto::Tcp, Proto::Udp],
-                "{t}"
-            );
+        for t in ["TCP/UDP", "TCP / UDP", "TCP + UDP", "TCP, UDP", "TCP or UDP"] {
+            assert_eq!(parse_proto_cell(t).transports(), [Proto::Tcp, Proto::Udp], "{t}");
         }
         assert_eq!(parse_proto_cell("HTTPS").transports(), [Proto::Tcp]);
         assert_eq!(parse_proto_cell("HTTPS").tls(), Some(true));
@@ -235,13 +205,7 @@ mod tests {
         assert_eq!(v[0].name, "HTTP");
         assert_eq!(v[1].name, "HTTPS");
         let c = parse_proto_cell("HTTP/S");
-        assert_eq!(
-            c.variants
-                .iter()
-                .map(|v| v.name.as_str())
-                .collect::<Vec<_>>(),
-            ["HTTP", "HTTPS"]
-        );
+        assert_eq!(c.variants.iter().map(|v| v.name.as_str()).collect::<Vec<_>>(), ["HTTP", "HTTPS"]);
         assert!(parse_proto_cell("TCP/TLS").pairable().is_some());
         // Different transports are a cross product, never a pairing.
         assert!(parse_proto_cell("TCP/UDP").pairable().is_none());

@@ -45,11 +45,7 @@ fn split_outside(text: &str, seps: &[&str]) -> Vec<String> {
                 let sc: Vec<char> = sep.chars().collect();
                 if chars[i..].starts_with(&sc) {
                     // "/" inside a URL ("https://x") is no separator.
-                    if *sep == "/"
-                        && (cur.ends_with(':')
-                            || cur.ends_with(":/")
-                            || chars.get(i + 1) == Some(&'/'))
-                    {
+                    if *sep == "/" && (cur.ends_with(':') || cur.ends_with(":/") || chars.get(i + 1) == Some(&'/')) {
                         break;
                     }
                     out.push(std::mem::take(&mut cur));
@@ -62,10 +58,7 @@ fn split_outside(text: &str, seps: &[&str]) -> Vec<String> {
         i += 1;
     }
     out.push(cur);
-    out.into_iter()
-        .map(|s| s.trim().to_string())
-        .filter(|s| !s.is_empty())
-        .collect()
+    out.into_iter().map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
 }
 
 /// Removes parentheses and returns (base, [contents of parentheses]).
@@ -102,25 +95,15 @@ fn parens(s: &str) -> (String, Vec<String>) {
 
 fn is_condition(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
-    l.starts_with("if ")
-        || l.starts_with("when ")
-        || l.starts_with("only ")
-        || l.starts_with("optional")
-        || l.contains(" if ")
+    l.starts_with("if ") || l.starts_with("when ") || l.starts_with("only ") || l.starts_with("optional") || l.contains(" if ")
 }
 
 fn is_any(s: &str) -> bool {
-    matches!(
-        s.to_ascii_lowercase().trim(),
-        "any" | "all" | "*" | "0.0.0.0/0" | "anywhere" | "internet" | "any host" | "any ip"
-    )
+    matches!(s.to_ascii_lowercase().trim(), "any" | "all" | "*" | "0.0.0.0/0" | "anywhere" | "internet" | "any host" | "any ip")
 }
 
 fn is_etc(s: &str) -> bool {
-    matches!(
-        s.to_ascii_lowercase().trim_end_matches('.').trim(),
-        "etc" | "and so on" | "others" | "..."
-    )
+    matches!(s.to_ascii_lowercase().trim_end_matches('.').trim(), "etc" | "and so on" | "others" | "...")
 }
 
 /// Reads an endpoint cell.
@@ -128,12 +111,7 @@ pub fn read_ends(cell: &str) -> Ends {
     let mut out = Ends::default();
     let cell = cell.replace('\r', "");
     for line in cell.split('\n') {
-        for part in split_outside(
-            line,
-            &[
-                ",", ";", " / ", "/ ", " /", "/", " or ", " and ", " & ", " + ",
-            ],
-        ) {
+        for part in split_outside(line, &[",", ";", " / ", "/ ", " /", "/", " or ", " and ", " & ", " + "]) {
             if is_etc(&part) {
                 out.incomplete = true;
                 continue;
@@ -156,21 +134,11 @@ pub fn read_ends(cell: &str) -> Ends {
             }
             if is_any(&base) {
                 // "Any (jtel Support)": anyone of that party.
-                let named: Vec<&String> = inner
-                    .iter()
-                    .filter(|i| {
-                        !is_condition(i) && !i.is_empty() && !i.chars().all(|c| !c.is_alphabetic())
-                    })
-                    .collect();
+                let named: Vec<&String> =
+                    inner.iter().filter(|i| !is_condition(i) && !i.is_empty() && !i.chars().all(|c| !c.is_alphabetic())).collect();
                 match named.first() {
-                    Some(n)
-                        if !["tcp", "udp", "tcp/udp"]
-                            .contains(&n.to_ascii_lowercase().as_str()) =>
-                    {
-                        out.ends.push(End::Named {
-                            base: (*n).clone(),
-                            wording: wording.clone(),
-                        })
+                    Some(n) if !["tcp", "udp", "tcp/udp"].contains(&n.to_ascii_lowercase().as_str()) => {
+                        out.ends.push(End::Named { base: (*n).clone(), wording: wording.clone() })
                     }
                     _ => out.ends.push(End::Any),
                 }
@@ -186,9 +154,7 @@ pub fn read_ends(cell: &str) -> Ends {
 pub fn role_id(name: &str) -> String {
     let mut s = String::new();
     let name = name.replace(['\'', '’', '`'], "");
-    let name = name
-        .trim_start_matches("*.")
-        .trim_matches(|c: char| c == '<' || c == '>');
+    let name = name.trim_start_matches("*.").trim_matches(|c: char| c == '<' || c == '>');
     for c in name.chars() {
         if c.is_ascii_alphanumeric() {
             s.push(c.to_ascii_lowercase());
@@ -209,10 +175,7 @@ pub fn role_id(name: &str) -> String {
 /// A DNS name written as a role ("dockerhub.jtel.de", "https://*.imagicle.com").
 pub fn fqdn_of(name: &str) -> Option<String> {
     let t = name.trim();
-    let t = t
-        .strip_prefix("https://")
-        .or_else(|| t.strip_prefix("http://"))
-        .unwrap_or(t);
+    let t = t.strip_prefix("https://").or_else(|| t.strip_prefix("http://")).unwrap_or(t);
     let t = t.trim_end_matches('/');
     if t.contains(' ') || !t.contains('.') {
         return None;
@@ -303,16 +266,9 @@ impl Roles {
             Some(f) => role_id(f),
             None => role_id(base),
         };
-        let key = if fqdn.is_some() {
-            fresh.clone()
-        } else {
-            singular_key(&fresh)
-        };
+        let key = if fqdn.is_some() { fresh.clone() } else { singular_key(&fresh) };
         let id = self.keys.entry(key).or_insert(fresh).clone();
-        let r = self.roles.entry(id.clone()).or_insert_with(|| RoleDraft {
-            title: base.to_string(),
-            ..RoleDraft::default()
-        });
+        let r = self.roles.entry(id.clone()).or_insert_with(|| RoleDraft { title: base.to_string(), ..RoleDraft::default() });
         for w in [base, wording] {
             let w = crate::doc::squeeze(w);
             if !w.is_empty() && !r.aliases.contains(&w) {
@@ -355,28 +311,16 @@ mod tests {
     #[test]
     fn splitting_names() {
         assert_eq!(named("PBX / SBC / SIP Trunk"), ["PBX", "SBC", "SIP Trunk"]);
-        assert_eq!(
-            named("SIP trunks, PBX, softphones"),
-            ["SIP trunks", "PBX", "softphones"]
-        );
-        assert_eq!(
-            named("JTEL support IPs or customer admin network"),
-            ["JTEL support IPs", "customer admin network"]
-        );
+        assert_eq!(named("SIP trunks, PBX, softphones"), ["SIP trunks", "PBX", "softphones"]);
+        assert_eq!(named("JTEL support IPs or customer admin network"), ["JTEL support IPs", "customer admin network"]);
         assert_eq!(named("CUCM /SIP endpoint"), ["CUCM", "SIP endpoint"]);
         assert_eq!(named("AACC/ Oceana"), ["AACC", "Oceana"]);
         assert_eq!(named("End users (agents, supervisors)"), ["End users"]);
         assert_eq!(named("REM server (IAS/rsync)"), ["REM server"]);
         assert_eq!(named("Any"), ["any"]);
         assert_eq!(named("Any (jtel Support)"), ["jtel Support"]);
-        assert_eq!(
-            named("Any Reporting API users"),
-            ["Any Reporting API users"]
-        );
-        assert_eq!(
-            named("Management workstation\nUsers workstations"),
-            ["Management workstation", "Users workstations"]
-        );
+        assert_eq!(named("Any Reporting API users"), ["Any Reporting API users"]);
+        assert_eq!(named("Management workstation\nUsers workstations"), ["Management workstation", "Users workstations"]);
         assert_eq!(
             named("https://*.imagicle.com, Google Mail, MS-Office365, etc."),
             ["https://*.imagicle.com", "Google Mail", "MS-Office365"]
@@ -384,13 +328,7 @@ mod tests {
         assert!(read_ends("Google Mail, etc.").incomplete);
         let e = read_ends("External SIP trunks (if SBC is used)");
         assert_eq!(e.conditions, ["if SBC is used"]);
-        assert_eq!(
-            e.ends,
-            [End::Named {
-                base: "External SIP trunks".into(),
-                wording: "External SIP trunks".into()
-            }]
-        );
+        assert_eq!(e.ends, [End::Named { base: "External SIP trunks".into(), wording: "External SIP trunks".into() }]);
     }
 
     #[test]
@@ -400,37 +338,17 @@ mod tests {
         assert_eq!(role_id("*.blob.core.windows.net"), "blob-core-windows-net");
         assert_eq!(role_id("<os-package-mirror>"), "os-package-mirror");
         assert_eq!(role_id("Any"), "role-any");
-        assert_eq!(
-            fqdn_of("https://*.imagicle.com").as_deref(),
-            Some("*.imagicle.com")
-        );
-        assert_eq!(
-            fqdn_of("dockerhub.jtel.de").as_deref(),
-            Some("dockerhub.jtel.de")
-        );
+        assert_eq!(fqdn_of("https://*.imagicle.com").as_deref(), Some("*.imagicle.com"));
+        assert_eq!(fqdn_of("dockerhub.jtel.de").as_deref(), Some("dockerhub.jtel.de"));
         assert_eq!(fqdn_of("REM server"), None);
         let mut r = Roles::default();
         let a = r.intern("REM server", "REM server (RESC)");
         let b = r.intern("REM Server", "REM Server (RESC - Hazel Cast)");
         assert_eq!(a, b);
-        assert_eq!(
-            r.roles[&a].aliases,
-            [
-                "REM server",
-                "REM server (RESC)",
-                "REM Server",
-                "REM Server (RESC - Hazel Cast)"
-            ]
-        );
-        assert_eq!(
-            r.intern("SIP trunks", "SIP trunks"),
-            r.intern("SIP Trunk", "SIP Trunk")
-        );
+        assert_eq!(r.roles[&a].aliases, ["REM server", "REM server (RESC)", "REM Server", "REM Server (RESC - Hazel Cast)"]);
+        assert_eq!(r.intern("SIP trunks", "SIP trunks"), r.intern("SIP Trunk", "SIP Trunk"));
         assert_eq!(r.intern("IECs", "IECs"), r.intern("IEC", "IEC"));
-        assert_ne!(
-            r.intern("All Windows", "All Windows"),
-            r.intern("All Window", "All Window")
-        );
+        assert_ne!(r.intern("All Windows", "All Windows"), r.intern("All Window", "All Window"));
         assert_ne!(r.intern("AES", "AES"), r.intern("AE", "AE"));
     }
 }

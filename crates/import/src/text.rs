@@ -45,13 +45,8 @@ fn blank(s: &str) -> bool {
 /// Extracts tables from plain text. `used` marks lines (0-based) already
 /// read by another extractor (Markdown tables), which are skipped.
 pub fn extract(text: &str, used: &[bool]) -> Document {
-    let lines: Vec<&str> = text
-        .split('\n')
-        .map(|l| l.strip_suffix('\r').unwrap_or(l))
-        .collect();
-    let mut taken: Vec<bool> = (0..lines.len())
-        .map(|i| used.get(i).copied().unwrap_or(false))
-        .collect();
+    let lines: Vec<&str> = text.split('\n').map(|l| l.strip_suffix('\r').unwrap_or(l)).collect();
+    let mut taken: Vec<bool> = (0..lines.len()).map(|i| used.get(i).copied().unwrap_or(false)).collect();
     let mut doc = Document::default();
     let mut found: Vec<Table> = Vec::new();
 
@@ -59,29 +54,17 @@ pub fn extract(text: &str, used: &[bool]) -> Document {
     aligned_tables(&lines, &mut taken, &mut found);
     stream_tables(&lines, &mut taken, &mut found);
 
-    found.sort_by_key(|t| {
-        t.origin
-            .trim_start_matches('L')
-            .parse::<usize>()
-            .unwrap_or(usize::MAX)
-    });
+    found.sort_by_key(|t| t.origin.trim_start_matches('L').parse::<usize>().unwrap_or(usize::MAX));
     for (i, t) in found.iter_mut().enumerate() {
         t.index = i + 1;
     }
     doc.tables = found;
     for (i, l) in lines.iter().enumerate() {
         if !taken[i] && mentions_port(l) {
-            doc.strays.push(Stray {
-                line: i + 1,
-                text: squeeze(l),
-            });
+            doc.strays.push(Stray { line: i + 1, text: squeeze(l) });
         }
     }
-    doc.title = lines
-        .iter()
-        .map(|l| l.trim())
-        .find(|l| !l.is_empty() && l.len() <= 100)
-        .map(str::to_string);
+    doc.title = lines.iter().map(|l| l.trim()).find(|l| !l.is_empty() && l.len() <= 100).map(str::to_string);
     doc
 }
 
@@ -177,11 +160,7 @@ fn tab_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
                     header: c.header,
                     rows: if c.ports { rows } else { Vec::new() },
                     perspective: None,
-                    how: if c.ports {
-                        "tab-separated text"
-                    } else {
-                        "tab-separated text (no port column)"
-                    },
+                    how: if c.ports { "tab-separated text" } else { "tab-separated text (no port column)" },
                 });
             }
             for t in taken.iter_mut().take(end + 1).skip(start) {
@@ -216,14 +195,7 @@ fn layout_cells(line: &str) -> Vec<(usize, String)> {
             i += 1;
             end = i;
         }
-        out.push((
-            start,
-            chars[start..end]
-                .iter()
-                .collect::<String>()
-                .trim()
-                .to_string(),
-        ));
+        out.push((start, chars[start..end].iter().collect::<String>().trim().to_string()));
     }
     out
 }
@@ -293,12 +265,7 @@ fn aligned_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
             }
             blanks = 0;
             let row = place(&starts, cs);
-            rows.push(Row {
-                cells: row,
-                line: Some(j + 1),
-                end_line: None,
-                number: rows.len() + 1,
-            });
+            rows.push(Row { cells: row, line: Some(j + 1), end_line: None, number: rows.len() + 1 });
             last = j;
             j += 1;
         }
@@ -354,19 +321,12 @@ impl SLine {
         self.segs.iter().all(|s| s.kind == Kind::Text)
     }
     fn text(&self) -> String {
-        self.segs
-            .iter()
-            .map(|s| s.text.as_str())
-            .collect::<Vec<_>>()
-            .join(" ")
+        self.segs.iter().map(|s| s.text.as_str()).collect::<Vec<_>>().join(" ")
     }
 }
 
 fn is_proto_word(w: &str) -> bool {
-    matches!(
-        w.to_ascii_uppercase().as_str(),
-        "TCP" | "UDP" | "TLS" | "SSL" | "SCTP" | "TCP/UDP" | "UDP/TCP"
-    )
+    matches!(w.to_ascii_uppercase().as_str(), "TCP" | "UDP" | "TLS" | "SSL" | "SCTP" | "TCP/UDP" | "UDP/TCP")
 }
 
 fn is_dir(w: &str) -> bool {
@@ -380,8 +340,7 @@ fn port_continuation(w: &str) -> bool {
     if core.is_empty() {
         return w.starts_with(',');
     }
-    core.chars()
-        .all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == '–')
+    core.chars().all(|c| c.is_ascii_digit() || c == '-' || c == ',' || c == '–')
         || matches!(
             core,
             ">" | ">="
@@ -418,10 +377,7 @@ fn scan_line(line: &str) -> Vec<Seg> {
     let mut text: Vec<&str> = Vec::new();
     let flush_text = |text: &mut Vec<&str>, out: &mut Vec<Seg>| {
         if !text.is_empty() {
-            out.push(Seg {
-                kind: Kind::Text,
-                text: text.join(" "),
-            });
+            out.push(Seg { kind: Kind::Text, text: text.join(" ") });
             text.clear();
         }
     };
@@ -430,10 +386,7 @@ fn scan_line(line: &str) -> Vec<Seg> {
         let t = toks[i];
         if is_dir(t) {
             flush_text(&mut text, &mut out);
-            out.push(Seg {
-                kind: Kind::Dir,
-                text: t.to_string(),
-            });
+            out.push(Seg { kind: Kind::Dir, text: t.to_string() });
             i += 1;
             continue;
         }
@@ -441,9 +394,7 @@ fn scan_line(line: &str) -> Vec<Seg> {
         let mut start_port = None;
         if is_proto_word(t) {
             let mut k = i + 1;
-            while k < toks.len()
-                && matches!(toks[k].to_ascii_lowercase().as_str(), "port" | "ports")
-            {
+            while k < toks.len() && matches!(toks[k].to_ascii_lowercase().as_str(), "port" | "ports") {
                 k += 1;
             }
             if k < toks.len() && port_value_start(toks[k]) {
@@ -452,11 +403,9 @@ fn scan_line(line: &str) -> Vec<Seg> {
                 start_port = Some(1);
             }
         } else if t.eq_ignore_ascii_case("any")
-            && toks.get(i + 1).is_some_and(|n| {
-                n.starts_with('(')
-                    && (n.to_ascii_uppercase().contains("TCP")
-                        || n.to_ascii_uppercase().contains("UDP"))
-            })
+            && toks
+                .get(i + 1)
+                .is_some_and(|n| n.starts_with('(') && (n.to_ascii_uppercase().contains("TCP") || n.to_ascii_uppercase().contains("UDP")))
         {
             // "Any (TCP)", "Any (TCP/UDP)"
             let mut k = i + 1;
@@ -477,10 +426,7 @@ fn scan_line(line: &str) -> Vec<Seg> {
             while k < toks.len() && port_continuation(toks[k]) && !is_dir(toks[k]) {
                 k += 1;
             }
-            out.push(Seg {
-                kind: Kind::Port,
-                text: toks[i..k].join(" "),
-            });
+            out.push(Seg { kind: Kind::Port, text: toks[i..k].join(" ") });
             i = k;
             continue;
         }
@@ -495,9 +441,7 @@ fn scan_line(line: &str) -> Vec<Seg> {
 /// protocol on the line above.
 fn bare_numbers(line: &str) -> bool {
     let t = line.trim();
-    !t.is_empty()
-        && t.split_whitespace().all(port_continuation)
-        && t.starts_with(|c: char| c.is_ascii_digit())
+    !t.is_empty() && t.split_whitespace().all(port_continuation) && t.starts_with(|c: char| c.is_ascii_digit())
 }
 
 fn is_note(line: &str) -> bool {
@@ -508,21 +452,13 @@ fn is_note(line: &str) -> bool {
 /// Long prose: an introduction sentence.
 fn prose(line: &str) -> bool {
     let t = line.trim();
-    t.len() >= 70
-        && (t.ends_with('.') || t.ends_with(':'))
-        && !is_note(t)
-        && scan_line(t).iter().all(|s| s.kind == Kind::Text)
+    t.len() >= 70 && (t.ends_with('.') || t.ends_with(':')) && !is_note(t) && scan_line(t).iter().all(|s| s.kind == Kind::Text)
 }
 
 /// A heading followed by an introduction: where a new section starts.
 fn section_start(lines: &[&str], i: usize) -> bool {
     let l = lines[i].trim();
-    if l.is_empty()
-        || l.len() > 100
-        || l.ends_with('.')
-        || is_note(l)
-        || scan_line(l).iter().any(|s| s.kind != Kind::Text)
-    {
+    if l.is_empty() || l.len() > 100 || l.ends_with('.') || is_note(l) || scan_line(l).iter().any(|s| s.kind != Kind::Text) {
         return false;
     }
     let mut j = i + 1;
@@ -535,8 +471,7 @@ fn section_start(lines: &[&str], i: usize) -> bool {
 /// Header words of a stream table.
 fn header_word(w: &str) -> bool {
     matches!(
-        w.to_ascii_lowercase()
-            .trim_matches(|c: char| !c.is_alphanumeric()),
+        w.to_ascii_lowercase().trim_matches(|c: char| !c.is_alphanumeric()),
         "protocol"
             | "direction"
             | "tcp-ip"
@@ -566,19 +501,11 @@ fn header_line(l: &str) -> bool {
     }
     let first = t.split_whitespace().next().unwrap_or("");
     let base = crate::proto::strip_parens(t);
-    base.split_whitespace().all(header_word)
-        || matches!(
-            first.to_ascii_lowercase().as_str(),
-            "usage" | "description" | "purpose"
-        )
+    base.split_whitespace().all(header_word) || matches!(first.to_ascii_lowercase().as_str(), "usage" | "description" | "purpose")
 }
 
 fn ends_header(l: &str) -> bool {
-    let first = l
-        .split_whitespace()
-        .next()
-        .unwrap_or("")
-        .to_ascii_lowercase();
+    let first = l.split_whitespace().next().unwrap_or("").to_ascii_lowercase();
     matches!(first.as_str(), "usage" | "description" | "purpose")
 }
 
@@ -622,13 +549,7 @@ fn find_header(lines: &[&str], taken: &[bool], i: usize) -> Option<StreamHeader>
     let last = last?;
     let joined = parts.join(" ");
     let lower = joined.to_ascii_lowercase();
-    let mut h = StreamHeader {
-        first: i,
-        last,
-        direction: lower.contains("direction"),
-        remote_first: true,
-        ..Default::default()
-    };
+    let mut h = StreamHeader { first: i, last, direction: lower.contains("direction"), remote_first: true, ..Default::default() };
     // "(From X Perspective)"
     if let Some(a) = lower.find("(from ") {
         if let Some(b) = lower[a..].find("perspective)") {
@@ -641,12 +562,8 @@ fn find_header(lines: &[&str], taken: &[bool], i: usize) -> Option<StreamHeader>
             h.both_ends = Some(joined[a + 9..a + b].trim().to_string());
         }
     }
-    let standalone: Vec<String> = parts
-        .iter()
-        .map(|p| crate::proto::strip_parens(p).to_ascii_lowercase())
-        .collect();
-    h.stacked_from_to =
-        standalone.iter().any(|p| p == "from") && standalone.iter().any(|p| p == "to");
+    let standalone: Vec<String> = parts.iter().map(|p| crate::proto::strip_parens(p).to_ascii_lowercase()).collect();
+    h.stacked_from_to = standalone.iter().any(|p| p == "from") && standalone.iter().any(|p| p == "to");
     if let (Some(r), Some(s)) = (lower.find("remote"), lower.rfind("ports")) {
         h.remote_first = r < s;
     }
@@ -663,11 +580,7 @@ fn stream_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
         };
         // The region: after the header up to the next section, header or used line.
         let mut end = h.last + 1;
-        while end < n
-            && !taken[end]
-            && !section_start(lines, end)
-            && find_header(lines, taken, end).is_none()
-        {
+        while end < n && !taken[end] && !section_start(lines, end) && find_header(lines, taken, end).is_none() {
             end += 1;
         }
         // Title: the section start above the header.
@@ -681,11 +594,7 @@ fn stream_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
             }
             if section_start(lines, k) {
                 title = lines[k].trim().to_string();
-                intro = (k + 1..h.first)
-                    .map(|m| lines[m].trim())
-                    .filter(|l| !l.is_empty())
-                    .collect::<Vec<_>>()
-                    .join(" ");
+                intro = (k + 1..h.first).map(|m| lines[m].trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ");
                 break;
             }
         }
@@ -697,11 +606,7 @@ fn stream_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
         } else {
             name_ports_rows(&region, h.both_ends.as_deref())
         };
-        let how = if h.direction {
-            "text with a direction column"
-        } else {
-            "text with one cell per line"
-        };
+        let how = if h.direction { "text with a direction column" } else { "text with one cell per line" };
         if !rows.is_empty() {
             out.push(Table {
                 index: 0,
@@ -754,14 +659,8 @@ fn build_region(lines: &[&str], from: usize, to: usize) -> Vec<SLine> {
             para += 1;
         }
         let segs = scan_line(l);
-        let bare =
-            segs.len() == 1 && segs[0].kind == Kind::Port && is_proto_word(segs[0].text.trim());
-        out.push(SLine {
-            no: k + 1,
-            segs,
-            blank_before,
-            para,
-        });
+        let bare = segs.len() == 1 && segs[0].kind == Kind::Port && is_proto_word(segs[0].text.trim());
+        out.push(SLine { no: k + 1, segs, blank_before, para });
         pending_proto = if bare { Some(out.len() - 1) } else { None };
         blank_before = false;
     }
@@ -772,11 +671,7 @@ fn build_region(lines: &[&str], from: usize, to: usize) -> Vec<SLine> {
 /// before the anchor on its line, or short text-only lines above it.
 fn name_before(region: &[SLine], li: usize, si: usize, floor: usize) -> (usize, String) {
     let line = &region[li];
-    let before: Vec<&Seg> = line.segs[..si]
-        .iter()
-        .rev()
-        .take_while(|s| s.kind == Kind::Text)
-        .collect();
+    let before: Vec<&Seg> = line.segs[..si].iter().rev().take_while(|s| s.kind == Kind::Text).collect();
     if !before.is_empty() {
         let name: Vec<&str> = before.iter().rev().map(|s| s.text.as_str()).collect();
         return (li, name.join(" "));
@@ -805,11 +700,7 @@ fn name_before(region: &[SLine], li: usize, si: usize, floor: usize) -> (usize, 
 }
 
 /// Text of the region between two positions (exclusive end), as lines.
-fn text_between(
-    region: &[SLine],
-    from: (usize, usize),
-    to: (usize, usize),
-) -> Vec<(usize, String)> {
+fn text_between(region: &[SLine], from: (usize, usize), to: (usize, usize)) -> Vec<(usize, String)> {
     let mut out = Vec::new();
     for (li, l) in region.iter().enumerate() {
         for (si, s) in l.segs.iter().enumerate() {
@@ -823,9 +714,7 @@ fn text_between(
 
 fn is_any_port(s: &str) -> bool {
     let c = crate::ports::parse_cell(s);
-    c.groups.len() == 1
-        && c.groups[0].items.len() == 1
-        && c.groups[0].items[0].0 == crate::ports::Item::Any
+    c.groups.len() == 1 && c.groups[0].items.len() == 1 && c.groups[0].items[0].0 == crate::ports::Item::Any
 }
 
 /// Splits the port expressions after a direction word into the remote
@@ -849,17 +738,10 @@ fn split_ports(ports: &[(String, usize)]) -> Option<(Vec<String>, Vec<String>)> 
     let mut paras: Vec<usize> = ports.iter().map(|p| p.1).collect();
     paras.dedup();
     if paras.len() == 2 {
-        let cut = ports
-            .iter()
-            .position(|p| p.1 == paras[1])
-            .expect("second paragraph");
+        let cut = ports.iter().position(|p| p.1 == paras[1]).expect("second paragraph");
         return Some((texts[..cut].to_vec(), texts[cut..].to_vec()));
     }
-    let norm = |v: &[String]| {
-        v.iter()
-            .map(|s| squeeze(s).to_ascii_uppercase())
-            .collect::<Vec<_>>()
-    };
+    let norm = |v: &[String]| v.iter().map(|s| squeeze(s).to_ascii_uppercase()).collect::<Vec<_>>();
     if n.is_multiple_of(2) && norm(&texts[..n / 2]) == norm(&texts[n / 2..]) {
         return Some((texts[..n / 2].to_vec(), texts[n / 2..].to_vec()));
     }
@@ -869,13 +751,7 @@ fn split_ports(ports: &[(String, usize)]) -> Option<(Vec<String>, Vec<String>)> 
     None
 }
 
-const DIRECTION_HEADER: [&str; 5] = [
-    "Protocol",
-    "Direction",
-    "Ports (remote peer)",
-    "Ports (local)",
-    "Usage",
-];
+const DIRECTION_HEADER: [&str; 5] = ["Protocol", "Direction", "Ports (remote peer)", "Ports (local)", "Usage"];
 
 fn direction_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
     let mut anchors: Vec<(usize, usize)> = Vec::new();
@@ -892,10 +768,7 @@ fn direction_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
         let (start, name) = name_before(region, li, si, floor);
         let pos = if start == li && !name.is_empty() {
             // Inline name: it starts at the first text seg before the anchor.
-            let k = region[li].segs[..si]
-                .iter()
-                .rposition(|s| s.kind != Kind::Text)
-                .map_or(0, |p| p + 1);
+            let k = region[li].segs[..si].iter().rposition(|s| s.kind != Kind::Text).map_or(0, |p| p + 1);
             (li, k)
         } else {
             (start, 0)
@@ -927,25 +800,11 @@ fn direction_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
                 }
             }
         }
-        let usage: Vec<String> = text_between(region, text_from, end)
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        let last_line = region[..end.0.min(region.len())]
-            .last()
-            .map(|l| l.no)
-            .unwrap_or(region[li].no);
+        let usage: Vec<String> = text_between(region, text_from, end).into_iter().map(|(_, t)| t).collect();
+        let last_line = region[..end.0.min(region.len())].last().map(|l| l.no).unwrap_or(region[li].no);
         let (remote, local, note) = match split_ports(&ports) {
             Some((r, l)) => (r.join("\n"), l.join("\n"), None),
-            None => (
-                ports
-                    .iter()
-                    .map(|p| p.0.clone())
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-                String::new(),
-                Some("?"),
-            ),
+            None => (ports.iter().map(|p| p.0.clone()).collect::<Vec<_>>().join("\n"), String::new(), Some("?")),
         };
         let dir = region[li].segs[si].text.clone();
         let first_line = region[names[k].0 .0.min(li)].no;
@@ -954,12 +813,7 @@ fn direction_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
             // Unsplittable ports: leave the local column marked.
             cells[3] = "?".into();
         }
-        rows.push(Row {
-            cells,
-            line: Some(first_line),
-            end_line: Some(last_line),
-            number: k + 1,
-        });
+        rows.push(Row { cells, line: Some(first_line), end_line: Some(last_line), number: k + 1 });
     }
     (DIRECTION_HEADER.to_vec(), rows)
 }
@@ -991,10 +845,7 @@ fn name_ports_rows(region: &[SLine], ends: Option<&str>) -> (Vec<&'static str>, 
         let (li, si) = run[0];
         let (start, name) = name_before(region, li, si, floor);
         let pos = if start == li && !name.is_empty() {
-            let k = region[li].segs[..si]
-                .iter()
-                .rposition(|s| s.kind != Kind::Text)
-                .map_or(0, |p| p + 1);
+            let k = region[li].segs[..si].iter().rposition(|s| s.kind != Kind::Text).map_or(0, |p| p + 1);
             (li, k)
         } else {
             (start, 0)
@@ -1007,27 +858,12 @@ fn name_ports_rows(region: &[SLine], ends: Option<&str>) -> (Vec<&'static str>, 
     for (k, run) in runs.iter().enumerate() {
         let end = names.get(k + 1).map(|n| n.0).unwrap_or((region.len(), 0));
         let lastp = *run.last().expect("non-empty");
-        let usage: Vec<String> = text_between(region, (lastp.0, lastp.1 + 1), end)
-            .into_iter()
-            .map(|(_, t)| t)
-            .collect();
-        let ports: Vec<String> = run
-            .iter()
-            .map(|(li, si)| region[*li].segs[*si].text.clone())
-            .collect();
+        let usage: Vec<String> = text_between(region, (lastp.0, lastp.1 + 1), end).into_iter().map(|(_, t)| t).collect();
+        let ports: Vec<String> = run.iter().map(|(li, si)| region[*li].segs[*si].text.clone()).collect();
         let first_line = region[names[k].0 .0].no;
-        let last_line = region[..end.0.min(region.len())]
-            .last()
-            .map(|l| l.no)
-            .unwrap_or(first_line);
+        let last_line = region[..end.0.min(region.len())].last().map(|l| l.no).unwrap_or(first_line);
         rows.push(Row {
-            cells: vec![
-                names[k].1.clone(),
-                ends.clone(),
-                ends.clone(),
-                ports.join("\n"),
-                usage.join(" "),
-            ],
+            cells: vec![names[k].1.clone(), ends.clone(), ends.clone(), ports.join("\n"), usage.join(" ")],
             line: Some(first_line),
             end_line: Some(last_line),
             number: k + 1,
@@ -1046,16 +882,10 @@ fn row_start_para(lines: &[&SLine]) -> bool {
     let words: Vec<&str> = t.split_whitespace().collect();
     !words.is_empty()
         && words.len() <= 3
-        && (crate::proto::parse_proto_cell(&t)
-            .variants
-            .iter()
-            .all(|v| !v.transports.is_empty())
-            || words.iter().all(|w| {
-                w.chars().any(|c| c.is_alphabetic())
-                    && w.chars()
-                        .filter(|c| c.is_alphabetic())
-                        .all(|c| c.is_uppercase())
-            }))
+        && (crate::proto::parse_proto_cell(&t).variants.iter().all(|v| !v.transports.is_empty())
+            || words
+                .iter()
+                .all(|w| w.chars().any(|c| c.is_alphabetic()) && w.chars().filter(|c| c.is_alphabetic()).all(|c| c.is_uppercase())))
 }
 
 fn from_to_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
@@ -1067,9 +897,7 @@ fn from_to_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
         }
         paras.last_mut().expect("pushed").push(l);
     }
-    let starts: Vec<usize> = (0..paras.len())
-        .filter(|i| row_start_para(&paras[*i]))
-        .collect();
+    let starts: Vec<usize> = (0..paras.len()).filter(|i| row_start_para(&paras[*i])).collect();
     let mut rows = Vec::new();
     for (k, &s) in starts.iter().enumerate() {
         let end = starts.get(k + 1).copied().unwrap_or(paras.len());
@@ -1082,24 +910,9 @@ fn from_to_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
         let mut usage: Vec<String> = Vec::new();
         let mut stage = 0; // 0 from, 1 to, 2 usage
         for p in body {
-            let texts: Vec<String> = p
-                .iter()
-                .flat_map(|l| {
-                    l.segs
-                        .iter()
-                        .filter(|s| s.kind == Kind::Text)
-                        .map(|s| s.text.clone())
-                })
-                .collect();
-            let ps: Vec<String> = p
-                .iter()
-                .flat_map(|l| {
-                    l.segs
-                        .iter()
-                        .filter(|s| s.kind == Kind::Port)
-                        .map(|s| s.text.clone())
-                })
-                .collect();
+            let texts: Vec<String> =
+                p.iter().flat_map(|l| l.segs.iter().filter(|s| s.kind == Kind::Text).map(|s| s.text.clone())).collect();
+            let ps: Vec<String> = p.iter().flat_map(|l| l.segs.iter().filter(|s| s.kind == Kind::Port).map(|s| s.text.clone())).collect();
             match stage {
                 0 => {
                     if texts.is_empty() {
@@ -1137,20 +950,9 @@ fn from_to_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
             }
         }
         let first_line = paras[s][0].no;
-        let last_line = paras[..end]
-            .last()
-            .and_then(|p| p.last())
-            .map(|l| l.no)
-            .unwrap_or(first_line);
+        let last_line = paras[..end].last().and_then(|p| p.last()).map(|l| l.no).unwrap_or(first_line);
         rows.push(Row {
-            cells: vec![
-                proto,
-                from.join("\n"),
-                src.join("\n"),
-                to.join("\n"),
-                ports.join("\n"),
-                usage.join(" "),
-            ],
+            cells: vec![proto, from.join("\n"), src.join("\n"), to.join("\n"), ports.join("\n"), usage.join(" ")],
             line: Some(first_line),
             end_line: Some(last_line),
             number: k + 1,
@@ -1190,50 +992,26 @@ mod tests {
                 (Text, "Secure SIP".into())
             ]
         );
-        assert_eq!(
-            kinds("TCP Port 443, 8080, others"),
-            [(Port, "TCP Port 443, 8080, others".into())]
-        );
-        assert_eq!(
-            kinds("(Any TCP/UDP port)"),
-            [(Port, "(Any TCP/UDP port)".into())]
-        );
+        assert_eq!(kinds("TCP Port 443, 8080, others"), [(Port, "TCP Port 443, 8080, others".into())]);
+        assert_eq!(kinds("(Any TCP/UDP port)"), [(Port, "(Any TCP/UDP port)".into())]);
         assert_eq!(kinds("UDP > 1024*"), [(Port, "UDP > 1024*".into())]);
-        assert_eq!(
-            kinds("the TCP connection"),
-            [(Text, "the TCP connection".into())]
-        );
+        assert_eq!(kinds("the TCP connection"), [(Text, "the TCP connection".into())]);
         assert_eq!(
             kinds("RDP TCP 3389 Remote Desktop transactions"),
-            [
-                (Text, "RDP".into()),
-                (Port, "TCP 3389".into()),
-                (Text, "Remote Desktop transactions".into())
-            ]
+            [(Text, "RDP".into()), (Port, "TCP 3389".into()), (Text, "Remote Desktop transactions".into())]
         );
     }
 
     #[test]
     fn splitting_port_columns() {
-        let p = |v: &[(&str, usize)]| {
-            v.iter()
-                .map(|(s, n)| (s.to_string(), *n))
-                .collect::<Vec<_>>()
-        };
-        let (r, l) =
-            split_ports(&p(&[("TCP 25", 0), ("TCP 465 (SSL)", 0), ("Any (TCP)", 0)])).unwrap();
+        let p = |v: &[(&str, usize)]| v.iter().map(|(s, n)| (s.to_string(), *n)).collect::<Vec<_>>();
+        let (r, l) = split_ports(&p(&[("TCP 25", 0), ("TCP 465 (SSL)", 0), ("Any (TCP)", 0)])).unwrap();
         assert_eq!((r.len(), l.len()), (2, 1));
         let (r, l) = split_ports(&p(&[("Any (TCP)", 0), ("TCP 21", 1), ("TCP 22", 2)])).unwrap();
         assert_eq!((r.len(), l.len()), (1, 2));
         let (r, l) = split_ports(&p(&[("TCP 1721", 0), ("TCP 1720", 1), ("TCP 1721", 1)])).unwrap();
         assert_eq!((r, l.len()), (vec!["TCP 1721".to_string()], 2));
-        let (r, l) = split_ports(&p(&[
-            ("UDP 5062", 0),
-            ("TCP 5062", 1),
-            ("UDP 5062", 2),
-            ("TCP 5062", 3),
-        ]))
-        .unwrap();
+        let (r, l) = split_ports(&p(&[("UDP 5062", 0), ("TCP 5062", 1), ("UDP 5062", 2), ("TCP 5062", 3)])).unwrap();
         assert_eq!((r.len(), l.len()), (2, 2));
         assert!(split_ports(&p(&[("TCP 1", 0), ("TCP 2", 1), ("TCP 3", 2)])).is_none());
     }
@@ -1247,23 +1025,9 @@ mod tests {
         assert_eq!(t.perspective.as_deref(), Some("Acme Server"));
         assert_eq!(t.title, "Interaction with the infrastructure");
         assert_eq!(t.rows.len(), 3);
-        assert_eq!(
-            t.rows[0].cells[..4],
-            ["LDAP", "OUT", "TCP 389", "Any (TCP)"]
-        );
-        assert_eq!(
-            t.rows[1].cells[..4],
-            [
-                "SMTP (SSL/TLS)",
-                "OUT",
-                "TCP 25\nTCP 465 (SSL)",
-                "Any (TCP)"
-            ]
-        );
-        assert_eq!(
-            t.rows[2].cells[..4],
-            ["SIP", "IN/OUT", "UDP 5060", "UDP 5060"]
-        );
+        assert_eq!(t.rows[0].cells[..4], ["LDAP", "OUT", "TCP 389", "Any (TCP)"]);
+        assert_eq!(t.rows[1].cells[..4], ["SMTP (SSL/TLS)", "OUT", "TCP 25\nTCP 465 (SSL)", "Any (TCP)"]);
+        assert_eq!(t.rows[2].cells[..4], ["SIP", "IN/OUT", "UDP 5060", "UDP 5060"]);
     }
 
     #[test]
@@ -1283,10 +1047,7 @@ mod tests {
         assert_eq!(d.tables.len(), 1, "{:#?}", d.tables);
         let t = &d.tables[0];
         assert_eq!(t.rows.len(), 3);
-        assert_eq!(
-            t.rows[1].cells,
-            ["Admin", "Web server", "22", "TCP", "shell access"]
-        );
+        assert_eq!(t.rows[1].cells, ["Admin", "Web server", "22", "TCP", "shell access"]);
         assert_eq!(t.rows[2].cells[1], "(jump host)");
     }
 }

@@ -9,25 +9,12 @@ fn run(bytes: &[u8], name: &str, format: Format) -> (Import, Matrix) {
     let mut o = Options::new(name);
     o.format = format;
     let imp = import(bytes, &o).expect("import");
-    assert!(
-        imp.check_errors.is_empty(),
-        "{:?}\n{}",
-        imp.check_errors,
-        imp.yaml
-    );
-    let m = portmatrix_model::matrix_from_str("draft.yaml", &imp.yaml).unwrap_or_else(|d| {
-        panic!(
-            "{:?}\n{}",
-            d.iter().map(|x| &x.message).collect::<Vec<_>>(),
-            imp.yaml
-        )
-    });
+    assert!(imp.check_errors.is_empty(), "{:?}\n{}", imp.check_errors, imp.yaml);
+    let m = portmatrix_model::matrix_from_str("draft.yaml", &imp.yaml)
+        .unwrap_or_else(|d| panic!("{:?}\n{}", d.iter().map(|x| &x.message).collect::<Vec<_>>(), imp.yaml));
     let failing: Vec<_> = portmatrix_model::lint::lint_matrix(&m)
         .into_iter()
-        .filter(|d| {
-            d.severity == portmatrix_model::Severity::Warning
-                && portmatrix_model::lint::DENY_BY_DEFAULT.contains(&d.code)
-        })
+        .filter(|d| d.severity == portmatrix_model::Severity::Warning && portmatrix_model::lint::DENY_BY_DEFAULT.contains(&d.code))
         .map(|d| d.message)
         .collect();
     assert!(failing.is_empty(), "{failing:?}");
@@ -39,27 +26,13 @@ fn flows(m: &Matrix) -> Vec<(String, String, String, String)> {
     m.flows
         .iter()
         .map(|f| {
-            let j = |v: &[portmatrix_model::source::Spanned<String>]| {
-                v.iter()
-                    .map(|s| s.value.clone())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            };
+            let j = |v: &[portmatrix_model::source::Spanned<String>]| v.iter().map(|s| s.value.clone()).collect::<Vec<_>>().join(",");
             let ports = f
                 .ports
                 .as_ref()
-                .map(|p| {
-                    p.resolve(&|n| m.param_default(n))
-                        .map(|s| s.to_string())
-                        .unwrap_or_else(|_| "?".into())
-                })
+                .map(|p| p.resolve(&|n| m.param_default(n)).map(|s| s.to_string()).unwrap_or_else(|_| "?".into()))
                 .unwrap_or_default();
-            (
-                j(&f.from),
-                j(&f.to),
-                f.protos().map(Proto::as_str).collect::<Vec<_>>().join(","),
-                ports,
-            )
+            (j(&f.from), j(&f.to), f.protos().map(Proto::as_str).collect::<Vec<_>>().join(","), ports)
         })
         .collect()
 }
@@ -81,14 +54,8 @@ fn csv_with_semicolons_and_source_ports() {
             t("monitoring", "web-server", "udp", "161")
         ]
     );
-    assert_eq!(
-        m.flows[0].src_ports.as_ref().map(|p| p.to_string()),
-        Some("1024-65535".into())
-    );
-    assert!(
-        m.flows[1].src_ports.is_none(),
-        "Any source port is no restriction"
-    );
+    assert_eq!(m.flows[0].src_ports.as_ref().map(|p| p.to_string()), Some("1024-65535".into()));
+    assert!(m.flows[1].src_ports.is_none(), "Any source port is no restriction");
     assert_eq!(m.matrix.value, "acme");
 }
 
@@ -98,15 +65,11 @@ fn xlsx_sheets_with_merged_cells() {
     let mut wb = Workbook::new();
     let ws = wb.add_worksheet();
     ws.set_name("Ports").unwrap();
-    for (c, h) in ["Source", "Destination", "Port(s)", "Protocol", "Purpose"]
-        .iter()
-        .enumerate()
-    {
+    for (c, h) in ["Source", "Destination", "Port(s)", "Protocol", "Purpose"].iter().enumerate() {
         ws.write_string(0, c as u16, *h).unwrap();
     }
     // "Agents" spans two rows.
-    ws.merge_range(1, 0, 2, 0, "Agents", &XFormat::new())
-        .unwrap();
+    ws.merge_range(1, 0, 2, 0, "Agents", &XFormat::new()).unwrap();
     ws.write_string(1, 1, "Web").unwrap();
     ws.write_number(1, 2, 443.0).unwrap();
     ws.write_string(1, 3, "TCP").unwrap();
@@ -120,21 +83,11 @@ fn xlsx_sheets_with_merged_cells() {
     let bytes = wb.save_to_buffer().unwrap();
     let (imp, m) = run(&bytes, "acme.xlsx", Format::Auto);
     assert_eq!(imp.format, Format::Xlsx);
-    assert_eq!(
-        flows(&m),
-        [
-            t("agents", "web", "tcp", "443"),
-            t("agents", "web", "tcp", "8443")
-        ]
-    );
+    assert_eq!(flows(&m), [t("agents", "web", "tcp", "443"), t("agents", "web", "tcp", "8443")]);
     // The configurable port is a parameter; the prose cell is a review item.
     assert_eq!(m.flows[1].ports.as_ref().unwrap().to_string(), "web_port");
     assert!(imp.yaml.contains("configurable: true"));
-    assert!(imp
-        .draft
-        .review
-        .iter()
-        .any(|r| r.text.contains("see vendor note") && r.at.contains("sheet Ports")));
+    assert!(imp.draft.review.iter().any(|r| r.text.contains("see vendor note") && r.at.contains("sheet Ports")));
 }
 
 #[test]
@@ -150,14 +103,7 @@ fn html_with_spans_and_direction_free_table() {
     let (imp, m) = run(html.as_bytes(), "acme.html", Format::Auto);
     assert_eq!(imp.format, Format::Html);
     assert_eq!(m.title, "Acme PBX");
-    assert_eq!(
-        flows(&m),
-        [
-            t("phones", "pbx", "udp", "5060"),
-            t("phones", "pbx", "udp", "10000-20000"),
-            t("pbx", "phones", "icmp", "")
-        ]
-    );
+    assert_eq!(flows(&m), [t("phones", "pbx", "udp", "5060"), t("phones", "pbx", "udp", "10000-20000"), t("pbx", "phones", "icmp", "")]);
     assert!(m.flows[0].cite.contains("table 1 (Firewall), row 1"));
 }
 
@@ -177,10 +123,7 @@ fn markdown_with_one_ended_tables_and_self() {
             t("acme-server", "updates-acme-example", "tcp", "443"),
         ]
     );
-    assert_eq!(
-        m.roles["updates-acme-example"].fqdns[0].value,
-        "updates.acme.example"
-    );
+    assert_eq!(m.roles["updates-acme-example"].fqdns[0].value, "updates.acme.example");
     assert!(m.roles["updates-acme-example"].external);
     assert_eq!(m.flows[3].tls, Some(true));
 }
@@ -189,26 +132,11 @@ fn markdown_with_one_ended_tables_and_self() {
 fn tab_separated_text_with_continuations() {
     let text = "Table 1 Ports\n\nFrom (Sender)\tTo (Listener)\tDestination Port\tPurpose\nAdmin laptop\tKiosk (VNC server)\t5980 (TCP)\tRemote\n(VNC client)\t\t5950 (TCP)\tmanagement\n\tKiosk\t111 (TCP)\t\nServer (A)\tServer (B)\tsee the properties file\tJMX\n";
     let (imp, m) = run(text.as_bytes(), "x.txt", Format::Auto);
-    assert_eq!(
-        flows(&m),
-        [
-            t("admin-laptop", "kiosk", "tcp", "5950,5980"),
-            t("any", "kiosk", "tcp", "111")
-        ]
-    );
+    assert_eq!(flows(&m), [t("admin-laptop", "kiosk", "tcp", "5950,5980"), t("any", "kiosk", "tcp", "111")]);
     assert_eq!(m.flows[0].purpose, "Remote management");
-    assert!(m.roles["admin-laptop"]
-        .aliases
-        .contains(&"Admin laptop (VNC client)".to_string()));
-    assert!(imp
-        .draft
-        .review
-        .iter()
-        .any(|r| r.text.contains("see the properties file")));
-    assert!(imp.draft.flows[1]
-        .review
-        .iter()
-        .any(|r| r.contains("initiator is not named")));
+    assert!(m.roles["admin-laptop"].aliases.contains(&"Admin laptop (VNC client)".to_string()));
+    assert!(imp.draft.review.iter().any(|r| r.text.contains("see the properties file")));
+    assert!(imp.draft.flows[1].review.iter().any(|r| r.contains("initiator is not named")));
 }
 
 #[test]
@@ -229,14 +157,8 @@ fn direction_table_from_the_servers_perspective() {
         ]
     );
     // The IN half of "TCP 2748 / Any" keeps the peer's port as its source port.
-    assert_eq!(
-        m.flows[1].src_ports.as_ref().map(|p| p.to_string()),
-        Some("2748".into())
-    );
-    assert_eq!(
-        m.flows[3].src_ports.as_ref().map(|p| p.to_string()),
-        Some("5060".into())
-    );
+    assert_eq!(m.flows[1].src_ports.as_ref().map(|p| p.to_string()), Some("2748".into()));
+    assert_eq!(m.flows[3].src_ports.as_ref().map(|p| p.to_string()), Some("5060".into()));
 }
 
 #[test]
@@ -245,7 +167,10 @@ fn empty_and_garbage_inputs_give_valid_drafts() {
         (&b""[..], Format::Text),
         (b"\xff\xfe\x00garbage", Format::Auto),
         (b"| a |\n|---|\n| b |", Format::Md),
-        (b"<table><tr><td>Source</td><td>Port</td><td>Protocol</td></tr><tr><td>x</td><td>99999</td><td>TCP</td></tr></table>", Format::Html),
+        (
+            b"<table><tr><td>Source</td><td>Port</td><td>Protocol</td></tr><tr><td>x</td><td>99999</td><td>TCP</td></tr></table>",
+            Format::Html,
+        ),
         (b"Source,Destination,Port\nA,B,", Format::Csv),
     ] {
         let mut o = Options::new("in");
@@ -255,8 +180,5 @@ fn empty_and_garbage_inputs_give_valid_drafts() {
     }
     let mut o = Options::new("broken.xlsx");
     o.format = Format::Xlsx;
-    assert!(
-        import(b"PK\x03\x04 not really", &o).is_err(),
-        "an unreadable workbook is an error, not a panic"
-    );
+    assert!(import(b"PK\x03\x04 not really", &o).is_err(), "an unreadable workbook is an error, not a panic");
 }

@@ -34,10 +34,7 @@ fn seed(prefix: &str) -> Option<(String, Vec<u8>)> {
         println!("skipped: ../shared/seeds is not beside the repository");
         return None;
     };
-    let entry = std::fs::read_dir(&dir)
-        .ok()?
-        .filter_map(Result::ok)
-        .find(|e| e.file_name().to_string_lossy().starts_with(prefix))?;
+    let entry = std::fs::read_dir(&dir).ok()?.filter_map(Result::ok).find(|e| e.file_name().to_string_lossy().starts_with(prefix))?;
     let name = entry.file_name().to_string_lossy().into_owned();
     let bytes = std::fs::read(entry.path()).ok()?;
     Some((name, bytes))
@@ -45,11 +42,7 @@ fn seed(prefix: &str) -> Option<(String, Vec<u8>)> {
 
 /// Names normalised for comparison: lower case, punctuation as spaces.
 fn norm(s: &str) -> String {
-    s.to_lowercase()
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .collect::<Vec<_>>()
-        .join(" ")
+    s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
 }
 
 fn names(m: &Matrix, id: &str) -> Vec<String> {
@@ -74,18 +67,19 @@ fn ports_sig(m: &Matrix, f: &portmatrix_model::Flow) -> String {
 fn facts(m: &Matrix, map: &dyn Fn(&str) -> String) -> BTreeSet<Fact> {
     let mut out = BTreeSet::new();
     for f in &m.flows {
-        let ends = |v: &[portmatrix_model::source::Spanned<String>]| -> Vec<String> {
-            v.iter()
-                .flat_map(|n| {
-                    if n.value == "any" {
-                        vec!["any".to_string()]
-                    } else {
-                        m.expand(n).into_iter().map(str::to_string).collect()
-                    }
-                })
-                .map(|r| if r == "any" { r } else { map(&r) })
-                .collect()
-        };
+        let ends =
+            |v: &[portmatrix_model::source::Spanned<String>]| -> Vec<String> {
+                v.iter()
+                    .flat_map(|n| {
+                        if n.value == "any" {
+                            vec!["any".to_string()]
+                        } else {
+                            m.expand(n).into_iter().map(str::to_string).collect()
+                        }
+                    })
+                    .map(|r| if r == "any" { r } else { map(&r) })
+                    .collect()
+            };
         let sig = ports_sig(m, f);
         for a in ends(&f.from) {
             for b in ends(&f.to) {
@@ -109,39 +103,31 @@ fn score(label: &str, draft: &Matrix, catalog: &Matrix) -> Score {
     let mut unmapped = Vec::new();
     for id in draft.roles.keys() {
         let mine = names(draft, id);
-        let hits: Vec<&str> = catalog
-            .roles
-            .keys()
-            .map(|k| k.value.as_str())
-            .filter(|k| names(catalog, k).iter().any(|n| mine.contains(n)))
-            .collect();
+        let hits: Vec<&str> =
+            catalog.roles.keys().map(|k| k.value.as_str()).filter(|k| names(catalog, k).iter().any(|n| mine.contains(n))).collect();
         match hits.as_slice() {
             [] => unmapped.push(id.value.clone()),
             [one] => {
                 mapping.insert(id.value.clone(), one.to_string());
             }
             [first, ..] => {
-                println!(
-                    "  {label}: role `{}` matches several catalog roles {hits:?}; `{first}` taken",
-                    id.value
-                );
+                println!("  {label}: role `{}` matches several catalog roles {hits:?}; `{first}` taken", id.value);
                 mapping.insert(id.value.clone(), first.to_string());
             }
         }
     }
-    let imported = facts(draft, &|r| {
-        mapping.get(r).cloned().unwrap_or_else(|| format!("?{r}"))
-    });
+    let imported = facts(draft, &|r| mapping.get(r).cloned().unwrap_or_else(|| format!("?{r}")));
     let reference = facts(catalog, &|r| r.to_string());
     let hit = imported.intersection(&reference).count();
     let precision = hit as f64 / imported.len().max(1) as f64;
     let recall = hit as f64 / reference.len().max(1) as f64;
-    println!("{label}: {} imported facts, {} catalog facts, {hit} common: precision {precision:.3}, recall {recall:.3}", imported.len(), reference.len());
+    println!(
+        "{label}: {} imported facts, {} catalog facts, {hit} common: precision {precision:.3}, recall {recall:.3}",
+        imported.len(),
+        reference.len()
+    );
     if !unmapped.is_empty() {
-        println!(
-            "  roles with no catalog counterpart: {}",
-            unmapped.join(", ")
-        );
+        println!("  roles with no catalog counterpart: {}", unmapped.join(", "));
     }
     for f in imported.difference(&reference) {
         println!("  imported only: {} -> {} {} {}", f.0, f.1, f.2, f.3);
@@ -155,35 +141,20 @@ fn score(label: &str, draft: &Matrix, catalog: &Matrix) -> Score {
 /// Imports a seed, checks the draft like `portmatrix check` and scores it.
 fn run(prefix: &str, catalog_id: &str) -> Option<Score> {
     let (name, bytes) = seed(prefix)?;
-    let imp = portmatrix_import::import(&bytes, &portmatrix_import::Options::new(name.clone()))
-        .expect("import");
+    let imp = portmatrix_import::import(&bytes, &portmatrix_import::Options::new(name.clone())).expect("import");
     eprint!("{}", imp.summary());
     assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
     let draft = portmatrix_model::matrix_from_str(&format!("{name}.draft.yaml"), &imp.yaml)
-        .unwrap_or_else(|d| {
-            panic!(
-                "draft does not load: {:?}",
-                d.iter().map(|x| &x.message).collect::<Vec<_>>()
-            )
-        });
+        .unwrap_or_else(|d| panic!("draft does not load: {:?}", d.iter().map(|x| &x.message).collect::<Vec<_>>()));
     // `portmatrix check` fails on errors and on unaccepted deny-by-default lints.
     let failing: Vec<String> = portmatrix_model::lint::lint_matrix(&draft)
         .into_iter()
-        .filter(|d| {
-            d.severity == portmatrix_model::Severity::Warning
-                && portmatrix_model::lint::DENY_BY_DEFAULT.contains(&d.code)
-        })
+        .filter(|d| d.severity == portmatrix_model::Severity::Warning && portmatrix_model::lint::DENY_BY_DEFAULT.contains(&d.code))
         .map(|d| d.message)
         .collect();
     assert!(failing.is_empty(), "{failing:?}");
-    let catalog = portmatrix_catalog::get(catalog_id)
-        .expect("catalog id")
-        .expect("catalog loads");
-    Some(score(
-        &format!("seed {prefix} vs {catalog_id}"),
-        &draft,
-        &catalog,
-    ))
+    let catalog = portmatrix_catalog::get(catalog_id).expect("catalog id").expect("catalog loads");
+    Some(score(&format!("seed {prefix} vs {catalog_id}"), &draft, &catalog))
 }
 
 #[test]
@@ -227,21 +198,12 @@ fn seed_000_garbled_export_imports_with_review_items() {
     let Some((name, bytes)) = seed("000_") else {
         return;
     };
-    let imp =
-        portmatrix_import::import(&bytes, &portmatrix_import::Options::new(name)).expect("import");
+    let imp = portmatrix_import::import(&bytes, &portmatrix_import::Options::new(name)).expect("import");
     eprint!("{}", imp.summary());
     assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
-    assert!(
-        imp.review_count() > 0,
-        "a garbled export must leave review items"
-    );
+    assert!(imp.review_count() > 0, "a garbled export must leave review items");
     assert!(imp.yaml.contains("# review:"));
-    for line in imp
-        .yaml
-        .lines()
-        .filter(|l| l.starts_with("# review:"))
-        .take(15)
-    {
+    for line in imp.yaml.lines().filter(|l| l.starts_with("# review:")).take(15) {
         println!("{line}");
     }
 }

@@ -23,32 +23,44 @@ pub fn render(rs: &Ruleset, h: &Header) -> (String, String, String) {
     }
     let _ = writeln!(
         pol,
-        "header {{\n  comment:: \"portmatrix plan for {}\"\n  target:: nftables inet {}\n}}\n",
+        "header {{\n  comment:: \"portmatrix plan for {}\"\n  target:: nftables mixed {}\n}}\n",
         rs.name,
         if rs.forward { "FORWARD" } else { "INPUT" }
     );
     for (i, r) in rs.rules.iter().enumerate() {
         let name = format!("{}-{}", r.reasons.first().map(|t| t.replace('/', "-")).unwrap_or_default(), i + 1);
-        let net = format!("SRC_{}", token(&name));
+        // Names carry the host: aclgen reads all definition files into one namespace.
+        let net = format!("SRC_{}_{}", token(&rs.name), token(&name));
         nets.insert(net.clone(), r.src.iter().map(|n| n.to_string()).collect());
         let _ = writeln!(pol, "term {name} {{");
         let _ = writeln!(pol, "  comment:: \"{}\"", r.reasons.join(" "));
         let _ = writeln!(pol, "  source-address:: {net}");
         if !r.dst.is_empty() {
-            let dnet = format!("DST_{}", token(&name));
+            let dnet = format!("DST_{}_{}", token(&rs.name), token(&name));
             nets.insert(dnet.clone(), r.dst.iter().map(|n| n.to_string()).collect());
             let _ = writeln!(pol, "  destination-address:: {dnet}");
         }
         let _ = writeln!(pol, "  protocol:: {}", r.proto);
         if r.proto.has_ports() {
-            let svc = format!("SVC_{}", token(&name));
+            let svc = format!("SVC_{}_{}", token(&rs.name), token(&name));
             svcs.insert(
                 svc.clone(),
                 r.dports.ranges().map(|(a, b)| if a == b { format!("{a}/{}", r.proto) } else { format!("{a}-{b}/{}", r.proto) }).collect(),
             );
             let _ = writeln!(pol, "  destination-port:: {svc}");
+            if let Some(sp) = &r.sports {
+                let ssvc = format!("SPT_{}_{}", token(&rs.name), token(&name));
+                svcs.insert(
+                    ssvc.clone(),
+                    sp.ranges().map(|(a, b)| if a == b { format!("{a}/{}", r.proto) } else { format!("{a}-{b}/{}", r.proto) }).collect(),
+                );
+                let _ = writeln!(pol, "  source-port:: {ssvc}");
+            }
         } else {
-            let _ = writeln!(pol, "  icmp-type:: {}", r.icmp.join(" "));
+            // Aerleon's nftables generator fails on a term with exactly one
+            // icmp-type; naming it twice yields the same set, not a wider one.
+            let types = if r.icmp.len() == 1 { vec![r.icmp[0].clone(), r.icmp[0].clone()] } else { r.icmp.clone() };
+            let _ = writeln!(pol, "  icmp-type:: {}", types.join(" "));
         }
         let _ = writeln!(pol, "  action:: accept\n}}\n");
     }

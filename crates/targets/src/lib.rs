@@ -76,8 +76,8 @@ fn files(rs: &Ruleset, target: Target, inventory: &str) -> Vec<OutputFile> {
             let (pol, net, svc) = aerleon::render(rs, &h);
             vec![
                 OutputFile { name: format!("aerleon/policies/pol/{n}.pol"), contents: pol },
-                OutputFile { name: format!("aerleon/def/{n}/NETWORK.net"), contents: net },
-                OutputFile { name: format!("aerleon/def/{n}/SERVICES.svc"), contents: svc },
+                OutputFile { name: format!("aerleon/def/{n}.net"), contents: net },
+                OutputFile { name: format!("aerleon/def/{n}.svc"), contents: svc },
             ]
         }
     }
