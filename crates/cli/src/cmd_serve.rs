@@ -9,7 +9,7 @@ use portmatrix_report::web::{App, Server};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n\nThe server listens on loopback unless told otherwise; it has no authentication."
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication."
 )]
 pub struct ServeArgs {
     /// Matrix files (or catalog ids) to show besides the catalog
@@ -18,6 +18,10 @@ pub struct ServeArgs {
     /// each host's compiled configuration per target
     #[arg(long, short = 'i', value_name = "INV")]
     pub inventory: Option<PathBuf>,
+    /// Also show these probe or lab results: the JSON of `portmatrix probe
+    /// --format json` or `portmatrix lab --format json`
+    #[arg(long, value_name = "FILE")]
+    pub results: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
@@ -53,6 +57,16 @@ pub fn run(a: ServeArgs) -> u8 {
             }
         }
     }
+    let results = match &a.results {
+        Some(f) => match portmatrix_report::web::results::load_results(f) {
+            Ok(r) => Some(r),
+            Err(e) => {
+                eprintln!("error: {e}");
+                return crate::exit::UNUSABLE;
+            }
+        },
+        None => None,
+    };
     if !a.listen.ip().is_loopback() {
         eprintln!("warning: listening on {} — the UI has no authentication and shows every matrix", a.listen);
     }
@@ -62,6 +76,9 @@ pub fn run(a: ServeArgs) -> u8 {
             Ok(plan) => app = app.with_plan(plan),
             Err(code) => return code,
         }
+    }
+    if let Some(r) = results {
+        app = app.with_results(r);
     }
     let server = match Server::bind(a.listen, app) {
         Ok(s) => s,

@@ -294,3 +294,23 @@ fn catalog_ids_pass_check() {
     assert_ne!(r.code, 2, "{}{}", r.stdout, r.stderr);
     assert!(!r.stdout.contains(": error["), "{}", r.stdout);
 }
+
+#[test]
+fn serve_refuses_a_malformed_results_file() {
+    let dir = tempfile::tempdir().expect("temp dir");
+    let f = dir.path().join("garbage-results.json");
+    std::fs::write(&f, "this is { not json").expect("write");
+    let r = run(&["serve", "--listen", "127.0.0.1:0", "--results", f.to_str().expect("UTF-8 path")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("garbage-results.json"), "{}", r.stderr);
+    assert!(!r.stderr.contains("panicked"), "{}", r.stderr);
+    assert!(r.stdout.is_empty(), "never started serving: {}", r.stdout);
+    std::fs::write(&f, "{\"summary\": {}}").expect("write");
+    let r = run(&["serve", "--listen", "127.0.0.1:0", "--results", f.to_str().expect("UTF-8 path")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("garbage-results.json") && r.stderr.contains("no `results`"), "{}", r.stderr);
+    let missing = dir.path().join("missing.json");
+    let r = run(&["serve", "--listen", "127.0.0.1:0", "--results", missing.to_str().expect("UTF-8 path")]);
+    assert_eq!(r.code, 2, "{}", r.stderr);
+    assert!(r.stderr.contains("missing.json"), "{}", r.stderr);
+}

@@ -7,7 +7,49 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use portmatrix_plan::{plan, Deployment};
+use portmatrix_report::web::results::parse_results;
 use portmatrix_report::web::{App, Server};
+use portmatrix_verify::probe::{Expect, ProbeResult, Target, Verdict};
+use portmatrix_verify::Proto;
+
+/// A few results built with the prober's own types, serialised the way
+/// `portmatrix probe --format json` writes them.
+fn results_json() -> String {
+    let r = |t: Target, v: Verdict, detail: &str| ProbeResult {
+        ok: v.meets(t.expect),
+        target: t,
+        verdict: v,
+        from: None,
+        answered_by: None,
+        detail: detail.into(),
+        rtt_ms: Some(0.4),
+        attempts: 1,
+    };
+    let ip = |s: &str| s.parse().expect("address");
+    let results = vec![
+        r(
+            Target::new(ip("10.10.0.21"), Proto::Tcp, 445).host("acd-store1").source("acd-lb1").label("acd/smb-store,acd/smb-other"),
+            Verdict::Pass,
+            "token ok",
+        ),
+        r(
+            Target::new(ip("10.10.0.12"), Proto::Tcp, 22).host("acd-lb2").source("acd-lb1").label("acd/internal-ssh"),
+            Verdict::Blocked,
+            "no answer <timeout>",
+        ),
+        r(
+            Target::new(ip("10.10.0.21"), Proto::Udp, 9).host("acd-store1").source("acd-lb1").expect(Expect::Block),
+            Verdict::Blocked,
+            "silent",
+        ),
+        r(
+            Target::new(ip("10.10.0.12"), Proto::Icmp, 0).host("acd-lb2").source("acd-store1").expect(Expect::Block),
+            Verdict::Pass,
+            "echo reply",
+        ),
+    ];
+    portmatrix_verify::output::json(&results)
+}
 
 fn server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
@@ -22,7 +64,10 @@ fn server() -> SocketAddr {
             .collect();
         let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
         let p = plan(&Deployment::load(&inv).expect("inventory loads")).expect("plans");
-        let s = Server::bind("127.0.0.1:0".parse().expect("addr"), App::new(matrices).with_plan(p)).expect("bind loopback");
+        let (origin, results) = parse_results(&results_json()).expect("the prober's JSON parses");
+        let res = portmatrix_report::web::results::Results { file: "probe.json".into(), origin, results };
+        let s =
+            Server::bind("127.0.0.1:0".parse().expect("addr"), App::new(matrices).with_plan(p).with_results(res)).expect("bind loopback");
         let addr = s.local_addr().expect("local addr");
         std::thread::spawn(move || s.run());
         addr
@@ -137,4 +182,86 @@ fn deployment_view_serves_compiled_files() {
     assert_eq!(get("/d/host/acd-lb1/file/nftables/9").status, 404);
     let x = get("/d/export/xlsx");
     assert!(x.body.starts_with(b"PK"));
+}
+
+/// The rows of the results table: (verdict, destination host) in page order.
+fn result_rows(t: &str, id: &str) -> Vec<(String, String)> {
+    let table = t.split(&format!("<table id=\"{id}\"")).nth(1).expect("results table").split("</table>").next().expect("end");
+    table
+        .split("<tr class=\"")
+        .skip(1)
+        .map(|row| {
+            let verdict = row.split("data-verdict=\"").nth(1).expect("verdict").split('"').next().expect("end").to_string();
+            let cells: Vec<&str> = row.split("<td").collect();
+            (verdict, cells[5].to_string())
+        })
+        .collect()
+}
+
+#[test]
+fn results_page_lists_every_probe_and_filters_by_verdict() {
+    let r = get("/results");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    assert!(t.contains("4 probes · 2 ok · <strong>2 failed</strong>"), "counts at the top");
+    assert!(t.contains("href=\"/results?verdict=blocked#results-table\">blocked</a>: <b>2</b>"));
+    let rows = result_rows(&t, "results-table");
+    assert_eq!(rows.len(), 4);
+    // Failing rows first: the blocked ssh to acd-lb2 and the forbidden ping that passed.
+    assert_eq!(rows[0].0, "blocked");
+    assert!(rows[0].1.contains("acd-lb2"));
+    assert_eq!(rows[1].0, "pass");
+    assert!(t.contains("✗ FAIL") && t.contains("✓ ok"), "outcome in text, not only colour");
+    assert!(t.contains("no answer &lt;timeout&gt;"), "detail escaped");
+    assert!(t.contains("acd/smb-store<br>acd/smb-other"), "every flow reason");
+    assert!(t.contains("href=\"/d/host/acd-store1\""), "hosts link to their pages");
+    assert!(t.contains(
+        "<nav class=\"views\" aria-label=\"views\"><a href=\"/d\">Deployment</a><a href=\"/results\">Results (2 failed)</a></nav>"
+    ));
+
+    let f = get("/results?verdict=blocked&outcome=").text();
+    let rows = result_rows(&f, "results-table");
+    assert_eq!(rows.len(), 2);
+    assert!(rows.iter().all(|(v, _)| v == "blocked"));
+    assert!(f.contains("<option value=\"blocked\" selected>blocked (2)</option>"));
+    let failed = result_rows(&get("/results?verdict=&outcome=failed").text(), "results-table");
+    assert_eq!(failed.len(), 2);
+    assert_eq!(result_rows(&get("/results?verdict=refused").text(), "results-table").len(), 0);
+    assert!(get("/results?verdict=bogus").text().contains("unknown verdict `bogus`"));
+}
+
+#[test]
+fn deployment_and_host_pages_show_results() {
+    let d = get("/d").text();
+    assert!(d.contains("id=\"results-panel\"") && d.contains("href=\"/results\""));
+    assert!(get("/").text().contains("href=\"/results\""));
+    let h = get("/d/host/acd-store1").text();
+    assert!(h.contains("href=\"#results\"") && h.contains("Probe results (3 probes, 1 failed)"));
+    assert_eq!(result_rows(&h, "host-results").len(), 3);
+    let h = get("/d/host/acd-tel1").text();
+    assert!(h.contains("No probe was sent from or to this host."));
+}
+
+#[test]
+fn lab_reports_parse_too() {
+    let probe: serde_json::Value = serde_json::from_str(&results_json()).expect("JSON");
+    let results: Vec<ProbeResult> = Vec::new();
+    let report = portmatrix_verify::lab::LabReport {
+        inventory: "jtel-acd".into(),
+        firewall: "nftables".into(),
+        namespaces: 3,
+        responders: 2,
+        sockets: 5,
+        flows: portmatrix_verify::lab::per_flow(&results),
+        results,
+        loaded: vec![],
+        notes: vec![],
+        timings: Default::default(),
+        kept: None,
+    };
+    let mut lab = serde_json::to_value(&report).expect("serialisable");
+    lab["results"] = probe["results"].clone();
+    let (origin, rs) = parse_results(&lab.to_string()).expect("the lab's JSON parses");
+    assert_eq!(origin, "portmatrix lab of jtel-acd (nftables)");
+    assert_eq!(rs.len(), 4);
 }

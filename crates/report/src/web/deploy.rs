@@ -10,6 +10,7 @@ use portmatrix_targets::{compile_host, OutputFile, Target};
 use serde::Deserialize;
 
 use super::pages::{layout, url_part};
+use super::results::{counts_html, host_section, Results};
 use crate::html::table_html;
 use crate::plan_report::{connections_table, zone_graph};
 use crate::render::Format;
@@ -59,7 +60,7 @@ fn crumbs(here: &str) -> String {
     o
 }
 
-pub fn deployment(p: &Plan, q: &PlanFilters) -> String {
+pub fn deployment(p: &Plan, q: &PlanFilters, results: Option<&Results>) -> String {
     let mut b = format!("<h1>Deployment <span class=\"muted\">{}</span></h1>\n", esc(&p.inventory));
     let _ = writeln!(
         b,
@@ -69,6 +70,15 @@ pub fn deployment(p: &Plan, q: &PlanFilters) -> String {
         p.egress_fqdn.len(),
         p.local.len()
     );
+    if let Some(r) = results {
+        let _ = writeln!(
+            b,
+            "<section class=\"panel\" id=\"results-panel\"><h2><a href=\"/results\">Probe results</a> <span class=\"muted\">{}</span></h2>",
+            esc(&r.file)
+        );
+        b.push_str(&counts_html(r));
+        b.push_str("</section>\n");
+    }
     if !p.warnings.is_empty() {
         b.push_str("<details><summary>Warnings of the plan</summary><ul>");
         for w in &p.warnings {
@@ -164,7 +174,7 @@ pub fn deployment(p: &Plan, q: &PlanFilters) -> String {
     layout(&format!("Deployment {}", p.inventory), &crumbs(""), &b)
 }
 
-pub fn host(p: &Plan, h: &HostInfo) -> String {
+pub fn host(p: &Plan, h: &HostInfo, results: Option<&Results>) -> String {
     let mut b =
         format!("<h1>Host {} <span class=\"muted\">zone {}</span></h1>\n", esc(&h.name), esc(h.zone.as_deref().unwrap_or("(none)")));
     let _ = writeln!(
@@ -178,6 +188,9 @@ pub fn host(p: &Plan, h: &HostInfo) -> String {
         targets_for(h).into_iter().filter(|_| h.managed).map(|t| format!("<a href=\"#target-{0}\">{0}</a>", t.name())).collect();
     toc.push("<a href=\"#inbound\">inbound</a>".into());
     toc.push("<a href=\"#outbound\">outbound</a>".into());
+    if results.is_some() {
+        toc.push("<a href=\"#results\">probe results</a>".into());
+    }
     let _ = writeln!(b, "<nav class=\"noprint\" aria-label=\"on this page\"><p>On this page: {}</p></nav>", toc.join(" · "));
     b.push_str("<h2 id=\"configs\">Compiled configuration</h2>\n");
     if !h.managed {
@@ -234,5 +247,8 @@ pub fn host(p: &Plan, h: &HostInfo) -> String {
     b.push_str(&table_html(&inbound, None, &mono));
     let _ = writeln!(b, "<h2 id=\"outbound\">Outbound ({} rows)</h2>", outbound.rows.len());
     b.push_str(&table_html(&outbound, None, &mono));
+    if let Some(r) = results {
+        b.push_str(&host_section(r, p, &h.name));
+    }
     layout(&format!("Host {}", h.name), &crumbs(&h.name), &b)
 }

@@ -6,6 +6,7 @@
 
 mod deploy;
 mod pages;
+pub mod results;
 
 use std::io;
 use std::net::SocketAddr;
@@ -31,14 +32,20 @@ pub struct App {
     pub matrices: Vec<(String, Matrix)>,
     /// The plan of the deployment given with `serve -i INV`.
     pub plan: Option<Plan>,
+    /// Probe or lab results given with `serve --results FILE`.
+    pub results: Option<results::Results>,
 }
 
 impl App {
     pub fn new(matrices: Vec<(String, Matrix)>) -> Self {
-        Self { matrices, plan: None }
+        Self { matrices, plan: None, results: None }
     }
     pub fn with_plan(mut self, plan: Plan) -> Self {
         self.plan = Some(plan);
+        self
+    }
+    pub fn with_results(mut self, results: results::Results) -> Self {
+        self.results = Some(results);
         self
     }
     fn matrix(&self, key: &str) -> Option<&Matrix> {
@@ -87,6 +94,7 @@ pub fn router(app: Arc<App>) -> Router {
         .route("/d/export/{format}", get(deployment_export))
         .route("/d/host/{name}", get(host_page))
         .route("/d/host/{name}/file/{target}/{index}", get(host_file))
+        .route("/results", get(results_page))
         .fallback(not_found)
         .with_state(app)
 }
@@ -127,8 +135,30 @@ fn html(status: StatusCode, body: String) -> Response {
     r
 }
 
+/// A page of the UI with the views this server has in the top bar: the
+/// deployment (`-i`) and the results (`--results`). Added here, where the
+/// app is known, so the page functions need not carry it.
+fn page(app: &App, status: StatusCode, body: String) -> Response {
+    let mut views = String::new();
+    if app.plan.is_some() {
+        views.push_str("<a href=\"/d\">Deployment</a>");
+    }
+    if let Some(r) = &app.results {
+        let failed = r.failed();
+        views.push_str(&format!(
+            "<a href=\"/results\">Results{}</a>",
+            if failed > 0 { format!(" ({failed} failed)") } else { String::new() }
+        ));
+    }
+    if views.is_empty() {
+        return html(status, body);
+    }
+    let body = body.replacen("</nav></header>", &format!("</nav><nav class=\"views\" aria-label=\"views\">{views}</nav></header>"), 1);
+    html(status, body)
+}
+
 async fn catalog(State(app): State<Arc<App>>) -> Response {
-    html(StatusCode::OK, pages::catalog(&app))
+    page(&app, StatusCode::OK, pages::catalog(&app))
 }
 
 async fn style() -> Response {
@@ -145,14 +175,14 @@ async fn not_found() -> Response {
 
 async fn matrix_page(State(app): State<Arc<App>>, Path(key): Path<String>, Query(q): Query<Filters>) -> Response {
     match app.matrix(&key) {
-        Some(m) => html(StatusCode::OK, pages::matrix(&key, m, &q)),
+        Some(m) => page(&app, StatusCode::OK, pages::matrix(&key, m, &q)),
         None => html(StatusCode::NOT_FOUND, pages::not_found(&format!("No matrix `{key}`."))),
     }
 }
 
 async fn diagram_page(State(app): State<Arc<App>>, Path(key): Path<String>, Query(q): Query<Filters>) -> Response {
     match app.matrix(&key) {
-        Some(m) => html(StatusCode::OK, pages::diagram(&key, m, &q)),
+        Some(m) => page(&app, StatusCode::OK, pages::diagram(&key, m, &q)),
         None => html(StatusCode::NOT_FOUND, pages::not_found(&format!("No matrix `{key}`."))),
     }
 }
@@ -200,7 +230,7 @@ fn no_deployment() -> Response {
 
 async fn deployment_page(State(app): State<Arc<App>>, Query(q): Query<deploy::PlanFilters>) -> Response {
     match &app.plan {
-        Some(p) => html(StatusCode::OK, deploy::deployment(p, &q)),
+        Some(p) => page(&app, StatusCode::OK, deploy::deployment(p, &q, app.results.as_ref())),
         None => no_deployment(),
     }
 }
@@ -233,7 +263,7 @@ async fn host_page(State(app): State<Arc<App>>, Path(name): Path<String>) -> Res
         return no_deployment();
     };
     match p.host(&name) {
-        Some(h) => html(StatusCode::OK, deploy::host(p, h)),
+        Some(h) => page(&app, StatusCode::OK, deploy::host(p, h, app.results.as_ref())),
         None => html(StatusCode::NOT_FOUND, pages::not_found(&format!("No host `{name}`."))),
     }
 }
@@ -256,5 +286,12 @@ async fn host_file(State(app): State<Arc<App>>, Path((name, target, index)): Pat
                 .into_response()
         }
         None => html(StatusCode::NOT_FOUND, pages::not_found(&format!("No file {index} of target `{target}` for host `{name}`."))),
+    }
+}
+
+async fn results_page(State(app): State<Arc<App>>, Query(q): Query<results::ResultFilters>) -> Response {
+    match &app.results {
+        Some(r) => page(&app, StatusCode::OK, results::page(r, app.plan.as_ref(), &q)),
+        None => html(StatusCode::NOT_FOUND, pages::not_found("No results: start the server with `portmatrix serve --results FILE`.")),
     }
 }

@@ -54,6 +54,15 @@ pub fn catalog(app: &App) -> String {
             p.connections.len()
         );
     }
+    if let Some(r) = &app.results {
+        let _ = writeln!(
+            b,
+            "<section class=\"panel\" id=\"results-panel\"><h2><a href=\"/results\">Probe results {}</a></h2><p>{} probes, {} failed. Every probe's verdict, filtered by verdict.</p></section>",
+            esc(&r.file),
+            r.results.len(),
+            r.failed()
+        );
+    }
     b.push_str("<h1>Catalog</h1>\n<p class=\"muted\">Port matrices of the products this build knows. Choose one to see its flows, filter them, and open its diagram.</p>\n<ul class=\"cards\">\n");
     for (key, m) in &app.matrices {
         let k = url_part(key);
