@@ -14,6 +14,14 @@ use crate::yaml;
 pub fn matrix_from_source(file: Arc<SourceFile>) -> Result<Matrix, Vec<Diagnostic>> {
     let mut diags = Diagnostics::default();
     let root = yaml::parse(&file, &mut diags);
+    // The other format given by mistake: one clear error, not a dozen missing keys.
+    if let Some(key) = root.as_ref().and_then(|r| wrong_format(r, "inventory", "matrix")) {
+        diags.push(
+            Diagnostic::error("not-a-matrix", &file, key, "this file is an inventory, not a matrix")
+                .with_help("inventories are read by `portmatrix plan -i FILE` (and compile, explain, lab)"),
+        );
+        return Err(diags.sorted());
+    }
     let mut cx = Cx { file: &file, diags: &mut diags };
     let m = root.and_then(|r| Matrix::decode_root(&r, &mut cx));
     if let Some(m) = &m {
@@ -81,6 +89,13 @@ pub fn matrix_from_path(path: &Path) -> Result<Matrix, Vec<Diagnostic>> {
 pub fn inventory_from_source(file: Arc<SourceFile>) -> Result<crate::inventory::Inventory, Vec<Diagnostic>> {
     let mut diags = Diagnostics::default();
     let root = yaml::parse(&file, &mut diags);
+    if let Some(key) = root.as_ref().and_then(|r| wrong_format(r, "matrix", "inventory")) {
+        diags.push(
+            Diagnostic::error("not-an-inventory", &file, key, "this file is a matrix, not an inventory")
+                .with_help("an inventory names the matrix under `products:`; see docs/inventory-format.md"),
+        );
+        return Err(diags.sorted());
+    }
     let mut cx = Cx { file: &file, diags: &mut diags };
     let inv = root.and_then(|r| crate::inventory::Inventory::decode_root(&r, &mut cx));
     if let Some(inv) = &inv {
@@ -95,4 +110,15 @@ pub fn inventory_from_source(file: Arc<SourceFile>) -> Result<crate::inventory::
 pub fn inventory_from_path(path: &Path) -> Result<crate::inventory::Inventory, Vec<Diagnostic>> {
     let file = read_source(path).map_err(|d| vec![d])?;
     inventory_from_source(file)
+}
+
+/// The span of `other_key` when the document has it at the top and lacks
+/// `own_key`: a file of the other format.
+fn wrong_format(root: &yaml::Node, other_key: &str, own_key: &str) -> Option<Span> {
+    let yaml::NodeKind::Map(entries) = &root.kind else { return None };
+    let key = |name: &str| entries.iter().find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(name)).map(|(k, _)| k.span);
+    match (key(other_key), key(own_key)) {
+        (Some(span), None) => Some(span),
+        _ => None,
+    }
 }
