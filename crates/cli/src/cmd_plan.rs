@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use clap::Args;
 use portmatrix_model::Proto;
 use portmatrix_plan::{explain, plan, Deployment, Packet, Plan};
-use portmatrix_report::table::Table;
 
 use crate::output::{self, Format};
 
@@ -43,62 +42,13 @@ pub struct PlanArgs {
     pub summary: bool,
 }
 
-pub fn connections_table(p: &Plan) -> Table {
-    let mut t = Table::new(&[
-        "source",
-        "source addresses",
-        "source zone",
-        "destination",
-        "destination addresses",
-        "destination zone",
-        "service",
-        "source ports",
-        "reason",
-        "cite",
-    ]);
-    for c in &p.connections {
-        // A host among its own sources needs no rule: its part is local.
-        for m in c.sources.members.iter().filter(|m| !(m.name == c.dst.name && m.kind == c.dst.kind)) {
-            t.push(vec![
-                m.name.clone(),
-                m.nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" "),
-                m.zone.clone().unwrap_or_default(),
-                c.dst.name.clone(),
-                c.dst.nets.iter().map(|n| n.addr().to_string()).collect::<Vec<_>>().join(" "),
-                c.dst.zone.clone().unwrap_or_default(),
-                c.service(),
-                c.src_ports.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-                c.tags().join(" "),
-                c.reasons.iter().map(|r| r.cite.as_str()).collect::<Vec<_>>().join("; "),
-            ]);
-        }
-    }
-    for e in &p.egress_fqdn {
-        for m in &e.sources.members {
-            t.push(vec![
-                m.name.clone(),
-                m.nets.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(" "),
-                m.zone.clone().unwrap_or_default(),
-                e.role.clone(),
-                e.fqdns.join(" "),
-                "(by name: resolved address set or proxy allowlist)".into(),
-                format!("{}/{}", e.proto, e.ports),
-                String::new(),
-                e.reason.tag(),
-                e.reason.cite.clone(),
-            ]);
-        }
-    }
-    t
-}
-
 pub fn run_plan(a: PlanArgs) -> u8 {
     let p = match load_plan(&a.inventory) {
         Ok(p) => p,
         Err(c) => return c,
     };
     if a.summary {
-        let rows: usize = p.connections.iter().map(|c| c.sources.members.iter().filter(|m| m.name != c.dst.name).count()).sum();
+        let rows: usize = p.connections.iter().map(|c| c.remote_sources().count()).sum();
         println!(
             "{} connections ({rows} change-request rows), {} by name (FQDN egress), {} local flows, {} hosts",
             p.connections.len(),
@@ -112,15 +62,7 @@ pub fn run_plan(a: PlanArgs) -> u8 {
         output::print(&(serde_json::to_string_pretty(&p).expect("plan serialises") + "\n"));
         return crate::exit::CLEAN;
     }
-    let t = if a.local {
-        let mut t = Table::new(&["host", "service", "reason"]);
-        for l in &p.local {
-            t.push(vec![l.host.clone(), format!("{}/{}", l.proto, l.ports), l.reason.tag()]);
-        }
-        t
-    } else {
-        connections_table(&p)
-    };
+    let t = if a.local { portmatrix_report::plan_report::local_table(&p) } else { portmatrix_report::plan_report::connections_table(&p) };
     output::print(&output::table(&t, a.format));
     if a.format == Format::Table {
         eprintln!(

@@ -100,6 +100,11 @@ pub struct Connection {
 }
 
 impl Connection {
+    /// The sources other than the destination itself: a host among the
+    /// sources of its own connection reaches itself locally, with no rule.
+    pub fn remote_sources(&self) -> impl Iterator<Item = &Endpoint> + '_ {
+        self.sources.members.iter().filter(move |m| !(m.name == self.dst.name && m.kind == self.dst.kind))
+    }
     pub fn tags(&self) -> Vec<String> {
         self.reasons.iter().map(|r| r.tag()).collect()
     }

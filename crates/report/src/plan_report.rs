@@ -42,7 +42,7 @@ fn nets(e: &Endpoint) -> String {
 fn conn_rows(p: &Plan) -> Vec<Row<'_>> {
     let mut out = Vec::new();
     for c in &p.connections {
-        for m in &c.sources.members {
+        for m in c.remote_sources() {
             out.push(Row { src: m, dst: &c.dst.name, dst_zone: c.dst.zone.clone().unwrap_or_default(), cells: conn_cells(c, m) });
         }
     }
@@ -206,7 +206,7 @@ pub fn zone_graph(p: &Plan) -> RoleGraph {
     }
     for c in &p.connections {
         let dz = zone(&c.dst.zone);
-        for m in &c.sources.members {
+        for m in c.remote_sources() {
             for t in c.tags() {
                 g.edge(&zone(&m.zone), &dz, &[], c.service(), t);
             }

@@ -53,7 +53,7 @@ fn change_request_has_a_sheet_per_zone_pair_and_per_host() {
     for (h, t) in &host_sheets {
         let r = wb.worksheet_range(&format!("host {h}")).expect("host sheet");
         assert_eq!(r.height(), t.rows.len() + 1, "{h}");
-        let inbound = p.inbound(h).map(|c| c.sources.members.len()).sum::<usize>();
+        let inbound = p.inbound(h).map(|c| c.remote_sources().count()).sum::<usize>();
         assert_eq!(r.rows().skip(1).filter(|row| row[0] == "in").count(), inbound, "{h}: inbound rows");
     }
 }

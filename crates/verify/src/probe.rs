@@ -18,7 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use tokio::io::unix::AsyncFd;
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::Semaphore;
@@ -30,7 +30,7 @@ use crate::{wire, Proto};
 
 /// Whether a target must be reachable (a required flow) or must not (a
 /// forbidden port sampled as a negative check).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Expect {
     Reach,
@@ -38,27 +38,32 @@ pub enum Expect {
 }
 
 /// One thing to probe.
-#[derive(Debug, Clone, Serialize)]
+///
+/// Deserialising reads what serialising writes (and `portmatrix serve
+/// --results` reads back): omitted optional fields take their defaults,
+/// unknown fields are ignored.
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Target {
     pub addr: IpAddr,
     pub proto: Proto,
     /// 0 for ICMP.
+    #[serde(default)]
     pub port: u16,
     /// The host whose responder should answer (its key checks the token).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub expect: Expect,
     /// Why this is probed (flow ids), for the report.
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub label: String,
     /// The host or network the probe is sent from, for the report.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
     /// Send from this source port (flows that fix the initiator's port).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src_port: Option<u16>,
     /// Send from this address (a source with several addresses of a family).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub src_addr: Option<IpAddr>,
 }
 
@@ -82,6 +87,13 @@ impl Target {
         self.label = l.into();
         self
     }
+    /// `tcp/443`, `udp/53`, `icmp`.
+    pub fn service(&self) -> String {
+        match self.proto {
+            Proto::Icmp => "icmp".into(),
+            p => format!("{p}/{}", self.port),
+        }
+    }
     /// `10.0.0.1 tcp/443`, `[2001:db8::1] udp/53`, `10.0.0.1 icmp`.
     pub fn endpoint(&self) -> String {
         match self.proto {
@@ -91,7 +103,9 @@ impl Target {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What a probe found. Ordered as declared (and as [`Verdict::ALL`]);
+/// deserialising an unknown verdict is an error.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Verdict {
     Pass,
@@ -104,6 +118,9 @@ pub enum Verdict {
 }
 
 impl Verdict {
+    pub const ALL: [Verdict; 7] =
+        [Verdict::Pass, Verdict::Blocked, Verdict::ReturnBlocked, Verdict::Refused, Verdict::WrongHost, Verdict::Nat, Verdict::Local];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
@@ -114,6 +131,10 @@ impl Verdict {
             Verdict::Nat => "nat",
             Verdict::Local => "local",
         }
+    }
+    /// The verdict named `s` (as [`Verdict::as_str`] writes it).
+    pub fn parse(s: &str) -> Option<Verdict> {
+        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
     }
     /// Whether this verdict meets the expectation.
     pub fn meets(self, e: Expect) -> bool {
@@ -130,23 +151,33 @@ impl std::fmt::Display for Verdict {
     }
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// One probe's result. Deserialising reads what serialising writes, like
+/// [`Target`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ProbeResult {
     pub target: Target,
     pub verdict: Verdict,
     /// The verdict meets the target's expectation.
     pub ok: bool,
     /// Who refused (refused), or the source address the responder saw (nat).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub from: Option<IpAddr>,
     /// The host named in the answer (wrong-host shows who answered).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub answered_by: Option<String>,
-    #[serde(skip_serializing_if = "String::is_empty")]
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub detail: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rtt_ms: Option<f64>,
+    #[serde(default)]
     pub attempts: u32,
+}
+
+impl ProbeResult {
+    /// Whether the probe was sent from or to `host`.
+    pub fn involves(&self, host: &str) -> bool {
+        self.target.source.as_deref() == Some(host) || self.target.host.as_deref() == Some(host)
+    }
 }
 
 #[derive(Debug, Clone)]

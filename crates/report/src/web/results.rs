@@ -4,125 +4,21 @@
 //! the same list) writes, read back for the "Results" page and the host
 //! pages.
 //!
-//! The records mirror `portmatrix_verify::probe::ProbeResult` as it is
-//! serialised; this crate does not depend on the prober. Unknown fields are
-//! ignored (newer writers), unknown verdicts are errors (a typo must not
-//! read as a pass). The tests of this crate write the fixture with the real
-//! types, so the two cannot drift apart unnoticed.
+//! The records are the prober's own types
+//! ([`portmatrix_verify::probe::ProbeResult`]), read back with their
+//! `Deserialize`. Unknown fields are ignored (newer writers), unknown
+//! verdicts are errors (a typo must not read as a pass).
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
-use std::net::IpAddr;
 use std::path::Path;
 
 use portmatrix_plan::Plan;
+use portmatrix_verify::probe::{Expect, ProbeResult, Verdict};
 use serde::Deserialize;
 
 use super::pages::url_part;
 use crate::svg::esc;
-
-/// What a probe found (see `portmatrix probe --help`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Verdict {
-    Pass,
-    Blocked,
-    ReturnBlocked,
-    Refused,
-    WrongHost,
-    Nat,
-    Local,
-}
-
-impl Verdict {
-    pub const ALL: [Verdict; 7] =
-        [Verdict::Pass, Verdict::Blocked, Verdict::ReturnBlocked, Verdict::Refused, Verdict::WrongHost, Verdict::Nat, Verdict::Local];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Verdict::Pass => "pass",
-            Verdict::Blocked => "blocked",
-            Verdict::ReturnBlocked => "return-blocked",
-            Verdict::Refused => "refused",
-            Verdict::WrongHost => "wrong-host",
-            Verdict::Nat => "nat",
-            Verdict::Local => "local",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Verdict> {
-        Verdict::ALL.into_iter().find(|v| v.as_str() == s)
-    }
-}
-
-/// Whether the target had to be reachable (a required flow) or not (a
-/// forbidden port).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Expect {
-    Reach,
-    Block,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Proto {
-    Tcp,
-    Udp,
-    Icmp,
-}
-
-/// What was probed.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProbeTarget {
-    pub addr: IpAddr,
-    pub proto: Proto,
-    #[serde(default)]
-    pub port: u16,
-    /// The host whose responder should answer.
-    #[serde(default)]
-    pub host: Option<String>,
-    pub expect: Expect,
-    /// The flow ids the probe stands for, comma-separated.
-    #[serde(default)]
-    pub label: String,
-    /// The host or network the probe was sent from.
-    #[serde(default)]
-    pub source: Option<String>,
-}
-
-impl ProbeTarget {
-    /// `tcp/443`, `icmp`.
-    pub fn service(&self) -> String {
-        match self.proto {
-            Proto::Tcp => format!("tcp/{}", self.port),
-            Proto::Udp => format!("udp/{}", self.port),
-            Proto::Icmp => "icmp".into(),
-        }
-    }
-}
-
-/// One probe's result.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProbeRecord {
-    pub target: ProbeTarget,
-    pub verdict: Verdict,
-    /// The verdict meets the expectation.
-    pub ok: bool,
-    #[serde(default)]
-    pub from: Option<IpAddr>,
-    #[serde(default)]
-    pub answered_by: Option<String>,
-    #[serde(default)]
-    pub detail: String,
-}
-
-impl ProbeRecord {
-    /// Whether the probe was sent from or to `host`.
-    pub fn involves(&self, host: &str) -> bool {
-        self.target.source.as_deref() == Some(host) || self.target.host.as_deref() == Some(host)
-    }
-}
 
 /// A results file as loaded.
 #[derive(Debug, Clone, Default)]
@@ -131,7 +27,7 @@ pub struct Results {
     pub file: String,
     /// What wrote it: `portmatrix probe`, or `portmatrix lab of INVENTORY (FIREWALL)`.
     pub origin: String,
-    pub results: Vec<ProbeRecord>,
+    pub results: Vec<ProbeResult>,
 }
 
 impl Results {
@@ -150,7 +46,7 @@ impl Results {
 
 /// Parses the JSON of `probe --format json` or `lab --format json` (a bare
 /// array of results is accepted too). The error says where it went wrong.
-pub fn parse_results(text: &str) -> Result<(String, Vec<ProbeRecord>), String> {
+pub fn parse_results(text: &str) -> Result<(String, Vec<ProbeResult>), String> {
     let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
     let (origin, list) = match v {
         serde_json::Value::Array(a) => ("portmatrix probe".to_string(), a),
@@ -204,7 +100,7 @@ fn get(v: &Option<String>) -> Option<&str> {
 }
 
 /// The result cell: text first, colour only as a second signal.
-fn outcome_cell(r: &ProbeRecord) -> &'static str {
+fn outcome_cell(r: &ProbeResult) -> &'static str {
     if r.ok {
         "<td class=\"outcome ok\">✓ ok</td>"
     } else {
@@ -220,8 +116,8 @@ fn host_link(name: &str, plan: Option<&Plan>) -> String {
 }
 
 /// The table of `rows`, failing rows first (otherwise in file order).
-pub fn results_table(rows: &[&ProbeRecord], plan: Option<&Plan>, caption: &str, id: &str) -> String {
-    let mut sorted: Vec<&ProbeRecord> = rows.to_vec();
+pub fn results_table(rows: &[&ProbeResult], plan: Option<&Plan>, caption: &str, id: &str) -> String {
+    let mut sorted: Vec<&ProbeResult> = rows.to_vec();
     sorted.sort_by_key(|r| r.ok);
     let mut o = format!("<table id=\"{}\" class=\"results\">\n<caption>{}</caption>\n<thead><tr>", esc(id), esc(caption));
     for h in ["result", "verdict", "expected", "source", "destination", "service", "detail", "flow reasons"] {
@@ -321,7 +217,7 @@ pub fn page(res: &Results, plan: Option<&Plan>, q: &ResultFilters) -> String {
     for p in &problems {
         let _ = writeln!(b, "<p role=\"alert\"><mark>{}</mark></p>", esc(p));
     }
-    let rows: Vec<&ProbeRecord> =
+    let rows: Vec<&ProbeResult> =
         res.results.iter().filter(|r| verdict.is_none_or(|v| r.verdict == v) && outcome.is_none_or(|ok| r.ok == ok)).collect();
     let caption = format!("{} of {} results", rows.len(), res.results.len());
     b.push_str(&results_table(&rows, plan, &caption, "results-table"));
@@ -335,7 +231,7 @@ pub fn page(res: &Results, plan: Option<&Plan>, q: &ResultFilters) -> String {
 
 /// The section of a host page: the probes sent from or to the host.
 pub fn host_section(res: &Results, plan: &Plan, host: &str) -> String {
-    let rows: Vec<&ProbeRecord> = res.results.iter().filter(|r| r.involves(host)).collect();
+    let rows: Vec<&ProbeResult> = res.results.iter().filter(|r| r.involves(host)).collect();
     let failed = rows.iter().filter(|r| !r.ok).count();
     let mut o = format!("<h2 id=\"results\">Probe results ({} probes, {failed} failed)</h2>\n", rows.len());
     let _ = writeln!(o, "<p class=\"meta\">Probes sent from or to {} in <a href=\"/results\">{}</a>.</p>", esc(host), esc(&res.file));
