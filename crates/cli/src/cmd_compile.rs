@@ -1,6 +1,8 @@
 //! `portmatrix compile`: firewall configurations from the plan.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Mutex;
 
 use clap::{Args, ValueEnum};
 use portmatrix_targets::{compile_firewall, compile_host, OutputFile, Target};
@@ -75,17 +77,76 @@ pub fn run(a: CompileArgs) -> u8 {
     if target == Target::Windows {
         jobs.retain(|(fw, h)| !fw && plan.host(h).is_none_or(|h| h.os != Some(portmatrix_model::Os::Linux)) || a.host.is_some());
     }
-    let mut all_files: Vec<OutputFile> = Vec::new();
-    let mut warned = 0;
-    for (fw, name) in &jobs {
-        let r = if *fw { compile_firewall(&plan, name, target) } else { compile_host(&plan, name, target) };
-        match r {
+    let Some(dir) = &a.out else {
+        if jobs.len() > 1 {
+            eprintln!("error: --all writes several files: give -o DIR");
+            return crate::exit::UNUSABLE;
+        }
+        let (fw, name) = &jobs[0];
+        return match compile_one(&plan, *fw, name, target) {
             Ok((files, warnings)) => {
                 for w in &warnings {
                     eprintln!("warning: {name}: {w}");
                 }
+                if let Some(f) = files.first() {
+                    crate::output::print(&f.contents);
+                }
+                crate::exit::CLEAN
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                crate::exit::UNUSABLE
+            }
+        };
+    };
+
+    // Hosts are independent: compile and write them on every core, each file
+    // as soon as it is ready, so memory stays flat for thousands of hosts.
+    let next = AtomicUsize::new(0);
+    let done = AtomicUsize::new(0);
+    let written = AtomicUsize::new(0);
+    let outcomes: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
+    let progress = jobs.len() >= 200 && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some((fw, name)) = jobs.get(i) else { break };
+                let outcome = compile_one(&plan, *fw, name, target).and_then(|(files, warnings)| {
+                    for f in &files {
+                        let path = dir.join(&f.name);
+                        crate::output::write_atomic(&path, &f.contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                        written.fetch_add(1, Ordering::Relaxed);
+                    }
+                    Ok(warnings)
+                });
+                let failed = outcome.is_err();
+                outcomes.lock().expect("no worker panics holding it").push((i, outcome));
+                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+                if progress && (n.is_multiple_of(100) || n == jobs.len()) {
+                    eprint!("\rcompiled {n}/{} ", jobs.len());
+                }
+                if failed {
+                    // Stop handing out work; the others finish what they hold.
+                    next.store(jobs.len(), Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    if progress {
+        eprintln!();
+    }
+    let mut outcomes = outcomes.into_inner().expect("workers are done");
+    outcomes.sort_by_key(|(i, _)| *i);
+    let mut warned = 0;
+    for (i, outcome) in &outcomes {
+        match outcome {
+            Ok(warnings) => {
+                for w in warnings {
+                    eprintln!("warning: {}: {w}", jobs[*i].1);
+                }
                 warned += warnings.len();
-                all_files.extend(files);
             }
             Err(e) => {
                 eprintln!("error: {e}");
@@ -93,32 +154,23 @@ pub fn run(a: CompileArgs) -> u8 {
             }
         }
     }
-    match &a.out {
-        None => {
-            if jobs.len() > 1 {
-                eprintln!("error: --all writes several files: give -o DIR");
-                return crate::exit::UNUSABLE;
-            }
-            if let Some(f) = all_files.first() {
-                crate::output::print(&f.contents);
-            }
-        }
-        Some(dir) => {
-            for f in &all_files {
-                let path = dir.join(&f.name);
-                if let Err(e) = crate::output::write_atomic(&path, &f.contents) {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                    return crate::exit::UNUSABLE;
-                }
-            }
-            eprintln!(
-                "wrote {} file(s) for {} host(s)/firewall(s) to {}{}",
-                all_files.len(),
-                jobs.len(),
-                dir.display(),
-                if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() }
-            );
-        }
-    }
+    eprintln!(
+        "wrote {} file(s) for {} host(s)/firewall(s) to {}{}",
+        written.into_inner(),
+        jobs.len(),
+        dir.display(),
+        if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() }
+    );
     crate::exit::CLEAN
+}
+
+/// A job's warnings, or why it failed.
+type Outcome = Result<Vec<String>, String>;
+
+fn compile_one(plan: &portmatrix_plan::Plan, firewall: bool, name: &str, target: Target) -> Result<(Vec<OutputFile>, Vec<String>), String> {
+    if firewall {
+        compile_firewall(plan, name, target)
+    } else {
+        compile_host(plan, name, target)
+    }
 }

@@ -49,13 +49,7 @@ pub fn run_plan(a: PlanArgs) -> u8 {
     };
     if a.summary {
         let rows: usize = p.connections.iter().map(|c| c.remote_sources().count()).sum();
-        println!(
-            "{} connections ({rows} change-request rows), {} by name (FQDN egress), {} local flows, {} hosts",
-            p.connections.len(),
-            p.egress_fqdn.len(),
-            p.local.len(),
-            p.hosts.len()
-        );
+        println!("{}, {rows} change-request rows", portmatrix_report::plan_report::summary_line(&p, ", "));
         return crate::exit::CLEAN;
     }
     if a.format == Format::Json || a.format == Format::Yaml {
@@ -65,13 +59,7 @@ pub fn run_plan(a: PlanArgs) -> u8 {
     let t = if a.local { portmatrix_report::plan_report::local_table(&p) } else { portmatrix_report::plan_report::connections_table(&p) };
     output::print(&output::table(&t, a.format));
     if a.format == Format::Table {
-        eprintln!(
-            "{} connections, {} by name (FQDN egress), {} local flows, {} hosts",
-            p.connections.len(),
-            p.egress_fqdn.len(),
-            p.local.len(),
-            p.hosts.len()
-        );
+        eprintln!("{}", portmatrix_report::plan_report::summary_line(&p, ", "));
     }
     crate::exit::CLEAN
 }

@@ -9,16 +9,7 @@ use std::time::{Duration, Instant};
 use portmatrix_verify::netns::{self, Topology};
 
 fn skip(tools: &[&str]) -> bool {
-    match netns::unavailable(tools) {
-        None => false,
-        Some(why) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                panic!("CI must run the namespace tests, but: {why}");
-            }
-            eprintln!("skipped: {why}");
-            true
-        }
-    }
+    netns::skip_unless_able(tools)
 }
 
 const BIN: &str = env!("CARGO_BIN_EXE_portmatrix");

@@ -243,14 +243,7 @@ fn sheets(p: &Plan) -> Vec<(String, Table)> {
 
 pub fn plan_markdown(p: &Plan) -> String {
     let mut o = format!("# Deployment {}\n\n", p.inventory);
-    let _ = writeln!(
-        o,
-        "{} hosts, {} connections, {} by name (FQDN egress), {} local flows.\n",
-        p.hosts.len(),
-        p.connections.len(),
-        p.egress_fqdn.len(),
-        p.local.len()
-    );
+    let _ = writeln!(o, "{}.\n", summary_line(p, ", "));
     o.push_str("## Hosts\n\n");
     o.push_str(&hosts_table(p).to_markdown());
     for ((a, b), t) in zone_pair_tables(p) {
@@ -264,16 +257,20 @@ pub fn plan_markdown(p: &Plan) -> String {
     o
 }
 
+/// "N hosts · N connections · …": the counts every view of a plan opens with.
+pub fn summary_line(p: &Plan, sep: &str) -> String {
+    [
+        format!("{} hosts", p.hosts.len()),
+        format!("{} connections", p.connections.len()),
+        format!("{} by name (FQDN egress)", p.egress_fqdn.len()),
+        format!("{} local flows", p.local.len()),
+    ]
+    .join(sep)
+}
+
 pub fn plan_html(p: &Plan) -> String {
     let mut b = format!("<main id=\"main\">\n<h1>Deployment {}</h1>\n", esc(&p.inventory));
-    let _ = writeln!(
-        b,
-        "<p class=\"meta\">{} hosts · {} connections · {} by name (FQDN egress) · {} local flows</p>",
-        p.hosts.len(),
-        p.connections.len(),
-        p.egress_fqdn.len(),
-        p.local.len()
-    );
+    let _ = writeln!(b, "<p class=\"meta\">{}</p>", summary_line(p, " · "));
     b.push_str("<h2>Zones</h2>\n<div class=\"diagram\">\n");
     b.push_str(&to_svg(&zone_graph(p), &SvgOptions::default()));
     b.push_str("</div>\n<h2>Hosts</h2>\n");

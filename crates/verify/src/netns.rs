@@ -24,6 +24,22 @@ pub const GATEWAY_V4: &str = "169.254.0.1";
 /// Gateway address of every zone bridge (IPv6, link-local).
 pub const GATEWAY_V6: &str = "fe80::1";
 
+/// For tests: true (skip) when namespaces cannot be made here, after saying
+/// why; under CI (`CI=true`) a missing capability fails instead, so that CI
+/// never passes by skipping.
+pub fn skip_unless_able(tools: &[&str]) -> bool {
+    match unavailable(tools) {
+        None => false,
+        Some(why) => {
+            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
+                panic!("CI must run the namespace tests, but: {why}");
+            }
+            eprintln!("skipped: {why}");
+            true
+        }
+    }
+}
+
 /// Why namespace tests cannot run here, if they cannot: not root, or a tool is
 /// missing.
 pub fn unavailable(tools: &[&str]) -> Option<String> {

@@ -7,16 +7,7 @@ use portmatrix_verify::lab::{self, LabOptions};
 use portmatrix_verify::netns;
 
 fn skip(tools: &[&str]) -> bool {
-    match netns::unavailable(tools) {
-        None => false,
-        Some(why) => {
-            if std::env::var("CI").is_ok_and(|v| v == "true" || v == "1") {
-                panic!("CI must run the lab tests, but: {why}");
-            }
-            eprintln!("skipped: {why}");
-            true
-        }
-    }
+    netns::skip_unless_able(tools)
 }
 
 fn example(name: &str) -> PathBuf {

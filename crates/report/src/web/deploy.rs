@@ -62,14 +62,7 @@ fn crumbs(here: &str) -> String {
 
 pub fn deployment(p: &Plan, q: &PlanFilters, results: Option<&Results>) -> String {
     let mut b = format!("<h1>Deployment <span class=\"muted\">{}</span></h1>\n", esc(&p.inventory));
-    let _ = writeln!(
-        b,
-        "<p class=\"meta\">{} hosts · {} connections · {} by name (FQDN egress) · {} local flows</p>",
-        p.hosts.len(),
-        p.connections.len(),
-        p.egress_fqdn.len(),
-        p.local.len()
-    );
+    let _ = writeln!(b, "<p class=\"meta\">{}</p>", crate::plan_report::summary_line(p, " · "));
     if let Some(r) = results {
         let _ = writeln!(
             b,
