@@ -47,7 +47,10 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List or show the built-in catalog of reviewed matrices
-    #[command(subcommand)]
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  portmatrix catalog list\n  portmatrix catalog list --all        # with older versions kept for comparison\n  portmatrix catalog show jtel-acd@previous"
+    )]
     Catalog(cmd_catalog::CatalogCmd),
     /// Show a matrix (a catalog id or a YAML file) as a table
     Show(cmd_show::ShowArgs),
