@@ -64,7 +64,9 @@ struct Elem {
     dst: Option<IpNet>,
     sport: Option<(u16, u16)>,
     dports: PortSet,
-    reasons: Vec<String>,
+    /// Which flow asked for which ports: an element's comment names only the
+    /// flows that need its port range.
+    contrib: Vec<(PortSet, String)>,
 }
 
 /// A box without its destination ports: source, destination, source-port range.
@@ -98,8 +100,28 @@ impl Elem {
             }
             && self.sport == o.sport
     }
+    /// Every flow behind the box (for standalone rules).
     fn comment(&self) -> String {
-        Rule::comment_of(&self.reasons)
+        self.comment_for(&self.dports)
+    }
+    /// The flows that need some port of `ports`.
+    fn comment_for(&self, ports: &PortSet) -> String {
+        let mut tags: Vec<String> = Vec::new();
+        for (p, t) in &self.contrib {
+            if p.overlaps(ports) && !tags.contains(t) {
+                tags.push(t.clone());
+            }
+        }
+        Rule::comment_of(&tags)
+    }
+    /// Records that `other`'s flows also need the ports this box keeps.
+    fn absorb_reasons(&mut self, other: &Elem) {
+        for (p, t) in &other.contrib {
+            let shared = p.intersection(&self.dports);
+            if !shared.is_empty() {
+                self.contrib.push((shared, t.clone()));
+            }
+        }
     }
 }
 
@@ -122,13 +144,11 @@ fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
                         dst: *d,
                         sport: *sp,
                         dports: PortSet::new(),
-                        reasons: Vec::new(),
+                        contrib: Vec::new(),
                     });
                     e.dports = e.dports.union(&r.dports);
                     for t in &r.reasons {
-                        if !e.reasons.contains(t) {
-                            e.reasons.push(t.clone());
-                        }
+                        e.contrib.push((r.dports.clone(), t.clone()));
                     }
                 }
             }
@@ -161,12 +181,8 @@ fn partition(rules: &[&Rule], forward: bool) -> (Vec<Elem>, Vec<Elem>) {
         for &i in &candidates {
             let a = &mut set[i];
             if a.covers_addresses(&e) && a.dports.overlaps(&e.dports) {
+                a.absorb_reasons(&e);
                 e.dports = e.dports.difference(&a.dports);
-                for t in &e.reasons {
-                    if !a.reasons.contains(t) {
-                        a.reasons.push(t.clone());
-                    }
-                }
             }
         }
         if e.dports.is_empty() {
@@ -196,12 +212,8 @@ fn subtract_ancestors(all: Vec<Elem>) -> Vec<Elem> {
             if let Some(&i) = index.get(&(e.sport, anc)) {
                 let a = &mut kept[i];
                 if a.dports.overlaps(&e.dports) {
+                    a.absorb_reasons(&e);
                     e.dports = e.dports.difference(&a.dports);
-                    for t in &e.reasons {
-                        if !a.reasons.contains(t) {
-                            a.reasons.push(t.clone());
-                        }
-                    }
                 }
             }
         }
@@ -214,8 +226,9 @@ fn subtract_ancestors(all: Vec<Elem>) -> Vec<Elem> {
     kept
 }
 
-/// Text and JSON parts of the set elements of one box (one per port range).
-fn element_parts(e: &Elem) -> Vec<(String, Vec<Value>)> {
+/// Text and JSON parts of the set elements of one box (one per port range),
+/// each with the flows that need that range.
+fn element_parts(e: &Elem) -> Vec<(String, Vec<Value>, String)> {
     e.dports
         .ranges()
         .map(|dp| {
@@ -231,7 +244,7 @@ fn element_parts(e: &Elem) -> Vec<(String, Vec<Value>)> {
             }
             parts.push(range_text(dp));
             js.push(port_json(dp));
-            (parts.join(" . "), js)
+            (parts.join(" . "), js, e.comment_for(&PortSet::range(dp.0, dp.1)))
         })
         .collect()
 }
@@ -387,11 +400,8 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
         let _ = writeln!(o, "    set {name} {{");
         let _ = writeln!(o, "        type {}", set_type(&sp.key, forward).join(" . "));
         let _ = writeln!(o, "        flags interval");
-        let lines: Vec<String> = sp
-            .elems
-            .iter()
-            .flat_map(|e| element_parts(e).into_iter().map(move |(t, _)| format!("{t} comment \"{}\"", e.comment())))
-            .collect();
+        let lines: Vec<String> =
+            sp.elems.iter().flat_map(|e| element_parts(e).into_iter().map(|(t, _, c)| format!("{t} comment \"{c}\""))).collect();
         let _ = writeln!(o, "        elements = {{");
         for (i, l) in lines.iter().enumerate() {
             let sep = if i + 1 < lines.len() { "," } else { "" };
@@ -458,7 +468,7 @@ pub fn render_json(rs: &Ruleset, h: &Header) -> String {
         let elem: Vec<Value> = sp
             .elems
             .iter()
-            .flat_map(|e| element_parts(e).into_iter().map(move |(_, js)| json!({"elem": {"val": {"concat": js}, "comment": e.comment()}})))
+            .flat_map(|e| element_parts(e).into_iter().map(|(_, js, c)| json!({"elem": {"val": {"concat": js}, "comment": c}})))
             .collect();
         cmds.push(
             json!({"add": {"set": {"family": "inet", "table": table, "name": name, "type": ty, "flags": ["interval"], "elem": elem}}}),

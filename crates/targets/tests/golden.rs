@@ -70,3 +70,25 @@ fn no_rule_without_an_address_match() {
         }
     }
 }
+
+#[test]
+fn element_comments_name_only_flows_that_need_the_element() {
+    use portmatrix_model::PortSet;
+    for ex in common::examples() {
+        let p = common::plan_of(&ex);
+        for h in p.hosts.iter().filter(|h| h.managed) {
+            let rs = portmatrix_targets::host_ruleset(&p, &h.name).unwrap();
+            let (files, _) = portmatrix_targets::compile_host(&p, &h.name, Target::Nftables).unwrap();
+            for line in
+                files[0].contents.lines().map(str::trim).filter(|l| l.contains(" . ") && l.contains("comment \"") && !l.contains(" saddr "))
+            {
+                let (elem, comment) = line.split_once(" comment \"").unwrap();
+                let ports = PortSet::parse(elem.rsplit(" . ").next().unwrap()).unwrap();
+                for tag in comment.trim_end_matches([',', '"']).split(' ').filter(|t| t.contains('/')) {
+                    let needs = rs.rules.iter().any(|r| r.reasons.iter().any(|x| x == tag) && r.dports.overlaps(&ports));
+                    assert!(needs, "{}: `{tag}` does not need {ports}: {line}", h.name);
+                }
+            }
+        }
+    }
+}
