@@ -259,6 +259,7 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
     };
 
     let mut next_id = 0usize;
+    let mut source_sets: HashMap<Vec<(EndpointKind, String)>, Arc<Sources>> = HashMap::new();
     let mut connections: Vec<Connection> = Vec::new();
     let mut local: Vec<LocalFlow> = Vec::new();
     let mut egress: Vec<FqdnEgress> = Vec::new();
@@ -321,8 +322,16 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
             if src.is_empty() {
                 continue;
             }
-            next_id += 1;
-            let sources = Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()));
+            // Flows with the same initiators share one source set, so that
+            // their connections to a host merge into one row and one rule.
+            let key: Vec<(EndpointKind, String)> = src.iter().map(|e| (e.kind, e.name.clone())).collect();
+            let sources = source_sets
+                .entry(key)
+                .or_insert_with(|| {
+                    next_id += 1;
+                    Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))
+                })
+                .clone();
             for (role, fqdns) in fqdn_dst {
                 for p in f.protos() {
                     egress.push(FqdnEgress {
