@@ -122,7 +122,7 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
     // Pairwise: duplicates and listener conflicts.
     let resolved: Vec<Resolved> =
         m.flows.iter().map(|f| (ends(m, &f.from), ends(m, &f.to), f.protos().collect(), default_ports(m, f))).collect();
-    let mut conflicts_seen: Vec<(String, String, Proto)> = Vec::new();
+    let mut conflicts_seen: std::collections::HashSet<(String, String, Proto)> = std::collections::HashSet::new();
     for (j, fj) in m.flows.iter().enumerate() {
         let (from_j, to_j, proto_j, ports_j) = &resolved[j];
         let Some(ports_j) = ports_j else { continue };
@@ -155,10 +155,9 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
                 for a in to_i.iter().filter(|r| internal(m, r)) {
                     for b in to_j.iter().filter(|r| internal(m, r) && *r != a && !to_i.contains(r)) {
                         let key = if a < b { (a.to_string(), b.to_string(), *p) } else { (b.to_string(), a.to_string(), *p) };
-                        if conflicts_seen.contains(&key) {
+                        if !conflicts_seen.insert(key) {
                             continue;
                         }
-                        conflicts_seen.push(key);
                         let acc = accepted(fj, "listen-conflict").or(accepted(fi, "listen-conflict"));
                         let shared = ports_i.intersection(ports_j);
                         finding(
