@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod cmd_audit;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
@@ -78,6 +79,9 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
+    /// Audit what really runs against the plan: flow logs, conntrack, firewall logs, listening sockets
+    #[command(subcommand)]
+    Audit(cmd_audit::AuditCmd),
     /// Print shell completions
     #[command(
         after_help = "Examples:\n  portmatrix completions bash > /etc/bash_completion.d/portmatrix\n  portmatrix completions zsh > ~/.zfunc/_portmatrix"
@@ -108,6 +112,7 @@ fn main() -> ExitCode {
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
+        Command::Audit(c) => cmd_audit::run(c),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "portmatrix", &mut std::io::stdout());
             exit::CLEAN
