@@ -51,7 +51,12 @@ fn runtime(threads: usize) -> Result<tokio::runtime::Runtime, AuditError> {
 
 impl Session {
     /// An embedded session over the given inputs (every file checked first).
-    pub fn embedded(table: Arc<IntentTable>, files: Vec<FlowInput>, opts: &AuditOptions, progress: Arc<Progress>) -> Result<Self, AuditError> {
+    pub fn embedded(
+        table: Arc<IntentTable>,
+        files: Vec<FlowInput>,
+        opts: &AuditOptions,
+        progress: Arc<Progress>,
+    ) -> Result<Self, AuditError> {
         let inputs = Inputs::new(files).map_err(AuditError::Input)?;
         let rt = runtime(opts.threads)?;
         let ctx = SessionContext::new_with_config(engine::config(opts.threads));
@@ -79,9 +84,7 @@ impl Session {
 
     /// Runs a query and collects its result.
     pub fn sql(&self, query: &str) -> Result<Vec<RecordBatch>, AuditError> {
-        self.rt
-            .block_on(async { self.engine.ctx.sql(query).await?.collect().await })
-            .map_err(|e| engine_error(&e, &self.inputs))
+        self.rt.block_on(async { self.engine.ctx.sql(query).await?.collect().await }).map_err(|e| engine_error(&e, &self.inputs))
     }
 
     /// Classifies every record.
@@ -320,7 +323,12 @@ fn unplanned_rows(table: &IntentTable, groups: BTreeMap<UnplannedKey, (Traffic, 
 }
 
 /// Classifies flow records against a plan on the embedded engine.
-pub fn audit_flows(table: Arc<IntentTable>, files: Vec<FlowInput>, opts: &AuditOptions, progress: Arc<Progress>) -> Result<(AuditResult, Session), AuditError> {
+pub fn audit_flows(
+    table: Arc<IntentTable>,
+    files: Vec<FlowInput>,
+    opts: &AuditOptions,
+    progress: Arc<Progress>,
+) -> Result<(AuditResult, Session), AuditError> {
     let s = Session::embedded(table, files, opts, progress)?;
     let r = s.classify()?;
     Ok((r, s))
@@ -336,7 +344,13 @@ impl From<InputError> for AuditError {
 impl Session {
     /// A session whose queries run on the Ballista cluster at `url`
     /// (`df://scheduler:port`). Inputs must be Parquet the executors can read.
-    pub fn cluster(url: &str, table: Arc<IntentTable>, files: Vec<FlowInput>, opts: &AuditOptions, progress: Arc<Progress>) -> Result<Self, AuditError> {
+    pub fn cluster(
+        url: &str,
+        table: Arc<IntentTable>,
+        files: Vec<FlowInput>,
+        opts: &AuditOptions,
+        progress: Arc<Progress>,
+    ) -> Result<Self, AuditError> {
         let inputs = Inputs::new(files).map_err(AuditError::Input)?;
         if let Some((_, f)) = inputs.text.first() {
             return Err(AuditError::Input(

@@ -33,7 +33,7 @@ use crate::intent::IntentTable;
 use crate::udf::{MatchUdf, NAME};
 
 fn encode(node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
-    match node.inner().as_any().downcast_ref::<MatchUdf>() {
+    match node.inner().downcast_ref::<MatchUdf>() {
         Some(m) => {
             serde_json::to_writer(buf, m.table().as_ref()).map_err(|e| DataFusionError::External(Box::new(e)))?;
             Ok(true)
@@ -43,7 +43,8 @@ fn encode(node: &ScalarUDF, buf: &mut Vec<u8>) -> Result<bool> {
 }
 
 fn decode(buf: &[u8]) -> Result<Arc<ScalarUDF>> {
-    let table: IntentTable = serde_json::from_slice(buf).map_err(|e| DataFusionError::Plan(format!("{NAME}: the plan sent with the query does not decode: {e}")))?;
+    let table: IntentTable = serde_json::from_slice(buf)
+        .map_err(|e| DataFusionError::Plan(format!("{NAME}: the plan sent with the query does not decode: {e}")))?;
     Ok(Arc::new(MatchUdf::new(Arc::new(table), Arc::new(Default::default())).into_udf()))
 }
 
@@ -58,7 +59,13 @@ impl LogicalExtensionCodec for LogicalCodec {
     fn try_encode(&self, node: &Extension, buf: &mut Vec<u8>) -> Result<()> {
         self.0.try_encode(node, buf)
     }
-    fn try_decode_table_provider(&self, buf: &[u8], t: &TableReference, schema: SchemaRef, ctx: &TaskContext) -> Result<Arc<dyn TableProvider>> {
+    fn try_decode_table_provider(
+        &self,
+        buf: &[u8],
+        t: &TableReference,
+        schema: SchemaRef,
+        ctx: &TaskContext,
+    ) -> Result<Arc<dyn TableProvider>> {
         self.0.try_decode_table_provider(buf, t, schema, ctx)
     }
     fn try_encode_table_provider(&self, t: &TableReference, node: Arc<dyn TableProvider>, buf: &mut Vec<u8>) -> Result<()> {
@@ -146,7 +153,9 @@ pub async fn local_cluster(executors: usize, vcores: usize) -> Result<String> {
     };
     for _ in 0..executors {
         let client = connect().await?;
-        ballista_executor::new_standalone_executor_from_state(client, vcores, &state).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
+        ballista_executor::new_standalone_executor_from_state(client, vcores, &state)
+            .await
+            .map_err(|e| DataFusionError::External(Box::new(e)))?;
     }
     Ok(format!("df://localhost:{}", addr.port()))
 }
@@ -164,7 +173,9 @@ pub async fn run_scheduler(bind: SocketAddr) -> Result<()> {
         ..Default::default()
     };
     let cluster = BallistaCluster::new_from_config(&cfg).await.map_err(|e| DataFusionError::External(Box::new(e)))?;
-    ballista_scheduler::scheduler_process::start_server(cluster, bind, Arc::new(cfg)).await.map_err(|e| DataFusionError::External(Box::new(e)))
+    ballista_scheduler::scheduler_process::start_server(cluster, bind, Arc::new(cfg))
+        .await
+        .map_err(|e| DataFusionError::External(Box::new(e)))
 }
 
 /// Runs an executor until the process ends: Arrow Flight on `bind`, its

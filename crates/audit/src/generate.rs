@@ -82,7 +82,9 @@ pub fn carries(f: FlowFormat) -> Carries {
             Carries { oriented: true, icmp_type: true, rejected: true, replies: false }
         }
         FlowFormat::AzureJson => Carries { oriented: true, icmp_type: false, rejected: true, replies: false },
-        FlowFormat::ConntrackJson | FlowFormat::ConntrackText => Carries { oriented: true, icmp_type: true, rejected: false, replies: false },
+        FlowFormat::ConntrackJson | FlowFormat::ConntrackText => {
+            Carries { oriented: true, icmp_type: true, rejected: false, replies: false }
+        }
     }
 }
 
@@ -326,7 +328,15 @@ fn planned_templates(table: &IntentTable, c: Carries, skip_every: usize, familie
                 (_, true) => vec![echo],
                 _ => Vec::new(),
             };
-            out.push(Template { proto: it.proto, srcs, dsts, ports: it.ports.clone(), src_ports: it.src_ports.clone(), icmp, planned: true });
+            out.push(Template {
+                proto: it.proto,
+                srcs,
+                dsts,
+                ports: it.ports.clone(),
+                src_ports: it.src_ports.clone(),
+                icmp,
+                planned: true,
+            });
         }
     }
     out
@@ -352,7 +362,9 @@ fn unplanned_templates(table: &IntentTable, rng: &mut XorShiftRng, c: Carries, f
             let proto = [IpProto::TCP, IpProto::TCP, IpProto::UDP, icmp][rng.random_range(0..4)];
             let port: u16 = rng.random_range(1..=65535);
             let allowed = table.intents.iter().any(|i| {
-                i.proto == proto && i.destinations.iter().any(|r| r.contains(dst)) && (!proto.has_ports() || i.ports.iter().any(|&(a, b)| a <= port && port <= b))
+                i.proto == proto
+                    && i.destinations.iter().any(|r| r.contains(dst))
+                    && (!proto.has_ports() || i.ports.iter().any(|&(a, b)| a <= port && port <= b))
             });
             if allowed {
                 continue;
@@ -372,7 +384,13 @@ fn unplanned_templates(table: &IntentTable, rng: &mut XorShiftRng, c: Carries, f
 }
 
 /// Writes `opts.records` records of `format` to `path` and returns their truth.
-pub fn generate(table: &IntentTable, format: FlowFormat, opts: &GenOptions, path: &std::path::Path, aws_version: u8) -> std::io::Result<Truth> {
+pub fn generate(
+    table: &IntentTable,
+    format: FlowFormat,
+    opts: &GenOptions,
+    path: &std::path::Path,
+    aws_version: u8,
+) -> std::io::Result<Truth> {
     let mut g = Generator::new(table, format, opts, opts.truth);
     let mut w = crate::writers::writer(format, path, aws_version)?;
     for _ in 0..opts.records {

@@ -143,7 +143,8 @@ impl AddrRange {
 impl fmt::Display for AddrRange {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let p = self.to_prefixes();
-        let parts: Vec<String> = p.iter().map(|n| if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() }).collect();
+        let parts: Vec<String> =
+            p.iter().map(|n| if n.prefix_len() == n.max_prefix_len() { n.addr().to_string() } else { n.to_string() }).collect();
         f.write_str(&parts.join(" "))
     }
 }
@@ -335,11 +336,7 @@ impl IntentTable {
         if let Some(h) = self.endpoints.iter().find(|e| e.is_host && e.range.contains(a)) {
             return Some(&h.name);
         }
-        self.endpoints
-            .iter()
-            .filter(|e| !e.is_host && e.range.contains(a))
-            .min_by_key(|e| range_size(&e.range))
-            .map(|e| e.name.as_str())
+        self.endpoints.iter().filter(|e| !e.is_host && e.range.contains(a)).min_by_key(|e| range_size(&e.range)).map(|e| e.name.as_str())
     }
 
     /// A short fingerprint of the table, so that a cluster can refuse to mix

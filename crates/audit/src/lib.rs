@@ -21,8 +21,8 @@ pub mod generate;
 pub mod intent;
 pub mod matcher;
 pub mod output;
-pub mod reference;
 pub mod record;
+pub mod reference;
 pub mod results;
 pub mod sockets;
 pub mod tables;
@@ -30,11 +30,11 @@ pub mod udf;
 pub mod writers;
 
 pub use classify::{audit_flows, AuditOptions, Session};
+pub use datafusion::arrow::record_batch::RecordBatch;
 pub use engine::Progress;
 pub use formats::{FlowFormat, FlowInput, InputError, ReadOptions};
 pub use intent::IntentTable;
 pub use results::{AuditError, AuditResult, FlowClass};
-pub use datafusion::arrow::record_batch::RecordBatch;
 
 /// The async runtime type the long-running services use.
 pub type Runtime = tokio::runtime::Runtime;

@@ -171,7 +171,10 @@ enum SrcPiece {
     Fixed(Option<SetId>),
     /// Some candidate restricts source ports: answer by port, and for an
     /// unknown source port.
-    BySport { steps: Steps<u16, Option<SetId>>, unknown: Option<SetId> },
+    BySport {
+        steps: Steps<u16, Option<SetId>>,
+        unknown: Option<SetId>,
+    },
 }
 
 #[derive(Debug)]
@@ -239,9 +242,7 @@ impl Builder<'_> {
             if (it.proto == IpProto::ICMP && !v4) || (it.proto == IpProto::ICMPV6 && v4) {
                 continue;
             }
-            let conv = |rs: &[AddrRange]| -> Vec<(K, K)> {
-                rs.iter().filter_map(|r| Some((K::of(r.lo)?, K::of(r.hi)?))).collect()
-            };
+            let conv = |rs: &[AddrRange]| -> Vec<(K, K)> { rs.iter().filter_map(|r| Some((K::of(r.lo)?, K::of(r.hi)?))).collect() };
             let src = conv(&it.sources);
             let dst = conv(&it.destinations);
             if src.is_empty() || dst.is_empty() {
@@ -464,7 +465,9 @@ mod tests {
 
     fn ranges(v4: bool) -> impl Strategy<Value = Vec<AddrRange>> {
         prop::collection::vec((0u8..40, 0u8..8), 1..3).prop_map(move |v| {
-            crate::intent::merge_ranges(v.into_iter().map(|(a, w)| AddrRange { lo: addr(v4, a), hi: addr(v4, a.saturating_add(w)) }).collect())
+            crate::intent::merge_ranges(
+                v.into_iter().map(|(a, w)| AddrRange { lo: addr(v4, a), hi: addr(v4, a.saturating_add(w)) }).collect(),
+            )
         })
     }
 
@@ -483,9 +486,7 @@ mod tests {
             prop::option::of(ports()),
             prop::option::of(prop::collection::vec(0u8..4, 0..3)),
         )
-            .prop_flat_map(|(v4, proto, basis, sports, types)| {
-                (ranges(v4), ranges(v4), ports(), Just((proto, basis, sports, types)))
-            })
+            .prop_flat_map(|(v4, proto, basis, sports, types)| (ranges(v4), ranges(v4), ports(), Just((proto, basis, sports, types))))
             .prop_map(|(sources, destinations, ports, (proto, basis, sports, types))| Intent {
                 id: IntentId(0),
                 basis: [Basis::Connection, Basis::Local, Basis::FqdnEgress][basis as usize],

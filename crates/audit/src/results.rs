@@ -23,8 +23,13 @@ pub enum FlowClass {
 }
 
 impl FlowClass {
-    pub const ALL: [FlowClass; 5] =
-        [FlowClass::PlannedRejected, FlowClass::UnplannedAccepted, FlowClass::PlannedSeen, FlowClass::PlannedNeverSeen, FlowClass::UnplannedRejected];
+    pub const ALL: [FlowClass; 5] = [
+        FlowClass::PlannedRejected,
+        FlowClass::UnplannedAccepted,
+        FlowClass::PlannedSeen,
+        FlowClass::PlannedNeverSeen,
+        FlowClass::UnplannedRejected,
+    ];
     pub fn as_str(self) -> &'static str {
         match self {
             FlowClass::PlannedSeen => "planned-seen",

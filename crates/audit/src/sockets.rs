@@ -114,7 +114,9 @@ pub fn audit_sockets(table: &IntentTable, host: &str, listeners: &[Listener], re
     for l in listeners {
         let conn: BTreeSet<String> = wanted
             .iter()
-            .filter(|i| i.basis == Basis::Connection && i.proto == l.proto && in_ports(l.port, &i.ports) && reaches(l.bind, &i.destinations))
+            .filter(|i| {
+                i.basis == Basis::Connection && i.proto == l.proto && in_ports(l.port, &i.ports) && reaches(l.bind, &i.destinations)
+            })
             .flat_map(|i| i.tags().into_iter().map(str::to_string))
             .collect();
         let local: BTreeSet<String> = wanted

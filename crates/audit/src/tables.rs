@@ -51,7 +51,8 @@ pub fn aws_parquet_select(table: &str, present: &[String]) -> String {
     format!(
         "SELECT CAST(NULL AS INT UNSIGNED) AS file_id, CAST(NULL AS BIGINT UNSIGNED) AS line, \
          {start} AS \"start\", {end} AS \"end\", {src} AS src_addr, {dst} AS dst_addr, \
-         {sport} AS src_port, CAST(dstport AS INT) AS dst_port, CAST(protocol AS INT) AS protocol, \
+         CASE WHEN protocol IN (6, 17, 132) THEN {sport} END AS src_port, \
+         CASE WHEN protocol IN (6, 17, 132) THEN CAST(dstport AS INT) END AS dst_port, CAST(protocol AS INT) AS protocol, \
          CAST(NULL AS INT) AS icmp_type, {packets} AS packets, {bytes} AS bytes, \
          COALESCE(action = 'ACCEPT', false) AS accepted, false AS oriented, \
          CASE WHEN {status_col} = 'NODATA' THEN 1 WHEN {status_col} = 'SKIPDATA' THEN 2 \
@@ -178,8 +179,7 @@ pub fn plan_batches(table: &IntentTable, matcher: &Matcher) -> Result<Vec<(&'sta
     let src: Vec<(u32, AddrRange)> = it.iter().flat_map(|i| i.sources.iter().map(move |r| (i.id.0, *r))).collect();
     let dst: Vec<(u32, AddrRange)> = it.iter().flat_map(|i| i.destinations.iter().map(move |r| (i.id.0, *r))).collect();
     let ports: Vec<(u32, u16, u16)> = it.iter().flat_map(|i| i.ports.iter().map(move |&(a, b)| (i.id.0, a, b))).collect();
-    let sports: Vec<(u32, u16, u16)> =
-        it.iter().flat_map(|i| i.src_ports.iter().flatten().map(move |&(a, b)| (i.id.0, a, b))).collect();
+    let sports: Vec<(u32, u16, u16)> = it.iter().flat_map(|i| i.src_ports.iter().flatten().map(move |&(a, b)| (i.id.0, a, b))).collect();
     let types: Vec<(u32, u8)> = it.iter().flat_map(|i| i.icmp_types.iter().flatten().map(move |&t| (i.id.0, t))).collect();
     let icmp = RecordBatch::try_new(
         Arc::new(Schema::new(vec![Field::new("intent_id", DataType::UInt32, false), Field::new("icmp_type", DataType::Int32, false)])),

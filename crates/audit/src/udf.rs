@@ -4,7 +4,6 @@
 //! [`BAD_INPUT`] when the record's fields are not a flow (an address that
 //! does not parse, a port out of range): such rows are counted as unusable.
 
-use std::any::Any;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -82,7 +81,15 @@ fn opt(a: &Int32Array, i: usize) -> Option<i32> {
 }
 
 /// Classifies one row; `Err(())` when its fields are not a flow.
-fn row(m: &Matcher, src: &str, dst: &str, proto: Option<i32>, sport: Option<i32>, dport: Option<i32>, itype: Option<i32>) -> Result<Option<u32>, ()> {
+fn row(
+    m: &Matcher,
+    src: &str,
+    dst: &str,
+    proto: Option<i32>,
+    sport: Option<i32>,
+    dport: Option<i32>,
+    itype: Option<i32>,
+) -> Result<Option<u32>, ()> {
     let proto = IpProto(proto.and_then(|p| u8::try_from(p).ok()).ok_or(())?);
     let port = |p: Option<i32>| -> Result<Option<u16>, ()> { p.map(|v| u16::try_from(v).map_err(|_| ())).transpose() };
     let (src_port, dst_port) = if proto.has_ports() {
@@ -100,7 +107,16 @@ fn row(m: &Matcher, src: &str, dst: &str, proto: Option<i32>, sport: Option<i32>
     Ok(m.lookup(&Probe { src, dst, proto, src_port, dst_port, icmp_type }).map(|s| s.0))
 }
 
-fn run<'a, S: ArrayAccessor<Item = &'a str>>(m: &Matcher, src: S, dst: S, n: usize, p: &Int32Array, sp: &Int32Array, dp: &Int32Array, it: &Int32Array) -> ArrayRef {
+fn run<'a, S: ArrayAccessor<Item = &'a str>>(
+    m: &Matcher,
+    src: S,
+    dst: S,
+    n: usize,
+    p: &Int32Array,
+    sp: &Int32Array,
+    dp: &Int32Array,
+    it: &Int32Array,
+) -> ArrayRef {
     let mut out = UInt32Builder::with_capacity(n);
     for i in 0..n {
         if src.is_null(i) || dst.is_null(i) {
@@ -116,9 +132,6 @@ fn run<'a, S: ArrayAccessor<Item = &'a str>>(m: &Matcher, src: S, dst: S, n: usi
 }
 
 impl ScalarUDFImpl for MatchUdf {
-    fn as_any(&self) -> &dyn Any {
-        self
-    }
     fn name(&self) -> &str {
         NAME
     }

@@ -172,7 +172,15 @@ fn conntrack_line(r: &FlowRecord) -> String {
         (Some(sp), Some(dp)) => format!("src={s} dst={d} sport={sp} dport={dp}"),
         _ => format!("src={s} dst={d} type={} code=0 id=4660", t.unwrap_or(0)),
     };
-    let reply_type = r.icmp_type.map(|t| if t == 8 { 0 } else if t == 128 { 129 } else { t });
+    let reply_type = r.icmp_type.map(|t| {
+        if t == 8 {
+            0
+        } else if t == 128 {
+            129
+        } else {
+            t
+        }
+    });
     format!(
         "[{}.000000]\t [DESTROY] {fam} {name:<8} {} {} packets={po} bytes={bo} {} packets={} bytes={} [ASSURED] mark=0 use=1\n",
         r.start.unwrap_or(0),
@@ -423,7 +431,7 @@ pub fn writer(format: FlowFormat, path: &Path, aws_version: u8) -> io::Result<Bo
             let (file, tmp) = tempfile::NamedTempFile::new_in(dir)?.into_parts();
             let aws = format == FlowFormat::AwsParquet;
             let schema = if aws { aws_parquet_schema() } else { crate::record::schema() };
-            let props = WriterProperties::builder().set_max_row_group_size(PARQUET_ROWS).build();
+            let props = WriterProperties::builder().set_max_row_group_row_count(Some(PARQUET_ROWS)).build();
             let w = ArrowWriter::try_new(file, schema, Some(props)).map_err(io::Error::other)?;
             Ok(Box::new(ParquetWriter { w, tmp, path: path.to_path_buf(), aws, rows: Vec::new() }))
         }

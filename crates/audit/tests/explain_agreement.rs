@@ -36,7 +36,7 @@ fn model_proto(p: IpProto) -> Option<Proto> {
 
 fn near(rng: &mut XorShiftRng, r: &AddrRange) -> IpAddr {
     // inside, or one step outside either end
-    let delta: i128 = match rng.random_range(0..6) {
+    let delta: i128 = match rng.random_range(0..12) {
         0 => -1,
         1 => 1,
         _ => 0,
@@ -44,7 +44,13 @@ fn near(rng: &mut XorShiftRng, r: &AddrRange) -> IpAddr {
     match (r.lo, r.hi) {
         (IpAddr::V4(a), IpAddr::V4(b)) => {
             let x = i128::from(rng.random_range(u32::from(a)..=u32::from(b)));
-            let base = if delta < 0 { i128::from(u32::from(a)) } else if delta > 0 { i128::from(u32::from(b)) } else { x };
+            let base = if delta < 0 {
+                i128::from(u32::from(a))
+            } else if delta > 0 {
+                i128::from(u32::from(b))
+            } else {
+                x
+            };
             IpAddr::from(std::net::Ipv4Addr::from((base + delta).clamp(0, i128::from(u32::MAX)) as u32))
         }
         (IpAddr::V6(a), IpAddr::V6(b)) => {
@@ -64,7 +70,7 @@ fn random_probe(rng: &mut XorShiftRng, t: &IntentTable, hosts: &[IpAddr]) -> Pro
     let a = &t.intents[rng.random_range(0..t.intents.len())];
     let b = &t.intents[rng.random_range(0..t.intents.len())];
     let pick = |rng: &mut XorShiftRng, rs: &[AddrRange]| -> IpAddr {
-        if rs.is_empty() || rng.random_range(0..8) == 0 {
+        if rs.is_empty() || rng.random_range(0..16) == 0 {
             hosts[rng.random_range(0..hosts.len())]
         } else {
             let r = rs[rng.random_range(0..rs.len())];
@@ -73,8 +79,9 @@ fn random_probe(rng: &mut XorShiftRng, t: &IntentTable, hosts: &[IpAddr]) -> Pro
     };
     let src = pick(rng, &a.sources);
     // mostly the same intent's destination, sometimes another's
-    let dst = pick(rng, if rng.random_bool(0.7) { &a.destinations } else { &b.destinations });
-    let proto = match rng.random_range(0..10) {
+    let dsts = if rng.random_bool(0.7) { &a.destinations } else { &b.destinations };
+    let dst = pick(rng, dsts);
+    let proto = match rng.random_range(0..16) {
         0 => IpProto::ICMP,
         1 => IpProto::ICMPV6,
         2 => IpProto::UDP,
@@ -83,11 +90,11 @@ fn random_probe(rng: &mut XorShiftRng, t: &IntentTable, hosts: &[IpAddr]) -> Pro
         _ => a.proto,
     };
     let port = |rng: &mut XorShiftRng, rs: &[(u16, u16)]| -> u16 {
-        if rs.is_empty() || rng.random_range(0..5) == 0 {
+        if rs.is_empty() || rng.random_range(0..10) == 0 {
             rng.random_range(0..=u16::MAX)
         } else {
             let (lo, hi) = rs[rng.random_range(0..rs.len())];
-            match rng.random_range(0..6) {
+            match rng.random_range(0..10) {
                 0 => lo.saturating_sub(1),
                 1 => hi.saturating_add(1),
                 _ => rng.random_range(lo..=hi),
@@ -150,7 +157,10 @@ fn classification_agrees_with_explain_on_100000_random_records() {
             let got = m.lookup(&probe).map(|s| m.intents_of(s)).unwrap_or_default();
             assert_eq!(got, want, "{name}: matcher and reference differ on {probe:?}");
             if !by_explain.is_empty() {
-                assert!(got.iter().all(|i| table.intents[i.index()].basis == Basis::Connection), "{name}: a connection must win: {probe:?}");
+                assert!(
+                    got.iter().all(|i| table.intents[i.index()].basis == Basis::Connection),
+                    "{name}: a connection must win: {probe:?}"
+                );
             }
         }
     }

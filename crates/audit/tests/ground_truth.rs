@@ -80,8 +80,9 @@ fn check(example: &str, format: FlowFormat, file: &str, aws_version: u8) {
     assert_eq!(classes, want, "{format}");
     let detected = portmatrix_audit::formats::detect(&path).expect("format detected");
     assert_eq!(detected, format);
-    let (r, _) = audit_flows(t, vec![FlowInput { path, format }], &AuditOptions { threads: 2, ..Default::default() }, Arc::new(Progress::default()))
-        .unwrap_or_else(|e| panic!("{format}: {e}"));
+    let (r, _) =
+        audit_flows(t, vec![FlowInput { path, format }], &AuditOptions { threads: 2, ..Default::default() }, Arc::new(Progress::default()))
+            .unwrap_or_else(|e| panic!("{format}: {e}"));
     if let Err(e) = compare(&r, &truth) {
         panic!("{example} {format}: {e}");
     }
@@ -134,7 +135,9 @@ fn several_files_of_several_formats_add_up() {
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = Vec::new();
     let mut total = Truth::default();
-    for (i, (f, name)) in [(FlowFormat::AwsText, "a.log"), (FlowFormat::AwsParquet, "b.parquet"), (FlowFormat::NftLog, "c.log")].into_iter().enumerate() {
+    for (i, (f, name)) in
+        [(FlowFormat::AwsText, "a.log"), (FlowFormat::AwsParquet, "b.parquet"), (FlowFormat::NftLog, "c.log")].into_iter().enumerate()
+    {
         let path = dir.path().join(name);
         let truth = generate(&t, f, &GenOptions { records: 1000, seed: i as u64 + 1, ..Default::default() }, &path, 3).unwrap();
         total.records += truth.records;

@@ -246,7 +246,13 @@ fn summary_text(r: &AuditResult) -> String {
         s.engine
     );
     for c in &s.classes {
-        t += &format!("  {:<20} {:>6} row(s) {:>12} record(s) {:>14} byte(s)\n", c.class.as_str(), c.rows, c.traffic.records, c.traffic.bytes);
+        t += &format!(
+            "  {:<20} {:>6} row(s) {:>12} record(s) {:>14} byte(s)\n",
+            c.class.as_str(),
+            c.rows,
+            c.traffic.records,
+            c.traffic.bytes
+        );
     }
     for i in &s.inputs {
         let Some(st) = &i.stats else { continue };
@@ -474,7 +480,8 @@ pub struct GenerateArgs {
 }
 
 fn mix(s: &str) -> Result<Mix, String> {
-    let v: Vec<u32> = s.split(',').map(|x| x.trim().parse::<u32>().map_err(|_| format!("`{x}` is not a weight"))).collect::<Result<_, _>>()?;
+    let v: Vec<u32> =
+        s.split(',').map(|x| x.trim().parse::<u32>().map_err(|_| format!("`{x}` is not a weight"))).collect::<Result<_, _>>()?;
     match v[..] {
         [a, b, c, d] => Ok(Mix { planned_seen: a, planned_rejected: b, unplanned_accepted: c, unplanned_rejected: d }),
         _ => Err("four weights: planned-seen,planned-rejected,unplanned-accepted,unplanned-rejected".into()),
@@ -486,7 +493,14 @@ fn generate(a: GenerateArgs) -> u8 {
         Ok(t) => t,
         Err(c) => return c,
     };
-    let opts = GenOptions { records: a.records, seed: a.seed, mix: a.mix, truth: a.truth.is_some(), ipv4_only: a.ipv4_only, ..GenOptions::default() };
+    let opts = GenOptions {
+        records: a.records,
+        seed: a.seed,
+        mix: a.mix,
+        truth: a.truth.is_some(),
+        ipv4_only: a.ipv4_only,
+        ..GenOptions::default()
+    };
     let truth = match portmatrix_audit::generate::generate(&table, a.format, &opts, &a.out, a.aws_version) {
         Ok(t) => t,
         Err(e) => {
@@ -576,7 +590,13 @@ mod cluster {
         serve("executor", async move { distributed::run_executor(a.scheduler, a.bind, work_dir, vcores).await.map_err(Into::into) })
     }
 
-    pub fn session(url: &str, table: Arc<IntentTable>, inputs: Vec<FlowInput>, opts: &AuditOptions, progress: Arc<Progress>) -> Result<Session, AuditError> {
+    pub fn session(
+        url: &str,
+        table: Arc<IntentTable>,
+        inputs: Vec<FlowInput>,
+        opts: &AuditOptions,
+        progress: Arc<Progress>,
+    ) -> Result<Session, AuditError> {
         Session::cluster(url, table, inputs, opts, progress)
     }
 }

@@ -246,7 +246,8 @@ fn sockets_of_a_host() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
     let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let rows = r["rows"].as_array().unwrap();
-    let class_of = |port: &str| rows.iter().find(|x| x["port"] == port && x["line"].is_number()).map(|x| x["class"].as_str().unwrap().to_string());
+    let class_of =
+        |port: &str| rows.iter().find(|x| x["port"] == port && x["line"].is_number()).map(|x| x["class"].as_str().unwrap().to_string());
     assert_eq!(class_of("22").as_deref(), Some("expected"));
     assert_eq!(class_of("31337").as_deref(), Some("unexplained"));
     assert_eq!(class_of("5432").as_deref(), Some("loopback-only"));

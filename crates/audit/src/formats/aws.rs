@@ -46,8 +46,22 @@ pub const FIELDS: &[(&str, u8)] = &[
 ];
 
 /// The default format: the version-2 fields in table order.
-pub const DEFAULT: &[&str] =
-    &["version", "account-id", "interface-id", "srcaddr", "dstaddr", "srcport", "dstport", "protocol", "packets", "bytes", "start", "end", "action", "log-status"];
+pub const DEFAULT: &[&str] = &[
+    "version",
+    "account-id",
+    "interface-id",
+    "srcaddr",
+    "dstaddr",
+    "srcport",
+    "dstport",
+    "protocol",
+    "packets",
+    "bytes",
+    "start",
+    "end",
+    "action",
+    "log-status",
+];
 
 /// Fields without which a record cannot be classified.
 const REQUIRED: &[&str] = &["srcaddr", "dstaddr", "dstport", "protocol", "action"];
@@ -268,7 +282,10 @@ mod tests {
     fn reads_the_default_format_without_a_header() {
         let l = "2 123456789010 eni-1235b8ca123456789 172.31.16.139 172.31.16.21 20641 22 6 20 4249 1418530010 1418530070 ACCEPT OK";
         let Line::Record(r) = one(l, "") else { panic!() };
-        assert_eq!((r.src.to_string(), r.dst_port, r.proto, r.packets, r.accepted), ("172.31.16.139".into(), Some(22), IpProto::TCP, Some(20), true));
+        assert_eq!(
+            (r.src.to_string(), r.dst_port, r.proto, r.packets, r.accepted),
+            ("172.31.16.139".into(), Some(22), IpProto::TCP, Some(20), true)
+        );
     }
 
     #[test]

@@ -101,7 +101,8 @@ fn tuple(s: &str, line: u64) -> Result<FlowRecord, String> {
         }
     };
     let add = |a: Option<i64>, b: Option<i64>| if a.is_none() && b.is_none() { None } else { Some(a.unwrap_or(0) + b.unwrap_or(0)) };
-    let (sport, dport) = if proto.has_ports() { (Some(port(f[3], "source port")?), Some(port(f[4], "destination port")?)) } else { (None, None) };
+    let (sport, dport) =
+        if proto.has_ports() { (Some(port(f[3], "source port")?), Some(port(f[4], "destination port")?)) } else { (None, None) };
     Ok(FlowRecord {
         line,
         start: Some(ts),
@@ -334,9 +335,12 @@ pub fn read(path: &Path, sink: &mut dyn FnMut(FlowRecord) -> bool) -> Result<Rea
     let result = Top(&state).deserialize(&mut de).and_then(|()| de.end());
     let state = state.into_inner();
     if let Some((record, v, line)) = state.wrong_version {
-        return Err(InputError::new(path, format!("record {record} has flowLogVersion {v}; virtual network flow logs are version {VERSION}"))
-            .at_line(line)
-            .with_hint("network security group flow logs (versions 1 and 2) have another layout and are not read"));
+        return Err(InputError::new(
+            path,
+            format!("record {record} has flowLogVersion {v}; virtual network flow logs are version {VERSION}"),
+        )
+        .at_line(line)
+        .with_hint("network security group flow logs (versions 1 and 2) have another layout and are not read"));
     }
     if let Err(e) = result {
         let line = if e.line() > 0 { e.line() as u64 } else { p.line.get() + 1 };
@@ -357,7 +361,10 @@ mod tests {
     #[test]
     fn tuples_follow_the_documented_fields() {
         let r = tuple("1663146003606,10.0.0.6,52.239.184.180,23956,443,6,O,E,NX,3,767,2,1580", 7).unwrap();
-        assert_eq!((r.start, r.dst_port, r.packets, r.bytes, r.accepted, r.line), (Some(1_663_146_003), Some(443), Some(5), Some(2347), true, 7));
+        assert_eq!(
+            (r.start, r.dst_port, r.packets, r.bytes, r.accepted, r.line),
+            (Some(1_663_146_003), Some(443), Some(5), Some(2347), true, 7)
+        );
         let d = tuple("1663145998065,101.33.218.153,10.0.0.6,55188,22,6,I,D,NX,0,0,0,0", 1).unwrap();
         assert!(!d.accepted);
         let b = tuple("1493763938,185.170.185.105,10.2.0.4,35370,23,6,I,B,NX,,,,", 1).unwrap();

@@ -25,7 +25,8 @@ use super::{clip, kv, port, Line, LineFormat};
 use crate::intent::IpProto;
 use crate::record::{parse_addr, FlowRecord};
 
-const L4: &[(&str, u8)] = &[("tcp", 6), ("udp", 17), ("udplite", 136), ("sctp", 132), ("dccp", 33), ("icmp", 1), ("icmpv6", 58), ("gre", 47), ("unknown", 0)];
+const L4: &[(&str, u8)] =
+    &[("tcp", 6), ("udp", 17), ("udplite", 136), ("sctp", 132), ("dccp", 33), ("icmp", 1), ("icmpv6", 58), ("gre", 47), ("unknown", 0)];
 
 /// Whether a first line looks like conntrack output.
 pub fn looks_like(line: &str) -> bool {

@@ -28,10 +28,9 @@ impl LineError {
                         "the gzip stream ends early: the file is truncated".to_string(),
                         "the records before this line were read; fetch the complete file again",
                     ),
-                    ErrorKind::InvalidInput | ErrorKind::InvalidData => (
-                        format!("the compressed data is corrupt ({error})"),
-                        "fetch the file again; `gzip -t FILE` shows the same problem",
-                    ),
+                    ErrorKind::InvalidInput | ErrorKind::InvalidData => {
+                        (format!("the compressed data is corrupt ({error})"), "fetch the file again; `gzip -t FILE` shows the same problem")
+                    }
                     _ => (format!("cannot read: {error}"), "check that the file is readable"),
                 };
                 InputError::new(path, msg).at_line(line).with_hint(hint)

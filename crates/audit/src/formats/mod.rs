@@ -290,11 +290,7 @@ pub fn detect(path: &Path) -> Result<FlowFormat, InputError> {
 
 /// Reads a line-oriented file through `format`, handing records to `sink`.
 /// `sink` returns `false` to stop early (the consumer went away).
-pub fn read_lines(
-    path: &Path,
-    format: &mut dyn LineFormat,
-    sink: &mut dyn FnMut(FlowRecord) -> bool,
-) -> Result<ReadStats, InputError> {
+pub fn read_lines(path: &Path, format: &mut dyn LineFormat, sink: &mut dyn FnMut(FlowRecord) -> bool) -> Result<ReadStats, InputError> {
     let mut r = open(path)?;
     let mut lines = lines::Lines::new(&mut r, MAX_LINE);
     let mut stats = ReadStats::default();
@@ -347,11 +343,7 @@ pub fn read_lines(
 }
 
 /// Reads a whole file of `format` (not Parquet), handing records to `sink`.
-pub fn read_file(
-    input: &FlowInput,
-    opts: &ReadOptions,
-    sink: &mut dyn FnMut(FlowRecord) -> bool,
-) -> Result<ReadStats, InputError> {
+pub fn read_file(input: &FlowInput, opts: &ReadOptions, sink: &mut dyn FnMut(FlowRecord) -> bool) -> Result<ReadStats, InputError> {
     let p = &input.path;
     match input.format {
         FlowFormat::AwsText => read_lines(p, &mut aws::AwsText::default(), sink),

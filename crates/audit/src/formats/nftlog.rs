@@ -51,7 +51,10 @@ impl Actions {
         match (accepted, dropped) {
             (true, false) => Ok(true),
             (false, true) => Ok(false),
-            _ => Err(format!("log prefix `{}` does not say whether the packet was accepted or dropped (give --log-accept/--log-drop)", clip(p))),
+            _ => Err(format!(
+                "log prefix `{}` does not say whether the packet was accepted or dropped (give --log-accept/--log-drop)",
+                clip(p)
+            )),
         }
     }
 }
@@ -222,7 +225,7 @@ mod tests {
 
     #[test]
     fn reads_syslog_and_journal_lines() {
-        let k = KernelLog::new(&ReadOptions::default());
+        let mut k = KernelLog::new(&ReadOptions::default());
         let l = "Nov 30 19:48:01 fw1 kernel: [12345.678901] pm-drop: IN=eth0 OUT= MAC=00:11 SRC=10.0.0.1 DST=10.0.0.2 LEN=60 TOS=0x00 PREC=0x00 TTL=64 ID=1 DF PROTO=TCP SPT=40000 DPT=5432 WINDOW=64240 RES=0x00 SYN URGP=0";
         let Line::Record(r) = k.parse(l, 1) else { panic!() };
         assert_eq!((r.accepted, r.dst_port, r.bytes, r.proto), (false, Some(5432), Some(60), IpProto::TCP));

@@ -78,7 +78,7 @@ pub fn detect(path: &Path) -> Result<FlowFormat, InputError> {
 pub fn check(path: &Path, format: FlowFormat) -> Result<ParquetInfo, InputError> {
     let (schema, rows, row_groups) = footer(path)?;
     let mut present = Vec::new();
-    let mut missing = Vec::new();
+    let mut missing: Vec<String> = Vec::new();
     let wrong = |name: &str, t: &DataType| {
         InputError::new(path, format!("column `{name}` has type {t}, which the flow log format does not give it"))
             .with_hint("AWS writes addresses, action and log_status as strings and the numbers as INT_32/INT_64")
@@ -96,25 +96,29 @@ pub fn check(path: &Path, format: FlowFormat) -> Result<ParquetInfo, InputError>
                             present.push(name.to_string());
                         }
                     }
-                    Err(_) if *required => missing.push(*name),
+                    Err(_) if *required => missing.push(name.to_string()),
                     Err(_) => {}
                 }
             }
         }
         FlowFormat::RecordsParquet => {
-            for f in record::schema().fields() {
+            let ours = record::schema();
+            for f in ours.fields() {
                 match schema.field_with_name(f.name()) {
                     Ok(g) if g.data_type() == f.data_type() => {}
                     Ok(g) => return Err(wrong(f.name(), g.data_type())),
-                    Err(_) => missing.push(f.name().as_str()),
+                    Err(_) => missing.push(f.name().clone()),
                 }
             }
         }
         other => return Err(InputError::new(path, format!("{other} is not a Parquet format"))),
     }
     if !missing.is_empty() {
-        return Err(InputError::new(path, format!("missing column(s) {} (checked the schema all {row_groups} row group(s) share)", missing.join(", ")))
-            .with_hint("records cannot be classified without them; export the flow log with these fields"));
+        return Err(InputError::new(
+            path,
+            format!("missing column(s) {} (checked the schema all {row_groups} row group(s) share)", missing.join(", ")),
+        )
+        .with_hint("records cannot be classified without them; export the flow log with these fields"));
     }
     Ok(ParquetInfo { format, rows, row_groups, columns: present })
 }
