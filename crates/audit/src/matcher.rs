@@ -473,8 +473,8 @@ mod tests {
 
     fn ports() -> impl Strategy<Value = Vec<(u16, u16)>> {
         prop::collection::btree_set((0u16..30, 0u16..4), 1..3).prop_map(|s| {
-            let set: crate::record::PortsForTest = s.into_iter().map(|(a, w)| (a, a + w)).collect();
-            set.0
+            let set = portmatrix_model::PortSet::from_ranges(s.into_iter().map(|(a, w)| (a, a + w)));
+            set.ranges().collect()
         })
     }
 

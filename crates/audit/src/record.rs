@@ -244,14 +244,3 @@ mod tests {
     }
 }
 
-/// Port ranges built from arbitrary pairs, merged (for property tests).
-#[cfg(test)]
-pub(crate) struct PortsForTest(pub Vec<(u16, u16)>);
-
-#[cfg(test)]
-impl FromIterator<(u16, u16)> for PortsForTest {
-    fn from_iter<I: IntoIterator<Item = (u16, u16)>>(it: I) -> Self {
-        let s: portmatrix_model::PortSet = portmatrix_model::PortSet::from_ranges(it);
-        PortsForTest(s.ranges().collect())
-    }
-}

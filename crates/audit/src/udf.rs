@@ -107,23 +107,22 @@ fn row(
     Ok(m.lookup(&Probe { src, dst, proto, src_port, dst_port, icmp_type }).map(|s| s.0))
 }
 
-fn run<'a, S: ArrayAccessor<Item = &'a str>>(
-    m: &Matcher,
-    src: S,
-    dst: S,
-    n: usize,
-    p: &Int32Array,
-    sp: &Int32Array,
-    dp: &Int32Array,
-    it: &Int32Array,
-) -> ArrayRef {
+/// The integer arguments of `pm_match`, cast to Int32.
+struct Ints {
+    proto: Int32Array,
+    sport: Int32Array,
+    dport: Int32Array,
+    icmp: Int32Array,
+}
+
+fn run<'a, S: ArrayAccessor<Item = &'a str>>(m: &Matcher, src: S, dst: S, n: usize, x: &Ints) -> ArrayRef {
     let mut out = UInt32Builder::with_capacity(n);
     for i in 0..n {
         if src.is_null(i) || dst.is_null(i) {
             out.append_value(BAD_INPUT);
             continue;
         }
-        match row(m, src.value(i), dst.value(i), opt(p, i), opt(sp, i), opt(dp, i), opt(it, i)) {
+        match row(m, src.value(i), dst.value(i), opt(&x.proto, i), opt(&x.sport, i), opt(&x.dport, i), opt(&x.icmp, i)) {
             Ok(v) => out.append_option(v),
             Err(()) => out.append_value(BAD_INPUT),
         }
@@ -164,12 +163,12 @@ impl ScalarUDFImpl for MatchUdf {
         let n = args.number_rows;
         let arrays = ColumnarValue::values_to_arrays(&args.args)?;
         let [src, dst, p, sp, dp, it] = arrays.as_slice() else { return exec_err!("{NAME} takes 6 arguments") };
-        let (p, sp, dp, it) = (ints(p)?, ints(sp)?, ints(dp)?, ints(it)?);
+        let x = Ints { proto: ints(p)?, sport: ints(sp)?, dport: ints(dp)?, icmp: ints(it)? };
         let m = &self.matcher;
         let out = match src.data_type() {
-            DataType::Utf8 => run(m, src.as_string::<i32>(), dst.as_string::<i32>(), n, &p, &sp, &dp, &it),
-            DataType::LargeUtf8 => run(m, src.as_string::<i64>(), dst.as_string::<i64>(), n, &p, &sp, &dp, &it),
-            DataType::Utf8View => run(m, src.as_string_view(), dst.as_string_view(), n, &p, &sp, &dp, &it),
+            DataType::Utf8 => run(m, src.as_string::<i32>(), dst.as_string::<i32>(), n, &x),
+            DataType::LargeUtf8 => run(m, src.as_string::<i64>(), dst.as_string::<i64>(), n, &x),
+            DataType::Utf8View => run(m, src.as_string_view(), dst.as_string_view(), n, &x),
             t => return exec_err!("{NAME}: addresses of type {t}"),
         };
         self.rows.fetch_add(n as u64, Ordering::Relaxed);

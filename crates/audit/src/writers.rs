@@ -280,7 +280,7 @@ impl RecordWriter for LinesWriter {
             FlowFormat::ConntrackJson | FlowFormat::NftJson => json_line(r, self.format),
             FlowFormat::AzureJson => {
                 let mut s = String::new();
-                if self.n % AZURE_PER_RECORD == 0 {
+                if self.n.is_multiple_of(AZURE_PER_RECORD) {
                     if self.n > 0 {
                         s.push_str("\n        ]}]}]}},\n");
                     }

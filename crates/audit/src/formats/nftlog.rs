@@ -238,7 +238,7 @@ mod tests {
 
     #[test]
     fn named_prefixes_win() {
-        let o = ReadOptions { accept_prefixes: vec!["X-OK".into()], drop_prefixes: vec!["X-NO".into()], ..Default::default() };
+        let o = ReadOptions { accept_prefixes: vec!["X-OK".into()], drop_prefixes: vec!["X-NO".into()] };
         let a = Actions::new(&o);
         assert_eq!(a.of("X-NO drop"), Ok(false));
         assert_eq!(a.of("X-OK"), Ok(true));
