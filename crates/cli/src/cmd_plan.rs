@@ -11,7 +11,7 @@ use crate::output::{self, Format};
 
 /// Loads the inventory and plans it, printing diagnostics on failure.
 pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
-    let dep = Deployment::load(path).map_err(|d| {
+    let dep = Deployment::load(path, &portmatrix_catalog::Catalog).map_err(|d| {
         crate::diagnostics::print_all(&d);
         crate::exit::UNUSABLE
     })?;
@@ -99,7 +99,7 @@ pub fn run_explain(a: ExplainArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let pkt = Packet { src: a.from, dst: a.to, proto: a.port.1, port: a.port.0, src_port: a.src_port };
+    let pkt = Packet { src: a.from, dst: a.to, proto: a.port.1, port: a.port.0, src_port: a.src_port, icmp_type: None };
     let hits = explain(&p, &pkt);
     let what = if pkt.proto.has_ports() { format!("{}/{}", pkt.port, pkt.proto) } else { pkt.proto.to_string() };
     if hits.is_empty() {

@@ -5,6 +5,7 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
+mod args;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;

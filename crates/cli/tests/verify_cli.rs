@@ -108,7 +108,7 @@ fn inventory_driven_responder_and_probe() {
         return;
     }
     let inv = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/avaya-pom.yaml");
-    let dep = portmatrix_plan::Deployment::load(&inv).expect("inventory");
+    let dep = portmatrix_plan::Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("inventory");
     let plan = portmatrix_plan::plan(&dep).expect("plan");
     let mut t = Topology::default();
     for n in portmatrix_verify::flows::host_nodes(&plan).into_iter().filter(|n| n.name == "pom1" || n.name == "pom2") {

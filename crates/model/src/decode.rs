@@ -166,7 +166,7 @@ impl<T: Decode> Decode for OneOrMany<T> {
 
 /// Mappings keyed by names keep the file's order (deterministic output that
 /// follows the author's layout).
-impl<T: Decode> Decode for IndexMap<Spanned<String>, T> {
+impl<K: Decode + std::hash::Hash + Eq, T: Decode> Decode for IndexMap<Spanned<K>, T> {
     fn expected() -> String {
         format!("a mapping of names to {}", T::expected().trim_start_matches("a "))
     }
@@ -184,7 +184,7 @@ impl<T: Decode> Decode for IndexMap<Spanned<String>, T> {
         };
         let mut out = IndexMap::with_capacity(entries.len());
         for (k, v) in entries {
-            let key = Spanned::<String>::decode(k, cx);
+            let key = Spanned::<K>::decode(k, cx);
             let val = T::decode(v, cx);
             if let (Some(k), Some(v)) = (key, val) {
                 out.insert(k, v);

@@ -11,6 +11,7 @@ use serde::Serialize;
 use crate::decode::{Cx, Decode};
 use crate::diag::did_you_mean;
 use crate::matrix::{Name, Os};
+use crate::names::{check_inventory_name, folded, RoleRef};
 use crate::source::{SourceFile, Spanned};
 use crate::yaml::Node;
 
@@ -29,7 +30,8 @@ pub struct Inventory {
     pub admin: Option<Admin>,
     pub hosts: IndexMap<Name, Host>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
-    pub bind: IndexMap<Name, Binding>,
+    #[schemars(with = "IndexMap<String, Binding>")]
+    pub bind: IndexMap<Spanned<RoleRef>, Binding>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub firewalls: IndexMap<Name, Firewall>,
     #[serde(skip)]
@@ -84,7 +86,8 @@ pub struct Host {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub os: Option<Os>,
     /// `PRODUCT/ROLE` entries.
-    pub roles: Vec<Name>,
+    #[schemars(with = "Vec<String>")]
+    pub roles: Vec<Spanned<RoleRef>>,
     /// False for hosts that are not ours: addressed, but no rules compiled.
     pub managed: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -118,6 +121,12 @@ impl Decode for IpAddr {
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         let s = String::decode(n, cx)?;
         match s.trim().parse::<IpAddr>() {
+            Ok(a) if mapped_v4(&a).is_some() => {
+                let v4 = mapped_v4(&a).expect("checked");
+                cx.error("ipv4-mapped", n.span, format!("`{s}` is the IPv4 address {v4} in IPv6 form")).help =
+                    Some(format!("write it as IPv4: {v4}"));
+                None
+            }
             Ok(a) => Some(a),
             Err(_) => {
                 let hint = if s.contains('/') {
@@ -144,6 +153,11 @@ impl Decode for IpNet {
             Ok(net) if net.trunc() != net => {
                 cx.error("host-bits-set", n.span, format!("`{s}` has host bits set")).help =
                     Some(format!("did you mean {}? A network's address must end where its prefix does", net.trunc()));
+                None
+            }
+            Ok(IpNet::V6(v6)) if v6.prefix_len() >= 96 && v6.network().to_ipv4_mapped().is_some() => {
+                cx.error("ipv4-mapped", n.span, format!("`{s}` is an IPv4 network in IPv6 form")).help =
+                    Some("write it as an IPv4 network (::ffff:10.0.0.0/120 is 10.0.0.0/24)".into());
                 None
             }
             Ok(net) => Some(net),
@@ -293,9 +307,11 @@ impl Inventory {
         })
     }
 
-    /// Structural checks that need no matrix: references to zones,
-    /// networks and hosts resolve; product names in `PRODUCT/ROLE` exist.
+    /// Structural checks that need no matrix: names follow the grammar and
+    /// stay distinct after folding; references to zones, networks and hosts
+    /// resolve; product names in `PRODUCT/ROLE` exist.
     pub(crate) fn validate(&self, cx: &mut Cx) {
+        self.check_names(cx);
         let zone_ok = |cx: &mut Cx, z: &Name| {
             if !self.zones.contains_key(z.value.as_str()) {
                 unknown(cx, "zone", z, self.zones.keys());
@@ -306,35 +322,15 @@ impl Inventory {
                 zone_ok(cx, z);
             }
         }
-        for (name, h) in &self.hosts {
-            if self.networks.contains_key(name.value.as_str()) {
-                cx.error("name-clash", name.span, format!("`{}` names both a host and a network", name.value));
-            }
+        for h in self.hosts.values() {
             if let Some(z) = &h.zone {
                 zone_ok(cx, z);
             }
             for r in &h.roles {
                 self.check_role_ref(cx, r);
             }
-            let mut seen: Vec<&IpAddr> = Vec::new();
-            for a in &h.addresses {
-                if seen.contains(&&a.value) {
-                    cx.error("duplicate-address", a.span, format!("{} is listed twice", a.value));
-                }
-                seen.push(&a.value);
-            }
         }
-        // One address, one host: otherwise rules for one would land on the other.
-        let mut owner: std::collections::HashMap<IpAddr, &Name> = std::collections::HashMap::new();
-        for (name, h) in &self.hosts {
-            for a in &h.addresses {
-                if let Some(prev) = owner.insert(a.value, name) {
-                    if prev != name {
-                        cx.error("address-reused", a.span, format!("{} belongs to host `{}` already", a.value, prev.value));
-                    }
-                }
-            }
-        }
+        self.check_addresses(cx);
         if let Some(admin) = &self.admin {
             for n in &admin.networks {
                 if !self.networks.contains_key(n.value.as_str()) {
@@ -356,10 +352,16 @@ impl Inventory {
             }
         }
         for fw in self.firewalls.values() {
+            let mut seen: Vec<&str> = Vec::new();
             for z in &fw.zones {
                 zone_ok(cx, z);
+                if seen.contains(&z.value.as_str()) {
+                    cx.error("duplicate-zone", z.span, format!("zone `{}` is listed twice", z.value)).help =
+                        Some("a firewall's zones are its interfaces: list each once".into());
+                }
+                seen.push(&z.value);
             }
-            if fw.zones.len() < 2 {
+            if seen.len() < 2 {
                 if let Some(z) = fw.zones.first() {
                     cx.error("firewall-one-zone", z.span, "a firewall between zones needs at least two zones");
                 }
@@ -367,27 +369,95 @@ impl Inventory {
         }
     }
 
-    fn check_role_ref(&self, cx: &mut Cx, r: &Name) {
-        match r.value.split_once('/') {
-            Some((p, role)) if !role.is_empty() => {
-                if !self.products.contains_key(p) {
-                    let span = crate::source::Span::new(r.span.offset, p.len());
-                    unknown(cx, "product", &Spanned::new(p.to_string(), span), self.products.keys());
+    /// Every name follows the grammar; names that become file names (hosts
+    /// and firewalls) or probe nodes (hosts and networks) share one
+    /// namespace, and no two names of a namespace fold to the same form.
+    fn check_names(&self, cx: &mut Cx) {
+        check_inventory_name(cx, &self.inventory, "inventory");
+        for (what, names) in [
+            ("product", self.products.keys().collect::<Vec<_>>()),
+            ("zone", self.zones.keys().collect()),
+            ("network", self.networks.keys().collect()),
+            ("host", self.hosts.keys().collect()),
+            ("firewall", self.firewalls.keys().collect()),
+        ] {
+            for n in names {
+                check_inventory_name(cx, n, what);
+            }
+        }
+        let groups: [&[(&str, &Name)]; 3] = [
+            &self.products.keys().map(|k| ("product", k)).collect::<Vec<_>>(),
+            &self.zones.keys().map(|k| ("zone", k)).collect::<Vec<_>>(),
+            &self
+                .hosts
+                .keys()
+                .map(|k| ("host", k))
+                .chain(self.firewalls.keys().map(|k| ("firewall", k)))
+                .chain(self.networks.keys().map(|k| ("network", k)))
+                .collect::<Vec<_>>(),
+        ];
+        for group in groups {
+            let mut by_fold: std::collections::HashMap<String, (&str, &Name)> = std::collections::HashMap::new();
+            for &(what, name) in group {
+                if let Some((prev_what, prev)) = by_fold.insert(folded(&name.value), (what, name)) {
+                    let (line, _) = cx.file.line_col(prev.span.offset);
+                    let msg = if prev.value == name.value {
+                        format!("`{}` names both a {prev_what} and a {what}", name.value)
+                    } else {
+                        format!("{what} `{}` and {prev_what} `{}` differ only in case or punctuation", name.value, prev.value)
+                    };
+                    cx.error("name-clash", name.span, msg).help = Some(format!(
+                        "the other is on line {line}; hosts, firewalls and networks share one namespace (file names, lab nodes), \
+                         and some backends fold case and punctuation: rename one"
+                    ));
                 }
             }
-            _ => {
-                let hint = match self.products.keys().next() {
-                    Some(p) => format!("write PRODUCT/ROLE, e.g. `{}/{}`", p.value, r.value),
-                    None => "write PRODUCT/ROLE".into(),
-                };
-                cx.error("bad-role-ref", r.span, format!("`{}` does not name a product", r.value)).help = Some(hint);
+        }
+    }
+
+    /// Addresses: no duplicates within a host, one owner per address, and
+    /// IPv4 written as IPv4.
+    fn check_addresses(&self, cx: &mut Cx) {
+        let mut owner: std::collections::HashMap<IpAddr, &Name> = std::collections::HashMap::new();
+        for (name, h) in &self.hosts {
+            for a in &h.addresses {
+                match owner.insert(a.value, name) {
+                    Some(prev) if prev == name => {
+                        cx.error("duplicate-address", a.span, format!("{} is listed twice", a.value));
+                    }
+                    // One address, one host: otherwise rules for one would land on the other.
+                    Some(prev) => {
+                        cx.error("address-reused", a.span, format!("{} belongs to host `{}` already", a.value, prev.value));
+                    }
+                    None => {}
+                }
             }
+        }
+    }
+
+    fn check_role_ref(&self, cx: &mut Cx, r: &Spanned<RoleRef>) {
+        if !self.products.contains_key(r.value.product.value.as_str()) {
+            unknown(cx, "product", &r.value.product, self.products.keys());
         }
     }
 
     /// Hosts that carry `product/role`.
     pub fn hosts_with_role<'a>(&'a self, product: &'a str, role: &'a str) -> impl Iterator<Item = (&'a Name, &'a Host)> + 'a {
-        self.hosts.iter().filter(move |(_, h)| h.roles.iter().any(|r| r.value.split_once('/') == Some((product, role))))
+        self.hosts.iter().filter(move |(_, h)| h.roles.iter().any(|r| r.value.is(product, role)))
+    }
+
+    /// The binding of `product/role`, if the inventory has one.
+    pub fn binding(&self, product: &str, role: &str) -> Option<&Binding> {
+        self.bind.iter().find(|(k, _)| k.value.is(product, role)).map(|(_, b)| b)
+    }
+}
+
+/// An IPv4 address written in IPv6's mapped form (`::ffff:10.0.0.5`) is the
+/// IPv4 host: accepted as IPv6 it would escape duplicate checks and IPv4 rules.
+fn mapped_v4(a: &IpAddr) -> Option<std::net::Ipv4Addr> {
+    match a {
+        IpAddr::V6(v6) => v6.to_ipv4_mapped(),
+        IpAddr::V4(_) => None,
     }
 }
 

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cond::Cond;
 use crate::decode::{Cx, Decode, OneOrMany};
+use crate::icmp::IcmpType;
 use crate::ports::PortExpr;
 use crate::source::{SourceFile, Spanned};
 use crate::yaml::Node;
@@ -178,7 +179,7 @@ pub struct Flow {
     pub src_ports: Option<Spanned<PortExpr>>,
     /// ICMP types, with proto icmp or icmpv6.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub icmp: Vec<Name>,
+    pub icmp: Vec<Spanned<IcmpType>>,
     /// Application protocol as the document names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
@@ -393,7 +394,7 @@ impl Decode for Flow {
             _ => None,
         };
         let src_ports = m.opt(cx, "src_ports");
-        let icmp = m.opt::<OneOrMany<Name>>(cx, "icmp").map(|o| o.0).unwrap_or_default();
+        let icmp = m.opt::<OneOrMany<Spanned<IcmpType>>>(cx, "icmp").map(|o| o.0).unwrap_or_default();
         let app = m.opt(cx, "app");
         let tls = m.opt(cx, "tls");
         let when = m.opt(cx, "when");

@@ -10,23 +10,6 @@ use crate::matrix::{Matrix, Proto};
 use crate::ports::{PortItem, ResolveError, Term};
 use crate::source::Spanned;
 
-/// ICMP type names understood in `icmp:`.
-pub const ICMP_TYPES: &[&str] = &[
-    "echo-request",
-    "echo-reply",
-    "destination-unreachable",
-    "time-exceeded",
-    "parameter-problem",
-    "redirect",
-    "timestamp-request",
-    "timestamp-reply",
-    "packet-too-big",
-    "router-solicitation",
-    "router-advertisement",
-    "neighbor-solicitation",
-    "neighbor-advertisement",
-];
-
 pub fn is_kebab_id(s: &str) -> bool {
     !s.is_empty()
         && s.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -232,11 +215,20 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             if !icmpish {
                 cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6").help =
                     Some("use `proto: icmp` (or icmpv6) with `icmp:`, or remove `icmp:`".into());
-            } else if !ICMP_TYPES.contains(&t.value.as_str()) {
-                let hint = did_you_mean(t, ICMP_TYPES.iter().copied())
-                    .map(|s| format!("did you mean `{s}`?"))
-                    .unwrap_or_else(|| format!("known types: {}", ICMP_TYPES.join(", ")));
-                cx.error("unknown-icmp-type", t.span, format!("unknown ICMP type `{}`", t.value)).help = Some(hint);
+                continue;
+            }
+            // A type of the other family would break the ruleset (or, worse,
+            // be dropped by a backend and leave the rule matching every type).
+            for p in protos.iter().copied().filter(|p| !p.has_ports()) {
+                if !t.value.exists_in(p) {
+                    let other = if p == Proto::Icmp { "icmpv6" } else { "icmp" };
+                    cx.error("icmp-wrong-family", t.span, format!("`{}` is not an {p} message type", t.value)).help =
+                        Some(if t.value.exists_in(if p == Proto::Icmp { Proto::Icmpv6 } else { Proto::Icmp }) {
+                            format!("it exists in {other} only: use `proto: {other}`, or split the flow per family")
+                        } else {
+                            "remove it".to_string()
+                        });
+                }
             }
         }
         for expr in f.ports.iter().chain(&f.src_ports) {

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use indexmap::IndexMap;
 use portmatrix_model::decode::Cx;
 use portmatrix_model::diag::{did_you_mean, Diagnostics};
-use portmatrix_model::{Diagnostic, Inventory, Matrix, SourceFile, Span, Spanned};
+use portmatrix_model::{Diagnostic, Inventory, Matrix, MatrixSource, SourceFile, Span, Spanned};
 
 /// One product instance of the deployment, settings resolved.
 #[derive(Debug, Clone)]
@@ -38,21 +38,22 @@ pub struct Deployment {
 impl Deployment {
     /// Reads an inventory and the matrices it names (catalog ids, or paths
     /// relative to the inventory file).
-    pub fn load(path: &Path) -> Result<Self, Vec<Diagnostic>> {
+    pub fn load(path: &Path, source: &dyn MatrixSource) -> Result<Self, Vec<Diagnostic>> {
         let inv = portmatrix_model::inventory_from_path(path)?;
         let base = path.parent().unwrap_or(Path::new("."));
-        Self::from_inventory(inv, base)
+        Self::from_inventory(inv, base, source)
     }
 
-    pub fn from_inventory(inv: Inventory, base: &Path) -> Result<Self, Vec<Diagnostic>> {
+    /// Resolves the inventory's products: `matrix:` values that look like
+    /// paths are read relative to `base`, the rest are ids in `source`.
+    pub fn from_inventory(inv: Inventory, base: &Path, source: &dyn MatrixSource) -> Result<Self, Vec<Diagnostic>> {
         let file = inv.file.clone().unwrap_or_else(|| SourceFile::new("<inventory>", ""));
         let mut diags = Diagnostics::default();
         let mut products = IndexMap::new();
         for (name, p) in &inv.products {
             let spec = p.matrix.value.as_str();
             let looks_like_path = spec.ends_with(".yaml") || spec.ends_with(".yml") || spec.contains('/');
-            let loaded =
-                if looks_like_path { Some(portmatrix_model::matrix_from_path(&base.join(spec))) } else { portmatrix_catalog::get(spec) };
+            let loaded = if looks_like_path { Some(portmatrix_model::matrix_from_path(&base.join(spec))) } else { source.matrix(spec) };
             let matrix = match loaded {
                 Some(Ok(m)) => m,
                 Some(Err(errs)) => {
@@ -64,7 +65,7 @@ impl Deployment {
                     continue;
                 }
                 None => {
-                    let ids = portmatrix_catalog::ids();
+                    let ids = source.ids();
                     let hint = match did_you_mean(spec, ids.iter().map(String::as_str)) {
                         Some(s) => format!("did you mean `{s}`?"),
                         None => format!("catalog ids: {}; or give a path to a matrix file", ids.join(", ")),
@@ -128,23 +129,23 @@ impl Deployment {
         let mut cx = Cx { file: &file, diags: &mut diags };
         let refs = inv.hosts.values().flat_map(|h| h.roles.iter()).chain(inv.bind.keys());
         for r in refs {
-            let Some((p, role)) = r.value.split_once('/') else { continue };
-            let Some(prod) = products.get(p) else { continue };
+            let (p, role) = (&r.value.product, &r.value.role);
+            let Some(prod) = products.get(p.value.as_str()) else { continue };
             let m = &prod.matrix;
-            if role == "any" && inv.bind.contains_key(r.value.as_str()) {
+            if role.value == "any" && inv.binding(&p.value, "any").is_some() {
                 continue;
             }
-            if !m.roles.contains_key(role) {
-                let role_span = Span::new(r.span.offset + p.len() + 1, role.len());
-                let by_alias = m.roles.iter().find(|(_, rr)| rr.aliases.iter().chain([&rr.title]).any(|a| a.eq_ignore_ascii_case(role)));
-                let hint = match (by_alias, did_you_mean(role, m.roles.keys().map(|k| k.value.as_str()))) {
-                    (Some((id, _)), _) => format!("`{role}` is a name of role `{}`: write `{p}/{}`", id.value, id.value),
+            if !m.roles.contains_key(role.value.as_str()) {
+                let by_alias =
+                    m.roles.iter().find(|(_, rr)| rr.aliases.iter().chain([&rr.title]).any(|a| a.eq_ignore_ascii_case(&role.value)));
+                let hint = match (by_alias, did_you_mean(&role.value, m.roles.keys().map(|k| k.value.as_str()))) {
+                    (Some((id, _)), _) => format!("`{}` is a name of role `{}`: write `{p}/{}`", role.value, id.value, id.value),
                     (None, Some(s)) => format!("did you mean `{p}/{s}`?"),
                     (None, None) => {
                         format!("roles of {}: {}", m.matrix.value, m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", "))
                     }
                 };
-                cx.error("unknown-role", role_span, format!("matrix `{}` has no role `{role}`", m.matrix.value)).help = Some(hint);
+                cx.error("unknown-role", role.span, format!("matrix `{}` has no role `{}`", m.matrix.value, role.value)).help = Some(hint);
             }
         }
         if diags.has_errors() {

@@ -2,9 +2,9 @@
 
 use std::net::IpAddr;
 
-use portmatrix_model::Proto;
+use portmatrix_model::{IcmpType, Proto};
 
-use crate::plan::{Connection, Plan};
+use crate::types::{Connection, Plan};
 
 /// A packet as `explain` asks about it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -14,7 +14,18 @@ pub struct Packet {
     pub proto: Proto,
     /// Destination port; ignored for ICMP.
     pub port: u16,
+    /// Source port; `None` asks whether *some* source port is allowed (the
+    /// ruleset evaluator answers the same question the same way).
     pub src_port: Option<u16>,
+    /// ICMP type (for icmp/icmpv6); `None` asks whether *some* type is allowed.
+    pub icmp_type: Option<IcmpType>,
+}
+
+impl Packet {
+    /// A TCP/UDP/SCTP packet to `port`, from an unspecified source port.
+    pub fn to_port(src: IpAddr, dst: IpAddr, proto: Proto, port: u16) -> Self {
+        Packet { src, dst, proto, port, src_port: None, icmp_type: None }
+    }
 }
 
 /// The connections that permit `p` (empty: not permitted).
@@ -37,9 +48,9 @@ pub fn explain<'a>(plan: &'a Plan, p: &Packet) -> Vec<&'a Connection> {
                 && (!p.proto.has_ports() || c.ports.contains(p.port))
                 && match (&c.src_ports, p.src_port) {
                     (Some(sp), Some(port)) => sp.contains(port),
-                    (Some(_), None) => true,
-                    (None, _) => true,
+                    _ => true,
                 }
+                && (p.proto.has_ports() || p.icmp_type.is_none_or(|t| c.icmp.contains(&t)))
         })
         .collect()
 }

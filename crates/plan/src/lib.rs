@@ -1,11 +1,23 @@
 //! The plan: `plan(matrices, inventory) -> connections`. Pure: no I/O
 //! beyond reading the inventory and the matrix files it names, and no
-//! firewall syntax.
+//! firewall syntax. Matrix ids resolve through an injected
+//! [`portmatrix_model::MatrixSource`] (the binary passes the catalog).
 
+mod access;
+mod addrset;
+mod conflicts;
 mod deployment;
+mod endpoints;
 mod explain;
+mod flows;
 mod plan;
+pub mod topology;
+mod types;
 
+pub use access::{admin_service, ADMIN_RDP, ADMIN_SSH};
+pub use addrset::difference as prefix_difference;
 pub use deployment::{Deployment, Product};
 pub use explain::{explain, Packet};
-pub use plan::{plan, Connection, Endpoint, EndpointKind, FqdnEgress, HostInfo, LocalFlow, Plan, Reason, Sources};
+pub use plan::plan;
+pub use topology::{Enforcement, Hop, Path, Topology};
+pub use types::{Connection, Endpoint, EndpointKind, FirewallInfo, FqdnEgress, HostInfo, LocalFlow, Plan, Reason, Sources};

@@ -50,18 +50,18 @@ fn conn_rows(p: &Plan) -> Vec<Row<'_>> {
         for m in &e.sources.members {
             out.push(Row {
                 src: m,
-                dst: &e.role,
+                dst: &e.role.role.value,
                 dst_zone: "(by name)".into(),
                 cells: vec![
                     m.name.clone(),
                     nets(m),
                     m.zone.clone().unwrap_or_default(),
-                    e.role.clone(),
+                    e.role.to_string(),
                     e.fqdns.join(" "),
                     "(by name: resolved address set or proxy allowlist)".into(),
                     format!("{}/{}", e.proto, e.ports),
                     String::new(),
-                    e.reason.tag(),
+                    e.reason.tag().to_string(),
                     e.reason.purpose.clone(),
                     e.reason.cite.clone(),
                 ],
@@ -81,7 +81,7 @@ fn conn_cells(c: &Connection, m: &Endpoint) -> Vec<String> {
         c.dst.zone.clone().unwrap_or_default(),
         c.service(),
         c.src_ports.as_ref().map(|s| s.to_string()).unwrap_or_default(),
-        c.tags().join(" "),
+        c.tags().iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" "),
         c.reasons.iter().map(|r| r.purpose.as_str()).collect::<Vec<_>>().join("; "),
         c.reasons.iter().map(|r| r.cite.as_str()).collect::<Vec<_>>().join("; "),
     ]
@@ -105,7 +105,7 @@ pub fn hosts_table(p: &Plan) -> Table {
             h.os.map(|o| format!("{o:?}").to_lowercase()).unwrap_or_default(),
             if h.managed { "yes".into() } else { "no".into() },
             h.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" "),
-            h.roles.join(" "),
+            h.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "),
         ]);
     }
     t
@@ -114,7 +114,7 @@ pub fn hosts_table(p: &Plan) -> Table {
 pub fn local_table(p: &Plan) -> Table {
     let mut t = Table::new(&["host", "service", "reason", "purpose"]);
     for l in &p.local {
-        t.push(vec![l.host.clone(), format!("{}/{}", l.proto, l.ports), l.reason.tag(), l.reason.purpose.clone()]);
+        t.push(vec![l.host.clone(), format!("{}/{}", l.proto, l.ports), l.reason.tag().to_string(), l.reason.purpose.clone()]);
     }
     t
 }
@@ -208,13 +208,19 @@ pub fn zone_graph(p: &Plan) -> RoleGraph {
         let dz = zone(&c.dst.zone);
         for m in c.remote_sources() {
             for t in c.tags() {
-                g.edge(&zone(&m.zone), &dz, &[], c.service(), t);
+                g.edge(&zone(&m.zone), &dz, &[], c.service(), t.to_string());
             }
         }
     }
     for e in &p.egress_fqdn {
         for m in &e.sources.members {
-            g.edge(&zone(&m.zone), &format!("{} (by name)", e.role), &e.fqdns, format!("{}/{}", e.proto, e.ports), e.reason.tag());
+            g.edge(
+                &zone(&m.zone),
+                &format!("{} (by name)", e.role),
+                &e.fqdns,
+                format!("{}/{}", e.proto, e.ports),
+                e.reason.tag().to_string(),
+            );
         }
     }
     RoleGraph {

@@ -63,7 +63,7 @@ fn server() -> SocketAddr {
             })
             .collect();
         let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
-        let p = plan(&Deployment::load(&inv).expect("inventory loads")).expect("plans");
+        let p = plan(&Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("inventory loads")).expect("plans");
         let (origin, results) = parse_results(&results_json()).expect("the prober's JSON parses");
         let res = portmatrix_report::web::results::Results { file: "probe.json".into(), origin, results };
         let s =
@@ -176,8 +176,9 @@ fn deployment_view_serves_compiled_files() {
     assert_eq!(r.status, 200);
     assert!(r.headers.contains("filename=\"acd-lb1.nft\""));
     let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
-    let p = plan(&Deployment::load(&inv).expect("loads")).expect("plans");
-    let (files, _) = portmatrix_targets::compile_host(&p, "acd-lb1", portmatrix_targets::Target::Nftables).expect("compiles");
+    let p = plan(&Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("loads")).expect("plans");
+    let files =
+        portmatrix_targets::compile_host(&p, "acd-lb1", portmatrix_targets::Target::Nftables, &Default::default()).expect("compiles").files;
     assert_eq!(r.text(), files[0].contents);
     assert_eq!(get("/d/host/acd-lb1/file/nftables/9").status, 404);
     let x = get("/d/export/xlsx");

@@ -144,7 +144,7 @@ fn probe_proto(c: &Connection) -> Option<(Proto, bool)> {
         PlanProto::Tcp => Some((Proto::Tcp, false)),
         PlanProto::Udp => Some((Proto::Udp, false)),
         PlanProto::Icmp | PlanProto::Icmpv6 => {
-            let echo = c.icmp.is_empty() || c.icmp.iter().any(|t| t.contains("echo"));
+            let echo = c.icmp.contains(&portmatrix_model::IcmpType::EchoRequest);
             echo.then_some((Proto::Icmp, c.proto == PlanProto::Icmpv6))
         }
         PlanProto::Sctp => None,
@@ -191,7 +191,7 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
                     "{} to {} ({}): not probed (only tcp, udp and icmp echo are)",
                     c.service(),
                     c.dst.name,
-                    c.tags().join(", ")
+                    c.tags().iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ")
                 ));
             }
             continue;
@@ -233,7 +233,7 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
                         t.src_addr = pin.then_some(src_addr);
                         t
                     });
-                    for tag in c.tags() {
+                    for tag in c.tags().iter().map(|t| t.to_string()) {
                         if !t.label.split(',').any(|l| l == tag) {
                             if !t.label.is_empty() {
                                 t.label.push(',');
@@ -246,7 +246,7 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
         }
     }
     for l in &plan.local {
-        out.local.push((l.host.clone(), l.reason.tag()));
+        out.local.push((l.host.clone(), l.reason.tag().to_string()));
     }
 
     // Negative probes.

@@ -213,7 +213,12 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
             return Ok(());
         };
         for n in nodes.iter().filter(|n| n.managed && n.kind == portmatrix_plan::EndpointKind::Host) {
-            let (mut files, warns) = portmatrix_targets::compile_host(plan, &n.name, fw).map_err(io::Error::other)?;
+            if let Some(why) = plan.host(&n.name).and_then(|h| portmatrix_targets::policy::misfit(fw, h)) {
+                notes.push(format!("{}: rules not loaded in a kernel ({why})", n.name));
+                continue;
+            }
+            let c = portmatrix_targets::compile_host(plan, &n.name, fw, &Default::default()).map_err(io::Error::other)?;
+            let (mut files, warns) = (c.files, c.warnings);
             notes.extend(warns.into_iter().map(|w| format!("{}: {w}", n.name)));
             if let Some(m) = &opts.mutate {
                 files.iter_mut().for_each(|f| m(&n.name, f));
@@ -225,7 +230,8 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
         // iptables: a chain per firewall, merged into one file per family).
         let mut merged: Vec<(String, Vec<&str>, portmatrix_targets::OutputFile)> = Vec::new();
         for f in &plan.firewalls {
-            let (mut files, warns) = portmatrix_targets::compile_firewall(plan, &f.name, fw).map_err(io::Error::other)?;
+            let c = portmatrix_targets::compile_firewall(plan, &f.name, fw, &Default::default()).map_err(io::Error::other)?;
+            let (mut files, warns) = (c.files, c.warnings);
             notes.extend(warns.into_iter().map(|w| format!("{}: {w}", f.name)));
             if let Some(m) = &opts.mutate {
                 files.iter_mut().for_each(|file| m("router", file));
@@ -249,7 +255,11 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
                     .filter(|(_, _, f)| f.name.ends_with(ext))
                     .map(|(n, b, f)| (n.as_str(), b.as_slice(), f.contents.as_str()))
                     .collect();
-                files.push(portmatrix_targets::OutputFile { name: format!("firewalls{ext}"), contents: merge_iptables_firewalls(&parts) });
+                files.push(portmatrix_targets::OutputFile {
+                    name: format!("firewalls{ext}"),
+                    contents: merge_iptables_firewalls(&parts),
+                    loader: None,
+                });
             }
             load_rules(&mut loaded, "router", &built.router, &dir, &files)?;
         }

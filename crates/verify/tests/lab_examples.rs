@@ -22,7 +22,7 @@ fn run(name: &str, fw: portmatrix_targets::Target) {
     if skip(&["ip", tool]) {
         return;
     }
-    let dep = portmatrix_plan::Deployment::load(&example(name)).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+    let dep = portmatrix_plan::Deployment::load(&example(name), &portmatrix_catalog::Catalog).unwrap_or_else(|d| panic!("{name}: {d:?}"));
     let plan = portmatrix_plan::plan(&dep).unwrap_or_else(|d| panic!("{name}: {d:?}"));
     let opts = LabOptions { firewall: Some(fw), ..LabOptions::default() };
     let report = lab::run(&plan, &opts).expect("lab");
@@ -103,7 +103,7 @@ fn moderro_rem_iptables() {
 }
 
 fn load(name: &str) -> portmatrix_plan::Plan {
-    let dep = portmatrix_plan::Deployment::load(&example(name)).unwrap_or_else(|d| panic!("{name}: {d:?}"));
+    let dep = portmatrix_plan::Deployment::load(&example(name), &portmatrix_catalog::Catalog).unwrap_or_else(|d| panic!("{name}: {d:?}"));
     portmatrix_plan::plan(&dep).unwrap_or_else(|d| panic!("{name}: {d:?}"))
 }
 

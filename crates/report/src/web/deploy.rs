@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use portmatrix_model::Os;
 use portmatrix_plan::{HostInfo, Plan};
 use portmatrix_targets::{compile_host, OutputFile, Target};
 use serde::Deserialize;
@@ -31,11 +30,9 @@ fn get(v: &Option<String>) -> Option<&str> {
 
 /// The targets that make sense for a host: no Windows Firewall script for a
 /// Linux host, no nftables/iptables for a Windows one.
+/// The targets that fit a host (the one OS policy of `portmatrix_targets::policy`).
 pub fn targets_for(h: &HostInfo) -> Vec<Target> {
-    Target::ALL
-        .into_iter()
-        .filter(|t| !matches!((t, h.os), (Target::Windows, Some(Os::Linux)) | (Target::Nftables | Target::Iptables, Some(Os::Windows))))
-        .collect()
+    Target::ALL.into_iter().filter(|t| portmatrix_targets::policy::misfit(*t, h).is_none()).collect()
 }
 
 /// A target by its name (`nftables`, ...).
@@ -49,7 +46,7 @@ pub fn host_file(p: &Plan, host: &str, target: Target, index: usize) -> Option<O
     if !targets_for(h).contains(&target) {
         return None;
     }
-    compile_host(p, host, target).ok().and_then(|(files, _)| files.into_iter().nth(index))
+    compile_host(p, host, target, &Default::default()).ok().and_then(|c| c.files.into_iter().nth(index))
 }
 
 fn crumbs(here: &str) -> String {
@@ -96,7 +93,7 @@ pub fn deployment(p: &Plan, q: &PlanFilters, results: Option<&Results>) -> Strin
                 esc(&h.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")),
                 h.os.map(|o| format!("{o:?}").to_lowercase()).unwrap_or_default(),
                 if h.managed { "yes" } else { "no" },
-                esc(&h.roles.join(" "))
+                esc(&h.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(" "))
             );
         }
         b.push_str("</tbody></table>\n");
@@ -175,7 +172,7 @@ pub fn host(p: &Plan, h: &HostInfo, results: Option<&Results>) -> String {
         "<p class=\"meta\">{} · {} · roles: {}</p>",
         esc(&h.addresses.iter().map(|a| a.to_string()).collect::<Vec<_>>().join(" ")),
         h.os.map(|o| format!("{o:?}").to_lowercase()).unwrap_or_else(|| "os not given".into()),
-        esc(&h.roles.join(", "))
+        esc(&h.roles.iter().map(|r| r.to_string()).collect::<Vec<_>>().join(", "))
     );
     let mut toc: Vec<String> =
         targets_for(h).into_iter().filter(|_| h.managed).map(|t| format!("<a href=\"#target-{0}\">{0}</a>", t.name())).collect();
@@ -192,8 +189,8 @@ pub fn host(p: &Plan, h: &HostInfo, results: Option<&Results>) -> String {
     let mut n = 0;
     for target in targets_for(h).into_iter().filter(|_| h.managed) {
         let _ = writeln!(b, "<section class=\"target\" id=\"target-{}\"><h3>{}</h3>", target.name(), target.name());
-        match compile_host(p, &h.name, target) {
-            Ok((files, warnings)) => {
+        match compile_host(p, &h.name, target, &Default::default()) {
+            Ok(portmatrix_targets::compile::Compiled { files, warnings }) => {
                 if !warnings.is_empty() {
                     b.push_str("<ul class=\"warnings\">");
                     for w in &warnings {
@@ -219,7 +216,7 @@ pub fn host(p: &Plan, h: &HostInfo, results: Option<&Results>) -> String {
                 }
             }
             Err(e) => {
-                let _ = writeln!(b, "<p role=\"alert\"><mark>{}</mark></p>", esc(&e));
+                let _ = writeln!(b, "<p role=\"alert\"><mark>{}</mark></p>", esc(&e.to_string()));
             }
         }
         b.push_str("</section>\n");
