@@ -373,20 +373,35 @@ pub enum LabFormat {
 
 #[derive(Args)]
 #[command(after_help = "A twin of the deployment on this machine (root, iproute2, and nft or iptables): a \
-network namespace per host with the inventory's addresses, a bridge per zone in a router namespace that \
-carries the network firewall, networks as namespaces with a representative address. It loads each managed \
-host's compiled rules, starts responders, probes every required flow from every source and a sample of \
-forbidden ports, prints the verdict per flow and tears everything down, also on Ctrl-C. Nothing is added \
-to this machine's own network namespace; the lab refuses to start if one of its addresses is configured here.\n\n\
+network namespace per host with the inventory's addresses and per network a connection names (with a \
+representative address), a bridge per zone, a namespace per network firewall with an interface in each of its \
+zones, so that every probe crosses exactly the firewalls its path crosses in the deployment, and an unfiltered \
+router for zones no firewall joins. It loads each managed host's and each firewall's rules (compiled, or yours \
+with --rules), starts responders, probes every required flow and, for every ordered pair of endpoints, near-miss \
+forbidden ports (ports open to others, the ports either side of open ranges, admin and database ports), and \
+tears everything down, also on Ctrl-C.\n\n\
+A forbidden probe that gets through where a filter on its path should drop it fails the lab. One whose path \
+holds no filter at all (same zone to an unmanaged host, zones no firewall joins, rules not loadable such as \
+Windows) is reported as unenforced and fails only with --strict. Every blocked probe names the layer that \
+dropped it; the summary lists what was loaded where and what was not tested. Flows between roles on one host \
+are listed as local and never counted as proven.\n\n\
+Nothing is added to this machine's own network namespace; the lab refuses to start if one of its addresses \
+is configured here.\n\n\
 Examples:\n  sudo portmatrix lab -i examples/jtel-acd.yaml\n  sudo portmatrix lab -i examples/mixed.yaml --target iptables --format junit -o lab.xml\n  \
+sudo portmatrix lab -i examples/mixed.yaml --rules reviewed-rules/ --strict\n  \
 sudo portmatrix lab -i examples/avaya-pom.yaml --keep    # then: ip netns list")]
 pub struct LabArgs {
-    /// The inventory
-    #[arg(short, long)]
-    pub inventory: PathBuf,
-    /// Which compiled rules to load
+    #[command(flatten)]
+    pub inventory: crate::args::InventoryArg,
+    /// Which rulesets to load
     #[arg(long, short, value_enum, default_value_t = LabTarget::Nftables)]
     pub target: LabTarget,
+    /// Load the rulesets in DIR (NAME.nft, or NAME.iptables and NAME.ip6tables, as `compile` names them) instead of compiling them
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Forbidden probes that cross no filter (unenforced) fail the lab too
+    #[arg(long)]
+    pub strict: bool,
     /// Leave the namespaces in place afterwards
     #[arg(long)]
     pub keep: bool,
@@ -399,8 +414,8 @@ pub struct LabArgs {
     /// Ports probed per connection (first, last, evenly spaced)
     #[arg(long, default_value_t = 8)]
     pub ports_per_flow: usize,
-    /// Negative probes per source and destination host
-    #[arg(long, default_value_t = 3)]
+    /// Forbidden ports probed per ordered pair of endpoints
+    #[arg(long, default_value_t = 5)]
     pub negatives: usize,
     #[arg(long, short, value_enum, default_value_t = LabFormat::Table)]
     pub format: LabFormat,
@@ -414,28 +429,31 @@ pub fn lab(a: LabArgs) -> u8 {
         eprintln!("error: the lab cannot run here: {why}");
         return exit::UNUSABLE;
     }
-    let tool = match a.target {
-        LabTarget::Nftables => Some("nft"),
-        LabTarget::Iptables => Some("iptables-restore"),
+    let firewall = match a.target {
+        LabTarget::Nftables => Some(portmatrix_targets::Target::Nftables),
+        LabTarget::Iptables => Some(portmatrix_targets::Target::Iptables),
         LabTarget::None => None,
     };
+    let tool = firewall.map(|t| if t == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" });
     if let Some(why) = tool.and_then(|t| portmatrix_verify::netns::unavailable(&[t])) {
         eprintln!("error: the lab cannot load rules: {why}");
         return exit::UNUSABLE;
     }
-    let plan = match load_plan(&a.inventory) {
+    if a.rules.is_some() && firewall.is_none() {
+        eprintln!("error: --rules needs --target nftables or iptables: which syntax are the files in?");
+        return exit::UNUSABLE;
+    }
+    let plan = match load_plan(&a.inventory.inventory) {
         Ok(p) => p,
         Err(c) => return c,
     };
     let opts = lab::LabOptions {
-        firewall: match a.target {
-            LabTarget::Nftables => Some(portmatrix_targets::Target::Nftables),
-            LabTarget::Iptables => Some(portmatrix_targets::Target::Iptables),
-            LabTarget::None => None,
-        },
-        probe: ProbeOptions { ports_per_connection: a.ports_per_flow, negatives_per_destination: a.negatives },
+        firewall,
+        rules_dir: a.rules.clone(),
+        probe: ProbeOptions { ports_per_connection: a.ports_per_flow, negatives_per_pair: a.negatives },
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
+        strict: a.strict,
         keep: a.keep,
         cleanup_on_signal: true,
         ..lab::LabOptions::default()
@@ -455,52 +473,83 @@ pub fn lab(a: LabArgs) -> u8 {
         LabFormat::Json => serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
         LabFormat::Junit => vout::junit(&suite, &report.results),
         LabFormat::Probes => vout::table(&report.results),
-        LabFormat::Table => {
-            let flows = &report.flows;
-            let mut s = String::new();
-            let w = flows.iter().map(|f| f.flow.len()).max().unwrap_or(4).max(4);
-            s.push_str(&format!("{:<6}  {:<w$}  {:>6}  VERDICTS\n", "RESULT", "FLOW", "PROBES"));
-            for f in flows {
-                let v: Vec<String> = f.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
-                s.push_str(&format!("{:<6}  {:<w$}  {:>6}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.flow, f.probes, v.join(", ")));
-            }
-            let failed: Vec<ProbeResult> = report.results.iter().filter(|r| !r.ok).cloned().collect();
-            if !failed.is_empty() {
-                s.push_str("\nfailed probes:\n");
-                s.push_str(&vout::table(&failed));
-            }
-            let sum = vout::summary(&report.results);
-            s.push_str(&format!(
-                "\n{suite}: {} flows, {} probes: {} ok, {} required not reachable, {} forbidden reachable; \
-{} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, probes {} ms, teardown {} ms)\n",
-                flows.len(),
-                sum.total,
-                sum.ok,
-                sum.required_failed,
-                sum.forbidden_passed,
-                report.namespaces,
-                report.responders,
-                report.sockets,
-                report.timings.total_ms as f64 / 1000.0,
-                report.timings.build_ms,
-                report.timings.load_ms,
-                report.timings.probe_ms,
-                report.timings.teardown_ms,
-            ));
-            if let Some(k) = &report.kept {
-                s.push_str(&format!("kept: namespaces {k}* (delete with: ip netns del NAME)\n"));
-            }
-            s
-        }
+        LabFormat::Table => lab_table(&report, &suite),
     };
     if let Err(c) = emit(&text, &a.output) {
         return c;
     }
-    if report.results.iter().all(|r| r.ok) {
+    if report.passed() {
         exit::CLEAN
     } else {
         exit::FINDINGS
     }
+}
+
+fn lab_table(report: &lab::LabReport, suite: &str) -> String {
+    let flows = &report.flows;
+    let mut s = String::new();
+    let w = flows.iter().map(|f| f.flow.len()).max().unwrap_or(4).max(4);
+    s.push_str(&format!("{:<6}  {:<w$}  {:>6}  VERDICTS\n", "RESULT", "FLOW", "PROBES"));
+    for f in flows {
+        let v: Vec<String> = f.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        s.push_str(&format!("{:<6}  {:<w$}  {:>6}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.flow, f.probes, v.join(", ")));
+    }
+    let failed: Vec<ProbeResult> = report.results.iter().filter(|r| !r.ok).cloned().collect();
+    if !failed.is_empty() {
+        s.push_str("\nfailed probes:\n");
+        s.push_str(&vout::table(&failed));
+    }
+    let unenforced: Vec<ProbeResult> =
+        report.results.iter().zip(&report.judgements).filter(|(_, j)| j.unenforced).map(|(r, _)| r.clone()).collect();
+    if !unenforced.is_empty() {
+        s.push_str("\nunenforced (no filter on the path; fails only with --strict):\n");
+        s.push_str(&vout::table(&unenforced));
+    }
+    let mut dropped: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for j in &report.judgements {
+        if let Some(l) = &j.dropped_by {
+            *dropped.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    s.push_str("\nloaded:\n");
+    for l in &report.loaded {
+        s.push_str(&format!("  {l}\n"));
+    }
+    if !report.not_tested.is_empty() {
+        s.push_str("not tested:\n");
+        for l in &report.not_tested {
+            s.push_str(&format!("  {l}\n"));
+        }
+    }
+    if !dropped.is_empty() {
+        let d: Vec<String> = dropped.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        s.push_str(&format!("blocked probes by the layer that dropped them: {}\n", d.join(", ")));
+    }
+    let sum = &report.summary;
+    s.push_str(&format!(
+        "\n{suite}: {} flows, {} probes: {} required ok, {} required not reachable, {} forbidden blocked, {} forbidden reachable, \
+{} unenforced, {} local (not proven); {} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, probes {} ms, teardown {} ms)\n",
+        flows.len(),
+        sum.probes,
+        sum.required_ok,
+        sum.required_failed,
+        sum.forbidden_blocked,
+        sum.forbidden_reachable,
+        sum.unenforced,
+        sum.local,
+        report.namespaces,
+        report.responders,
+        report.sockets,
+        report.timings.total_ms as f64 / 1000.0,
+        report.timings.build_ms,
+        report.timings.load_ms,
+        report.timings.probe_ms,
+        report.timings.teardown_ms,
+    ));
+    if let Some(k) = &report.kept {
+        s.push_str(&format!("kept: namespaces {k}* (delete with: ip netns del NAME)\n"));
+    }
+    s
 }
 
 #[cfg(test)]

@@ -112,7 +112,7 @@ fn inventory_driven_responder_and_probe() {
     let plan = portmatrix_plan::plan(&dep).expect("plan");
     let mut t = Topology::default();
     for n in portmatrix_verify::flows::host_nodes(&plan).into_iter().filter(|n| n.name == "pom1" || n.name == "pom2") {
-        t.nodes.push(netns::Node { name: n.name, zone: n.zone, addrs: n.addrs });
+        t.nodes.push(netns::Node { name: n.name, zone: n.zone.unwrap_or_default(), addrs: n.addrs });
     }
     let lab = t.build().expect("topology");
     let mut child = Command::new("ip")

@@ -358,8 +358,9 @@ impl Inventory {
                 if seen.contains(&z.value.as_str()) {
                     cx.error("duplicate-zone", z.span, format!("zone `{}` is listed twice", z.value)).help =
                         Some("a firewall's zones are its interfaces: list each once".into());
+                } else {
+                    seen.push(&z.value);
                 }
-                seen.push(&z.value);
             }
             if seen.len() < 2 {
                 if let Some(z) = fw.zones.first() {

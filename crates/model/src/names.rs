@@ -69,7 +69,7 @@ pub fn name_problem(s: &str) -> Option<(String, String)> {
 
 fn describe_char(c: char) -> String {
     match c {
-        '/' => "`/`, which separates PRODUCT/ROLE".into(),
+        '/' => "`/` (names become file names, and `/` separates PRODUCT/ROLE)".into(),
         '\n' | '\r' => "a line break".into(),
         '"' | '\'' | '`' => format!("the quote {c}"),
         c if c.is_control() => format!("the control character U+{:04X}", c as u32),

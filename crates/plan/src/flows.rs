@@ -149,6 +149,10 @@ fn connect(
     reason: &Arc<Reason>,
     out: &mut FlowOutput,
 ) {
+    // A listener listens whoever connects, locally or not.
+    if d.kind == EndpointKind::Host {
+        record_listeners(dep, prod, f, d, &shape.ports, listener_roles, reason, &mut out.listeners);
+    }
     let is_member = sources.members.iter().any(|s| s.is(d));
     // A host among its own sources: that part is local. The shared source
     // set still names the host (harmless: its own traffic never crosses its
@@ -160,9 +164,6 @@ fn connect(
         if sources.members.len() == 1 {
             return;
         }
-    }
-    if d.kind == EndpointKind::Host {
-        record_listeners(dep, prod, f, d, &shape.ports, listener_roles, reason, &mut out.listeners);
     }
     let fam = |nets: &[ipnet::IpNet]| (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
     let ((d4, d6), (s4, s6)) = (fam(&d.nets), fam(&sources.nets));

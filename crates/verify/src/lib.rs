@@ -24,6 +24,7 @@ pub mod output;
 pub mod probe;
 pub mod responder;
 pub mod token;
+pub mod twin;
 pub mod wire;
 
 pub use portmatrix_model::ports::PortSet;
