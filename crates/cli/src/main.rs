@@ -10,6 +10,7 @@ mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
 mod cmd_import;
+mod cmd_init;
 mod cmd_plan;
 mod cmd_query;
 mod cmd_render;
@@ -61,6 +62,8 @@ enum Command {
     Check(cmd_check::CheckArgs),
     /// Import a vendor document's port tables (Markdown, CSV, XLSX, HTML, PDF text) into a draft matrix
     Import(cmd_import::ImportArgs),
+    /// Write a starter inventory for one or more matrices
+    Init(cmd_init::InitArgs),
     /// The concrete connections of a deployment, each with its reason
     Plan(cmd_plan::PlanArgs),
     /// Is a packet permitted by the plan, and by which flows?
@@ -101,6 +104,7 @@ fn main() -> ExitCode {
         Command::Check(a) => cmd_check::run(a),
         Command::Import(a) => cmd_import::run(a),
         Command::Schema(a) => cmd_schema::run(a),
+        Command::Init(a) => cmd_init::run(a),
         Command::Plan(a) => cmd_plan::run_plan(a),
         Command::Explain(a) => cmd_plan::run_explain(a),
         Command::Compile(a) => cmd_compile::run(a),

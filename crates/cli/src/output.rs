@@ -58,6 +58,17 @@ pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     write_atomic_bytes(path, text.as_bytes())
 }
 
+/// Like [`write_atomic_bytes`], but fails with `AlreadyExists` instead of
+/// replacing a file (or a symlink) that is already there.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".portmatrix-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
 /// Files for one output directory, written all or nothing: each goes to a
 /// private staging directory inside `dir` first; [`Staging::commit`] moves
 /// them into place; dropped without commit, the staging directory is

@@ -175,62 +175,7 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             }
         }
 
-        let mut protos: Vec<Proto> = Vec::new();
-        for p in &f.proto {
-            if protos.contains(&p.value) {
-                cx.error("duplicate-proto", p.span, format!("`{}` is listed twice", p.value)).help = Some("list each protocol once".into());
-            }
-            protos.push(p.value);
-        }
-        let with_ports = protos.iter().any(|p| p.has_ports());
-        let icmpish = protos.iter().any(|p| !p.has_ports());
-        if with_ports && icmpish {
-            let (first, last) = (f.proto[0].span, f.proto[f.proto.len() - 1].span);
-            let span = crate::source::Span::new(first.offset, (last.offset + last.len).saturating_sub(first.offset));
-            let d = cx.error("mixed-proto", span, "ICMP and port-based protocols in one flow");
-            d.label = Some("ICMP has types, not ports".into());
-            d.help = Some("split it into two flows: one with the ports, one with `proto: icmp` and `icmp: [echo-request]`".into());
-        }
-        match (&f.ports, with_ports) {
-            (None, true) => {
-                cx.error(
-                    "missing-ports",
-                    f.id.span,
-                    format!("flow `{}` ({}) has no `ports`", f.id.value, protos.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/")),
-                )
-                .help =
-                    Some("give the listener's ports: `ports: 443`, or a parameter with no default when the document leaves it open".into());
-            }
-            (Some(p), false) => {
-                cx.error("ports-without-proto", p.span, "ports given for a protocol without ports").help =
-                    Some("ICMP flows list `icmp:` types instead".into());
-            }
-            _ => {}
-        }
-        if let (Some(sp), false) = (&f.src_ports, with_ports) {
-            cx.error("ports-without-proto", sp.span, "src_ports given for a protocol without ports").help =
-                Some("ICMP has no ports: remove `src_ports`".into());
-        }
-        for t in &f.icmp {
-            if !icmpish {
-                cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6").help =
-                    Some("use `proto: icmp` (or icmpv6) with `icmp:`, or remove `icmp:`".into());
-                continue;
-            }
-            // A type of the other family would break the ruleset (or, worse,
-            // be dropped by a backend and leave the rule matching every type).
-            for p in protos.iter().copied().filter(|p| !p.has_ports()) {
-                if !t.value.exists_in(p) {
-                    let other = if p == Proto::Icmp { "icmpv6" } else { "icmp" };
-                    cx.error("icmp-wrong-family", t.span, format!("`{}` is not an {p} message type", t.value)).help =
-                        Some(if t.value.exists_in(if p == Proto::Icmp { Proto::Icmpv6 } else { Proto::Icmp }) {
-                            format!("it exists in {other} only: use `proto: {other}`, or split the flow per family")
-                        } else {
-                            "remove it".to_string()
-                        });
-                }
-            }
-        }
+        check_shape(cx, &f.id, &f.proto, f.ports.as_ref(), f.src_ports.as_ref(), &f.icmp);
         for expr in f.ports.iter().chain(&f.src_ports) {
             // An empty expression stands for one that failed to decode:
             // already reported.
@@ -339,4 +284,72 @@ fn unknown_role(cx: &mut Cx, m: &Matrix, name: &Spanned<String>, groups_ok: bool
     let d = cx.error("unknown-role", name.span, format!("unknown role `{}`", name.value));
     d.label = Some("not a role or group of this matrix".into());
     d.help = Some(hint);
+}
+
+/// The protocol, ports and ICMP types of a flow (of a matrix or a site) fit
+/// each other: no protocol twice, ICMP apart from ports, ports where the
+/// protocol has them, ICMP types of the flow's family.
+pub(crate) fn check_shape(
+    cx: &mut Cx,
+    id: &Spanned<String>,
+    proto: &[Spanned<Proto>],
+    ports: Option<&Spanned<crate::ports::PortExpr>>,
+    src_ports: Option<&Spanned<crate::ports::PortExpr>>,
+    icmp: &[Spanned<crate::icmp::IcmpType>],
+) {
+    let mut protos: Vec<Proto> = Vec::new();
+    for p in proto {
+        if protos.contains(&p.value) {
+            cx.error("duplicate-proto", p.span, format!("`{}` is listed twice", p.value)).help = Some("list each protocol once".into());
+        }
+        protos.push(p.value);
+    }
+    let with_ports = protos.iter().any(|p| p.has_ports());
+    let icmpish = protos.iter().any(|p| !p.has_ports());
+    if with_ports && icmpish {
+        let (first, last) = (proto[0].span, proto[proto.len() - 1].span);
+        let span = crate::source::Span::new(first.offset, (last.offset + last.len).saturating_sub(first.offset));
+        let d = cx.error("mixed-proto", span, "ICMP and port-based protocols in one flow");
+        d.label = Some("ICMP has types, not ports".into());
+        d.help = Some("split it into two flows: one with the ports, one with `proto: icmp` and `icmp: [echo-request]`".into());
+    }
+    match (ports, with_ports) {
+        (None, true) => {
+            cx.error(
+                "missing-ports",
+                id.span,
+                format!("flow `{}` ({}) has no `ports`", id.value, protos.iter().map(|p| p.as_str()).collect::<Vec<_>>().join("/")),
+            )
+            .help = Some("give the listener's ports: `ports: 443`, or a parameter with no default when the document leaves it open".into());
+        }
+        (Some(p), false) => {
+            cx.error("ports-without-proto", p.span, "ports given for a protocol without ports").help =
+                Some("ICMP flows list `icmp:` types instead".into());
+        }
+        _ => {}
+    }
+    if let (Some(sp), false) = (src_ports, with_ports) {
+        cx.error("ports-without-proto", sp.span, "src_ports given for a protocol without ports").help =
+            Some("ICMP has no ports: remove `src_ports`".into());
+    }
+    for t in icmp {
+        if !icmpish {
+            cx.error("icmp-without-icmp", t.span, "ICMP types on a flow that is not icmp/icmpv6").help =
+                Some("use `proto: icmp` (or icmpv6) with `icmp:`, or remove `icmp:`".into());
+            continue;
+        }
+        // A type of the other family would break the ruleset (or, worse,
+        // be dropped by a backend and leave the rule matching every type).
+        for p in protos.iter().copied().filter(|p| !p.has_ports()) {
+            if !t.value.exists_in(p) {
+                let (other, other_proto) = if p == Proto::Icmp { ("icmpv6", Proto::Icmpv6) } else { ("icmp", Proto::Icmp) };
+                cx.error("icmp-wrong-family", t.span, format!("`{}` is not an {p} message type", t.value)).help =
+                    Some(if t.value.exists_in(other_proto) {
+                        format!("it exists in {other} only: use `proto: {other}`, or split the flow per family")
+                    } else {
+                        "remove it".to_string()
+                    });
+            }
+        }
+    }
 }

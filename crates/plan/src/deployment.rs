@@ -20,6 +20,10 @@ pub struct Product {
     pub params: BTreeMap<String, i64>,
     /// Where the product is declared, for errors about it.
     pub span: Span,
+    /// Roles this site does not have → why.
+    pub absent: BTreeMap<String, String>,
+    /// Flows this site does not open → why.
+    pub excluded: BTreeMap<String, String>,
 }
 
 impl Product {
@@ -122,7 +126,13 @@ impl Deployment {
                     None => unknown_setting(&mut cx, "parameter", k, &matrix, matrix.params.keys()),
                 }
             }
-            products.insert(name.value.clone(), Product { name: name.value.clone(), matrix, features, params, span: name.span });
+            check_left_out(&mut cx, p, &matrix);
+            let absent = p.absent.iter().map(|(k, v)| (k.value.clone(), v.clone())).collect();
+            let excluded = p.exclude.iter().map(|(k, v)| (k.value.clone(), v.clone())).collect();
+            products.insert(
+                name.value.clone(),
+                Product { name: name.value.clone(), matrix, features, params, span: name.span, absent, excluded },
+            );
         }
 
         // Role references now that matrices are known.
@@ -161,4 +171,26 @@ fn unknown_setting<'a>(cx: &mut Cx, what: &str, k: &Spanned<String>, m: &Matrix,
         None => format!("{what}s of {}: {}", m.matrix.value, known.map(|x| x.value.as_str()).collect::<Vec<_>>().join(", ")),
     };
     cx.error("unknown-setting", k.span, format!("matrix `{}` has no {what} `{}`", m.matrix.value, k.value)).help = Some(hint);
+}
+
+/// `absent:` names roles and `exclude:` flows of the product's matrix.
+fn check_left_out(cx: &mut Cx, p: &portmatrix_model::inventory::ProductRef, m: &Matrix) {
+    for role in p.absent.keys() {
+        if !m.roles.contains_key(role.value.as_str()) {
+            let hint = match did_you_mean(role, m.roles.keys().map(|k| k.value.as_str())) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("roles of {}: {}", m.matrix.value, m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", ")),
+            };
+            cx.error("unknown-role", role.span, format!("matrix `{}` has no role `{}`", m.matrix.value, role.value)).help = Some(hint);
+        }
+    }
+    for flow in p.exclude.keys() {
+        if m.flow(&flow.value).is_none() {
+            let hint = match did_you_mean(flow, m.flows.iter().map(|f| f.id.value.as_str())) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("`portmatrix show {}` lists its flows", m.matrix.value),
+            };
+            cx.error("unknown-flow", flow.span, format!("matrix `{}` has no flow `{}`", m.matrix.value, flow.value)).help = Some(hint);
+        }
+    }
 }

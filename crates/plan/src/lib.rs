@@ -11,6 +11,7 @@ mod endpoints;
 mod explain;
 mod flows;
 mod plan;
+mod site;
 pub mod topology;
 mod types;
 
@@ -19,5 +20,6 @@ pub use addrset::difference as prefix_difference;
 pub use deployment::{Deployment, Product};
 pub use explain::{explain, Packet};
 pub use plan::plan;
+pub use site::SITE;
 pub use topology::{Enforcement, Hop, Path, Topology};
-pub use types::{Connection, Endpoint, EndpointKind, FirewallInfo, FqdnEgress, HostInfo, LocalFlow, Plan, Reason, Sources};
+pub use types::{Connection, Endpoint, EndpointKind, FirewallInfo, FqdnEgress, HostInfo, LocalFlow, NotDeployed, Plan, Reason, Sources};

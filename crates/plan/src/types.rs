@@ -139,6 +139,15 @@ pub struct FqdnEgress {
     pub reason: Arc<Reason>,
 }
 
+/// A flow the site does not deploy: an integration declared absent, or a
+/// flow excluded by a site decision. The change request lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotDeployed {
+    pub reason: Arc<Reason>,
+    /// "absent: ROLE (why)" or "excluded: why".
+    pub why: String,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FirewallInfo {
     pub name: String,
@@ -155,6 +164,8 @@ pub struct Plan {
     pub connections: Vec<Connection>,
     pub local: Vec<LocalFlow>,
     pub egress_fqdn: Vec<FqdnEgress>,
+    /// Flows left out by the inventory, with the reason.
+    pub not_deployed: Vec<NotDeployed>,
     /// Problems that do not stop the plan (dropped connections, no admin
     /// network, zones no firewall enforces).
     #[serde(skip)]
