@@ -57,7 +57,39 @@ fn check_name(cx: &mut Cx, name: &Spanned<String>, what: &str, ok: fn(&str) -> b
 
 pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
     check_name(cx, &m.matrix, "matrix", is_kebab_id, "lower-case letters, digits and `-`");
+    validate_features(m, cx);
+    let bad_defaults = validate_params(m, cx);
+    validate_roles(m, cx);
+    for (name, members) in &m.groups {
+        check_name(cx, name, "group", is_kebab_id, "lower-case letters, digits and `-`");
+        if m.roles.contains_key(name.value.as_str()) {
+            cx.error("group-shadows-role", name.span, format!("group `{}` has the name of a role", name.value)).help =
+                Some("rename the group: a name in `from`/`to` must mean one thing".into());
+        }
+        for member in members {
+            if !m.roles.contains_key(member.value.as_str()) {
+                unknown_role(cx, m, member, false);
+            }
+        }
+    }
 
+    let mut seen_req: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for r in &m.requirements {
+        check_name(cx, &r.id, "requirement", is_kebab_id, "lower-case letters, digits and `-`");
+        if let Some(prev) = seen_req.insert(&r.id.value, &r.id) {
+            let (line, _) = cx.file.line_col(prev.span.offset);
+            cx.error("duplicate-id", r.id.span, format!("requirement id `{}` is used twice", r.id.value)).help =
+                Some(format!("the first is on line {line}"));
+        }
+    }
+
+    let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
+    for f in &m.flows {
+        validate_flow(m, f, &mut seen, &bad_defaults, cx);
+    }
+}
+
+fn validate_features(m: &Matrix, cx: &mut Cx) {
     for name in m.features.keys() {
         check_name(cx, name, "feature", is_kebab_id, "lower-case letters, digits and `-`");
     }
@@ -75,7 +107,10 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             }
         }
     }
+}
 
+/// Parameters' names and defaults; returns those whose default lies out of range.
+fn validate_params<'m>(m: &'m Matrix, cx: &mut Cx) -> Vec<&'m str> {
     let mut bad_defaults: Vec<&str> = Vec::new();
     for (name, p) in &m.params {
         check_name(cx, name, "parameter", is_param_name, "lower-case letters, digits and `_` (a `-` would read as a port range)");
@@ -101,6 +136,10 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
         check_accept(cx, &p.accept);
     }
 
+    bad_defaults
+}
+
+fn validate_roles(m: &Matrix, cx: &mut Cx) {
     for (name, role) in &m.roles {
         check_name(cx, name, "role", is_kebab_id, "lower-case letters, digits and `-`");
         if name.value == "any" {
@@ -129,119 +168,106 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
             }
         }
     }
+}
 
-    for (name, members) in &m.groups {
-        check_name(cx, name, "group", is_kebab_id, "lower-case letters, digits and `-`");
-        if m.roles.contains_key(name.value.as_str()) {
-            cx.error("group-shadows-role", name.span, format!("group `{}` has the name of a role", name.value)).help =
-                Some("rename the group: a name in `from`/`to` must mean one thing".into());
+fn validate_flow<'m>(
+    m: &'m Matrix,
+    f: &'m crate::matrix::Flow,
+    seen: &mut HashMap<&'m str, &'m Spanned<String>>,
+    bad_defaults: &[&str],
+    cx: &mut Cx,
+) {
+    check_name(cx, &f.id, "flow", is_kebab_id, "lower-case letters, digits and `-`");
+    if let Some(prev) = seen.insert(&f.id.value, &f.id) {
+        let (line, _) = cx.file.line_col(prev.span.offset);
+        let d = cx.error("duplicate-id", f.id.span, format!("flow id `{}` is used twice", f.id.value));
+        d.label = Some("second use".into());
+        d.help = Some(format!("the first is on line {line}; flow ids must be unique within a matrix"));
+    }
+    for end in f.from.iter().chain(&f.to) {
+        if end.value != "any" && !m.roles.contains_key(end.value.as_str()) && !m.groups.contains_key(end.value.as_str()) {
+            unknown_role(cx, m, end, true);
         }
-        for member in members {
-            if !m.roles.contains_key(member.value.as_str()) {
-                unknown_role(cx, m, member, false);
-            }
+        // An outside party's own local traffic is fine (from == to); a
+        // same-host flow between the product and an outside party is not.
+        let self_loop = f.from.len() == 1 && f.to.len() == 1 && f.from[0] == f.to[0];
+        if f.same_host && !self_loop && m.expand(end).iter().any(|r| m.roles[*r].external) {
+            cx.error("same-host-external", end.span, "a same_host flow cannot involve an external role").help =
+                Some("an external role is never on the product's hosts: drop `same_host`, or make the role internal".into());
         }
     }
 
-    let mut seen_req: HashMap<&str, &Spanned<String>> = HashMap::new();
-    for r in &m.requirements {
-        check_name(cx, &r.id, "requirement", is_kebab_id, "lower-case letters, digits and `-`");
-        if let Some(prev) = seen_req.insert(&r.id.value, &r.id) {
-            let (line, _) = cx.file.line_col(prev.span.offset);
-            cx.error("duplicate-id", r.id.span, format!("requirement id `{}` is used twice", r.id.value)).help =
-                Some(format!("the first is on line {line}"));
+    check_shape(cx, &f.id, &f.proto, f.ports.as_ref(), f.src_ports.as_ref(), &f.icmp);
+    for expr in f.ports.iter().chain(&f.src_ports) {
+        check_port_expr(m, expr, bad_defaults, cx);
+    }
+    if let Some(w) = &f.when {
+        for feat in w.features() {
+            if !m.features.contains_key(feat.value.as_str()) {
+                let hint = match did_you_mean(feat, m.features.keys().map(|k| k.value.as_str())) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "declare it under `features:`".into(),
+                };
+                cx.error("unknown-feature", feat.span, format!("unknown feature `{}` in `when`", feat.value)).help = Some(hint);
+            }
         }
     }
+    check_accept(cx, &f.accept);
+}
 
-    let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
-    for f in &m.flows {
-        check_name(cx, &f.id, "flow", is_kebab_id, "lower-case letters, digits and `-`");
-        if let Some(prev) = seen.insert(&f.id.value, &f.id) {
-            let (line, _) = cx.file.line_col(prev.span.offset);
-            let d = cx.error("duplicate-id", f.id.span, format!("flow id `{}` is used twice", f.id.value));
-            d.label = Some("second use".into());
-            d.help = Some(format!("the first is on line {line}; flow ids must be unique within a matrix"));
-        }
-        for end in f.from.iter().chain(&f.to) {
-            if end.value != "any" && !m.roles.contains_key(end.value.as_str()) && !m.groups.contains_key(end.value.as_str()) {
-                unknown_role(cx, m, end, true);
-            }
-            // An outside party's own local traffic is fine (from == to); a
-            // same-host flow between the product and an outside party is not.
-            let self_loop = f.from.len() == 1 && f.to.len() == 1 && f.from[0] == f.to[0];
-            if f.same_host && !self_loop && m.expand(end).iter().any(|r| m.roles[*r].external) {
-                cx.error("same-host-external", end.span, "a same_host flow cannot involve an external role").help =
-                    Some("an external role is never on the product's hosts: drop `same_host`, or make the role internal".into());
-            }
-        }
-
-        check_shape(cx, &f.id, &f.proto, f.ports.as_ref(), f.src_ports.as_ref(), &f.icmp);
-        for expr in f.ports.iter().chain(&f.src_ports) {
-            // An empty expression stands for one that failed to decode:
-            // already reported.
-            if expr.items.is_empty() {
-                continue;
-            }
-            let mut reported: Vec<&Spanned<String>> = Vec::new();
-            // `jmx-port` reads as the range from `jmx` to `port`: when that is
-            // a (misnamed) parameter, say so once.
-            for item in &expr.items {
-                if let PortItem::Range(Term::Param(a), Term::Param(b)) = item {
-                    let joined = format!("{}-{}", a.value, b.value);
-                    if m.params.contains_key(joined.as_str()) {
-                        let span = crate::source::Span::new(a.span.offset, (b.span.offset + b.span.len).saturating_sub(a.span.offset));
-                        let fixed = joined.replace('-', "_");
-                        cx.error("undefined-param", span, format!("`{joined}` reads as the range from `{}` to `{}`", a.value, b.value))
-                            .help =
-                            Some(format!("a `-` between names is a range: rename the parameter `{fixed}`, here and under `params:`"));
-                        reported.extend([a, b]);
-                    }
-                }
-            }
-            for p in expr.params() {
-                if !m.params.contains_key(p.value.as_str()) && !reported.iter().any(|r| r.span == p.span) {
-                    let names = m.params.keys().map(|k| k.value.as_str()).filter(|k| is_param_name(k));
-                    let hint = match did_you_mean(p, names) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => "declare it under `params:` (with a default, or without one if the deployment must set it)".into(),
-                    };
-                    let d = cx.error("undefined-param", p.span, format!("undefined parameter `{}`", p.value));
-                    d.label = Some("not a parameter of this matrix".into());
-                    d.help = Some(hint);
-                }
-            }
-            // A default out of its range is reported at the parameter.
-            if expr.params().all(|p| m.params.contains_key(p.value.as_str()) && !bad_defaults.contains(&p.value.as_str())) {
-                match expr.resolve(&|n| m.param_default(n)) {
-                    Err(ResolveError::OutOfRange { span, message }) => {
-                        let span = if span.len == 0 { expr.span } else { span };
-                        let params: Vec<String> = expr.params().map(|p| format!("`{}`", p.value)).collect();
-                        let help = if params.is_empty() {
-                            "ports run from 0 to 65535".to_string()
-                        } else {
-                            format!("this uses the default of {}: correct that default or the expression", params.join(", "))
-                        };
-                        cx.error("port-out-of-range", span, format!("{message} (with parameter defaults)")).help = Some(help);
-                    }
-                    Ok(set) if set.is_empty() => {
-                        cx.error("empty-ports", expr.span, "the port set is empty").help = Some("give at least one port".into());
-                    }
-                    _ => {}
-                }
+/// A flow's port expression: parameters exist (with a hint for `a-b` read
+/// as a range), and the defaults give ports in range.
+fn check_port_expr(m: &Matrix, expr: &Spanned<crate::ports::PortExpr>, bad_defaults: &[&str], cx: &mut Cx) {
+    // An empty expression stands for one that failed to decode:
+    // already reported.
+    if expr.items.is_empty() {
+        return;
+    }
+    let mut reported: Vec<&Spanned<String>> = Vec::new();
+    // `jmx-port` reads as the range from `jmx` to `port`: when that is
+    // a (misnamed) parameter, say so once.
+    for item in &expr.items {
+        if let PortItem::Range(Term::Param(a), Term::Param(b)) = item {
+            let joined = format!("{}-{}", a.value, b.value);
+            if m.params.contains_key(joined.as_str()) {
+                let span = crate::source::Span::new(a.span.offset, (b.span.offset + b.span.len).saturating_sub(a.span.offset));
+                let fixed = joined.replace('-', "_");
+                cx.error("undefined-param", span, format!("`{joined}` reads as the range from `{}` to `{}`", a.value, b.value)).help =
+                    Some(format!("a `-` between names is a range: rename the parameter `{fixed}`, here and under `params:`"));
+                reported.extend([a, b]);
             }
         }
-        if let Some(w) = &f.when {
-            for feat in w.features() {
-                if !m.features.contains_key(feat.value.as_str()) {
-                    let hint = match did_you_mean(feat, m.features.keys().map(|k| k.value.as_str())) {
-                        Some(s) => format!("did you mean `{s}`?"),
-                        None => "declare it under `features:`".into(),
-                    };
-                    cx.error("unknown-feature", feat.span, format!("unknown feature `{}` in `when`", feat.value)).help = Some(hint);
-                }
-            }
+    }
+    for p in expr.params() {
+        if !m.params.contains_key(p.value.as_str()) && !reported.iter().any(|r| r.span == p.span) {
+            let names = m.params.keys().map(|k| k.value.as_str()).filter(|k| is_param_name(k));
+            let hint = match did_you_mean(p, names) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => "declare it under `params:` (with a default, or without one if the deployment must set it)".into(),
+            };
+            let d = cx.error("undefined-param", p.span, format!("undefined parameter `{}`", p.value));
+            d.label = Some("not a parameter of this matrix".into());
+            d.help = Some(hint);
         }
-        check_accept(cx, &f.accept);
+    }
+    // A default out of its range is reported at the parameter.
+    if expr.params().all(|p| m.params.contains_key(p.value.as_str()) && !bad_defaults.contains(&p.value.as_str())) {
+        match expr.resolve(&|n| m.param_default(n)) {
+            Err(ResolveError::OutOfRange { span, message }) => {
+                let span = if span.len == 0 { expr.span } else { span };
+                let params: Vec<String> = expr.params().map(|p| format!("`{}`", p.value)).collect();
+                let help = if params.is_empty() {
+                    "ports run from 0 to 65535".to_string()
+                } else {
+                    format!("this uses the default of {}: correct that default or the expression", params.join(", "))
+                };
+                cx.error("port-out-of-range", span, format!("{message} (with parameter defaults)")).help = Some(help);
+            }
+            Ok(set) if set.is_empty() => {
+                cx.error("empty-ports", expr.span, "the port set is empty").help = Some("give at least one port".into());
+            }
+            _ => {}
+        }
     }
 }
 
