@@ -18,7 +18,7 @@ mod types;
 pub use access::{admin_service, ADMIN_RDP, ADMIN_SSH};
 pub use addrset::difference as prefix_difference;
 pub use deployment::{Deployment, Product};
-pub use explain::{explain, Packet};
+pub use explain::{explain, explain_between, ExplainedPacket, Explanation, Packet};
 pub use plan::plan;
 pub use site::SITE;
 pub use topology::{Enforcement, Hop, Path, Topology};
