@@ -261,7 +261,7 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
 
     // Responders.
     let t = Instant::now();
-    let key = Key::random();
+    let key = Key::random().map_err(|e| io::Error::other(format!("lab key: {e}")))?;
     let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let mut responders = Vec::new();
     let mut sockets = 0;
