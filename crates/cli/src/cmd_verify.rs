@@ -30,7 +30,7 @@ pub struct KeyArgs {
     #[arg(long, value_name = "PATH")]
     pub key_file: Option<PathBuf>,
     /// Removed: a key on the command line can be read by every user of the machine
-    #[arg(long, hide = true, num_args = 0..=1, value_name = "KEY")]
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_name = "KEY")]
     pub key: Option<String>,
 }
 

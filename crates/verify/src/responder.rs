@@ -90,7 +90,7 @@ impl ResponderConfig {
         for a in &self.addrs {
             if a.is_unspecified() || a.is_multicast() {
                 return Err(invalid(format!(
-                    "refusing to listen on {a}: a responder binds the host's own unicast addresses, so that its \
+                    "refusing to listen on `{a}`: a responder binds the host's own unicast addresses, so that its \
                      answers say which address a probe reached"
                 )));
             }

@@ -23,7 +23,9 @@ fn sockaddr() -> impl Strategy<Value = SocketAddr> {
 
 fn host() -> impl Strategy<Value = String> {
     // Any Unicode, spaces, `%` and control characters included.
-    prop::collection::vec(any::<char>(), 1..24).prop_map(|v| v.into_iter().collect::<String>()).prop_filter("fits a reply", |h| wire::check_host(h).is_ok())
+    prop::collection::vec(any::<char>(), 1..24)
+        .prop_map(|v| v.into_iter().collect::<String>())
+        .prop_filter("fits a reply", |h| wire::check_host(h).is_ok())
 }
 
 fn proto() -> impl Strategy<Value = Proto> {
