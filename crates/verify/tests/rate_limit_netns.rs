@@ -100,8 +100,7 @@ fn a_flood_from_one_prefix_is_limited_and_others_still_answered() {
 
     // With a prefix limit (burst 20, 1/s): the /64 gets about its burst.
     let burst = 20.0;
-    let mut limits = RateLimits::default();
-    limits.per_prefix = Rate { per_sec: 1.0, burst };
+    let limits = RateLimits { per_prefix: Rate { per_sec: 1.0, burst }, ..RateLimits::default() };
     let srv = responder(&lab, 7002, limits);
     flood(&lab, v6, "[fd00:253:1::1]:7002".parse().unwrap());
     let from_v6 = settled(&srv);
