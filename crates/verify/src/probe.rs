@@ -218,7 +218,7 @@ impl ProbeConfig {
 #[derive(Debug, Clone)]
 enum Raw {
     /// Something answered; `reply` is what it said ([`wire::Answer::Foreign`]
-    /// for a real service, or an ICMP echo reply).
+    /// for a real service, [`wire::Answer::Empty`] for an ICMP echo reply).
     Answer { reply: wire::Answer, local: Option<SocketAddr>, rtt: Duration },
     /// RST or ICMP error.
     Refused { from: IpAddr, why: String },
@@ -331,7 +331,14 @@ fn classify(t: Target, a: Option<Attempts>, key: &Key, receipts: &HashMap<&str, 
             res.attempts = a.n;
             let last_nonce = a.nonces.last().cloned().unwrap_or_default();
             match a.last {
-                Raw::Answer { reply: wire::Answer::Foreign, rtt, .. } => {
+                Raw::Answer { reply: wire::Answer::Foreign, rtt, .. } if a.nonces.iter().any(|n| receipts.contains_key(n.as_str())) => {
+                    // The responder answered this probe: what came back is
+                    // not its reply, so something on the way replaced it.
+                    res.rtt_ms = Some(ms(rtt));
+                    res.verdict = Verdict::WrongHost;
+                    res.detail = "the responder received this probe, but what came back is not its reply (replaced on the way?)".into();
+                }
+                Raw::Answer { reply: wire::Answer::Foreign | wire::Answer::Empty, rtt, .. } => {
                     res.verdict = Verdict::Pass;
                     res.rtt_ms = Some(ms(rtt));
                     if t.proto == Proto::Tcp {
@@ -488,7 +495,7 @@ async fn tcp_attempt(t: &Target, nonce: &[u8; NONCE_LEN], cfg: &ProbeConfig) -> 
     };
     let reply = match tokio::time::timeout(cfg.timeout, exchange).await {
         Ok(Ok(buf)) => wire::parse_reply(&buf),
-        _ => wire::Answer::Foreign,
+        _ => wire::Answer::Empty,
     };
     Raw::Answer { reply, local, rtt }
 }
@@ -674,7 +681,7 @@ async fn icmp_echo(addr: IpAddr, source: Option<IpAddr>, timeout: Duration, dgra
         let ty = icmp[0];
         // A ping socket's identifier is the kernel's, and it matches replies itself.
         if ty == reply_ty && (!raw || icmp[4..6] == id.to_be_bytes()) && icmp[6..8] == seq.to_be_bytes() && src == Some(addr) {
-            return Ok(Raw::Answer { reply: wire::Answer::Foreign, local: None, rtt: start.elapsed() });
+            return Ok(Raw::Answer { reply: wire::Answer::Empty, local: None, rtt: start.elapsed() });
         }
         if ty == unreach_ty || (!v6 && ty == 11) || (v6 && ty == 3) {
             // The error quotes our packet: IP header + ICMP header.

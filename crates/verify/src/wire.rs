@@ -128,7 +128,11 @@ impl Reply {
 /// What came back on a probe's connection or socket.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Answer {
-    /// Not our protocol: the real service answered.
+    /// Nothing was read (an ICMP echo reply, or a connection that said
+    /// nothing).
+    Empty,
+    /// Not our protocol: the real service answered (or something replaced
+    /// the responder's reply).
     Foreign,
     /// Starts like our protocol but does not parse (cut, altered, or another
     /// version): it cannot be verified.
@@ -137,6 +141,9 @@ pub enum Answer {
 }
 
 pub fn parse_reply(buf: &[u8]) -> Answer {
+    if buf.is_empty() {
+        return Answer::Empty;
+    }
     let line = buf.split(|&b| b == b'\n').next().unwrap_or_default();
     let Some(rest) = line.strip_prefix(MAGIC.as_bytes()).and_then(|r| r.strip_prefix(b" ")) else {
         if line.len() >= 4 && line.starts_with(b"PMX") && line[3].is_ascii_digit() {

@@ -167,12 +167,21 @@ fn set_field(reply: &str, i: usize, value: &str) -> String {
 }
 
 async fn probe_via(rewrite: Rewrite, responder_at: SocketAddr, expect_host: &str) -> probe::ProbeResult {
+    probe_with_receipts(rewrite, responder_at, expect_host, None).await
+}
+
+async fn probe_with_receipts(
+    rewrite: Rewrite,
+    responder_at: SocketAddr,
+    expect_host: &str,
+    receipts: Option<responder::ReceiptLog>,
+) -> probe::ProbeResult {
     let front = relay(rewrite, responder_at).await;
     let mut cfg = ProbeConfig::new(Key::from_secret(b"loopback"));
     cfg.timeout = Duration::from_millis(1500);
     cfg.retries = 2;
     let t = Target::new(front.ip(), Proto::Udp, front.port()).host(expect_host);
-    probe::run(vec![t], &cfg, Vec::new).await.remove(0)
+    probe::run(vec![t], &cfg, move || receipts.map(|r| r.snapshot()).unwrap_or_default()).await.remove(0)
 }
 
 #[tokio::test]
@@ -235,6 +244,16 @@ async fn a_relay_cannot_hide_a_translation_or_change_the_host() {
     let r = probe_via(|reply, _, _| reply[..reply.len() / 2].to_string(), at, "a").await;
     assert_eq!(r.verdict, Verdict::WrongHost, "{r:?}");
     assert!(r.detail.contains("unverifiable"), "{r:?}");
+
+    // Replaced by something that is not a reply at all: with the
+    // responder's receipts the prober knows its reply was replaced.
+    let r = probe_with_receipts(|_, _, _| "hello\n".into(), at, "a", Some(running.receipts.clone())).await;
+    assert_eq!(r.verdict, Verdict::WrongHost, "{r:?}");
+    assert!(r.detail.contains("not its reply"), "{r:?}");
+    // Without them it looks like a real service answering (stated in
+    // docs/verify.md).
+    let r = probe_via(|_, _, _| "hello\n".into(), at, "a").await;
+    assert_eq!(r.verdict, Verdict::Pass, "{r:?}");
 
     // Sanity: the hex helper spells tokens as replies do.
     assert_eq!(hex(&[0xab, 0x01]), "ab01");
