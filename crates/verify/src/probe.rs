@@ -407,7 +407,7 @@ fn judge_reply(res: &mut ProbeResult, r: &wire::Reply, local: Option<SocketAddr>
     res.answered_by = Some(r.host.clone());
     if let Some(e) = t.host.as_ref().filter(|e| **e != r.host) {
         res.verdict = Verdict::WrongHost;
-        res.detail = format!("expected {e}, answered by {} (token mismatch)", r.host);
+        res.detail = format!("expected {e}, answered by {}", r.host);
         return;
     }
     if r.proto != t.proto {
@@ -415,17 +415,14 @@ fn judge_reply(res: &mut ProbeResult, r: &wire::Reply, local: Option<SocketAddr>
         res.detail = format!("probed over {}, answered over {}", t.proto, r.proto);
         return;
     }
-    let (addr, port) = (r.arrived.ip(), r.arrived.port());
-    if addr == t.addr && port == t.port {
-        res.verdict = Verdict::Pass;
-    } else if addr.is_unspecified() && port == t.port {
-        res.verdict = Verdict::Pass;
-        res.detail = "responder bound to a wildcard address: host checked, address not".into();
-    } else {
+    // A responder never binds a wildcard, so the arrival address is the
+    // one the probe reached.
+    if r.arrived.ip() != t.addr || r.arrived.port() != t.port {
         res.verdict = Verdict::Nat;
         res.detail = format!("destination translated: answered on {}", r.arrived);
         return;
     }
+    res.verdict = Verdict::Pass;
     let Some(local) = local else { return };
     let seen = r.observed_src;
     if seen.ip() != local.ip() {
