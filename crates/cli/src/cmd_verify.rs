@@ -8,7 +8,7 @@ use clap::{Args, ValueEnum};
 use portmatrix_plan::Plan;
 use portmatrix_verify::flows::{host_nodes, probe_plan, ProbeOptions};
 use portmatrix_verify::probe::{ProbeConfig, ProbeResult, Target};
-use portmatrix_verify::responder::{read_receipts_file, BindState, ResponderConfig};
+use portmatrix_verify::responder::{read_receipts, BindState, Rate, ReceiptCaps, ResponderConfig};
 use portmatrix_verify::{lab, output as vout, parse_proto_ports, Key, PortSet, Proto};
 
 use crate::exit;
@@ -23,14 +23,40 @@ pub enum ResultFormat {
     Junit,
 }
 
-/// The shared secret: `--key` or the PORTMATRIX_KEY environment variable.
-fn key(arg: &Option<String>) -> Result<Key, u8> {
-    match arg.clone().or_else(|| std::env::var("PORTMATRIX_KEY").ok()) {
-        Some(k) if !k.is_empty() => Ok(Key::from_secret(k.as_bytes())),
-        _ => {
-            eprintln!("error: give the shared secret with --key or PORTMATRIX_KEY (the same on responder and prober)");
-            Err(exit::UNUSABLE)
-        }
+/// How responder and prober get the shared secret (flattened into both).
+#[derive(Args)]
+pub struct KeyArgs {
+    /// File holding the shared secret, readable only by you (chmod 600); else PORTMATRIX_KEY
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Removed: a key on the command line can be read by every user of the machine
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+/// The shared secret: `--key-file` or the PORTMATRIX_KEY environment
+/// variable, never the command line.
+fn key(a: &KeyArgs) -> Result<Key, u8> {
+    if a.key.is_some() {
+        eprintln!(
+            "error: --key is no longer accepted: a key on the command line can be read by every user of this machine \
+             (ps, /proc/PID/cmdline). Put it in a file only you can read and pass --key-file PATH \
+             (umask 077; printf %s \"$SECRET\" > key), or set {}",
+            portmatrix_verify::token::KEY_ENV
+        );
+        return Err(exit::UNUSABLE);
+    }
+    Key::load(a.key_file.as_deref(), std::env::var_os(portmatrix_verify::token::KEY_ENV)).map_err(|e| {
+        eprintln!("error: {e}");
+        exit::UNUSABLE
+    })
+}
+
+/// A rate in probes per second: positive and finite.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("`{s}` is not a positive number of probes per second")),
     }
 }
 
@@ -75,14 +101,18 @@ fn warn_missing_addresses(host: &str, addrs: &[IpAddr]) {
 // ---------------------------------------------------------------- responder
 
 #[derive(Args)]
-#[command(after_help = "The responder answers each probe with a token (HMAC of the probe's nonce, the \
-destination address, port and protocol under the host's key), so the prober knows which host answered. \
-A UDP answer is never larger than its request; each source is rate-limited; ports already taken are \
-reported as in-use. It runs until SIGINT or SIGTERM.\n\n\
-Examples:\n  PORTMATRIX_KEY=s3cret portmatrix responder -i examples/jtel-acd.yaml --host acd-web1\n  \
-portmatrix responder --key s3cret --name web1 --bind 10.0.0.5 --listen tcp:80,443 --listen udp:5060 --receipts /tmp/receipts.jsonl")]
+#[command(after_help = "The responder answers each probe with its observations (protocol, the address and \
+port the probe reached, the source address and port it came from, its host name), signed with a token under \
+the host's key: the prober knows which host answered and that nobody changed the reply on the way. It listens \
+only on the host's own addresses (never 0.0.0.0 or ::). A UDP answer is never larger than its request; probes \
+are rate-limited per source address, per /24 or /64, and in all; the receipt log is capped. Ports already \
+taken are reported as in-use. It runs until SIGINT or SIGTERM and then says what it recorded and dropped.\n\n\
+The key comes from --key-file (a file only you can read) or PORTMATRIX_KEY, never from the command line.\n\n\
+Examples:\n  portmatrix responder -i examples/jtel-acd.yaml --host acd-web1 --key-file ~/.config/portmatrix/key\n  \
+PORTMATRIX_KEY=\"$(cat key)\" portmatrix responder -i inv.yaml --host web1 --bind 10.0.0.5 --receipts /var/tmp/receipts.jsonl\n  \
+portmatrix responder --key-file key --name web1 --bind 10.0.0.5 --bind 2001:db8::5 --listen tcp:80,443 --listen udp:5060")]
 pub struct ResponderArgs {
-    /// The inventory: listen on every port the host must accept
+    /// The inventory: listen on every port the host must accept, on the host's addresses
     #[arg(short, long, requires = "host")]
     pub inventory: Option<PathBuf>,
     /// The host of the inventory this machine is
@@ -94,24 +124,71 @@ pub struct ResponderArgs {
     /// Without an inventory: the host name the token is made for
     #[arg(long, default_value = "responder", conflicts_with = "inventory")]
     pub name: String,
-    /// Addresses to bind (default: the host's inventory addresses, else 0.0.0.0 and ::)
-    #[arg(long)]
+    /// Addresses to listen on (repeatable): required without an inventory; with one, some of the host's addresses (default: all)
+    #[arg(long, value_name = "ADDR", required_unless_present = "inventory")]
     pub bind: Vec<IpAddr>,
-    /// The shared secret (else PORTMATRIX_KEY)
-    #[arg(long)]
-    pub key: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Append a receipt per probe (nonce, source, time) to this JSON-lines file
     #[arg(long)]
     pub receipts: Option<PathBuf>,
     /// Serve the receipts on this Unix socket (a prober on the machine reads it with --receipts)
     #[arg(long)]
     pub control: Option<PathBuf>,
+    /// Most receipts kept in memory, and written to the --receipts file
+    #[arg(long, default_value_t = ReceiptCaps::default().max_count)]
+    pub max_receipts: usize,
+    /// Most MiB of receipts kept in memory, and in the --receipts file
+    #[arg(long, value_name = "MIB", default_value_t = ReceiptCaps::default().max_bytes >> 20)]
+    pub max_receipts_mib: u64,
     /// Most ports bound per protocol and address; larger sets are sampled
     #[arg(long, default_value_t = 512)]
     pub sample_limit: usize,
-    /// Probes per second allowed per source address
-    #[arg(long, default_value_t = 2000.0)]
+    /// Probes per second answered per source address (bursts of twice that)
+    #[arg(long, value_parser = parse_rate, default_value_t = 2000.0)]
     pub rate: f64,
+    /// Probes per second answered per source /24 (IPv4) or /64 (IPv6)
+    #[arg(long, value_parser = parse_rate, default_value_t = 4000.0)]
+    pub prefix_rate: f64,
+    /// Probes per second answered in all
+    #[arg(long, value_parser = parse_rate, default_value_t = 20000.0)]
+    pub global_rate: f64,
+}
+
+/// What a responder serves: its host name, addresses and port sets.
+struct Served {
+    name: String,
+    addrs: Vec<IpAddr>,
+    listen: Vec<(Proto, PortSet)>,
+}
+
+/// What the responder serves, from the inventory or from the flags.
+fn responder_listen(a: &ResponderArgs) -> Result<Served, u8> {
+    let (Some(inv), Some(host)) = (&a.inventory, &a.host) else {
+        let mut listen = Vec::new();
+        for l in &a.listen {
+            listen.push(parse_proto_ports(l).map_err(|e| {
+                eprintln!("error: --listen {e}");
+                exit::UNUSABLE
+            })?);
+        }
+        return Ok(Served { name: a.name.clone(), addrs: a.bind.clone(), listen });
+    };
+    let plan = load_plan(inv)?;
+    let Some(h) = plan.host(host) else {
+        let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+        eprintln!("error: no host `{host}` in the inventory; hosts: {}", names.join(", "));
+        return Err(exit::UNUSABLE);
+    };
+    if let Some(foreign) = a.bind.iter().find(|b| !h.addresses.contains(b)) {
+        let own: Vec<String> = h.addresses.iter().map(|a| a.to_string()).collect();
+        eprintln!("error: --bind {foreign} is not an address of {host} in the inventory (its addresses: {})", own.join(", "));
+        return Err(exit::UNUSABLE);
+    }
+    let addrs = if a.bind.is_empty() { h.addresses.clone() } else { a.bind.clone() };
+    let pp = probe_plan(&plan, &host_nodes(&plan), &ProbeOptions::default());
+    let listen = pp.listen.get(host).cloned().unwrap_or_default();
+    Ok(Served { name: host.clone(), addrs, listen })
 }
 
 pub fn responder(a: ResponderArgs) -> u8 {
@@ -119,52 +196,27 @@ pub fn responder(a: ResponderArgs) -> u8 {
         Ok(k) => k,
         Err(c) => return c,
     };
-    let (name, mut addrs, listen) = match (&a.inventory, &a.host) {
-        (Some(inv), Some(host)) => {
-            let plan = match load_plan(inv) {
-                Ok(p) => p,
-                Err(c) => return c,
-            };
-            let Some(h) = plan.host(host) else {
-                let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-                eprintln!("error: no host `{host}` in the inventory; hosts: {}", names.join(", "));
-                return exit::UNUSABLE;
-            };
-            let pp = probe_plan(&plan, &host_nodes(&plan), &ProbeOptions::default());
-            let listen = pp.listen.get(host).cloned().unwrap_or_default();
-            (host.clone(), h.addresses.clone(), listen)
-        }
-        _ => {
-            let mut listen = Vec::new();
-            for l in &a.listen {
-                match parse_proto_ports(l) {
-                    Ok(x) => listen.push(x),
-                    Err(e) => {
-                        eprintln!("error: --listen {e}");
-                        return exit::UNUSABLE;
-                    }
-                }
-            }
-            (a.name.clone(), Vec::new(), listen)
-        }
+    let Served { name, addrs, listen } = match responder_listen(&a) {
+        Ok(x) => x,
+        Err(c) => return c,
     };
     if listen.iter().all(|(p, s): &(Proto, PortSet)| *p == Proto::Icmp || s.is_empty()) {
         eprintln!("error: nothing to listen on (give --listen, or a host that accepts tcp or udp flows)");
         return exit::UNUSABLE;
     }
-    if !a.bind.is_empty() {
-        addrs = a.bind.clone();
-    }
-    if addrs.is_empty() {
-        addrs = vec!["0.0.0.0".parse().expect("literal"), "::".parse().expect("literal")];
-    }
-    warn_missing_addresses(&name, &addrs);
     let mut cfg = ResponderConfig::new(name.clone(), key, addrs, listen);
     cfg.sample_limit = a.sample_limit;
-    cfg.rate_per_sec = a.rate;
-    cfg.rate_burst = a.rate * 2.0;
+    cfg.limits.per_address = Rate::per_sec(a.rate);
+    cfg.limits.per_prefix = Rate::per_sec(a.prefix_rate);
+    cfg.limits.global = Rate::per_sec(a.global_rate);
+    cfg.receipt_caps = ReceiptCaps { max_count: a.max_receipts, max_bytes: a.max_receipts_mib.saturating_mul(1 << 20) };
     cfg.receipts_file = a.receipts.clone();
     cfg.control = a.control.clone();
+    if let Err(e) = cfg.check() {
+        eprintln!("error: {e}");
+        return exit::UNUSABLE;
+    }
+    warn_missing_addresses(&name, &cfg.addrs);
     let r = portmatrix_verify::responder::serve_until_signal(&cfg, |rep| {
         for n in &rep.notes {
             eprintln!("note: {n}");
@@ -181,8 +233,20 @@ pub fn responder(a: ResponderArgs) -> u8 {
         eprintln!("responder {name}: listening on {} socket(s); Ctrl-C or SIGTERM stops it", rep.listening());
     });
     match r {
-        Ok(()) => {
-            eprintln!("responder {name}: stopped");
+        Ok(stats) => {
+            eprintln!("responder {name}: stopped; receipts: {}", stats.receipts.summary(&cfg.receipt_caps));
+            let d = stats.rate_limited;
+            if d.total() > 0 {
+                eprintln!(
+                    "responder {name}: rate limit dropped {} probe(s): {} per address, {} per prefix, {} over the global rate, \
+                     {} while too many sources were tracked",
+                    d.total(),
+                    d.address,
+                    d.prefix,
+                    d.global,
+                    d.table_full
+                );
+            }
             exit::CLEAN
         }
         Err(e) => {
@@ -199,9 +263,11 @@ pub fn responder(a: ResponderArgs) -> u8 {
 it arrived, no answer came back), refused (RST or ICMP error, with the address that sent it), wrong-host \
 (token mismatch), nat (delivered from another source address: a warning), local. Exit 1 if a required flow \
 fails or a forbidden probe gets through.\n\n\
-Examples:\n  PORTMATRIX_KEY=s3cret portmatrix probe -i examples/jtel-acd.yaml --from acd-lb1\n  \
+The key comes from --key-file (a file only you can read) or PORTMATRIX_KEY, never from the command line; \
+it must be the responders' key.\n\n\
+Examples:\n  portmatrix probe -i examples/jtel-acd.yaml --from acd-lb1 --key-file ~/.config/portmatrix/key\n  \
 portmatrix probe -i inv.yaml --from web1 --to db1 --only acd/db-replication --format junit -o probes.xml\n  \
-portmatrix probe --key s3cret --target 10.0.0.5/tcp:80,443@web1 --target 10.0.0.5/icmp")]
+PORTMATRIX_KEY=\"$(cat key)\" portmatrix probe --target 10.0.0.5/tcp:80,443@web1 --target 10.0.0.5/icmp --receipts /run/pmx.sock")]
 pub struct ProbeArgs {
     /// The inventory: probe every planned connection from --from
     #[arg(short, long, requires = "from")]
@@ -221,9 +287,8 @@ pub struct ProbeArgs {
     /// Without an inventory: ADDR/PROTO:PORTS[@HOST], e.g. 10.0.0.5/tcp:443@web1 or 10.0.0.5/icmp (repeatable)
     #[arg(long, short = 't', conflicts_with = "inventory")]
     pub target: Vec<String>,
-    /// The shared secret (else PORTMATRIX_KEY)
-    #[arg(long)]
-    pub key: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Receipt files or control sockets of the responders, to tell blocked from return-blocked and see NAT
     #[arg(long)]
     pub receipts: Vec<PathBuf>,
@@ -267,6 +332,24 @@ fn parse_target(s: &str) -> Result<Vec<Target>, String> {
             }
         })
         .collect())
+}
+
+/// Every receipt of the responders' files and sockets; says which could not
+/// be read and which are incomplete (then `blocked` may be `return-blocked`).
+fn gather_receipts(files: &[PathBuf]) -> Vec<portmatrix_verify::responder::Receipt> {
+    let mut all = Vec::new();
+    for f in files {
+        match read_receipts(f) {
+            Ok(r) => {
+                for why in &r.incomplete {
+                    eprintln!("warning: receipts incomplete: {why}; a probe without a receipt may show blocked instead of return-blocked");
+                }
+                all.extend(r.receipts);
+            }
+            Err(e) => eprintln!("warning: receipts {}: {e}", f.display()),
+        }
+    }
+    all
 }
 
 pub fn probe(a: ProbeArgs) -> u8 {
@@ -328,9 +411,7 @@ pub fn probe(a: ProbeArgs) -> u8 {
         return exit::UNUSABLE;
     }
     let files = a.receipts.clone();
-    let results = match portmatrix_verify::probe::run_blocking(targets, &cfg, move || {
-        files.iter().filter_map(|f| read_receipts_file(f).ok()).flatten().collect()
-    }) {
+    let results = match portmatrix_verify::probe::run_blocking(targets, &cfg, move || gather_receipts(&files)) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("error: {e}");

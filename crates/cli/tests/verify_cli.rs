@@ -36,7 +36,8 @@ fn responder_and_probe_binaries_in_namespaces() {
     let _ = std::fs::remove_file(&receipts);
     let control = std::env::temp_dir().join(format!("pmx-cli-control-{}.sock", std::process::id()));
     let mut child = Command::new("ip")
-        .args(["netns", "exec", lab.ns("a"), BIN, "responder", "--key", "k", "--name", "a"])
+        .args(["netns", "exec", lab.ns("a"), BIN, "responder", "--name", "a"])
+        .env("PORTMATRIX_KEY", "k")
         .args(["--bind", "10.251.1.1", "--listen", "tcp:8080", "--listen", "udp:5060,6000-6999"])
         .args(["--sample-limit", "16", "--receipts", receipts.to_str().unwrap()])
         .args(["--control", control.to_str().unwrap()])
@@ -61,7 +62,8 @@ fn responder_and_probe_binaries_in_namespaces() {
     assert!(seen.iter().any(|l| l.contains("sampled 16")), "{seen:?}");
 
     let out = Command::new("ip")
-        .args(["netns", "exec", lab.ns("c"), BIN, "probe", "--key", "k", "--format", "json"])
+        .args(["netns", "exec", lab.ns("c"), BIN, "probe", "--format", "json"])
+        .env("PORTMATRIX_KEY", "k")
         .args(["--target", "10.251.1.1/tcp:8080@a", "--target", "10.251.1.1/udp:5060@a"])
         .args(["--target", "10.251.1.1/tcp:8080@b", "--target", "10.251.1.1/tcp:8081@a"])
         .args(["--timeout-ms", "500", "--receipts", receipts.to_str().unwrap()])

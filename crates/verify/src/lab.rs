@@ -170,7 +170,7 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     timings.load_ms = ms(t.elapsed());
 
     let t = Instant::now();
-    let key = Key::random();
+    let key = Key::random()?;
     let (responders, sockets, mut bind_notes) = start_responders(&twin, &nodes, &pp.listen, &key)?;
     notes.append(&mut bind_notes);
     timings.responders_ms = ms(t.elapsed());
