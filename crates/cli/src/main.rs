@@ -9,6 +9,7 @@ mod args;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
+mod cmd_diff;
 mod cmd_import;
 mod cmd_init;
 mod cmd_plan;
@@ -70,6 +71,8 @@ enum Command {
     Explain(cmd_plan::ExplainArgs),
     /// Firewall configurations for hosts and network firewalls
     Compile(cmd_compile::CompileArgs),
+    /// What changed between two matrix versions or two deployments: flows, connections to open and close
+    Diff(cmd_diff::DiffArgs),
     /// Print the JSON Schema of the matrix format, for editors
     Schema(cmd_schema::SchemaArgs),
     /// Render a matrix as Markdown, CSV, XLSX, HTML or a diagram (DOT, Mermaid, SVG)
@@ -108,6 +111,7 @@ fn main() -> ExitCode {
         Command::Plan(a) => cmd_plan::run_plan(a),
         Command::Explain(a) => cmd_plan::run_explain(a),
         Command::Compile(a) => cmd_compile::run(a),
+        Command::Diff(a) => cmd_diff::run(a),
         Command::Render(a) => cmd_render::run(a),
         Command::Serve(a) => cmd_serve::run(a),
         Command::Responder(a) => cmd_verify::responder(a),
