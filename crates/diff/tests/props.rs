@@ -119,7 +119,7 @@ proptest! {
 
     #[test]
     fn applying_the_diff_gives_the_new_plan(a in inv(), edits in proptest::collection::vec(edit(), 1..4)) {
-        let b = edits.iter().fold(a.clone(), |i, e| edited(i, e));
+        let b = edits.iter().fold(a.clone(), edited);
         let (pa, pb) = (plan_of(&a), plan_of(&b));
         let (atoms_a, atoms_b) = (atoms(&pa), atoms(&pb));
         let (added, removed) = atom_delta(&atoms_a, &atoms_b);
