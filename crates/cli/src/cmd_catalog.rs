@@ -13,6 +13,7 @@ pub enum CatalogCmd {
         /// Also list older versions kept for comparison
         #[arg(long)]
         all: bool,
+        /// Output format
         #[arg(long, short, value_enum, default_value_t = Format::Table)]
         format: Format,
     },

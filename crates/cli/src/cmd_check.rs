@@ -34,6 +34,7 @@ pub struct CheckArgs {
     /// Make every warning a failure
     #[arg(long, value_enum)]
     pub deny: Option<Deny>,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
     /// Do not list accepted findings

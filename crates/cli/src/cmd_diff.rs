@@ -156,9 +156,8 @@ fn change_text(c: &Change) -> String {
     match c {
         Change::PortsWidened { added, old, new } => format!("ports widened by {added} ({old} → {new})"),
         Change::PortsNarrowed { removed, old, new } => format!("ports narrowed by {removed} ({old} → {new})"),
-        Change::PortsChanged { added, removed, old, new } if added.is_empty() && removed.is_empty() => format!("ports {old} → {new}"),
         Change::PortsChanged { added, removed, old, new } => format!("ports +{added} -{removed} ({old} → {new})"),
-        Change::PortsRewritten { old, new } => format!("port expression {old} → {new} (same ports)"),
+        Change::PortsRewritten { old, new } => format!("port expression {old} → {new}"),
         Change::SourcePorts { old, new } => format!("source ports {old} → {new}"),
         Change::From { old, new } => format!("from {old} → {new}"),
         Change::To { old, new } => format!("to {old} → {new}"),

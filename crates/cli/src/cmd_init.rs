@@ -13,7 +13,7 @@ hosts and networks into your zones, and it plans.\n\n\
 Examples:\n  portmatrix init --product jtel-acd -o site.yaml\n  portmatrix init --product imagicle-ucsuite --product moderro-rem -o site.yaml\n  portmatrix init --product my-product.yaml")]
 pub struct InitArgs {
     /// A catalog id (ID or ID@VERSION) or a matrix file; repeat for several products
-    #[arg(long = "product", short = 'p', value_name = "ID|FILE", required = true)]
+    #[arg(long = "product", short = 'p', value_name = "ID|FILE", required = true, add = clap_complete::ArgValueCompleter::new(crate::complete::matrices))]
     pub products: Vec<String>,
     /// Write the inventory to FILE (never replacing an existing file) instead of standard output
     #[arg(short = 'o', long = "output", value_name = "FILE")]

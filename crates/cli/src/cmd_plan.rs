@@ -74,10 +74,10 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub inventory: crate::args::InventoryArg,
     /// Source: a host or network name, or an address
-    #[arg(long, value_name = "HOST|NETWORK|ADDR")]
+    #[arg(long, value_name = "HOST|NETWORK|ADDR", add = clap_complete::ArgValueCompleter::new(crate::complete::endpoints))]
     pub from: String,
     /// Destination: a host or network name, or an address
-    #[arg(long, value_name = "HOST|NETWORK|ADDR")]
+    #[arg(long, value_name = "HOST|NETWORK|ADDR", add = clap_complete::ArgValueCompleter::new(crate::complete::endpoints))]
     pub to: String,
     /// PORT/PROTO (443/tcp), or icmp / icmpv6
     #[arg(long, value_parser = parse_service, value_name = "PORT/PROTO")]

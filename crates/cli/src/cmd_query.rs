@@ -23,6 +23,7 @@ pub struct QueryArgs {
     /// Search only the given files, not the catalog
     #[arg(long)]
     pub no_catalog: bool,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }

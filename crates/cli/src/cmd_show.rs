@@ -13,6 +13,7 @@ use crate::output::{self, Format};
 pub struct ShowArgs {
     /// A catalog id (`jtel-acd`, `jtel-acd@previous`) or a matrix file
     pub matrix: String,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Only flows from or to this role (id, title or the document's name for it)

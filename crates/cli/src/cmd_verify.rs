@@ -304,6 +304,7 @@ pub struct ProbeArgs {
     /// Ports probed per connection (first, last, evenly spaced)
     #[arg(long, default_value_t = 8)]
     pub ports_per_flow: usize,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = ResultFormat::Table)]
     pub format: ResultFormat,
     /// Write the results here instead of standard output
@@ -498,6 +499,7 @@ pub struct LabArgs {
     /// Forbidden ports probed per ordered pair of endpoints
     #[arg(long, default_value_t = 5)]
     pub negatives: usize,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = LabFormat::Table)]
     pub format: LabFormat,
     /// Write the report here instead of standard output

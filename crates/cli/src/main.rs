@@ -12,6 +12,7 @@ mod cmd_compile;
 mod cmd_diff;
 mod cmd_import;
 mod cmd_init;
+mod cmd_man;
 mod cmd_plan;
 mod cmd_query;
 mod cmd_render;
@@ -19,6 +20,7 @@ mod cmd_schema;
 mod cmd_serve;
 mod cmd_show;
 mod cmd_verify;
+mod complete;
 mod diagnostics;
 mod matrices;
 mod output;
@@ -85,20 +87,48 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
-    /// Print shell completions
-    #[command(
-        after_help = "Examples:\n  portmatrix completions bash > /etc/bash_completion.d/portmatrix\n  portmatrix completions zsh > ~/.zfunc/_portmatrix"
-    )]
+    /// Print the shell code that completes portmatrix (catalog ids; hosts and firewalls of the -i inventory)
+    #[command(after_help = "The shell code asks portmatrix itself for candidates, so they follow the installed catalog and the \
+inventory given with -i. Load it at shell start (re-sourcing keeps it in step with upgrades):\n\n\
+Examples:\n  echo 'source <(portmatrix completions bash)' >> ~/.bashrc\n  echo 'source <(portmatrix completions zsh)' >> ~/.zshrc\n  portmatrix completions fish > ~/.config/fish/completions/portmatrix.fish")]
     Completions {
-        /// Shell to generate completions for
-        shell: clap_complete::Shell,
+        /// bash, zsh, fish, elvish or powershell
+        shell: String,
     },
-    /// Print the man page (roff) on standard output
-    #[command(after_help = "Example:\n  portmatrix man | man -l -")]
-    Man,
+    /// Print a man page (roff): the overview, or one command's
+    #[command(
+        after_help = "Examples:\n  portmatrix man | man -l -\n  portmatrix man compile | man -l -\n  portmatrix man --out-dir /usr/local/share/man/man1   # every page: portmatrix.1, portmatrix-compile.1, ..."
+    )]
+    Man(cmd_man::ManArgs),
+}
+
+/// The registration script of the dynamic completions for `shell`.
+fn completions(shell: &str) -> u8 {
+    let known = ["bash", "zsh", "fish", "elvish", "powershell"];
+    if !known.contains(&shell) {
+        eprintln!("error: unknown shell `{shell}`; one of {}", known.join(", "));
+        return exit::UNUSABLE;
+    }
+    // What `COMPLETE=SHELL portmatrix` prints, without asking for the variable.
+    let exe = std::env::current_exe().unwrap_or_else(|_| "portmatrix".into());
+    match std::process::Command::new(exe).env("COMPLETE", shell).output() {
+        Ok(out) if out.status.success() => {
+            output::print(&String::from_utf8_lossy(&out.stdout));
+            exit::CLEAN
+        }
+        Ok(out) => {
+            eprintln!("error: {}", String::from_utf8_lossy(&out.stderr));
+            exit::UNUSABLE
+        }
+        Err(e) => {
+            eprintln!("error: cannot run portmatrix to write the completions: {e}");
+            exit::UNUSABLE
+        }
+    }
 }
 
 fn main() -> ExitCode {
+    clap_complete::CompleteEnv::with_factory(Cli::command).bin("portmatrix").complete();
     let cli = Cli::parse();
     let code = match cli.command {
         Command::Catalog(c) => cmd_catalog::run(c),
@@ -117,20 +147,8 @@ fn main() -> ExitCode {
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
-        Command::Completions { shell } => {
-            clap_complete::generate(shell, &mut Cli::command(), "portmatrix", &mut std::io::stdout());
-            exit::CLEAN
-        }
-        Command::Man => {
-            let man = clap_mangen::Man::new(Cli::command());
-            match man.render(&mut std::io::stdout()) {
-                Ok(()) => exit::CLEAN,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    exit::UNUSABLE
-                }
-            }
-        }
+        Command::Completions { shell } => completions(&shell),
+        Command::Man(a) => cmd_man::run(a, Cli::command()),
     };
     ExitCode::from(code)
 }

@@ -145,7 +145,7 @@ fn matrix_versions_differ_in_exactly_the_edited_flows() {
     let changed: Vec<&str> = d.changed.iter().map(|c| c.id.as_str()).collect();
     assert_eq!(changed, ["a-b"]);
     assert!(
-        matches!(&d.changed[0].changes[0], portmatrix_diff::matrix::Change::PortsWidened { added, .. } if added == "8011-8020"),
+        matches!(&d.changed[0].changes[0], portmatrix_diff::matrix::Change::PortsWidened { added, .. } if *added == portmatrix_model::PortSet::range(8011, 8020)),
         "{:?}",
         d.changed
     );
@@ -157,7 +157,7 @@ fn matrix_versions_differ_in_exactly_the_edited_flows() {
     // Backwards: narrowed, renamed back, removed.
     let back = diff_matrices(&v2, &v1);
     assert!(
-        matches!(&back.changed[0].changes[0], portmatrix_diff::matrix::Change::PortsNarrowed { removed, .. } if removed == "8011-8020")
+        matches!(&back.changed[0].changes[0], portmatrix_diff::matrix::Change::PortsNarrowed { removed, .. } if *removed == portmatrix_model::PortSet::range(8011, 8020))
     );
     assert_eq!(back.removed.iter().map(|f| f.id.as_str()).collect::<Vec<_>>(), ["c-b-new"]);
 }

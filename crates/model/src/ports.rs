@@ -132,9 +132,20 @@ impl fmt::Debug for PortSet {
         write!(f, "PortSet({self})")
     }
 }
+/// In JSON a port set is typed: `[80, 443, [8000, 8010]]` (single ports
+/// as numbers, ranges as two-number arrays).
 impl Serialize for PortSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for (a, b) in self.ranges() {
+            if a == b {
+                seq.serialize_element(&a)?;
+            } else {
+                seq.serialize_element(&[a, b])?;
+            }
+        }
+        seq.end()
     }
 }
 impl FromIterator<u16> for PortSet {
