@@ -28,24 +28,25 @@ pub struct FlowSummary {
 pub enum Change {
     /// More ports open (with the parameters' defaults).
     PortsWidened {
-        added: String,
-        old: String,
-        new: String,
+        added: PortSet,
+        old: PortSet,
+        new: PortSet,
     },
     /// Fewer ports open.
     PortsNarrowed {
-        removed: String,
-        old: String,
-        new: String,
+        removed: PortSet,
+        old: PortSet,
+        new: PortSet,
     },
     /// Both: some ports in, some out.
     PortsChanged {
-        added: String,
-        removed: String,
-        old: String,
-        new: String,
+        added: PortSet,
+        removed: PortSet,
+        old: PortSet,
+        new: PortSet,
     },
-    /// The port expression changed but resolves to the same ports.
+    /// The port expression changed: it resolves to the same ports, or a
+    /// parameter without default leaves the ports open to the deployment.
     PortsRewritten {
         old: String,
         new: String,
@@ -185,14 +186,12 @@ fn port_change(old_m: &Matrix, a: &Flow, new_m: &Matrix, b: &Flow) -> Option<Cha
         (Some(x), Some(y)) => {
             let (added, removed) = (y.difference(&x), x.difference(&y));
             Some(match (added.is_empty(), removed.is_empty()) {
-                (false, true) => Change::PortsWidened { added: added.to_string(), old: x.to_string(), new: y.to_string() },
-                (true, false) => Change::PortsNarrowed { removed: removed.to_string(), old: x.to_string(), new: y.to_string() },
-                _ => {
-                    Change::PortsChanged { added: added.to_string(), removed: removed.to_string(), old: x.to_string(), new: y.to_string() }
-                }
+                (false, true) => Change::PortsWidened { added, old: x, new: y },
+                (true, false) => Change::PortsNarrowed { removed, old: x, new: y },
+                _ => Change::PortsChanged { added, removed, old: x, new: y },
             })
         }
-        _ => (old != new).then_some(Change::PortsChanged { added: String::new(), removed: String::new(), old, new }),
+        _ => (old != new).then_some(Change::PortsRewritten { old, new }),
     }
 }
 
