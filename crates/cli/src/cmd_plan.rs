@@ -157,6 +157,9 @@ fn explain_text(answers: &[portmatrix_plan::Explanation]) -> String {
         for r in &x.by {
             o.push_str(&format!("  by {} ({}): {}\n     cite: {}\n", r.tag(), r.matrix, r.purpose, r.cite));
         }
+        if let Some(f) = &x.forwarded {
+            o.push_str(&format!("  forwarded by {} to {} ({})\n", f.firewall, f.host, f.private));
+        }
         if let Some(e) = &x.enforced_by {
             o.push_str(&format!("  enforced by: {}\n", e.describe()));
         }
