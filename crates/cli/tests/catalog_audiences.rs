@@ -220,6 +220,19 @@ fn defect_8_moderro_blank_senders_have_separate_audiences() {
     for who in [ANYONE, "10.20.0.5", "10.99.0.5", relay] {
         denies(inv, who, iem, "25/tcp");
     }
+    // The row read literally (an IEM listening port) is a feature away, for
+    // its own audience only.
+    let dir = tempfile::tempdir().expect("temp dir");
+    let literal = dir.path().join("iem-smtp-listener.yaml");
+    let text = std::fs::read_to_string(fixture(inv))
+        .expect("fixture")
+        .replace("    matrix: moderro-rem\n", "    matrix: moderro-rem\n    features: { iem-smtp-listener: true }\n")
+        .replace("  rem/any:", "  rem/iem-mail-senders:     { networks: [mail] }\n  rem/any:");
+    std::fs::write(&literal, text).expect("write");
+    let literal = literal.to_str().expect("utf-8 path");
+    permits(literal, relay, iem, "25/tcp", "rem/iem-smtp-in");
+    denies(literal, ANYONE, iem, "25/tcp");
+    denies(literal, "10.81.0.5", iem, "25/tcp");
     // (audience address, listener, port, flow): permitted from its own
     // audience, denied from every other one and from `any`.
     let services = [
