@@ -14,6 +14,20 @@ pub const LINT_CODES: &[&str] = &["plaintext", "any-source", "wide-range", "dupl
 /// deployment ambiguous rather than merely worth a look.
 pub const DENY_BY_DEFAULT: &[&str] = &["duplicate", "listen-conflict"];
 
+/// Codes that are errors in a catalog matrix unless accepted: the catalog is
+/// reviewed against its documents, so a flow from `any` must quote the
+/// document's own "any" / "Internet" / "all" in its `accept:`; every other
+/// initiator is a named role a deployment binds on its own.
+pub const ERROR_IN_CATALOG: &[&str] = &["any-source"];
+
+/// Whether a matrix file belongs to the curated catalog: it sits in a
+/// directory named `catalog`. The embedded catalog names its files
+/// `catalog/ID.yaml` (crates/catalog), and `portmatrix check catalog/*.yaml`
+/// names the same files from the repository root.
+pub fn is_catalog_file(name: &str) -> bool {
+    std::path::Path::new(name).parent().and_then(|d| d.file_name()).is_some_and(|d| d == "catalog")
+}
+
 /// Destination port sets larger than this are "wide".
 pub const WIDE_RANGE: usize = 1000;
 
@@ -67,9 +81,13 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
     let Some(file) = m.file.clone() else {
         return Vec::new();
     };
+    let catalog = is_catalog_file(&file.name);
     let mut out = Vec::new();
     let mut finding = |code: &'static str, span: Span, accepted: Option<&String>, msg: String, help: &str| {
         let mut d = Diagnostic::warning(code, &file, span, msg).with_help(help);
+        if catalog && ERROR_IN_CATALOG.contains(&code) {
+            d.severity = Severity::Error;
+        }
         if let Some(r) = accepted {
             d.severity = Severity::Accepted;
             d.reason = Some(r.clone());
@@ -97,12 +115,23 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
             }
         }
         if let Some(any) = f.from.iter().find(|n| n.value == "any") {
+            // In the catalog an acceptance counts only when it quotes the document.
+            let reason = accepted(f, "any-source");
+            let unquoted = catalog && reason.is_some_and(|r| !quotes_any_wording(r));
             finding(
                 "any-source",
                 any.span,
-                accepted(f, "any-source"),
-                format!("flow `{}` accepts connections from `any`", f.id.value),
-                "a deployment must bind `any` to concrete networks; name the initiating role if the document allows",
+                reason.filter(|_| !unquoted),
+                if unquoted {
+                    format!("flow `{}` accepts connections from `any`, but its accept reason quotes no \"any\", \"Internet\" or \"all\" of the document", f.id.value)
+                } else {
+                    format!("flow `{}` accepts connections from `any`", f.id.value)
+                },
+                if catalog {
+                    "in the catalog, `any` only where the document says any / Internet / all, accepted with its wording: accept: { any-source: \"<quote>\" }; otherwise name the audience as an external role"
+                } else {
+                    "a deployment must bind `any` to concrete networks; name the initiating role if the document allows"
+                },
             );
         }
         if let Some(ports) = default_ports(m, f) {
@@ -188,6 +217,18 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
     out
 }
 
+/// Whether a reason quotes the document saying any / Internet / all: a
+/// passage in double quotes (straight or typographic) holding one of those
+/// words, e.g. `the source cell reads "Any"`.
+pub fn quotes_any_wording(reason: &str) -> bool {
+    let normalised: String = reason.chars().map(|c| if matches!(c, '\u{201c}' | '\u{201d}') { '"' } else { c }).collect();
+    normalised
+        .split('"')
+        .skip(1)
+        .step_by(2)
+        .any(|quoted| quoted.split(|c: char| !c.is_alphanumeric()).any(|w| ["any", "internet", "all"].contains(&w.to_lowercase().as_str())))
+}
+
 fn accepted<'f>(f: &'f Flow, code: &str) -> Option<&'f String> {
     f.accept.get(code)
 }
@@ -199,4 +240,60 @@ fn internal(m: &Matrix, role: &str) -> bool {
 /// The file a matrix came from, for diagnostics made after loading.
 pub fn file_of(m: &Matrix) -> Option<Arc<SourceFile>> {
     m.file.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A matrix with one flow from `any`, accepted with `reason` when given.
+    fn any_flow(reason: Option<&str>) -> String {
+        let accept = reason.map(|r| format!("    accept: {{ any-source: '{r}' }}\n")).unwrap_or_default();
+        format!(
+            "matrix: toy\ntitle: Toy\nversion: \"1\"\nroles:\n  app: {{ title: App }}\nflows:\n  - id: open\n    from: any\n    to: app\n    proto: tcp\n    ports: 443\n    purpose: p\n    cite: \"Table 1 (L1)\"\n{accept}"
+        )
+    }
+
+    fn any_source(file: &str, reason: Option<&str>) -> Severity {
+        let m = crate::matrix_from_str(file, &any_flow(reason)).expect("loads");
+        let found: Vec<Diagnostic> = lint_matrix(&m).into_iter().filter(|d| d.code == "any-source").collect();
+        assert_eq!(found.len(), 1, "{file}: {found:?}");
+        found[0].severity
+    }
+
+    #[test]
+    fn catalog_files_are_those_in_a_catalog_directory() {
+        assert!(is_catalog_file("catalog/jtel-acd.yaml"));
+        assert!(is_catalog_file("catalog/jtel-acd@previous.yaml"));
+        assert!(is_catalog_file("/src/portmatrix/catalog/x.yaml"));
+        assert!(!is_catalog_file("jtel-acd.yaml"));
+        assert!(!is_catalog_file("examples/jtel-acd.yaml"));
+        assert!(!is_catalog_file("catalog"));
+        assert!(!is_catalog_file("my-catalog/x.yaml"));
+        assert!(!is_catalog_file("catalog/sub/x.yaml"));
+    }
+
+    #[test]
+    fn any_source_is_an_error_only_in_the_catalog() {
+        assert_eq!(any_source("mine.yaml", None), Severity::Warning);
+        assert_eq!(any_source("catalog/toy.yaml", None), Severity::Error);
+        // Accepted with the document's wording: accepted everywhere.
+        assert_eq!(any_source("catalog/toy.yaml", Some(r#"the source cell reads "Any""#)), Severity::Accepted);
+        assert_eq!(any_source("mine.yaml", Some(r#"the source cell reads "Any""#)), Severity::Accepted);
+        // Accepted without quoting the document: still an error in the catalog, fine elsewhere.
+        assert_eq!(any_source("catalog/toy.yaml", Some("the document gives Any as source")), Severity::Error);
+        assert_eq!(any_source("mine.yaml", Some("the document gives Any as source")), Severity::Accepted);
+        assert_eq!(any_source("catalog/toy.yaml", Some(r#"the document says "clients""#)), Severity::Error);
+    }
+
+    #[test]
+    fn quoted_any_wording_is_recognised() {
+        assert!(quotes_any_wording(r#"source "Any (jtel Support)""#));
+        assert!(quotes_any_wording("reached from the \u{201c}Internet\u{201d}"));
+        assert!(quotes_any_wording(r#"first "x", then "open to ALL servers""#));
+        assert!(!quotes_any_wording("any, unquoted"));
+        assert!(!quotes_any_wording(r#""Company" networks, any of them"#));
+        assert!(!quotes_any_wording(r#""anybody""#));
+        assert!(!quotes_any_wording(""));
+    }
 }

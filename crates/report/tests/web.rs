@@ -169,7 +169,7 @@ fn deployment_view_serves_compiled_files() {
     let t = get("/d").text();
     assert!(t.contains("Zone servers") && t.contains("href=\"/d/host/acd-lb1\""));
     let filtered = get("/d?host=acd-lb1&zone=&port=22").text();
-    assert!(filtered.contains("acd/internal-ssh"));
+    assert!(filtered.contains("acd/ssh-support"));
     let t = get("/d/host/acd-lb1").text();
     assert!(t.contains("id=\"target-nftables\"") && !t.contains("id=\"target-windows\""));
     let r = get("/d/host/acd-lb1/file/nftables/0");
