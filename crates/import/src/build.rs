@@ -30,7 +30,6 @@ pub struct FlowDraft {
     pub cite: String,
     pub notes: Vec<String>,
     pub review: Vec<String>,
-    pub accept: Vec<(String, String)>,
     /// Label for the id.
     label: String,
     /// The first port as the document writes it, for the id.

@@ -170,6 +170,14 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
         }
     }
 
+    let flow_ids: std::collections::HashSet<&str> = m.flows.iter().map(|f| f.id.value.as_str()).collect();
+    for r in m.review.iter().filter_map(|r| r.flow.as_ref()) {
+        if !flow_ids.contains(r.value.as_str()) {
+            cx.error("unknown-flow", r.span, format!("review item names flow `{}`, which this matrix does not have", r.value)).help =
+                Some("name a flow id of this matrix, or leave `flow:` out".into());
+        }
+    }
+
     let mut seen: HashMap<&str, &Spanned<String>> = HashMap::new();
     for f in &m.flows {
         check_name(cx, &f.id, "flow", is_kebab_id, "lower-case letters, digits and `-`");
