@@ -112,6 +112,8 @@ struct Builder {
     d: Draft,
     self_id: Option<String>,
     self_names: Vec<String>,
+    /// Review items already made (kept unique in linear time).
+    reviewed: std::collections::HashSet<(String, String)>,
 }
 
 /// Direction words: (initiated by the system, initiated by the peer).
@@ -136,7 +138,7 @@ fn yes(s: &str) -> Option<bool> {
 impl Builder {
     fn review(&mut self, at: &str, text: impl Into<String>) {
         let r = Review { at: at.to_string(), text: text.into() };
-        if !self.d.review.contains(&r) {
+        if self.reviewed.insert((r.at.clone(), r.text.clone())) {
             self.d.review.push(r);
         }
     }
@@ -374,6 +376,7 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         },
         self_id: None,
         self_names: Vec::new(),
+        reviewed: Default::default(),
     };
     let mut mapped: Vec<(Table, Mapping)> = Vec::new();
     for t in &doc.tables {
@@ -448,6 +451,9 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
             flows,
             reviews,
         });
+    }
+    for w in &doc.warnings {
+        b.review(&w.at, w.text.clone());
     }
     for s in &doc.strays {
         let at = if s.line > 0 { format!("L{}", s.line) } else { "text".to_string() };
@@ -851,19 +857,16 @@ fn emit(b: &mut Builder, ctx: &RowCtx, from: Vec<String>, to: Vec<String>, ports
 }
 
 fn finish(b: &mut Builder) {
-    // Identical flows stated twice become one flow citing both places.
+    // Identical flows stated twice become one flow citing both places
+    // (found by key, so that 300,000 rows stay linear).
+    type Key = (Vec<String>, Vec<String>, Vec<Proto>, Option<String>, Option<String>, Option<String>, bool);
     let mut out: Vec<FlowDraft> = Vec::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for f in std::mem::take(&mut b.d.flows) {
-        match out.iter_mut().find(|g| {
-            g.from == f.from
-                && g.to == f.to
-                && g.proto == f.proto
-                && g.ports == f.ports
-                && g.src_ports == f.src_ports
-                && g.when == f.when
-                && g.icmp == f.icmp
-        }) {
-            Some(g) => {
+        let key: Key = (f.from.clone(), f.to.clone(), f.proto.clone(), f.ports.clone(), f.src_ports.clone(), f.when.clone(), f.icmp);
+        match index.get(&key) {
+            Some(&i) => {
+                let g = &mut out[i];
                 g.cite = format!("{}; {}", g.cite, f.cite);
                 for r in f.review {
                     if !g.review.contains(&r) {
@@ -874,24 +877,29 @@ fn finish(b: &mut Builder) {
                     g.purpose = format!("{} / {}", g.purpose, f.purpose);
                 }
             }
-            None => out.push(f),
+            None => {
+                index.insert(key, out.len());
+                out.push(f);
+            }
         }
     }
     // Ids: the row's label and first port.
-    let mut used: Vec<String> = Vec::new();
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut next: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for f in out.iter_mut() {
         let port = if f.icmp { "icmp".to_string() } else { f.first_port.split('+').next().unwrap_or("").to_string() };
         let base = role_id(&format!("{} {}", f.label, port));
         let base = if base.starts_with("role-") { format!("flow-{port}") } else { base };
         let base: String = base.chars().take(60).collect::<String>().trim_end_matches('-').to_string();
         let base = if base.is_empty() { "flow".to_string() } else { base };
+        // The next suffix to try per base keeps this linear.
+        let k = next.entry(base.clone()).or_insert(2);
         let mut id = base.clone();
-        let mut k = 2;
         while used.contains(&id) {
             id = format!("{base}-{k}");
-            k += 1;
+            *k += 1;
         }
-        used.push(id.clone());
+        used.insert(id.clone());
         f.id = id;
     }
     for f in &out {

@@ -67,11 +67,22 @@ pub struct Stray {
     pub text: String,
 }
 
+/// Something the extractor left out or cut (a cell beyond the limits, a
+/// too deeply nested element): a review item of the draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where: "sheet Ports, XFD1048576", "HTML table 2, row 3".
+    pub at: String,
+    pub text: String,
+}
+
 /// An extracted document.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
     pub tables: Vec<Table>,
     pub strays: Vec<Stray>,
+    /// What the extractor left out or cut.
+    pub warnings: Vec<Warning>,
     /// The document's first heading or title, if it has one.
     pub title: Option<String>,
 }
