@@ -48,7 +48,13 @@ fn write_review(w: &mut String, d: &Draft) {
     if d.review.is_empty() && flow_items == 0 {
         return;
     }
-    let _ = writeln!(w, "\nreview:                 # {} open item(s): {} general, {} on flows", d.review.len() + flow_items, d.review.len(), flow_items);
+    let _ = writeln!(
+        w,
+        "\nreview:                 # {} open item(s): {} general, {} on flows",
+        d.review.len() + flow_items,
+        d.review.len(),
+        flow_items
+    );
     for r in &d.review {
         let _ = writeln!(w, "  - about: {}", quote(&r.text));
         let _ = writeln!(w, "    at: {}", quote(&r.at));

@@ -21,6 +21,7 @@ pub mod grid;
 pub mod header;
 pub mod html;
 pub mod md;
+pub mod pdf;
 pub mod peer;
 pub mod ports;
 pub mod proto;
@@ -49,6 +50,8 @@ pub enum Format {
     /// Plain text: tab-separated, column-aligned or one-cell-per-line
     /// tables (PDF text), and Markdown pipe tables within it.
     Text,
+    /// PDF, read as text through `pdftotext -layout`.
+    Pdf,
 }
 
 impl Format {
@@ -60,6 +63,7 @@ impl Format {
             Format::Xlsx => "xlsx",
             Format::Html => "html",
             Format::Text => "text",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -156,7 +160,11 @@ pub fn detect(name: &str, bytes: &[u8]) -> Format {
         "csv" | "tsv" => return Format::Csv,
         "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => return Format::Xlsx,
         "html" | "htm" | "xhtml" => return Format::Html,
+        "pdf" => return Format::Pdf,
         _ => {}
+    }
+    if pdf::is_pdf(bytes) {
+        return Format::Pdf;
     }
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Format::Xlsx;
@@ -190,6 +198,7 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
         Format::Csv => delimited::extract(&decode(bytes), name),
         Format::Xlsx => xlsx::extract(bytes)?,
         Format::Html => html::extract(&decode(bytes)),
+        Format::Pdf => return extract(&pdf::to_text(bytes, name)?, Format::Text, name).map(|(d, _)| (d, Format::Pdf)),
         Format::Text | Format::Auto => {
             let text = decode(bytes);
             if has_pipe_table(&text) {

@@ -228,8 +228,7 @@ fn spread_merges(g: &mut Grid, merged: &[calamine::Dimensions], limits: &Limits,
 }
 
 fn cut_sheet(doc: &mut Document, sheet: &str, g: Grid) {
-    let rows: Vec<Row> =
-        g.rows.into_iter().map(|(r, cells)| Row { cells, line: None, end_line: None, number: r as usize + 1 }).collect();
+    let rows: Vec<Row> = g.rows.into_iter().map(|(r, cells)| Row { cells, line: None, end_line: None, number: r as usize + 1 }).collect();
     for c in grid::cut(&rows) {
         let idx = doc.tables.len() + 1;
         let title = if c.preamble.is_empty() { format!("sheet {sheet}") } else { format!("sheet {sheet}: {}", c.preamble.join(" ")) };

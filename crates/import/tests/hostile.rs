@@ -52,7 +52,10 @@ fn bomb_xlsx(len: usize) -> Vec<u8> {
         z.write_all(body.as_bytes()).unwrap();
     }
     z.start_file("xl/sharedStrings.xml", o).unwrap();
-    z.write_all(br#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>"#).unwrap();
+    z.write_all(
+        br#"<?xml version="1.0"?><sst xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main" count="1" uniqueCount="1"><si><t>"#,
+    )
+    .unwrap();
     let chunk = vec![b'A'; 1 << 20];
     let mut left = len;
     while left > 0 {
@@ -181,7 +184,10 @@ fn hostile_cells_stay_inside_their_strings() {
 #[test]
 fn hostile_cells_in_every_format() {
     let h = HOSTILE.join(" | ");
-    let md = format!("| Source | Destination | Port | Protocol | Purpose |\n|---|---|---|---|---|\n| A | B | 22 | TCP | {} |\n", h.replace('|', "\\|").replace('\n', " "));
+    let md = format!(
+        "| Source | Destination | Port | Protocol | Purpose |\n|---|---|---|---|---|\n| A | B | 22 | TCP | {} |\n",
+        h.replace('|', "\\|").replace('\n', " ")
+    );
     let html = format!(
         "<table><tr><th>Source</th><th>Destination</th><th>Port</th><th>Protocol</th><th>Purpose</th></tr><tr><td>A</td><td>B</td><td>22</td><td>TCP</td><td>{}</td></tr></table>",
         h.replace('&', "&amp;").replace('<', "&lt;")
