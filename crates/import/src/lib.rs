@@ -26,6 +26,7 @@ pub mod peer;
 pub mod ports;
 pub mod proto;
 pub mod roles;
+pub mod score;
 pub mod text;
 pub mod xlsx;
 
