@@ -736,6 +736,17 @@ fn emit(b: &mut Builder, ctx: &RowCtx, from: Vec<String>, to: Vec<String>, ports
     if ports.footnote {
         review.push("a port carries a footnote mark (*): read the footnote".into());
     }
+    if let Some(c) = &ports.clause {
+        review.push(format!("the port cell adds \"{c}\": a condition or a limit to check"));
+    }
+    for h in &ports.hosts {
+        review.push(format!(
+            "the port cell names the host `{h}`: the flow goes to that host (a multicast group or an outside service is an end of its own)"
+        ));
+    }
+    if !ports.notes.is_empty() {
+        notes.push(format!("the port cell says ({})", ports.notes.join("; ")));
+    }
     // "80/443" with "HTTP/HTTPS": one flow per pair.
     let single_group_plain = groups.len() == 1 && groups[0].protos.is_empty();
     let mut paired: Vec<(Group, Option<String>, Option<bool>)> = Vec::new();
