@@ -408,10 +408,16 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
                 b.add_self_name(&name);
                 b.d.self_role = Some((name, why));
             }
-            None => {
-                b.add_self_name("server");
-                b.d.self_role = Some(("server".into(), "no table names it; a placeholder".into()));
-            }
+            None => match crate::peer::system_named(doc) {
+                Some(name) => {
+                    b.add_self_name(&name);
+                    b.d.self_role = Some((name, "the system the document's headings and prose name most".into()));
+                }
+                None => {
+                    b.add_self_name("server");
+                    b.d.self_role = Some(("server".into(), "no table names it; a placeholder".into()));
+                }
+            },
         }
     }
     if needs_self {
@@ -452,10 +458,11 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
             reviews,
         });
     }
+    let read_lines = prose_flows(&mut b, doc);
     for w in &doc.warnings {
         b.review(&w.at, w.text.clone());
     }
-    for s in &doc.strays {
+    for s in doc.strays.iter().filter(|s| !read_lines.contains(&s.line)) {
         let at = if s.line > 0 { format!("L{}", s.line) } else { "text".to_string() };
         b.review(
             &format!("{at}, outside any table"),
@@ -465,6 +472,68 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
     b.d.tables.sort_by_key(|t| t.index);
     finish(&mut b);
     b.d
+}
+
+/// The system a heading names ("Using UFW on the BigBlueButton server" →
+/// "BigBlueButton server"), if it names one.
+fn heading_system(heading: &str) -> Option<String> {
+    let doc = Document { title: Some(heading.to_string()), ..Document::default() };
+    peer::system_named(&doc)
+}
+
+/// Flows stated in prose, lists and firewall commands; returns the lines read.
+fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
+    let found = crate::prose::flows(doc);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    if b.self_names.is_empty() {
+        if let Some(name) = peer::system_named(doc) {
+            b.add_self_name(&name);
+            b.d.self_role = Some((name, "the system the document's headings and prose name most".into()));
+        }
+    }
+    let mut lines = Vec::new();
+    for pf in found {
+        let at = if pf.line > 0 { format!("L{}, outside any table", pf.line) } else { "text outside any table".to_string() };
+        lines.push(pf.line);
+        let (heading, inbound) = crate::prose::section_of(doc, pf.line);
+        let system = heading_system(&heading);
+        let mut review = vec![format!("read from prose ({}); check the ends and the ports against the document", pf.how)];
+        let to = match (&pf.to, &system) {
+            (Some(t), _) => read_ends(t).ends.first().map(|e| b.role(e)),
+            (None, Some(s)) => Some(b.role(&End::Named { base: s.clone(), wording: s.clone() })),
+            (None, None) => Some(b.self_role()),
+        };
+        let from = match &pf.from {
+            Some(f) => read_ends(f).ends.first().map(|e| b.role(e)),
+            // A section headed by another party, about inbound traffic: that party connects.
+            None if system.is_none() && inbound == Some(true) && !heading.is_empty() => {
+                read_ends(&heading).ends.first().map(|e| b.role(e))
+            }
+            None => {
+                review.push("the text names no initiator: `any` is used".into());
+                Some("any".to_string())
+            }
+        };
+        let (Some(from), Some(to)) = (from, to) else {
+            b.review(&at, format!("ports read from \"{}\" but its ends are not named; no flow made", truncate(&pf.purpose, 120)));
+            continue;
+        };
+        if pf.protos.is_empty() {
+            b.review(&at, format!("no transport protocol stated for \"{}\"; no flow made", truncate(&pf.purpose, 120)));
+            continue;
+        }
+        let when = pf.condition.as_ref().map(|c| {
+            let f = role_id(c);
+            b.d.features.entry(f.clone()).or_insert(FeatureDraft { default: false, about: format!("the document says \"only if {c}\" ({at})") });
+            f
+        });
+        let ctx = RowCtx { at: &at, purpose: &pf.purpose, name: "", proto: &ProtoCell::default(), when, review };
+        let cell = Cell { groups: vec![Group { protos: pf.protos.clone(), items: pf.items.iter().map(|i| (i.clone(), false)).collect(), ..Group::default() }], ..Cell::default() };
+        emit(b, &ctx, vec![from], vec![to], &cell, &Cell::default(), &pf.purpose, "");
+    }
+    lines
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -579,8 +648,13 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     }
 
     let mut row_review: Vec<String> = Vec::new();
-    let from = if m.has(Col::From) { ends_or_any(b, &cell(Col::From), "initiator", &mut row_review) } else { vec![b.self_role()] };
-    let to = if m.has(Col::To) { ends_or_any(b, &cell(Col::To), "listener", &mut row_review) } else { vec![b.self_role()] };
+    let (from, to) = if !m.has(Col::From) && !m.has(Col::To) {
+        neither_end(b, t, &mut row_review)
+    } else {
+        let from = if m.has(Col::From) { ends_or_any(b, &cell(Col::From), "initiator", &mut row_review) } else { vec![b.self_role()] };
+        let to = if m.has(Col::To) { ends_or_any(b, &cell(Col::To), "listener", &mut row_review) } else { vec![b.self_role()] };
+        (from, to)
+    };
     if to == ["any"] && m.has(Col::To) && cell(Col::To).trim().is_empty() {
         b.review(&at, "the listener is not named; no flow made");
         return;
@@ -619,6 +693,24 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         }
     }
     emit(b, &ctx, from, to, &ports, &src, &ports_text, "");
+}
+
+/// Ends of a table with neither an initiator nor a listener column: the
+/// two sides its section names ("between the Entra Connect server and the
+/// on-premises AD"), in the order written; else anyone to the system the
+/// document describes.
+fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
+    for text in [t.intro.as_str(), t.title.as_str()] {
+        if let Some((x, y)) = peer::between(text) {
+            let (xs, ys) = (read_ends(&x).ends, read_ends(&y).ends);
+            if let (Some(a), Some(c)) = (xs.first(), ys.first()) {
+                review.push(format!("the ends are read from the section: \"{x}\" connects to \"{y}\"; check the direction"));
+                return (vec![b.role(a)], vec![b.role(c)]);
+            }
+        }
+    }
+    review.push("the table names no initiator: `any` is used; name the parties that connect".into());
+    (vec!["any".into()], vec![b.self_role()])
 }
 
 fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>) -> Vec<String> {

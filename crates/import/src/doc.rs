@@ -76,6 +76,16 @@ pub struct Warning {
     pub text: String,
 }
 
+/// A line of prose outside tables: a heading, a paragraph line, a list
+/// item, a command in a code block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prose {
+    /// 1-based line; 0 when the format has none (HTML).
+    pub line: usize,
+    pub text: String,
+    pub heading: bool,
+}
+
 /// An extracted document.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
@@ -83,6 +93,9 @@ pub struct Document {
     pub strays: Vec<Stray>,
     /// What the extractor left out or cut.
     pub warnings: Vec<Warning>,
+    /// Headings and prose outside tables, in order (for naming the system
+    /// and reading ports stated in sentences, lists and commands).
+    pub prose: Vec<Prose>,
     /// The document's first heading or title, if it has one.
     pub title: Option<String>,
 }

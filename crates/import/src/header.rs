@@ -253,7 +253,9 @@ pub fn map_header(header: &[String]) -> Option<Mapping> {
     let has = |k: Col| cols.contains(&Some(k));
     let any_ports = has(Col::Ports) || has(Col::RemotePorts) || has(Col::LocalPorts);
     let ends = has(Col::From) || has(Col::To) || has(Col::Direction);
-    if any_ports && (ends || has(Col::Proto)) {
+    // A port column beside a purpose or a name is a port table too ("Protocol
+    // and Port | Usage"): its protocols are in the port cells.
+    if any_ports && (ends || has(Col::Proto) || has(Col::Purpose) || has(Col::Name)) {
         Some(Mapping { cols })
     } else {
         None

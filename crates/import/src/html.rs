@@ -5,7 +5,7 @@
 
 use scraper::{ElementRef, Html, Node};
 
-use crate::doc::{mentions_port, squeeze, Document, Row, Stray, Table, Warning};
+use crate::doc::{mentions_port, squeeze, Document, Prose, Row, Stray, Table, Warning};
 use crate::grid;
 
 /// Elements nested deeper than this (from the document root, and again
@@ -141,6 +141,7 @@ impl Walk {
             self.doc.title = Some(self.title.clone());
         }
         self.intro.clear();
+        self.doc.prose.push(Prose { line: 0, text: self.title.clone(), heading: true });
         if deep {
             self.too_deep(format!("HTML heading \"{}\"", self.title));
         }
@@ -156,6 +157,7 @@ impl Walk {
             if mentions_port(&t) {
                 self.doc.strays.push(Stray { line: 0, text: t.clone() });
             }
+            self.doc.prose.push(Prose { line: 0, text: t.clone(), heading: false });
             self.intro.push(t);
         }
     }

@@ -24,6 +24,7 @@ pub mod md;
 pub mod pdf;
 pub mod peer;
 pub mod ports;
+pub mod prose;
 pub mod proto;
 pub mod roles;
 pub mod score;
@@ -221,6 +222,9 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
                     t.index = i + 1;
                 }
                 d.strays = rest.strays;
+                d.prose.extend(rest.prose);
+                d.prose.sort_by_key(|p| p.line);
+                d.prose.dedup_by_key(|p| p.line);
                 if d.title.is_none() {
                     d.title = rest.title;
                 }

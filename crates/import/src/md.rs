@@ -4,7 +4,7 @@
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use crate::doc::{mentions_port, Document, Row, Stray, Table};
+use crate::doc::{mentions_port, Document, Prose, Row, Stray, Table};
 use crate::text::LineIndex;
 
 #[derive(Default)]
@@ -151,6 +151,7 @@ pub fn extract(original: &str) -> Document {
                         if mentions_port(part) {
                             doc.strays.push(Stray { line: l + k, text: part.to_string() });
                         }
+                        doc.prose.push(Prose { line: l + k, text: part.to_string(), heading });
                         ctx.prose.push((l + k, part.to_string(), heading));
                     }
                 }
@@ -163,7 +164,12 @@ pub fn extract(original: &str) -> Document {
                 } else if let Some((_, p, _)) = prose.as_mut() {
                     p.push_str(&t);
                 } else if in_code {
-                    // Code blocks are not tables.
+                    // Commands in code blocks (ufw, firewall-cmd, iptables).
+                    for (k, part) in t.split('\n').enumerate() {
+                        if !part.trim().is_empty() {
+                            doc.prose.push(Prose { line: line + k, text: part.trim().to_string(), heading: false });
+                        }
+                    }
                 }
             }
             Event::InlineHtml(h) | Event::Html(h) => {

@@ -48,9 +48,21 @@ pub struct Golden {
     pub flows: Vec<GoldenFlow>,
 }
 
-/// Lower case, punctuation as single spaces.
+/// Lower case, punctuation as single spaces, a trailing generic noun
+/// ("server", "nodes") dropped when a name remains, the last word in the
+/// singular: "RabbitMQ nodes", "RabbitMQ node" and "RabbitMQ" compare equal.
 pub fn norm(s: &str) -> String {
-    s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).collect::<Vec<_>>().join(" ")
+    let mut words: Vec<String> =
+        s.to_lowercase().split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(str::to_string).collect();
+    if words.len() > 1 && ["server", "servers", "node", "nodes", "host", "hosts", "system"].contains(&words[words.len() - 1].as_str()) {
+        words.pop();
+    }
+    if let Some(last) = words.last_mut() {
+        if last.len() > 3 && last.ends_with('s') && !last.ends_with("ss") {
+            last.pop();
+        }
+    }
+    words.join(" ")
 }
 
 impl Golden {

@@ -12,7 +12,7 @@
 //!
 //! Lines outside every table that mention a port become stray mentions.
 
-use crate::doc::{mentions_port, squeeze, Document, Row, Stray, Table};
+use crate::doc::{mentions_port, squeeze, Document, Prose, Row, Stray, Table};
 use crate::grid;
 
 /// Byte offsets of line starts, for 1-based line numbers.
@@ -62,6 +62,11 @@ pub fn extract(text: &str, used: &[bool]) -> Document {
     for (i, l) in lines.iter().enumerate() {
         if !taken[i] && mentions_port(l) {
             doc.strays.push(Stray { line: i + 1, text: squeeze(l) });
+        }
+        if !taken[i] && !l.trim().is_empty() {
+            // A short line without a full stop that stands alone reads as a heading.
+            let alone = (i == 0 || lines[i - 1].trim().is_empty()) && caption_like(l);
+            doc.prose.push(Prose { line: i + 1, text: squeeze(l), heading: alone });
         }
     }
     doc.title = lines.iter().map(|l| l.trim()).find(|l| !l.is_empty() && l.len() <= 100).map(str::to_string);
