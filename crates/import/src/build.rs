@@ -267,6 +267,48 @@ impl Builder {
     }
 }
 
+fn reads_as_ports(text: &str) -> bool {
+    let c = parse_cell(text);
+    c.error.is_none() && !c.groups.is_empty()
+}
+
+/// A row whose first cells were merged with the row above and lost in the
+/// export is shifted one cell left (its last cell empty, its port cell one
+/// column early): it is put back, the first cell taken from the row above.
+fn shift_right_if_cut(r: &mut Row, prev: &Row, m: &Mapping, width: usize) {
+    let Some(p) = m.find(Col::Ports) else { return };
+    if width < 3 || p == 0 || r.cells.len() != width || !r.cells[width - 1].trim().is_empty() {
+        return;
+    }
+    if reads_as_ports(&r.cells[p]) || !reads_as_ports(&r.cells[p - 1]) {
+        return;
+    }
+    r.cells.pop();
+    r.cells.insert(0, prev.cell(0).to_string());
+}
+
+/// A row with its own ports and protocol whose end cells are empty repeats
+/// the ends of the row above (a merged cell spread down). True when filled.
+fn fill_down(r: &mut Row, prev: &Row, m: &Mapping) -> bool {
+    let (Some(p), Some(q)) = (m.find(Col::Ports), m.find(Col::Proto)) else { return false };
+    if !reads_as_ports(r.cell(p)) || r.cell(q).trim().is_empty() {
+        return false;
+    }
+    let mut filled = false;
+    for c in [Col::From, Col::To] {
+        if let Some(i) = m.find(c) {
+            if r.cell(i).trim().is_empty() && !prev.cell(i).trim().is_empty() {
+                while r.cells.len() <= i {
+                    r.cells.push(String::new());
+                }
+                r.cells[i] = prev.cell(i).to_string();
+                filled = true;
+            }
+        }
+    }
+    filled
+}
+
 /// Rows that continue the row above (a wrapped cell, a second port line)
 /// are merged into it; rows that hold a single note are dropped.
 fn merge_rows(t: &Table, m: &Mapping, notes: &mut Vec<(Row, String)>) -> Vec<Row> {
@@ -283,6 +325,13 @@ fn merge_rows(t: &Table, m: &Mapping, notes: &mut Vec<(Row, String)>) -> Vec<Row
                 let last = &mut r.cells[width - 1];
                 let joined = extra.join(" ");
                 *last = if last.trim().is_empty() { joined } else { format!("{last} {joined}") };
+            }
+        }
+        if let Some(prev) = out.last() {
+            shift_right_if_cut(&mut r, prev, m, width);
+            if fill_down(&mut r, prev, m) {
+                out.push(r);
+                continue;
             }
         }
         let r = &r;
@@ -508,7 +557,12 @@ fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
         let from = match &pf.from {
             Some(f) => read_ends(f).ends.first().map(|e| b.role(e)),
             // A section headed by another party, about inbound traffic: that party connects.
-            None if system.is_none() && inbound == Some(true) && !heading.is_empty() => {
+            None if system.is_none()
+                && inbound == Some(true)
+                && !heading.is_empty()
+                && !heading.contains('?')
+                && heading.split_whitespace().count() <= 6 =>
+            {
                 read_ends(&heading).ends.first().map(|e| b.role(e))
             }
             None => {

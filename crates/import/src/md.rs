@@ -145,14 +145,18 @@ pub fn extract(original: &str) -> Document {
                 if let Some((l, text, heading)) = prose.take() {
                     for (k, part) in text.split('\n').enumerate() {
                         let part = part.trim();
-                        if part.is_empty() {
-                            continue;
-                        }
-                        if mentions_port(part) {
+                        if !part.is_empty() && mentions_port(part) {
                             doc.strays.push(Stray { line: l + k, text: part.to_string() });
                         }
-                        doc.prose.push(Prose { line: l + k, text: part.to_string(), heading });
-                        ctx.prose.push((l + k, part.to_string(), heading));
+                        // Titles come from single lines ("the last short line above").
+                        if !part.is_empty() {
+                            ctx.prose.push((l + k, part.to_string(), heading));
+                        }
+                    }
+                    // A paragraph is one text, whatever its line breaks.
+                    let whole = crate::doc::squeeze(&text);
+                    if !whole.is_empty() {
+                        doc.prose.push(Prose { line: l, text: whole, heading });
                     }
                 }
             }
@@ -193,6 +197,9 @@ pub fn extract(original: &str) -> Document {
             _ => {}
         }
         let _ = in_table;
+    }
+    if doc.title.is_none() {
+        doc.title = doc.prose.iter().find(|p| p.heading).map(|p| p.text.clone());
     }
     doc
 }

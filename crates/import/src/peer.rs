@@ -195,7 +195,8 @@ pub fn owner_phrase(text: &str) -> Option<(String, String)> {
 }
 
 /// Words that end the name of a system a document is about.
-const SYSTEM_NOUNS: &[&str] = &["server", "servers", "node", "nodes", "host", "controller", "controllers", "appliance", "gateway"];
+const SYSTEM_NOUNS: &[&str] =
+    &["server", "servers", "node", "nodes", "host", "controller", "controllers", "appliance", "gateway", "agent"];
 
 /// The system a document describes, from its title, headings and prose:
 /// the most frequent "X server" / "X nodes" / "X controllers" phrase whose
@@ -232,13 +233,22 @@ pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
                 continue;
             }
             let name = words[start..=i].join(" ");
+            // A capitalised noun ("OpenVidu Server", "Management Node") is a product's own name.
+            let weight = if w.chars().next().is_some_and(|c| c.is_uppercase()) && start < i { 2 } else { 1 };
             match counts.iter_mut().find(|c| c.0.eq_ignore_ascii_case(&name)) {
-                Some(c) => c.1 += 1,
-                None => counts.push((name, 1, order)),
+                Some(c) => c.1 += weight,
+                None => counts.push((name, weight, order)),
             }
         }
     }
-    counts.into_iter().max_by_key(|(_, n, order)| (*n, std::cmp::Reverse(*order))).map(|(name, _, _)| name)
+    let best = counts.into_iter().max_by_key(|(_, n, order)| (*n, std::cmp::Reverse(*order))).map(|(name, _, _)| name);
+    // Else a title "Configuring the firewall for 3CX" names it after "for".
+    best.or_else(|| {
+        let t = doc.title.as_deref()?;
+        let (_, tail) = t.rsplit_once(" for ")?;
+        let tail = tail.trim().trim_end_matches(['.', ':']);
+        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase())).then(|| tail.to_string())
+    })
 }
 
 #[cfg(test)]

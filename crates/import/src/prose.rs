@@ -181,6 +181,10 @@ fn sentence_ports(text: &str) -> Vec<(Vec<Proto>, Vec<Item>)> {
     out
 }
 
+fn lower_has(text: &str, what: &str) -> bool {
+    text.to_ascii_lowercase().contains(what)
+}
+
 /// "only if the management plugin is enabled" → "management plugin".
 fn condition(text: &str) -> Option<String> {
     let l = text.to_ascii_lowercase();
@@ -309,6 +313,10 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
                 }
                 continue;
             }
+        }
+        // Examples illustrate; they state no requirement.
+        if ["for example", "e.g.", "for instance", "such as"].iter().any(|w| lower_has(text, w)) {
+            continue;
         }
         for (protos, items) in sentence_ports(text) {
             out.push(ProseFlow { protos, items, how: "sentence", ..base.clone() });
