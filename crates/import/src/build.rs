@@ -161,6 +161,10 @@ impl Builder {
         }
     }
 
+    fn self_is_placeholder(&self) -> bool {
+        self.d.self_role.as_ref().is_some_and(|(_, why)| why.ends_with("a placeholder"))
+    }
+
     fn self_role(&mut self) -> String {
         if let Some(s) = &self.self_id {
             return s.clone();
@@ -705,7 +709,16 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     let (from, to) = if !m.has(Col::From) && !m.has(Col::To) {
         neither_end(b, t, &mut row_review)
     } else {
-        let from = if m.has(Col::From) { ends_or_any(b, &cell(Col::From), "initiator", &mut row_review) } else { vec![b.self_role()] };
+        let from = if m.has(Col::From) {
+            ends_or_any(b, &cell(Col::From), "initiator", &mut row_review)
+        } else if b.self_is_placeholder() {
+            // A listener column alone, and no system named anywhere: the
+            // table lists what its components accept, from anyone.
+            row_review.push("the table names no initiator: `any` is used; name the parties that connect".into());
+            vec!["any".into()]
+        } else {
+            vec![b.self_role()]
+        };
         let to = if m.has(Col::To) { ends_or_any(b, &cell(Col::To), "listener", &mut row_review) } else { vec![b.self_role()] };
         (from, to)
     };

@@ -247,7 +247,7 @@ pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
         let t = doc.title.as_deref()?;
         let (_, tail) = t.rsplit_once(" for ")?;
         let tail = tail.trim().trim_end_matches(['.', ':']);
-        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase())).then(|| tail.to_string())
+        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit())).then(|| tail.to_string())
     })
 }
 
