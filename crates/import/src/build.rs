@@ -669,6 +669,16 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     let direction_table = m.has(Col::Direction) && !(m.has(Col::From) && m.has(Col::To));
     if direction_table {
         let dir_text = cell(Col::Direction);
+        // "Nagios server > Monitored host": the cell names both ends.
+        if let Some((a, c)) = crate::prose::arrow(&dir_text) {
+            let mut row_review = Vec::new();
+            let from = ends_or_any(b, &a, "initiator", &mut row_review);
+            let to = ends_or_any(b, &c, "listener", &mut row_review);
+            let ports_text = [Col::Ports, Col::RemotePorts, Col::LocalPorts].into_iter().map(cell).find(|c| !c.is_empty()).unwrap_or_default();
+            let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when: when.clone(), review: row_review };
+            emit(b, &ctx, from, to, &parse_cell(&ports_text), &Cell::default(), &ports_text, "");
+            return;
+        }
         let Some((out, inn)) = direction(&dir_text) else {
             b.review(&at, format!("direction `{dir_text}` not understood; no flow made"));
             return;
@@ -767,7 +777,9 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
 /// on-premises AD"), in the order written; else anyone to the system the
 /// document describes.
 fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
-    for text in [t.intro.as_str(), t.title.as_str()] {
+    // The title may be the first line of the sentence the intro ends.
+    let joined = format!("{} {}", t.title, t.intro);
+    for text in [t.intro.as_str(), joined.as_str(), t.title.as_str()] {
         if let Some((x, y)) = peer::between(text) {
             let (xs, ys) = (read_ends(&x).ends, read_ends(&y).ends);
             if let (Some(a), Some(c)) = (xs.first(), ys.first()) {

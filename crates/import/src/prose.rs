@@ -199,7 +199,7 @@ fn condition(text: &str) -> Option<String> {
 }
 
 /// A party named before "→", "->" or ">" and after it, before a colon.
-fn arrow(head: &str) -> Option<(String, String)> {
+pub fn arrow(head: &str) -> Option<(String, String)> {
     for sep in ["→", "->", " > "] {
         if let Some((a, b)) = head.split_once(sep) {
             let (a, b) = (a.trim(), b.trim());
