@@ -716,8 +716,15 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     }
 
     let mut row_review: Vec<String> = Vec::new();
+    let inbound_section = {
+        let t = t.title.trim().to_ascii_lowercase();
+        matches!(t.as_str(), "inbound" | "incoming" | "ingress") || t.starts_with("inbound ") || t.ends_with(" inbound")
+    };
     let (from, to) = if !m.has(Col::From) && !m.has(Col::To) {
         neither_end(b, t, &mut row_review)
+    } else if !m.has(Col::From) && inbound_section {
+        // An "Inbound" table names the parties that connect to the system.
+        (ends_or_any(b, &cell(Col::To), "initiator", &mut row_review), vec![b.self_role()])
     } else {
         let from = if m.has(Col::From) {
             ends_or_any(b, &cell(Col::From), "initiator", &mut row_review)
@@ -739,6 +746,10 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     let ports_text = cell(Col::Ports);
     let ports = parse_cell(&ports_text);
     let src = parse_cell(&cell(Col::SrcPorts));
+    if is_return_traffic(&purpose) {
+        b.review(&at, "the row states the return traffic of a connection (\"response\"); a stateful firewall allows it, so no flow is made");
+        return;
+    }
     let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when, review: row_review };
     // A direction column beside source and destination columns: arrows
     // and "bidirectional" are clear, IN/OUT relative to an unnamed side not.
@@ -790,6 +801,12 @@ fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<Str
     }
     review.push("the table names no initiator: `any` is used; name the parties that connect".into());
     (vec!["any".into()], vec![b.self_role()])
+}
+
+/// "Response to above", "return traffic", "reply": no connection of its own.
+fn is_return_traffic(purpose: &str) -> bool {
+    let l = purpose.trim().to_ascii_lowercase();
+    l.starts_with("response to") || l.starts_with("reply to") || l.starts_with("return traffic") || l == "response" || l == "reply"
 }
 
 fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>) -> Vec<String> {
