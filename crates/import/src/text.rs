@@ -1120,9 +1120,19 @@ fn split_row(kinds: &[Option<crate::header::Col>], line: &str) -> Vec<String> {
         let mut taken: Vec<&str> = Vec::new();
         match k {
             Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts) => {
-                while i < words.len() && (is_port_token(words[i]) || (!taken.is_empty() && matches!(words[i], "/" | "," | "and" | "or"))) {
+                // One port expression: a port, then more only after a separator
+                // ("389 / 636", "80, 443"); two ports side by side are two columns.
+                if i < words.len() && is_port_token(words[i]) {
                     taken.push(words[i]);
                     i += 1;
+                    while i + 1 < words.len() && matches!(words[i], "/" | "," | "and" | "or") && is_port_token(words[i + 1]) {
+                        taken.extend([words[i], words[i + 1]]);
+                        i += 2;
+                    }
+                    while taken.last().is_some_and(|w| w.ends_with(',')) && i < words.len() && is_port_token(words[i]) {
+                        taken.push(words[i]);
+                        i += 1;
+                    }
                 }
             }
             Some(Col::Proto) => {
