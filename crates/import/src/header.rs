@@ -106,6 +106,10 @@ pub fn classify(header: &str) -> Option<Col> {
     if has("application") && (has("protocol") || has("protocols")) && !has("network") && !has("transport") {
         return Some(Col::Name);
     }
+    // A lone "Type" column beside ports holds the transport ("TCP and UDP").
+    if w.len() == 1 && has("type") {
+        return Some(Col::Proto);
+    }
     if has("protocol")
         || has("protocols")
         || has("proto")

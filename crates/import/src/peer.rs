@@ -207,9 +207,13 @@ pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
     if let Some(t) = &doc.title {
         texts.push(t);
     }
-    for t in &doc.tables {
-        texts.push(&t.title);
-        texts.push(&t.intro);
+    // Prose holds the text around tables whole; table titles and intros
+    // repeat parts of it, so they count only where there is no prose.
+    if doc.prose.is_empty() {
+        for t in &doc.tables {
+            texts.push(&t.title);
+            texts.push(&t.intro);
+        }
     }
     texts.extend(doc.prose.iter().map(|p| p.text.as_str()));
     let mut counts: Vec<(String, usize, usize)> = Vec::new();
