@@ -584,11 +584,20 @@ fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
         }
         let when = pf.condition.as_ref().map(|c| {
             let f = role_id(c);
-            b.d.features.entry(f.clone()).or_insert(FeatureDraft { default: false, about: format!("the document says \"only if {c}\" ({at})") });
+            b.d.features
+                .entry(f.clone())
+                .or_insert(FeatureDraft { default: false, about: format!("the document says \"only if {c}\" ({at})") });
             f
         });
         let ctx = RowCtx { at: &at, purpose: &pf.purpose, name: "", proto: &ProtoCell::default(), when, review };
-        let cell = Cell { groups: vec![Group { protos: pf.protos.clone(), items: pf.items.iter().map(|i| (i.clone(), false)).collect(), ..Group::default() }], ..Cell::default() };
+        let cell = Cell {
+            groups: vec![Group {
+                protos: pf.protos.clone(),
+                items: pf.items.iter().map(|i| (i.clone(), false)).collect(),
+                ..Group::default()
+            }],
+            ..Cell::default()
+        };
         emit(b, &ctx, vec![from], vec![to], &cell, &Cell::default(), &pf.purpose, "");
     }
     lines
@@ -674,7 +683,8 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
             let mut row_review = Vec::new();
             let from = ends_or_any(b, &a, "initiator", &mut row_review);
             let to = ends_or_any(b, &c, "listener", &mut row_review);
-            let ports_text = [Col::Ports, Col::RemotePorts, Col::LocalPorts].into_iter().map(cell).find(|c| !c.is_empty()).unwrap_or_default();
+            let ports_text =
+                [Col::Ports, Col::RemotePorts, Col::LocalPorts].into_iter().map(cell).find(|c| !c.is_empty()).unwrap_or_default();
             let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when: when.clone(), review: row_review };
             emit(b, &ctx, from, to, &parse_cell(&ports_text), &Cell::default(), &ports_text, "");
             return;
@@ -747,7 +757,10 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     let ports = parse_cell(&ports_text);
     let src = parse_cell(&cell(Col::SrcPorts));
     if is_return_traffic(&purpose) {
-        b.review(&at, "the row states the return traffic of a connection (\"response\"); a stateful firewall allows it, so no flow is made");
+        b.review(
+            &at,
+            "the row states the return traffic of a connection (\"response\"); a stateful firewall allows it, so no flow is made",
+        );
         return;
     }
     let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when, review: row_review };

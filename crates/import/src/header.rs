@@ -170,14 +170,7 @@ pub fn classify(header: &str) -> Option<Col> {
     {
         return Some(Col::Purpose);
     }
-    if has("name")
-        || has("application")
-        || has("service")
-        || has("connection")
-        || has("flow")
-        || has("scenario")
-        || has("feature")
-    {
+    if has("name") || has("application") || has("service") || has("connection") || has("flow") || has("scenario") || has("feature") {
         return Some(Col::Name);
     }
     None

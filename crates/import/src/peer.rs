@@ -195,8 +195,7 @@ pub fn owner_phrase(text: &str) -> Option<(String, String)> {
 }
 
 /// Words that end the name of a system a document is about.
-const SYSTEM_NOUNS: &[&str] =
-    &["server", "servers", "node", "nodes", "host", "controller", "controllers", "appliance", "gateway", "agent"];
+const SYSTEM_NOUNS: &[&str] = &["server", "servers", "node", "nodes", "host", "controller", "controllers", "appliance", "gateway", "agent"];
 
 /// The system a document describes, from its title, headings and prose:
 /// the most frequent "X server" / "X nodes" / "X controllers" phrase whose
@@ -251,7 +250,8 @@ pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
         let t = doc.title.as_deref()?;
         let (_, tail) = t.rsplit_once(" for ")?;
         let tail = tail.trim().trim_end_matches(['.', ':']);
-        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit())).then(|| tail.to_string())
+        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit()))
+            .then(|| tail.to_string())
     })
 }
 

@@ -367,7 +367,8 @@ impl Parser {
         }
         if !nums {
             // Words only: a note on the ports ("(HTTPS)", "(secure IMAP)").
-            let note = inner.iter().filter_map(|t| if let Tok::Word(w) = t { Some(w.as_str()) } else { None }).collect::<Vec<_>>().join(" ");
+            let note =
+                inner.iter().filter_map(|t| if let Tok::Word(w) = t { Some(w.as_str()) } else { None }).collect::<Vec<_>>().join(" ");
             self.cell.notes.push(note);
             return Ok(());
         }
@@ -404,11 +405,15 @@ impl Parser {
     fn address_port(&mut self, first: u64) -> Option<Result<(), String>> {
         let t = &self.toks;
         let i = self.i;
-        let dotted = (0..3).all(|k| t.get(i + 2 * k) == Some(&Tok::Sym('.')) && matches!(t.get(i + 2 * k + 1), Some(Tok::Num(n)) if *n <= 255));
+        let dotted =
+            (0..3).all(|k| t.get(i + 2 * k) == Some(&Tok::Sym('.')) && matches!(t.get(i + 2 * k + 1), Some(Tok::Num(n)) if *n <= 255));
         if !dotted || first > 255 {
             return None;
         }
-        let octets: Vec<String> = std::iter::once(first).chain((0..3).map(|k| if let Some(Tok::Num(n)) = t.get(i + 2 * k + 1) { *n } else { 0 })).map(|n| n.to_string()).collect();
+        let octets: Vec<String> = std::iter::once(first)
+            .chain((0..3).map(|k| if let Some(Tok::Num(n)) = t.get(i + 2 * k + 1) { *n } else { 0 }))
+            .map(|n| n.to_string())
+            .collect();
         let host = octets.join(".");
         match (t.get(i + 6), t.get(i + 7)) {
             (Some(Tok::Sym(':')), Some(Tok::Num(p))) => {

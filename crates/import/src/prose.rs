@@ -130,11 +130,13 @@ fn command(line: &str) -> Vec<(Vec<Proto>, Vec<Item>, String)> {
 /// Ports in a sentence, only in explicit phrases: `TCP port(s) 80 and 443`,
 /// `the UDP range 16384-32768`, `10051/TCP`, `80/tcp`.
 fn sentence_ports(text: &str) -> Vec<(Vec<Proto>, Vec<Item>)> {
-    let toks: Vec<&str> = text.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',' || c == ';').filter(|t| !t.is_empty()).collect();
+    let toks: Vec<&str> =
+        text.split(|c: char| c.is_whitespace() || c == '(' || c == ')' || c == ',' || c == ';').filter(|t| !t.is_empty()).collect();
     let mut out: Vec<(Vec<Proto>, Vec<Item>)> = Vec::new();
     let num = |t: &str| -> Option<Vec<Item>> {
         let t = t.trim_end_matches(['.', ':']);
-        if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '–') || !t.starts_with(|c: char| c.is_ascii_digit()) {
+        if t.is_empty() || !t.chars().all(|c| c.is_ascii_digit() || c == '-' || c == '–') || !t.starts_with(|c: char| c.is_ascii_digit())
+        {
             return None;
         }
         let c = parse_cell(t);
@@ -193,7 +195,9 @@ fn condition(text: &str) -> Option<String> {
     let end = rest.find([')', '.', ';', ',']).unwrap_or(rest.len());
     let words: Vec<&str> = rest[..end]
         .split_whitespace()
-        .filter(|w| !matches!(w.to_ascii_lowercase().as_str(), "the" | "a" | "an" | "is" | "are" | "enabled" | "used" | "configured" | "installed"))
+        .filter(|w| {
+            !matches!(w.to_ascii_lowercase().as_str(), "the" | "a" | "an" | "is" | "are" | "enabled" | "used" | "configured" | "installed")
+        })
         .collect();
     (!words.is_empty() && words.len() <= 4).then(|| words.join(" "))
 }

@@ -46,7 +46,8 @@ fn split_outside(text: &str, seps: &[&str]) -> Vec<String> {
                 if chars[i..].starts_with(&sc) {
                     // "/" inside a URL ("https://x") is no separator.
                     // Nor is the "/" of a CIDR ("10.0.0.0/8", "::/0").
-                    let cidr = cur.ends_with(|c: char| c.is_ascii_digit() || c == ':') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+                    let cidr =
+                        cur.ends_with(|c: char| c.is_ascii_digit() || c == ':') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
                     if *sep == "/" && (cidr || cur.ends_with(':') || cur.ends_with(":/") || chars.get(i + 1) == Some(&'/')) {
                         break;
                     }
@@ -101,7 +102,10 @@ fn is_condition(s: &str) -> bool {
 }
 
 fn is_any(s: &str) -> bool {
-    matches!(s.to_ascii_lowercase().trim(), "any" | "all" | "*" | "0.0.0.0/0" | "::/0" | "anywhere" | "any host" | "any ip" | "all networks")
+    matches!(
+        s.to_ascii_lowercase().trim(),
+        "any" | "all" | "*" | "0.0.0.0/0" | "::/0" | "anywhere" | "any host" | "any ip" | "all networks"
+    )
 }
 
 fn is_etc(s: &str) -> bool {

@@ -1064,8 +1064,22 @@ mod tests {
 /// "Network Protocol"): a header line whose words split into such names is
 /// the header of a table whose cells are apart by single spaces.
 const HEAD_NOUNS: &[&str] = &[
-    "port", "ports", "source-port", "dest-port", "protocol", "protocols", "description", "device", "source", "destination",
-    "purpose", "usage", "notes", "service", "direction", "name",
+    "port",
+    "ports",
+    "source-port",
+    "dest-port",
+    "protocol",
+    "protocols",
+    "description",
+    "device",
+    "source",
+    "destination",
+    "purpose",
+    "usage",
+    "notes",
+    "service",
+    "direction",
+    "name",
 ];
 
 /// Splits a header line into column names, each one to three words ending
@@ -1092,7 +1106,9 @@ fn is_port_token(w: &str) -> bool {
     let core = l.trim_start_matches(['>', '<']).trim_end_matches(['*', ',']);
     l == "<any>"
         || l == "n/a"
-        || (!core.is_empty() && core.starts_with(|c: char| c.is_ascii_digit()) && core.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '–' | ':')))
+        || (!core.is_empty()
+            && core.starts_with(|c: char| c.is_ascii_digit())
+            && core.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '–' | ':')))
 }
 
 fn is_proto_token(w: &str) -> bool {
@@ -1153,7 +1169,8 @@ fn split_row(kinds: &[Option<crate::header::Col>], line: &str) -> Vec<String> {
             }
             _ => {
                 let last = c + 1 == kinds.len();
-                let next_is_text = !last && !matches!(next, Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts | Col::Proto));
+                let next_is_text =
+                    !last && !matches!(next, Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts | Col::Proto));
                 let mut n = 0;
                 while i < words.len() {
                     if !last && !next_is_text && n > 0 && starts(next, words[i]) {
@@ -1225,7 +1242,14 @@ fn word_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
     }
 }
 
-fn read_word_rows(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>, at: usize, header: Vec<String>, mapping: crate::header::Mapping) {
+fn read_word_rows(
+    lines: &[&str],
+    taken: &mut [bool],
+    out: &mut Vec<Table>,
+    at: usize,
+    header: Vec<String>,
+    mapping: crate::header::Mapping,
+) {
     let mut rows = Vec::new();
     let mut j = at + 1;
     while j < lines.len() && !taken[j] && !blank(lines[j]) {

@@ -159,8 +159,8 @@ fn seed_001_markdown_tables() {
     let Some(s) = run("001_", "jtel-stack") else {
         return;
     };
-    assert!(s.precision >= 0.9, "precision {:.3}", s.precision);
-    assert!(s.recall >= 0.9, "recall {:.3}", s.recall);
+    assert!(s.precision >= 1.0, "precision {:.3}", s.precision);
+    assert!(s.recall >= 1.0, "recall {:.3}", s.recall);
 }
 
 #[test]
@@ -168,7 +168,7 @@ fn seed_002_tab_separated_pdf_text() {
     let Some(s) = run("002_", "moderro-rem") else {
         return;
     };
-    assert!(s.precision >= 0.9, "precision {:.3}", s.precision);
+    assert!(s.precision >= 1.0, "precision {:.3}", s.precision);
     assert!(s.recall >= 0.9, "recall {:.3}", s.recall);
 }
 
@@ -177,8 +177,9 @@ fn seed_003_server_perspective_directions() {
     let Some(s) = run("003_", "imagicle-ucsuite") else {
         return;
     };
-    assert!(s.precision >= 0.8, "precision {:.3}", s.precision);
-    assert!(s.recall >= 0.8, "recall {:.3}", s.recall);
+    // The figures of this branch's base (0.890 / 0.802), never lower.
+    assert!(s.precision >= 0.89, "precision {:.3}", s.precision);
+    assert!(s.recall >= 0.80, "recall {:.3}", s.recall);
 }
 
 #[test]
@@ -186,8 +187,8 @@ fn seed_004_tab_separated_with_source_ports() {
     let Some(s) = run("004_", "avaya-pom") else {
         return;
     };
-    assert!(s.precision >= 0.9, "precision {:.3}", s.precision);
-    assert!(s.recall >= 0.9, "recall {:.3}", s.recall);
+    assert!(s.precision >= 0.949, "precision {:.3}", s.precision);
+    assert!(s.recall >= 0.933, "recall {:.3}", s.recall);
 }
 
 #[test]
