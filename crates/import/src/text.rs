@@ -967,97 +967,6 @@ fn from_to_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
     (FROM_TO_HEADER.to_vec(), rows)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn kinds(l: &str) -> Vec<(Kind, String)> {
-        scan_line(l).into_iter().map(|s| (s.kind, s.text)).collect()
-    }
-
-    #[test]
-    fn scanning_lines() {
-        use Kind::*;
-        assert_eq!(
-            kinds("LDAP OUT TCP   389 Any (TCP) The LDAP connection is used. All"),
-            [
-                (Text, "LDAP".into()),
-                (Dir, "OUT".into()),
-                (Port, "TCP 389".into()),
-                (Port, "Any (TCP)".into()),
-                (Text, "The LDAP connection is used. All".into())
-            ]
-        );
-        assert_eq!(
-            kinds("SIP IN/OUT TLS 5063 TLS 5063 Secure SIP"),
-            [
-                (Text, "SIP".into()),
-                (Dir, "IN/OUT".into()),
-                (Port, "TLS 5063".into()),
-                (Port, "TLS 5063".into()),
-                (Text, "Secure SIP".into())
-            ]
-        );
-        assert_eq!(kinds("TCP Port 443, 8080, others"), [(Port, "TCP Port 443, 8080, others".into())]);
-        assert_eq!(kinds("(Any TCP/UDP port)"), [(Port, "(Any TCP/UDP port)".into())]);
-        assert_eq!(kinds("UDP > 1024*"), [(Port, "UDP > 1024*".into())]);
-        assert_eq!(kinds("the TCP connection"), [(Text, "the TCP connection".into())]);
-        assert_eq!(
-            kinds("RDP TCP 3389 Remote Desktop transactions"),
-            [(Text, "RDP".into()), (Port, "TCP 3389".into()), (Text, "Remote Desktop transactions".into())]
-        );
-    }
-
-    #[test]
-    fn splitting_port_columns() {
-        let p = |v: &[(&str, usize)]| v.iter().map(|(s, n)| (s.to_string(), *n)).collect::<Vec<_>>();
-        let (r, l) = split_ports(&p(&[("TCP 25", 0), ("TCP 465 (SSL)", 0), ("Any (TCP)", 0)])).unwrap();
-        assert_eq!((r.len(), l.len()), (2, 1));
-        let (r, l) = split_ports(&p(&[("Any (TCP)", 0), ("TCP 21", 1), ("TCP 22", 2)])).unwrap();
-        assert_eq!((r.len(), l.len()), (1, 2));
-        let (r, l) = split_ports(&p(&[("TCP 1721", 0), ("TCP 1720", 1), ("TCP 1721", 1)])).unwrap();
-        assert_eq!((r, l.len()), (vec!["TCP 1721".to_string()], 2));
-        let (r, l) = split_ports(&p(&[("UDP 5062", 0), ("TCP 5062", 1), ("UDP 5062", 2), ("TCP 5062", 3)])).unwrap();
-        assert_eq!((r.len(), l.len()), (2, 2));
-        assert!(split_ports(&p(&[("TCP 1", 0), ("TCP 2", 1), ("TCP 3", 2)])).is_none());
-    }
-
-    #[test]
-    fn direction_table() {
-        let text = "Interaction with the infrastructure\n\nThe following protocols and connections can be used to interact with the customer IT infrastructure.\n\nProtocol Direction\n(From Acme Server Perspective)\nTCP-IP Ports\n(Remote peer)\nTCP-IP Ports\n(Acme Server)\nUsage Applications\nLDAP OUT TCP 389 Any (TCP) Reads users from the customer LDAP server. All\nSMTP\n(SSL/TLS)\nOUT TCP 25\nTCP 465 (SSL)\nAny (TCP) Sends mail. All\n\nSIP\n\nIN/OUT\n\nUDP 5060\n\nUDP 5060\n\nSIP calls\n\nFax\n";
-        let d = extract(text, &[]);
-        assert_eq!(d.tables.len(), 1, "{:#?}", d.tables);
-        let t = &d.tables[0];
-        assert_eq!(t.perspective.as_deref(), Some("Acme Server"));
-        assert_eq!(t.title, "Interaction with the infrastructure");
-        assert_eq!(t.rows.len(), 3);
-        assert_eq!(t.rows[0].cells[..4], ["LDAP", "OUT", "TCP 389", "Any (TCP)"]);
-        assert_eq!(t.rows[1].cells[..4], ["SMTP (SSL/TLS)", "OUT", "TCP 25\nTCP 465 (SSL)", "Any (TCP)"]);
-        assert_eq!(t.rows[2].cells[..4], ["SIP", "IN/OUT", "UDP 5060", "UDP 5060"]);
-    }
-
-    #[test]
-    fn tab_table_with_caption() {
-        let text = "Table 1 Ports\n\nFrom (Sender)\tTo (Listener)\tDestination Port\tPurpose\nA\tB\t5701 (TCP)\tcache\n\n\nA\tB\t22 (TCP)\tssh\nNot a table line\n";
-        let d = extract(text, &[]);
-        assert_eq!(d.tables.len(), 1);
-        assert_eq!(d.tables[0].title, "Table 1 Ports");
-        assert_eq!(d.tables[0].rows.len(), 2);
-        assert_eq!(d.tables[0].rows[1].line, Some(7));
-    }
-
-    #[test]
-    fn aligned_table() {
-        let text = "Firewall ports\n\nSource        Destination     Port     Protocol   Purpose\nSystem        System          (dest)\nWeb client    Web server      443      TCP        browsing\nAdmin         Web server      22       TCP        shell access\n              (jump host)\n\nThe end of the document comes here with a long sentence of prose.\n";
-        let d = extract(text, &[]);
-        assert_eq!(d.tables.len(), 1, "{:#?}", d.tables);
-        let t = &d.tables[0];
-        assert_eq!(t.rows.len(), 3);
-        assert_eq!(t.rows[1].cells, ["Admin", "Web server", "22", "TCP", "shell access"]);
-        assert_eq!(t.rows[2].cells[1], "(jump host)");
-    }
-}
-
 // -------------------------------------------------------- single-space tables
 
 /// Header nouns that end a column name ("FireWall Ports", "Dest-Port",
@@ -1275,4 +1184,95 @@ fn read_word_rows(
         perspective: None,
         how: "single-space columns",
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kinds(l: &str) -> Vec<(Kind, String)> {
+        scan_line(l).into_iter().map(|s| (s.kind, s.text)).collect()
+    }
+
+    #[test]
+    fn scanning_lines() {
+        use Kind::*;
+        assert_eq!(
+            kinds("LDAP OUT TCP   389 Any (TCP) The LDAP connection is used. All"),
+            [
+                (Text, "LDAP".into()),
+                (Dir, "OUT".into()),
+                (Port, "TCP 389".into()),
+                (Port, "Any (TCP)".into()),
+                (Text, "The LDAP connection is used. All".into())
+            ]
+        );
+        assert_eq!(
+            kinds("SIP IN/OUT TLS 5063 TLS 5063 Secure SIP"),
+            [
+                (Text, "SIP".into()),
+                (Dir, "IN/OUT".into()),
+                (Port, "TLS 5063".into()),
+                (Port, "TLS 5063".into()),
+                (Text, "Secure SIP".into())
+            ]
+        );
+        assert_eq!(kinds("TCP Port 443, 8080, others"), [(Port, "TCP Port 443, 8080, others".into())]);
+        assert_eq!(kinds("(Any TCP/UDP port)"), [(Port, "(Any TCP/UDP port)".into())]);
+        assert_eq!(kinds("UDP > 1024*"), [(Port, "UDP > 1024*".into())]);
+        assert_eq!(kinds("the TCP connection"), [(Text, "the TCP connection".into())]);
+        assert_eq!(
+            kinds("RDP TCP 3389 Remote Desktop transactions"),
+            [(Text, "RDP".into()), (Port, "TCP 3389".into()), (Text, "Remote Desktop transactions".into())]
+        );
+    }
+
+    #[test]
+    fn splitting_port_columns() {
+        let p = |v: &[(&str, usize)]| v.iter().map(|(s, n)| (s.to_string(), *n)).collect::<Vec<_>>();
+        let (r, l) = split_ports(&p(&[("TCP 25", 0), ("TCP 465 (SSL)", 0), ("Any (TCP)", 0)])).unwrap();
+        assert_eq!((r.len(), l.len()), (2, 1));
+        let (r, l) = split_ports(&p(&[("Any (TCP)", 0), ("TCP 21", 1), ("TCP 22", 2)])).unwrap();
+        assert_eq!((r.len(), l.len()), (1, 2));
+        let (r, l) = split_ports(&p(&[("TCP 1721", 0), ("TCP 1720", 1), ("TCP 1721", 1)])).unwrap();
+        assert_eq!((r, l.len()), (vec!["TCP 1721".to_string()], 2));
+        let (r, l) = split_ports(&p(&[("UDP 5062", 0), ("TCP 5062", 1), ("UDP 5062", 2), ("TCP 5062", 3)])).unwrap();
+        assert_eq!((r.len(), l.len()), (2, 2));
+        assert!(split_ports(&p(&[("TCP 1", 0), ("TCP 2", 1), ("TCP 3", 2)])).is_none());
+    }
+
+    #[test]
+    fn direction_table() {
+        let text = "Interaction with the infrastructure\n\nThe following protocols and connections can be used to interact with the customer IT infrastructure.\n\nProtocol Direction\n(From Acme Server Perspective)\nTCP-IP Ports\n(Remote peer)\nTCP-IP Ports\n(Acme Server)\nUsage Applications\nLDAP OUT TCP 389 Any (TCP) Reads users from the customer LDAP server. All\nSMTP\n(SSL/TLS)\nOUT TCP 25\nTCP 465 (SSL)\nAny (TCP) Sends mail. All\n\nSIP\n\nIN/OUT\n\nUDP 5060\n\nUDP 5060\n\nSIP calls\n\nFax\n";
+        let d = extract(text, &[]);
+        assert_eq!(d.tables.len(), 1, "{:#?}", d.tables);
+        let t = &d.tables[0];
+        assert_eq!(t.perspective.as_deref(), Some("Acme Server"));
+        assert_eq!(t.title, "Interaction with the infrastructure");
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(t.rows[0].cells[..4], ["LDAP", "OUT", "TCP 389", "Any (TCP)"]);
+        assert_eq!(t.rows[1].cells[..4], ["SMTP (SSL/TLS)", "OUT", "TCP 25\nTCP 465 (SSL)", "Any (TCP)"]);
+        assert_eq!(t.rows[2].cells[..4], ["SIP", "IN/OUT", "UDP 5060", "UDP 5060"]);
+    }
+
+    #[test]
+    fn tab_table_with_caption() {
+        let text = "Table 1 Ports\n\nFrom (Sender)\tTo (Listener)\tDestination Port\tPurpose\nA\tB\t5701 (TCP)\tcache\n\n\nA\tB\t22 (TCP)\tssh\nNot a table line\n";
+        let d = extract(text, &[]);
+        assert_eq!(d.tables.len(), 1);
+        assert_eq!(d.tables[0].title, "Table 1 Ports");
+        assert_eq!(d.tables[0].rows.len(), 2);
+        assert_eq!(d.tables[0].rows[1].line, Some(7));
+    }
+
+    #[test]
+    fn aligned_table() {
+        let text = "Firewall ports\n\nSource        Destination     Port     Protocol   Purpose\nSystem        System          (dest)\nWeb client    Web server      443      TCP        browsing\nAdmin         Web server      22       TCP        shell access\n              (jump host)\n\nThe end of the document comes here with a long sentence of prose.\n";
+        let d = extract(text, &[]);
+        assert_eq!(d.tables.len(), 1, "{:#?}", d.tables);
+        let t = &d.tables[0];
+        assert_eq!(t.rows.len(), 3);
+        assert_eq!(t.rows[1].cells, ["Admin", "Web server", "22", "TCP", "shell access"]);
+        assert_eq!(t.rows[2].cells[1], "(jump host)");
+    }
 }

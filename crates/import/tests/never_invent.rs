@@ -13,7 +13,7 @@ fn written(text: &str, n: u16) -> bool {
         let before = text[..i].chars().next_back().is_none_or(|c| !c.is_ascii_digit());
         let after = text[i + digits.len()..].chars().next().is_none_or(|c| !c.is_ascii_digit());
         // A leading zero ("0443") still writes the number.
-        before && after || text[..i].ends_with('0') && after
+        after && (before || text[..i].ends_with('0'))
     })
 }
 
