@@ -167,13 +167,10 @@ fn run(prefix: &str, catalog_id: &str) -> Option<Score> {
     assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
     let draft = portmatrix_model::matrix_from_str(&format!("{name}.draft.yaml"), &imp.yaml)
         .unwrap_or_else(|d| panic!("draft does not load: {:?}", d.iter().map(|x| &x.message).collect::<Vec<_>>()));
-    // `portmatrix check` fails on errors and on unaccepted deny-by-default lints.
-    let failing: Vec<String> = portmatrix_model::lint::lint_matrix(&draft)
-        .into_iter()
-        .filter(|d| d.severity == portmatrix_model::Severity::Warning && portmatrix_model::lint::DENY_BY_DEFAULT.contains(&d.code))
-        .map(|d| d.message)
-        .collect();
-    assert!(failing.is_empty(), "{failing:?}");
+    // The draft accepts nothing; its review items are `check` findings.
+    let findings = portmatrix_model::lint::lint_matrix(&draft);
+    assert!(findings.iter().all(|d| d.severity != portmatrix_model::Severity::Accepted));
+    assert_eq!(findings.iter().filter(|d| d.code == "review").count(), imp.review_count());
     let catalog = portmatrix_catalog::get(catalog_id).expect("catalog id").expect("catalog loads");
     Some(score(&format!("seed {prefix} vs {catalog_id}"), &draft, &catalog))
 }
@@ -183,8 +180,8 @@ fn seed_001_markdown_tables() {
     let Some(s) = run("001_", "jtel-stack") else {
         return;
     };
-    assert!(s.precision >= 0.9, "precision {:.3}", s.precision);
-    assert!(s.recall >= 0.9, "recall {:.3}", s.recall);
+    assert!(s.precision >= 1.0, "precision {:.3}", s.precision);
+    assert!(s.recall >= 1.0, "recall {:.3}", s.recall);
 }
 
 #[test]
@@ -205,8 +202,9 @@ fn seed_003_server_perspective_directions() {
     let Some(s) = run("003_", "imagicle-ucsuite") else {
         return;
     };
-    assert!(s.precision >= 0.8, "precision {:.3}", s.precision);
-    assert!(s.recall >= 0.8, "recall {:.3}", s.recall);
+    // The figures of this branch's base (0.890 / 0.802), never lower.
+    assert!(s.precision >= 0.89, "precision {:.3}", s.precision);
+    assert!(s.recall >= 0.80, "recall {:.3}", s.recall);
 }
 
 #[test]
@@ -214,8 +212,8 @@ fn seed_004_tab_separated_with_source_ports() {
     let Some(s) = run("004_", "avaya-pom") else {
         return;
     };
-    assert!(s.precision >= 0.9, "precision {:.3}", s.precision);
-    assert!(s.recall >= 0.9, "recall {:.3}", s.recall);
+    assert!(s.precision >= 0.949, "precision {:.3}", s.precision);
+    assert!(s.recall >= 0.933, "recall {:.3}", s.recall);
 }
 
 #[test]
@@ -227,9 +225,10 @@ fn seed_000_garbled_export_imports_with_review_items() {
     eprint!("{}", imp.summary());
     assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
     assert!(imp.review_count() > 0, "a garbled export must leave review items");
-    assert!(imp.yaml.contains("# review:"));
-    for line in imp.yaml.lines().filter(|l| l.starts_with("# review:")).take(15) {
-        println!("{line}");
+    let draft = portmatrix_model::matrix_from_str("draft.yaml", &imp.yaml).expect("the draft loads");
+    assert_eq!(draft.review.len(), imp.review_count());
+    for r in draft.review.iter().take(15) {
+        println!("review: [{}] {}", r.at.as_deref().unwrap_or(""), r.about.value);
     }
 }
 

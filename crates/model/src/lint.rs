@@ -12,7 +12,7 @@ pub const LINT_CODES: &[&str] = &["plaintext", "any-source", "wide-range", "dupl
 
 /// Codes that fail `check` even without `--deny warnings`: they make a
 /// deployment ambiguous rather than merely worth a look.
-pub const DENY_BY_DEFAULT: &[&str] = &["duplicate", "listen-conflict"];
+pub const DENY_BY_DEFAULT: &[&str] = &["duplicate", "listen-conflict", "review"];
 
 /// Codes that are errors in a catalog matrix unless accepted: the catalog is
 /// reviewed against its documents, so a flow from `any` must quote the
@@ -212,6 +212,18 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
                 "give the document's value as default, or accept: { no-default: reason } when the document leaves it to the customer",
             );
         }
+    }
+    // Open review items: never acceptable, resolved by deleting them.
+    for r in &m.review {
+        let what = r.flow.as_ref().map(|f| format!(" (flow `{}`)", f.value)).unwrap_or_default();
+        let at = r.at.as_ref().map(|a| format!(" [{a}]")).unwrap_or_default();
+        finding(
+            "review",
+            r.about.span,
+            None,
+            format!("open review item{what}{at}: {}", r.about.value),
+            "check it against the document, fix the matrix, then delete the item from `review:`",
+        );
     }
     out.sort_by_key(|d| (d.span.offset, d.code));
     out
