@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use portmatrix_report::web::{App, Server};
+use portmatrix_web::{App, Server};
 
 #[derive(Args)]
 #[command(
@@ -58,7 +58,7 @@ pub fn run(a: ServeArgs) -> u8 {
         }
     }
     let results = match &a.results {
-        Some(f) => match portmatrix_report::web::results::load_results(f) {
+        Some(f) => match portmatrix_web::results::load_results(f) {
             Ok(r) => Some(r),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -72,8 +72,11 @@ pub fn run(a: ServeArgs) -> u8 {
     }
     let mut app = App::new(matrices);
     if let Some(inv) = &a.inventory {
-        match crate::cmd_plan::load_plan(inv) {
-            Ok(plan) => app = app.with_plan(plan),
+        match crate::cmd_plan::load_deployment_plan(inv) {
+            Ok((dep, plan)) => {
+                let cover = portmatrix_report::change_request::Cover::new(&dep, &crate::cmd_render::cover_date());
+                app = app.with_plan(plan).with_cover(cover);
+            }
             Err(code) => return code,
         }
     }
