@@ -390,6 +390,8 @@ pub struct Setting {
     pub name: String,
     pub value: String,
     pub default: String,
+    /// The deployment chose a value other than the default.
+    pub changed: bool,
 }
 
 /// What a change request is about: the cover sheet. The date is given by
@@ -416,13 +418,18 @@ impl Cover {
                         name: k.value.clone(),
                         value: on_off(p.feature_on(&k.value)),
                         default: on_off(f.default),
+                        changed: p.feature_on(&k.value) != f.default,
                     })
                     .collect();
-                settings.extend(m.params.iter().map(|(k, decl)| Setting {
-                    kind: "parameter",
-                    name: k.value.clone(),
-                    value: p.params.get(&k.value).map(|v| v.to_string()).unwrap_or_else(|| "(not set)".into()),
-                    default: decl.default.as_ref().map(|d| d.value.to_string()).unwrap_or_else(|| "(none)".into()),
+                settings.extend(m.params.iter().map(|(k, decl)| {
+                    let (value, default) = (p.params.get(&k.value).copied(), decl.default.as_ref().map(|d| d.value));
+                    Setting {
+                        kind: "parameter",
+                        name: k.value.clone(),
+                        value: value.map(|v| v.to_string()).unwrap_or_else(|| "(not set)".into()),
+                        default: default.map(|v| v.to_string()).unwrap_or_else(|| "(none)".into()),
+                        changed: value.is_some() && value != default,
+                    }
                 }));
                 ProductCover {
                     product: p.name.clone(),

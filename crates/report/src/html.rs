@@ -32,9 +32,12 @@ pub fn table_html(t: &Table, caption: Option<&str>) -> String {
 
 /// [`table_html`] with an `id` on the table element.
 pub fn table_html_with_id(t: &Table, caption: Option<&str>, id: Option<&str>) -> String {
+    // Tables of many columns (a change request's fourteen) get a smaller
+    // type so that they fit the screen without scrolling sideways.
+    let class = if t.header.len() > 10 { " class=\"wide\"" } else { "" };
     let mut o = match id {
-        Some(id) => format!("<table id=\"{}\">\n", esc(id)),
-        None => String::from("<table>\n"),
+        Some(id) => format!("<table id=\"{}\"{class}>\n", esc(id)),
+        None => format!("<table{class}>\n"),
     };
     if let Some(c) = caption {
         let _ = writeln!(o, "<caption>{}</caption>", esc(c));

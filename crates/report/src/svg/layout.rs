@@ -1,7 +1,8 @@
 //! Where the nodes go: a layered layout. Internal nodes are ranked left to
 //! right by the longest path through the edges among them (an edge through
-//! firewalls counts as a chain through each, so firewalls land between the
-//! zones they join; cycles are broken at DFS back edges) and grouped in one
+//! firewalls counts as a chain through each, and a zone stands after the
+//! firewalls that deliver to it, so firewalls land between the outside and
+//! the zones they guard; cycles are broken at DFS back edges) and grouped in one
 //! box; external parties stand in a column at the left edge (initiators) or
 //! the right edge (listeners). Rows within a column are ordered by a few
 //! barycenter sweeps. A pure function of the graph.
@@ -119,6 +120,31 @@ fn ranks(n: usize, hops: &[(usize, usize)], internal: &[usize]) -> Vec<usize> {
     rank
 }
 
+/// The hops that rank internal nodes. A firewall stands between the zones it
+/// joins: one that mostly leads to outside parties on the right (egress)
+/// ranks after the zones that send through it; any other (ingress) ranks
+/// before the zones it delivers to, so the drawing reads from the outside in.
+fn rank_hops(g: &RoleGraph, hops: &[(usize, usize)], right: &[usize]) -> Vec<(usize, usize)> {
+    let egress: Vec<bool> = (0..g.nodes.len())
+        .map(|f| {
+            let zones = g.links.iter().filter(|l| l.0 == f).map(|l| l.1);
+            let (r, l): (Vec<usize>, Vec<usize>) = zones.filter(|z| g.nodes[*z].external).partition(|z| right.contains(z));
+            g.nodes[f].firewall && r.len() > l.len()
+        })
+        .collect();
+    hops.iter()
+        .copied()
+        .filter(|&(a, b)| {
+            let (fa, fb) = (g.nodes[a].firewall, g.nodes[b].firewall);
+            match (fa, fb) {
+                (false, true) => egress[b],
+                (true, false) => !egress[a],
+                _ => true,
+            }
+        })
+        .collect()
+}
+
 /// Nodes in columns: left externals, internal ranks, right externals.
 /// Returns the columns and the range of internal columns.
 fn columns(g: &RoleGraph, hops: &[(usize, usize)]) -> (Vec<Vec<usize>>, usize, usize) {
@@ -134,7 +160,8 @@ fn columns(g: &RoleGraph, hops: &[(usize, usize)]) -> (Vec<Vec<usize>>, usize, u
             left.push(i);
         }
     }
-    let rank = ranks(n, hops, &internal);
+    let rank_hops = rank_hops(g, hops, &right);
+    let rank = ranks(n, &rank_hops, &internal);
     let max_rank = internal.iter().map(|&i| rank[i]).max().unwrap_or(0);
     let mut cols: Vec<Vec<usize>> = Vec::new();
     let chunk = |v: Vec<usize>, cols: &mut Vec<Vec<usize>>| {

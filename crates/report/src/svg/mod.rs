@@ -430,8 +430,9 @@ fn head(g: &RoleGraph, opts: &SvgOptions, title: &str, width: f64, height: f64) 
     let mut head = String::new();
     let size = if opts.fit_width {
         // As wide as the page, but never shrunk so far that the text cannot
-        // be read, nor blown up past half again its size.
-        format!("width=\"100%\" style=\"min-width:{}px;max-width:{}px\"", f(width.min(720.0)), f(width * 1.5))
+        // be read (a wider drawing scrolls in its box), nor blown up past
+        // half again its size.
+        format!("width=\"100%\" style=\"min-width:{}px;max-width:{}px\"", f(width * 0.85), f(width * 1.5))
     } else {
         format!("width=\"{}\" height=\"{}\"", f(width), f(height))
     };
