@@ -9,7 +9,9 @@ use portmatrix_web::{App, Server};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication."
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication. It answers only to the \
+host names it listens as (its address, and localhost when it listens on loopback): a request for any other Host \
+gets 421, so a web page that rebinds its own name to this address cannot read the deployment."
 )]
 pub struct ServeArgs {
     /// Matrix files (or catalog ids) to show besides the catalog
