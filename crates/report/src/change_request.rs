@@ -215,6 +215,17 @@ impl ColumnSpec for CrColumn {
     fn compact(self) -> bool {
         !matches!(self, CrColumn::Cite | CrColumn::Status | CrColumn::Ticket)
     }
+    fn priority(self) -> u8 {
+        match self {
+            CrColumn::Source | CrColumn::Destination | CrColumn::Service => 0,
+            CrColumn::EnforcedBy | CrColumn::Reason => 1,
+            CrColumn::SourceZone | CrColumn::DestinationZone => 2,
+            CrColumn::SourceAddresses | CrColumn::DestinationAddresses => 3,
+            CrColumn::SourcePorts => 4,
+            CrColumn::Purpose => 5,
+            CrColumn::Cite | CrColumn::Status | CrColumn::Ticket => 6,
+        }
+    }
     fn choices(self) -> &'static [&'static str] {
         match self {
             CrColumn::Status => &Status::NAMES,
@@ -334,6 +345,12 @@ impl ColumnSpec for HostColumn {
         match self {
             HostColumn::Direction => true,
             HostColumn::Cr(c) => c.compact(),
+        }
+    }
+    fn priority(self) -> u8 {
+        match self {
+            HostColumn::Direction => 0,
+            HostColumn::Cr(c) => c.priority(),
         }
     }
     fn choices(self) -> &'static [&'static str] {

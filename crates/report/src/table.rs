@@ -102,6 +102,11 @@ pub trait ColumnSpec: Copy {
     fn compact(self) -> bool {
         true
     }
+    /// When a compact table does not fit its width, columns are left out,
+    /// highest number first; 0 is never left out.
+    fn priority(self) -> u8 {
+        0
+    }
     /// The values a person may choose from (a list in a spreadsheet); empty: free text.
     fn choices(self) -> &'static [&'static str] {
         &[]
@@ -124,8 +129,16 @@ pub struct Table {
     pub styles: Vec<Style>,
     /// Columns only the wide terminal view shows.
     pub wide_only: Vec<bool>,
+    /// Which columns a compact view leaves out first when short of width
+    /// (highest first; 0: never).
+    pub priority: Vec<u8>,
     /// Values to choose from, per column (empty: free text).
     pub choices: Vec<&'static [&'static str]>,
+}
+
+/// The longest word of a header, at most 11 characters: the narrowest its column gets.
+fn header_word(h: &str) -> usize {
+    h.split(' ').map(|w| w.chars().count()).max().unwrap_or(1).min(11)
 }
 
 /// How much a terminal table shows.
@@ -153,6 +166,7 @@ impl Table {
             rows: Vec::new(),
             styles: vec![Style::Text; header.len()],
             wide_only: vec![false; header.len()],
+            priority: vec![0; header.len()],
             choices: vec![&[]; header.len()],
         }
     }
@@ -165,6 +179,7 @@ impl Table {
             rows: Vec::new(),
             styles: cols.iter().map(|c| c.style()).collect(),
             wide_only: cols.iter().map(|c| !c.compact()).collect(),
+            priority: cols.iter().map(|c| c.priority()).collect(),
             choices: cols.iter().map(|c| c.choices()).collect(),
         };
         for r in rows {
@@ -194,21 +209,20 @@ impl Table {
     }
 
     /// A table for the terminal: compact (wrapped to `width`, or to
-    /// [`DEFAULT_WIDTH`] when none is known) or wide (never wrapped).
+    /// [`DEFAULT_WIDTH`] when none is known; columns left out by priority
+    /// when they cannot fit, with a note saying which) or wide (every
+    /// column, never wrapped).
     pub fn to_text_with(&self, width: Option<u16>, density: Density) -> String {
-        let width = width.or(Some(DEFAULT_WIDTH));
-        let shown: Vec<usize> = (0..self.header.len()).filter(|&i| density == Density::Wide || !self.wide_only[i]).collect();
+        let width = width.unwrap_or(DEFAULT_WIDTH);
+        let (shown, left_out) = self.text_columns(width, density);
         let mut t = Comfy::new();
         t.load_style(presets::UTF8_FULL_CONDENSED);
         t.set_truncation_indicator("…");
-        match (width, density) {
-            (Some(w), Density::Compact) => {
-                t.set_content_arrangement(ContentArrangement::Dynamic);
-                t.set_width(w);
-            }
-            _ => {
-                t.set_content_arrangement(ContentArrangement::Disabled);
-            }
+        if density == Density::Compact {
+            t.set_content_arrangement(ContentArrangement::Dynamic);
+            t.set_width(width);
+        } else {
+            t.set_content_arrangement(ContentArrangement::Disabled);
         }
         t.set_header(shown.iter().map(|&i| self.header[i].as_str()));
         for r in &self.rows {
@@ -231,16 +245,44 @@ impl Table {
             t.add_row(row);
         }
         if density == Density::Compact {
-            // Counts and short codes keep their width; text columns share the rest.
-            let constraints = shown.iter().map(|&i| match self.styles[i] {
+            // Counts keep their width; other columns are no narrower than
+            // the longest word of their header, so headers wrap between words.
+            t.set_constraints(shown.iter().map(|&i| match self.styles[i] {
                 Style::Number => ColumnConstraint::ContentWidth,
-                _ => ColumnConstraint::LowerBoundary(Width::Fixed(self.header[i].chars().count().min(12) as u16)),
-            });
-            t.set_constraints(constraints);
+                _ => ColumnConstraint::LowerBoundary(Width::Fixed(header_word(&self.header[i]) as u16)),
+            }));
         }
         let mut out = t.to_string();
         out.push('\n');
+        if !left_out.is_empty() {
+            let names: Vec<&str> = left_out.iter().map(|&i| self.header[i].as_str()).collect();
+            out.push_str(&format!("(left out for width: {}; the wide view shows every column)\n", names.join(", ")));
+        }
         out
+    }
+
+    /// The columns a terminal table shows, and those a compact one leaves
+    /// out to fit `width` (by priority; document-only columns are not listed).
+    fn text_columns(&self, width: u16, density: Density) -> (Vec<usize>, Vec<usize>) {
+        let all: Vec<usize> = (0..self.header.len()).filter(|&i| density == Density::Wide || !self.wide_only[i]).collect();
+        if density == Density::Wide {
+            return (all, Vec::new());
+        }
+        // What a column needs to be readable: its header's longest word, or
+        // its content up to a modest width; plus padding and a border.
+        let need = |i: usize| {
+            let content = self.rows.iter().map(|r| r[i].compact_text().chars().count()).max().unwrap_or(0);
+            header_word(&self.header[i]).max(content.min(14)) + 3
+        };
+        let mut shown = all;
+        let mut left_out = Vec::new();
+        while shown.iter().map(|&i| need(i)).sum::<usize>() + 1 > usize::from(width) {
+            let Some(&drop) = shown.iter().filter(|&&i| self.priority[i] > 0).max_by_key(|&&i| (self.priority[i], i)) else { break };
+            shown.retain(|&i| i != drop);
+            left_out.push(drop);
+        }
+        left_out.sort_unstable();
+        (shown, left_out)
     }
 
     /// A Markdown table; cell text escaped (no HTML, links or emphasis from the data).

@@ -149,6 +149,16 @@ fn terminal_tables_are_compact_by_default_and_wide_on_request() {
     assert!(!compact.contains("ticket"), "document columns only in the wide view");
     let separators = compact.lines().filter(|l| l.starts_with('├')).count();
     assert!(separators <= 1, "no separator after every row ({separators})");
+    // A narrow terminal: the columns a rule cannot do without stay, the rest
+    // are left out by priority, and the table says which.
+    let narrow = t.to_text(Some(80));
+    assert!(narrow.lines().all(|l| l.chars().count() <= 80 || l.starts_with("(left out")), "{narrow}");
+    let head = narrow.lines().nth(1).expect("header");
+    for kept in ["source", "destination", "service"] {
+        assert!(head.contains(kept), "{kept} in {head}");
+    }
+    let note = narrow.lines().last().expect("note");
+    assert!(note.starts_with("(left out for width:") && note.contains("purpose") && !note.contains("ticket"), "{note}");
     let wide = t.to_text_with(Some(160), Density::Wide);
     assert!(wide.contains("ticket") && wide.contains("cite"));
     assert!(wide.lines().next().expect("line").chars().count() > 160, "wide shows everything, unwrapped");
