@@ -410,8 +410,9 @@ fn web_ui_in_headless_chromium() {
     let hits = b.eval("document.getElementById('hits').textContent");
     assert!(hits.as_str().is_some_and(|t| t.contains("acd/internal-samba")), "{hits}");
     b.screenshot("09-explain.png");
-    b.navigate(&format!("{base}d/explain?from=agents&to=acd-dbm1&service=3306/tcp"));
-    assert!(b.eval("document.querySelector('[role=alert]') !== null").as_bool() == Some(true), "a network name is not a host");
+    b.navigate(&format!("{base}d/explain?from=acd-lb9&to=acd-dbm1&service=3306/tcp"));
+    let alert = b.eval("document.querySelector('[role=alert]').textContent");
+    assert!(alert.as_str().is_some_and(|t| t.contains("did you mean")), "a misspelt host gets a hint: {alert}");
     b.navigate(&format!("{base}d/explain?from=10.20.1.5&to=acd-dbm1&service=3306/tcp"));
     assert_eq!(b.eval("document.getElementById('verdict').dataset.verdict"), "denied");
     let dropped = b.eval("document.getElementById('dropped-by').textContent");

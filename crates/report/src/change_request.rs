@@ -4,11 +4,15 @@
 //! (inventory, date, matrix versions, chosen features and parameters,
 //! totals per firewall).
 
-use std::collections::BTreeMap;
+use std::cell::RefCell;
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
+use std::rc::Rc;
 
 use ipnet::IpNet;
-use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
+use std::sync::Arc;
+
+use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto, RoleRef};
 use portmatrix_plan::{Deployment, Endpoint, EndpointKind, Enforcement, Path, Plan, Reason};
 use serde::Serialize;
 
@@ -16,35 +20,39 @@ use crate::table::{Cell, ColumnSpec, Record, Style, Table};
 
 /// Where a row's destination is: an endpoint of the plan, or names only
 /// (FQDN egress, resolved at run time or by a proxy).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "kebab-case")]
-pub enum Destination {
-    Endpoint(Endpoint),
-    ByName { role: String, fqdns: Vec<String> },
+pub enum Destination<'p> {
+    Endpoint(&'p Endpoint),
+    ByName { role: &'p RoleRef, fqdns: &'p [String] },
 }
 
-impl Destination {
+impl<'p> Destination<'p> {
     pub fn name(&self) -> String {
         match self {
             Destination::Endpoint(e) => e.name.clone(),
-            Destination::ByName { role, .. } => role.clone(),
+            Destination::ByName { role, .. } => role.to_string(),
         }
     }
-    pub fn zone(&self) -> Option<&str> {
+    pub fn zone(&self) -> Option<&'p str> {
         match self {
             Destination::Endpoint(e) => e.zone.as_deref(),
             Destination::ByName { .. } => None,
         }
     }
-    pub fn nets(&self) -> &[IpNet] {
+    pub fn nets(&self) -> &'p [IpNet] {
         match self {
             Destination::Endpoint(e) => &e.nets,
             Destination::ByName { .. } => &[],
         }
     }
-    /// The managed or unmanaged host of this name.
+    /// Whether the destination is the host `name`.
     pub fn is_host(&self, name: &str) -> bool {
         matches!(self, Destination::Endpoint(e) if e.kind == EndpointKind::Host && e.name == name)
+    }
+    /// Whether the destination is the endpoint (host or network) `name`.
+    pub fn is_named(&self, name: &str) -> bool {
+        matches!(self, Destination::Endpoint(e) if e.name == name)
     }
 }
 
@@ -75,26 +83,27 @@ impl fmt::Display for Status {
 }
 
 /// One row of the change request: one source endpoint to one destination
-/// for one service.
+/// for one service. It borrows from the plan: a deployment of ten thousand
+/// hosts has tens of millions of rows, which are walked, never copied.
 #[derive(Debug, Clone, Serialize)]
-pub struct ChangeRequestRow {
-    pub source: Endpoint,
-    pub destination: Destination,
+pub struct ChangeRequestRow<'p> {
+    pub source: &'p Endpoint,
+    pub destination: Destination<'p>,
     pub proto: Proto,
     /// Listener ports; empty for ICMP.
-    pub ports: PortSet,
-    pub icmp: Vec<IcmpType>,
-    pub src_ports: Option<PortSet>,
-    pub reasons: Vec<Reason>,
+    pub ports: &'p PortSet,
+    pub icmp: &'p [IcmpType],
+    pub src_ports: Option<&'p PortSet>,
+    pub reasons: &'p [Arc<Reason>],
     /// What enforces it: the destination's host firewall and/or the network
     /// firewalls on the path, or nothing.
     pub enforced_by: Enforcement,
     pub status: Status,
     /// Filled in by the team.
-    pub ticket: String,
+    pub ticket: &'p str,
 }
 
-impl ChangeRequestRow {
+impl ChangeRequestRow<'_> {
     /// `tcp/443`, `icmp/echo-request`.
     pub fn service(&self) -> String {
         if self.proto.has_ports() {
@@ -104,7 +113,7 @@ impl ChangeRequestRow {
         }
     }
     pub fn tags(&self) -> Vec<FlowTag> {
-        self.reasons.iter().map(Reason::tag).collect()
+        self.reasons.iter().map(|r| r.tag()).collect()
     }
     /// The zone pair as the change request groups it.
     pub fn zone_pair(&self) -> (String, String) {
@@ -234,7 +243,7 @@ impl ColumnSpec for CrColumn {
     }
 }
 
-impl Record for ChangeRequestRow {
+impl Record for ChangeRequestRow<'_> {
     type Column = CrColumn;
     fn columns() -> Vec<CrColumn> {
         CrColumn::ALL.to_vec()
@@ -244,13 +253,10 @@ impl Record for ChangeRequestRow {
             CrColumn::Source => Cell::Text(self.source.name.clone()),
             CrColumn::SourceAddresses => Cell::list(self.source.nets.iter().map(net_text), " "),
             CrColumn::SourceZone => Cell::Text(self.source.zone.clone().unwrap_or_default()),
-            CrColumn::Destination => Cell::Text(match &self.destination {
-                Destination::Endpoint(e) => e.name.clone(),
-                Destination::ByName { role, .. } => role.clone(),
-            }),
+            CrColumn::Destination => Cell::Text(self.destination.name()),
             CrColumn::DestinationAddresses => match &self.destination {
                 Destination::Endpoint(e) => Cell::list(e.nets.iter().map(net_text), " "),
-                Destination::ByName { fqdns, .. } => Cell::list(fqdns, " "),
+                Destination::ByName { fqdns, .. } => Cell::list(fqdns.iter(), " "),
             },
             CrColumn::DestinationZone => Cell::Text(match &self.destination {
                 Destination::Endpoint(e) => e.zone.clone().unwrap_or_default(),
@@ -263,49 +269,83 @@ impl Record for ChangeRequestRow {
             CrColumn::Cite => Cell::list(self.reasons.iter().map(|r| r.cite.as_str()), "; "),
             CrColumn::EnforcedBy => Cell::Text(self.enforced_by.describe()),
             CrColumn::Status => Cell::Text(self.status.to_string()),
-            CrColumn::Ticket => Cell::Text(self.ticket.clone()),
+            CrColumn::Ticket => Cell::Text(self.ticket.to_string()),
         }
     }
 }
 
-/// Every row of the plan's change request: each connection once per remote
-/// source endpoint, then the egress to names.
-pub fn rows(p: &Plan) -> Vec<ChangeRequestRow> {
-    let mut out = Vec::new();
-    for c in &p.connections {
-        for m in c.remote_sources() {
-            out.push(ChangeRequestRow {
-                source: m.clone(),
-                destination: Destination::Endpoint((*c.dst).clone()),
-                proto: c.proto,
-                ports: c.ports.clone(),
-                icmp: c.icmp.clone(),
-                src_ports: c.src_ports.clone(),
-                reasons: c.reasons.iter().map(|r| (**r).clone()).collect(),
-                enforced_by: p.enforcement(m, c),
-                status: Status::default(),
-                ticket: String::new(),
-            });
-        }
+/// A source and a destination zone (`None`: no zone).
+type ZonePair<'p> = (Option<&'p str>, Option<&'p str>);
+
+/// [`Plan::enforcement`] for many rows: the same answer, with the managed
+/// hosts indexed by name and each zone pair's path looked up once (the
+/// plan's own lookup scans the hosts, which is quadratic over millions of
+/// rows).
+struct Enforcer<'p> {
+    plan: &'p Plan,
+    managed: HashSet<&'p str>,
+    paths: RefCell<HashMap<ZonePair<'p>, Path>>,
+}
+
+impl<'p> Enforcer<'p> {
+    fn new(plan: &'p Plan) -> Self {
+        let managed = plan.hosts.iter().filter(|h| h.managed).map(|h| h.name.as_str()).collect();
+        Enforcer { plan, managed, paths: RefCell::new(HashMap::new()) }
     }
-    for e in &p.egress_fqdn {
-        for m in &e.sources.members {
-            out.push(ChangeRequestRow {
-                source: m.clone(),
-                destination: Destination::ByName { role: e.role.to_string(), fqdns: e.fqdns.clone() },
-                proto: e.proto,
-                ports: e.ports.clone(),
-                icmp: Vec::new(),
-                src_ports: None,
-                reasons: vec![(*e.reason).clone()],
-                // No compiled rule covers names: only a proxy or a resolved set would.
-                enforced_by: Enforcement { host_firewall: false, path: Path::NoZone },
-                status: Status::default(),
-                ticket: String::new(),
-            });
-        }
+    fn of(&self, src: &'p Endpoint, dst: &'p Endpoint) -> Enforcement {
+        let host_firewall = dst.kind == EndpointKind::Host && self.managed.contains(dst.name.as_str());
+        let key = (src.zone.as_deref(), dst.zone.as_deref());
+        let path = self.paths.borrow_mut().entry(key).or_insert_with(|| self.plan.topology.path(key.0, key.1)).clone();
+        Enforcement { host_firewall, path }
     }
-    out
+}
+
+/// Every row of the plan's change request, lazily: each connection once per
+/// remote source endpoint, then the egress to names.
+pub fn iter_rows(p: &Plan) -> impl Iterator<Item = ChangeRequestRow<'_>> + '_ {
+    let enforcer = Rc::new(Enforcer::new(p));
+    let planned = p.connections.iter().flat_map(move |c| {
+        let enforcer = enforcer.clone();
+        c.remote_sources().map(move |m| ChangeRequestRow {
+            source: m,
+            destination: Destination::Endpoint(&c.dst),
+            proto: c.proto,
+            ports: &c.ports,
+            icmp: &c.icmp,
+            src_ports: c.src_ports.as_ref(),
+            reasons: &c.reasons,
+            enforced_by: enforcer.of(m, &c.dst),
+            status: Status::default(),
+            ticket: "",
+        })
+    });
+    let by_name = p.egress_fqdn.iter().flat_map(|e| {
+        e.sources.members.iter().map(move |m| ChangeRequestRow {
+            source: m,
+            destination: Destination::ByName { role: &e.role, fqdns: &e.fqdns },
+            proto: e.proto,
+            ports: &e.ports,
+            icmp: &[],
+            src_ports: None,
+            reasons: std::slice::from_ref(&e.reason),
+            // No compiled rule covers names: only a proxy or a resolved set would.
+            enforced_by: Enforcement { host_firewall: false, path: Path::NoZone },
+            status: Status::default(),
+            ticket: "",
+        })
+    });
+    planned.chain(by_name)
+}
+
+/// How many rows the change request has, without building them.
+pub fn row_count(p: &Plan) -> usize {
+    p.connections.iter().map(|c| c.remote_sources().count()).sum::<usize>()
+        + p.egress_fqdn.iter().map(|e| e.sources.members.len()).sum::<usize>()
+}
+
+/// Every row of the plan's change request, in order.
+pub fn rows(p: &Plan) -> Vec<ChangeRequestRow<'_>> {
+    iter_rows(p).collect()
 }
 
 /// Inbound or outbound, seen from one host.
@@ -316,9 +356,9 @@ pub enum Direction {
 }
 
 /// A change-request row seen from one host: its direction, then the row.
-pub struct HostRow<'a> {
+pub struct HostRow<'a, 'p> {
     pub direction: Direction,
-    pub row: &'a ChangeRequestRow,
+    pub row: &'a ChangeRequestRow<'p>,
 }
 
 /// The columns of a host's sheet: the direction, then every change-request column.
@@ -361,7 +401,7 @@ impl ColumnSpec for HostColumn {
     }
 }
 
-impl Record for HostRow<'_> {
+impl Record for HostRow<'_, '_> {
     type Column = HostColumn;
     fn columns() -> Vec<HostColumn> {
         std::iter::once(HostColumn::Direction).chain(CrColumn::ALL.map(HostColumn::Cr)).collect()
@@ -375,14 +415,14 @@ impl Record for HostRow<'_> {
 }
 
 /// A managed host's rows: what it must accept, then what it initiates.
-pub fn host_rows<'a>(rows: &'a [ChangeRequestRow], host: &str) -> Vec<HostRow<'a>> {
+pub fn host_rows<'a, 'p>(rows: &'a [ChangeRequestRow<'p>], host: &str) -> Vec<HostRow<'a, 'p>> {
     let inbound = rows.iter().filter(|r| r.destination.is_host(host)).map(|row| HostRow { direction: Direction::In, row });
     let outbound = rows.iter().filter(|r| r.from_host(host)).map(|row| HostRow { direction: Direction::Out, row });
     inbound.chain(outbound).collect()
 }
 
 /// Rows grouped by zone pair, in sorted order of the pairs.
-pub fn by_zone_pair(rows: &[ChangeRequestRow]) -> Vec<((String, String), Vec<&ChangeRequestRow>)> {
+pub fn by_zone_pair<'a, 'p>(rows: &'a [ChangeRequestRow<'p>]) -> Vec<((String, String), Vec<&'a ChangeRequestRow<'p>>)> {
     let mut pairs: BTreeMap<(String, String), Vec<&ChangeRequestRow>> = BTreeMap::new();
     for r in rows {
         pairs.entry(r.zone_pair()).or_default().push(r);
@@ -540,6 +580,6 @@ impl Totals {
 }
 
 /// Rows of the change request as a table (every writer's input).
-pub fn table<'r>(rows: impl IntoIterator<Item = &'r ChangeRequestRow>) -> Table {
+pub fn table<'r, 'p: 'r>(rows: impl IntoIterator<Item = &'r ChangeRequestRow<'p>>) -> Table {
     Table::of(rows)
 }

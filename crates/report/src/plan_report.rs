@@ -71,7 +71,7 @@ fn firewall_sheets(p: &Plan, rows: &[ChangeRequestRow]) -> Vec<(String, Table)> 
 
 /// Zones, the firewalls between them, and the services between zones.
 pub fn zone_graph(p: &Plan) -> RoleGraph {
-    crate::zones::zone_graph(p, &change_request::rows(p))
+    crate::zones::zone_graph(p, change_request::iter_rows(p))
 }
 
 /// "N hosts · N connections · …": the counts every view of a plan opens with.
@@ -113,7 +113,7 @@ pub fn path_text(path: &Path) -> String {
 pub struct ChangeRequest<'a> {
     pub plan: &'a Plan,
     pub cover: Option<&'a Cover>,
-    pub rows: Vec<ChangeRequestRow>,
+    pub rows: Vec<ChangeRequestRow<'a>>,
     pub totals: Totals,
 }
 

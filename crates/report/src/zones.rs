@@ -2,6 +2,9 @@
 //! between them (each linked to the zones it joins), and the services
 //! between zones as edges that pass through the firewalls on their path.
 
+use std::borrow::Borrow;
+use std::collections::{BTreeMap, HashSet};
+
 use portmatrix_plan::{Path, Plan};
 
 use crate::change_request::{ChangeRequestRow, Destination, BY_NAME, NO_ZONE};
@@ -18,6 +21,10 @@ struct Builder {
     own: Vec<String>,
     nodes: Vec<Node>,
     edges: Vec<Edge>,
+    /// Edge by (from, to), and the parts and flows each already has: a
+    /// large deployment has millions of rows and few zone pairs.
+    index: BTreeMap<(usize, usize), usize>,
+    seen: HashSet<(usize, String)>,
 }
 
 impl Builder {
@@ -35,18 +42,19 @@ impl Builder {
         self.nodes.iter().position(|n| n.firewall && n.id == id)
     }
     fn edge(&mut self, a: usize, b: usize, via: Vec<usize>, part: String, tag: String) {
-        let e = match self.edges.iter().position(|e| e.from == a && e.to == b) {
-            Some(i) => &mut self.edges[i],
+        let k = match self.index.get(&(a, b)) {
+            Some(&k) => k,
             None => {
                 self.edges.push(Edge { via, ..Edge::new(a, b) });
-                self.edges.last_mut().expect("just pushed")
+                self.index.insert((a, b), self.edges.len() - 1);
+                self.edges.len() - 1
             }
         };
-        if !e.parts.contains(&part) {
-            e.parts.push(part);
+        if self.seen.insert((k, format!("p {part}"))) {
+            self.edges[k].parts.push(part);
         }
-        if !e.flows.contains(&tag) {
-            e.flows.push(tag);
+        if self.seen.insert((k, format!("f {tag}"))) {
+            self.edges[k].flows.push(tag);
         }
     }
 }
@@ -54,10 +62,10 @@ impl Builder {
 /// Zones as nodes, firewalls between them, services as edges. Zones with a
 /// managed host are the deployment's own; the others (and destinations
 /// known by name) stand at the edge.
-pub fn zone_graph(p: &Plan, rows: &[ChangeRequestRow]) -> RoleGraph {
+pub fn zone_graph<'p, R: Borrow<ChangeRequestRow<'p>>>(p: &Plan, rows: impl IntoIterator<Item = R>) -> RoleGraph {
     let zone = |z: Option<&str>| z.unwrap_or(NO_ZONE).to_string();
     let own = p.hosts.iter().filter(|h| h.managed).map(|h| zone(h.zone.as_deref())).collect();
-    let mut b = Builder { own, nodes: Vec::new(), edges: Vec::new() };
+    let mut b = Builder { own, nodes: Vec::new(), edges: Vec::new(), index: BTreeMap::new(), seen: HashSet::new() };
     for z in &p.topology.zones {
         b.zone(z, &[]);
     }
@@ -76,6 +84,7 @@ pub fn zone_graph(p: &Plan, rows: &[ChangeRequestRow]) -> RoleGraph {
         }
     }
     for r in rows {
+        let r = r.borrow();
         let from = b.zone(&zone(r.source.zone.as_deref()), &[]);
         let (to, via) = match &r.destination {
             Destination::Endpoint(e) => {

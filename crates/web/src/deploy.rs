@@ -13,9 +13,9 @@ use axum::response::Response;
 use ipnet::IpNet;
 use portmatrix_model::Proto;
 use portmatrix_plan::{FirewallInfo, HostInfo, Plan};
-use portmatrix_report::change_request::{net_text, ChangeRequestRow};
+use portmatrix_report::change_request::{iter_rows, net_text, ChangeRequestRow};
 use portmatrix_report::escape::html as esc;
-use portmatrix_report::html::{table_html, table_html_with_id};
+use portmatrix_report::html::table_html_with_id;
 use portmatrix_report::plan_report::{path_text, render_change_request, summary_line};
 use portmatrix_report::render::Format;
 use portmatrix_report::svg::{to_svg, SvgOptions};
@@ -103,6 +103,34 @@ pub fn target_named(s: &str) -> Option<Target> {
     Target::ALL.into_iter().find(|t| t.name() == s)
 }
 
+/// Rows a page shows at most: a large deployment has millions; the page
+/// says how many matched and the downloads hold them all.
+pub const SHOWN_ROWS: usize = 2_000;
+
+/// The rows of the plan that `keep` accepts: the first [`SHOWN_ROWS`] of
+/// them, and how many there are.
+fn matching<'p>(p: &'p Plan, keep: impl Fn(&ChangeRequestRow) -> bool) -> (Vec<ChangeRequestRow<'p>>, usize) {
+    let mut shown = Vec::new();
+    let mut n = 0;
+    for r in iter_rows(p).filter(|r| keep(r)) {
+        n += 1;
+        if shown.len() < SHOWN_ROWS {
+            shown.push(r);
+        }
+    }
+    (shown, n)
+}
+
+/// A table of matching rows, with a caption that says when some are not shown.
+fn rows_table(rows: &[ChangeRequestRow], n: usize, caption: Option<String>, id: &str) -> String {
+    let caption = match (caption, rows.len() < n) {
+        (Some(c), true) => Some(format!("{c}; the first {} shown — filter, or download the change request", rows.len())),
+        (None, true) => Some(format!("{n} rows; the first {} shown — filter, or download the change request", rows.len())),
+        (c, false) => c,
+    };
+    table_html_with_id(&Table::of(rows), caption.as_deref(), Some(id))
+}
+
 fn crumbs(here: &str) -> String {
     let mut o = String::from("<a href=\"/\">Catalog</a> › <a href=\"/d\">Deployment</a>");
     if !here.is_empty() {
@@ -181,14 +209,13 @@ fn hosts_section(p: &Plan) -> String {
     b
 }
 
-fn firewalls_section(p: &Plan, rows: &[ChangeRequestRow]) -> String {
+fn firewalls_section(p: &Plan) -> String {
     if p.firewalls.is_empty() {
         return String::new();
     }
     let mut b = String::from("<h2 id=\"firewalls\">Network firewalls</h2>\n<ul class=\"firewalls\">");
     for f in &p.firewalls {
-        let n = rows.iter().filter(|r| r.crosses(&f.name)).count();
-        let _ = write!(b, "<li>{} <span class=\"muted\">joins {} · {n} rows</span></li>", firewall_link(&f.name), esc(&f.zones.join(", ")));
+        let _ = write!(b, "<li>{} <span class=\"muted\">joins {}</span></li>", firewall_link(&f.name), esc(&f.zones.join(", ")));
     }
     b.push_str("</ul>\n");
     b
@@ -217,7 +244,6 @@ fn search_form(value: &str) -> String {
 }
 
 pub fn deployment(app: &App, p: &Plan, q: &PlanFilters) -> String {
-    let rows = &app.rows;
     let mut b = format!("<h1>Deployment <span class=\"muted\">{}</span></h1>\n", esc(&p.inventory));
     let _ = writeln!(b, "<p class=\"meta\">{}</p>", esc(&summary_line(p, " · ")));
     let _ = writeln!(b, "<nav class=\"noprint\" aria-label=\"on this page\"><p>On this page: <a href=\"#zones\">zones</a> · <a href=\"#hosts\">hosts</a> · <a href=\"#firewalls\">firewalls</a> · <a href=\"#connections\">connections</a> · <a href=\"#downloads\">downloads</a> · <a href=\"/d/explain\">explain a packet</a></p></nav>");
@@ -239,10 +265,12 @@ pub fn deployment(app: &App, p: &Plan, q: &PlanFilters) -> String {
         b.push_str("</ul></details>\n");
     }
     b.push_str("<h2 id=\"zones\">Zones</h2>\n<div class=\"diagram\">\n");
-    b.push_str(&to_svg(&portmatrix_report::zones::zone_graph(p, rows), &SvgOptions { fit_width: true, ..Default::default() }));
+    b.push_str(app.zone_svg.get_or_init(|| {
+        to_svg(&portmatrix_report::zones::zone_graph(p, iter_rows(p)), &SvgOptions { fit_width: true, ..Default::default() })
+    }));
     b.push_str("</div>\n");
     b.push_str(&hosts_section(p));
-    b.push_str(&firewalls_section(p, rows));
+    b.push_str(&firewalls_section(p));
 
     b.push_str("<h2 id=\"connections\">Planned connections</h2>\n");
     let zones: Vec<String> = hosts_by_zone(p).into_keys().collect();
@@ -251,9 +279,9 @@ pub fn deployment(app: &App, p: &Plan, q: &PlanFilters) -> String {
     for e in &filter.problems {
         let _ = writeln!(b, "<p role=\"alert\"><mark>{}</mark></p>", esc(e));
     }
-    let kept: Vec<&ChangeRequestRow> = rows.iter().filter(|r| filter.keep(r)).collect();
-    let caption = format!("{} of {} rows", kept.len(), rows.len());
-    b.push_str(&table_html_with_id(&Table::of(kept), Some(&caption), Some("conn-table")));
+    let (kept, n) = matching(p, |r| filter.keep(r));
+    let caption = format!("{n} of {} rows", portmatrix_report::change_request::row_count(p));
+    b.push_str(&rows_table(&kept, n, Some(caption), "conn-table"));
     b.push_str(&downloads_section());
     layout(&format!("Deployment {}", p.inventory), &crumbs(""), &b)
 }
@@ -331,38 +359,38 @@ pub fn host(app: &App, p: &Plan, h: &HostInfo) -> String {
     }
     let base = format!("/d/host/{}", url_part(&h.name));
     target_sections(&mut b, &targets, &base, &|t| compile_host(p, &h.name, t, &Default::default()));
-    let inbound: Vec<&ChangeRequestRow> = app.rows.iter().filter(|r| r.destination.is_host(&h.name)).collect();
-    let outbound: Vec<&ChangeRequestRow> = app.rows.iter().filter(|r| r.from_host(&h.name)).collect();
-    let _ = writeln!(b, "<h2 id=\"inbound\">Inbound ({} rows)</h2>", inbound.len());
-    b.push_str(&table_html(&Table::of(inbound), None));
-    let _ = writeln!(b, "<h2 id=\"outbound\">Outbound ({} rows)</h2>", outbound.len());
-    b.push_str(&table_html(&Table::of(outbound), None));
+    let (inbound, n_in) = matching(p, |r| r.destination.is_host(&h.name));
+    let (outbound, n_out) = matching(p, |r| r.from_host(&h.name));
+    let _ = writeln!(b, "<h2 id=\"inbound\">Inbound ({n_in} rows)</h2>");
+    b.push_str(&rows_table(&inbound, n_in, None, "inbound-rows"));
+    let _ = writeln!(b, "<h2 id=\"outbound\">Outbound ({n_out} rows)</h2>");
+    b.push_str(&rows_table(&outbound, n_out, None, "outbound-rows"));
     if let Some(r) = &app.results {
         b.push_str(&host_section(r, p, &h.name));
     }
     layout(&format!("Host {}", h.name), &crumbs(&h.name), &b)
 }
 
-pub fn firewall(app: &App, p: &Plan, f: &FirewallInfo) -> String {
+pub fn firewall(p: &Plan, f: &FirewallInfo) -> String {
     let mut b = format!("<h1>Firewall {} <span class=\"muted\">network firewall</span></h1>\n", esc(&f.name));
     let zones: Vec<String> = f.zones.iter().map(|z| format!("<a href=\"/d?zone={}#connections\">{}</a>", url_part(z), esc(z))).collect();
     let _ = writeln!(b, "<p class=\"meta\">Joins the zones {}.</p>", zones.join(", "));
-    let rows: Vec<&ChangeRequestRow> = app.rows.iter().filter(|r| r.crosses(&f.name)).collect();
+    let (rows, n) = matching(p, |r| r.crosses(&f.name));
     let targets = firewall_targets();
     b.push_str(&toc(&targets, &[("rows", "rows it permits")]));
     b.push_str("<h2 id=\"configs\">Compiled configuration</h2>\n<p class=\"muted\">Forward rules for every connection whose path through the zones crosses this firewall; the same files as <code>portmatrix compile --firewall</code>.</p>\n");
     let base = format!("/d/firewall/{}", url_part(&f.name));
     target_sections(&mut b, &targets, &base, &|t| compile_firewall(p, &f.name, t, &Default::default()));
-    let _ = writeln!(b, "<h2 id=\"rows\">Rows it permits ({})</h2>", rows.len());
+    let _ = writeln!(b, "<h2 id=\"rows\">Rows it permits ({n})</h2>");
     b.push_str("<ul class=\"paths\">");
     let mut seen = std::collections::BTreeSet::new();
-    for r in &rows {
+    for r in iter_rows(p).filter(|r| r.crosses(&f.name)) {
         if seen.insert(r.zone_pair()) {
             let _ = write!(b, "<li>{}</li>", esc(&path_text(&r.enforced_by.path)));
         }
     }
     b.push_str("</ul>\n");
-    b.push_str(&table_html_with_id(&Table::of(rows), None, Some("fw-rows")));
+    b.push_str(&rows_table(&rows, n, None, "fw-rows"));
     layout(&format!("Firewall {}", f.name), &crumbs(&f.name), &b)
 }
 
@@ -372,13 +400,13 @@ pub struct SearchQuery {
     pub addr: Option<String>,
 }
 
-pub fn search(app: &App, p: &Plan, q: &SearchQuery) -> String {
+pub fn search(p: &Plan, q: &SearchQuery) -> String {
     let text = field(&q.addr).unwrap_or("");
     let mut b = String::from("<h1>Find an address</h1>\n");
     b.push_str(&search_form(text));
     if !text.is_empty() {
         match text.parse::<IpNet>().or_else(|_| text.parse::<std::net::IpAddr>().map(IpNet::from)) {
-            Ok(net) => b.push_str(&search_results(app, p, &net)),
+            Ok(net) => b.push_str(&search_results(p, &net)),
             Err(_) => {
                 let _ = writeln!(b, "<p role=\"alert\"><mark>`{}` is not an address or prefix</mark></p>", esc(text));
             }
@@ -387,7 +415,7 @@ pub fn search(app: &App, p: &Plan, q: &SearchQuery) -> String {
     layout("Find an address", &crumbs("Find an address"), &b)
 }
 
-fn search_results(app: &App, p: &Plan, net: &IpNet) -> String {
+fn search_results(p: &Plan, net: &IpNet) -> String {
     let overlap = |n: &IpNet| n.contains(net) || net.contains(n);
     let mut b = format!("<h2 id=\"found\">{}</h2>\n", esc(&net_text(net)));
     let hosts: Vec<&HostInfo> = p.hosts.iter().filter(|h| h.addresses.iter().any(|a| overlap(&IpNet::from(*a)))).collect();
@@ -407,11 +435,8 @@ fn search_results(app: &App, p: &Plan, net: &IpNet) -> String {
         b.push_str("</ul>\n");
     }
     let mut networks: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
-    for r in &app.rows {
-        for e in std::iter::once(&r.source).chain(match &r.destination {
-            portmatrix_report::change_request::Destination::Endpoint(e) => Some(e),
-            _ => None,
-        }) {
+    for c in &p.connections {
+        for e in c.sources.members.iter().chain(std::iter::once(&*c.dst)) {
             if e.kind == portmatrix_plan::EndpointKind::Network && e.nets.iter().any(overlap) && !networks.iter().any(|n| n.0 == e.name) {
                 networks.push((e.name.clone(), e.zone.clone(), e.nets.iter().map(net_text).collect()));
             }
@@ -433,9 +458,9 @@ fn search_results(app: &App, p: &Plan, net: &IpNet) -> String {
         }
         b.push_str("</ul>\n");
     }
-    let rows: Vec<&ChangeRequestRow> = app.rows.iter().filter(|r| r.touches(net)).collect();
-    let _ = writeln!(b, "<h3>Rows of the change request ({})</h3>", rows.len());
-    b.push_str(&table_html_with_id(&Table::of(rows), None, Some("found-rows")));
+    let (rows, n) = matching(p, |r| r.touches(net));
+    let _ = writeln!(b, "<h3>Rows of the change request ({n})</h3>");
+    b.push_str(&rows_table(&rows, n, None, "found-rows"));
     b
 }
 
@@ -476,14 +501,14 @@ pub async fn firewall_page(State(app): State<Arc<App>>, Path(name): Path<String>
         return no_deployment();
     };
     match p.firewall(&name) {
-        Some(f) => page(&app, StatusCode::OK, firewall(&app, p, f)),
+        Some(f) => page(&app, StatusCode::OK, firewall(p, f)),
         None => missing(&format!("No network firewall `{name}`.")),
     }
 }
 
 pub async fn search_page(State(app): State<Arc<App>>, Query(q): Query<SearchQuery>) -> Response {
     match &app.plan {
-        Some(p) => page(&app, StatusCode::OK, search(&app, p, &q)),
+        Some(p) => page(&app, StatusCode::OK, search(p, &q)),
         None => no_deployment(),
     }
 }
@@ -523,6 +548,15 @@ pub async fn firewall_file(State(app): State<Arc<App>>, Path((name, target, inde
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_capped_table_says_how_many_rows_it_leaves_out() {
+        let t = rows_table(&[], 5, None, "x");
+        assert!(t.contains("<caption>5 rows; the first 0 shown"), "{t}");
+        let t = rows_table(&[], 5, Some("5 of 9 rows".into()), "x");
+        assert!(t.contains("<caption>5 of 9 rows; the first 0 shown"), "{t}");
+        assert!(!rows_table(&[], 0, None, "x").contains("<caption>"));
+    }
 
     #[test]
     fn ports_parse_with_or_without_protocol() {

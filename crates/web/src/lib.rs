@@ -27,7 +27,7 @@ use axum::routing::get;
 use axum::Router;
 use portmatrix_model::Matrix;
 use portmatrix_plan::Plan;
-use portmatrix_report::change_request::{ChangeRequestRow, Cover};
+use portmatrix_report::change_request::Cover;
 use portmatrix_report::render::{render_matrix, Format};
 use serde::Deserialize;
 
@@ -42,8 +42,9 @@ pub struct App {
     pub matrices: Vec<(String, Matrix)>,
     /// The plan of the deployment given with `serve -i INV`.
     pub plan: Option<Plan>,
-    /// The change request's rows of the plan, computed once.
-    rows: Vec<ChangeRequestRow>,
+    /// The deployment's zone diagram, drawn on first use (it walks every
+    /// row of the change request).
+    zone_svg: std::sync::OnceLock<String>,
     /// The change request's cover (matrix versions, settings, date).
     pub cover: Option<Cover>,
     /// Probe or lab results given with `serve --results FILE`.
@@ -52,11 +53,11 @@ pub struct App {
 
 impl App {
     pub fn new(matrices: Vec<(String, Matrix)>) -> Self {
-        Self { matrices, plan: None, rows: Vec::new(), cover: None, results: None }
+        Self { matrices, plan: None, zone_svg: std::sync::OnceLock::new(), cover: None, results: None }
     }
     pub fn with_plan(mut self, plan: Plan) -> Self {
-        self.rows = portmatrix_report::change_request::rows(&plan);
         self.plan = Some(plan);
+        self.zone_svg = std::sync::OnceLock::new();
         self
     }
     /// The cover sheet of the change request downloads.
