@@ -10,6 +10,11 @@ use crate::output::{self, Format};
 
 /// Loads the inventory and plans it, printing diagnostics on failure.
 pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
+    load_deployment_plan(path).map(|(_, p)| p)
+}
+
+/// [`load_plan`], keeping the deployment (products, matrix versions, settings).
+pub fn load_deployment_plan(path: &std::path::Path) -> Result<(Deployment, Plan), u8> {
     let dep = Deployment::load(path, &portmatrix_catalog::Catalog).map_err(|d| {
         crate::diagnostics::print_all(&d);
         crate::exit::UNUSABLE
@@ -19,7 +24,7 @@ pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
         crate::exit::UNUSABLE
     })?;
     crate::diagnostics::print_all(&p.warnings);
-    Ok(p)
+    Ok((dep, p))
 }
 
 #[derive(Args)]

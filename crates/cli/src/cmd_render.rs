@@ -120,9 +120,44 @@ fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> u8 {
 }
 
 fn render_inventory(inv: &std::path::Path, format: Format) -> Result<Vec<u8>, u8> {
-    let plan = crate::cmd_plan::load_plan(inv)?;
-    portmatrix_report::plan_report::render_plan(&plan, format).map_err(|e| {
+    let (dep, plan) = crate::cmd_plan::load_deployment_plan(inv)?;
+    let cover = portmatrix_report::change_request::Cover::new(&dep, &cover_date());
+    portmatrix_report::plan_report::render_change_request(&plan, Some(&cover), format).map_err(|e| {
         eprintln!("error: {e}");
         crate::exit::UNUSABLE
     })
+}
+
+/// The date on a change request's cover: `SOURCE_DATE_EPOCH` when set (for
+/// reproducible documents), else today (UTC), as YYYY-MM-DD.
+pub fn cover_date() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(super::civil_from_days(-1), (1969, 12, 31));
+    }
 }

@@ -44,7 +44,10 @@ fn every_yaml_block_in_the_docs_works_as_written() {
             let is_inventory = body.lines().any(|l| l.starts_with("inventory:"));
             let args: Vec<&str> = if is_inventory { vec!["plan", "--summary", "-i"] } else { vec!["check"] };
             let out = Command::cargo_bin("portmatrix").unwrap().args(&args).arg(&file).output().unwrap();
-            assert_eq!(out.status.code(), Some(0), "{}:{line}: {}\n{}", path.display(), args[0], String::from_utf8_lossy(&out.stderr));
+            // A matrix example may show findings on purpose (an open review
+            // item fails `check` by design); it must never be unusable.
+            let ok = if is_inventory { out.status.code() == Some(0) } else { matches!(out.status.code(), Some(0 | 1)) };
+            assert!(ok, "{}:{line}: {} exited {:?}\n{}", path.display(), args[0], out.status.code(), String::from_utf8_lossy(&out.stderr));
             checked += 1;
         }
     }

@@ -5,15 +5,16 @@ use std::fmt::Write as _;
 
 use portmatrix_model::{Matrix, PortSet, Proto};
 
-use super::{App, Filters};
-use crate::graph::RoleGraph;
-use crate::html::{matrix_summary, table_html};
-use crate::matrix_table::{default_ports, end_roles, flows_table, ports_cell, FlowFilter};
-use crate::render::Format;
-use crate::svg::{esc, to_svg, SvgOptions};
-use crate::table::Table;
+use portmatrix_report::graph::RoleGraph;
+use portmatrix_report::html::{matrix_summary, table_html, table_html_with_id};
+use portmatrix_report::matrix_table::{default_ports, end_roles, flows_table, ports_cell, FlowFilter};
+use portmatrix_report::render::Format;
+use portmatrix_report::svg::{esc, to_svg, SvgOptions};
+use portmatrix_report::table::Table;
 
-pub(super) fn url_part(s: &str) -> String {
+use crate::{App, Filters};
+
+pub(crate) fn url_part(s: &str) -> String {
     let mut o = String::new();
     for b in s.bytes() {
         if b.is_ascii_alphanumeric() || b"-_.~@".contains(&b) {
@@ -26,7 +27,7 @@ pub(super) fn url_part(s: &str) -> String {
 }
 
 /// A page of the UI: top bar, skip link, stylesheet and the optional script.
-pub(super) fn layout(title: &str, crumbs: &str, body: &str) -> String {
+pub(crate) fn layout(title: &str, crumbs: &str, body: &str) -> String {
     format!(
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<title>{} — portmatrix</title>\n<link rel=\"stylesheet\" href=\"/assets/style.css\">\n<script src=\"/assets/app.js\" defer></script>\n</head>\n<body>\n<a class=\"skip\" href=\"#main\">Skip to content</a>\n<header class=\"top\"><a class=\"brand\" href=\"/\">portmatrix</a><nav aria-label=\"breadcrumbs\">{}</nav></header>\n<main id=\"main\" tabindex=\"-1\">\n{}</main>\n</body>\n</html>\n",
         esc(title),
@@ -137,7 +138,7 @@ fn flow_filter(m: &Matrix, q: &Filters) -> (FlowFilter, Vec<String>) {
         }
     }
     if let Some(r) = &f.role {
-        if r != "any" && !m.roles.keys().any(|id| crate::matrix_table::role_matches(m, id, r)) {
+        if r != "any" && !m.roles.keys().any(|id| portmatrix_report::matrix_table::role_matches(m, id, r)) {
             problems.push(format!("`{}` has no role `{r}`", m.matrix.value));
         }
     }
@@ -195,9 +196,7 @@ pub fn matrix(key: &str, m: &Matrix, q: &Filters) -> String {
     }
     let t = flows_table(m, &filter);
     let caption = format!("{} of {} flows", t.rows.len(), m.flows.len());
-    let mut table = table_html(&t, Some(&caption), &["id", "ports", "src ports", "when"]);
-    table = table.replacen("<table>", "<table id=\"flow-table\">", 1);
-    b.push_str(&table);
+    b.push_str(&table_html_with_id(&t, Some(&caption), Some("flow-table")));
     b.push_str(&settings_and_downloads(key, m));
     layout(&m.title, &crumbs(key, m, ""), &b)
 }
@@ -205,10 +204,10 @@ pub fn matrix(key: &str, m: &Matrix, q: &Filters) -> String {
 fn settings_and_downloads(key: &str, m: &Matrix) -> String {
     let k = url_part(key);
     let mut b = String::new();
-    let settings = crate::render::settings_table(m);
+    let settings = portmatrix_report::render::settings_table(m);
     if !settings.rows.is_empty() {
         b.push_str("<h2 id=\"settings\">Features and parameters</h2>\n");
-        b.push_str(&table_html(&settings, None, &["name", "default"]));
+        b.push_str(&table_html(&settings, None));
     }
     b.push_str("<h2 id=\"downloads\">Downloads</h2>\n<p class=\"downloads\">");
     for f in Format::ALL {
@@ -240,8 +239,9 @@ pub fn role_panel(key: &str, m: &Matrix, role: &str) -> String {
 fn role_parts(key: &str, m: &Matrix, role: &str) -> (String, String) {
     let k = url_part(key);
     let title = m.role(role).map(|r| r.title.as_str()).unwrap_or("any (bound by the deployment)");
-    let mut listens = Table::new(&["proto", "ports", "from", "flow", "when", "purpose"]);
-    let mut talks = Table::new(&["to", "proto", "ports", "flow", "when", "purpose"]);
+    let mut listens = Table::new(&["proto", "ports", "from", "flow", "when", "purpose"]).mono(&["ports", "flow", "when"]);
+    let mut talks = Table::new(&["to", "proto", "ports", "flow", "when", "purpose"]).mono(&["ports", "flow", "when"]);
+    let mut peers: Vec<String> = Vec::new();
     let mut summary: BTreeMap<Proto, PortSet> = BTreeMap::new();
     let mut icmp: Vec<String> = Vec::new();
     let names = |v: &[portmatrix_model::matrix::Name]| v.iter().map(|n| n.value.as_str()).collect::<Vec<_>>().join(", ");
@@ -262,6 +262,11 @@ fn role_parts(key: &str, m: &Matrix, role: &str) -> (String, String) {
             }
         }
         if end_roles(m, &f.from).contains(&role) {
+            for n in &f.to {
+                if !peers.contains(&n.value) {
+                    peers.push(n.value.clone());
+                }
+            }
             talks.push(vec![names(&f.to), protos, ports_cell(m, f), f.id.value.clone(), when, f.purpose.clone()]);
         }
     }
@@ -295,14 +300,6 @@ fn role_parts(key: &str, m: &Matrix, role: &str) -> (String, String) {
         "<p id=\"listens-summary\"><b>Listens on:</b> <code>{}</code></p>",
         if parts.is_empty() { "nothing".to_string() } else { esc(&parts.join("; ")) }
     );
-    let mut peers: Vec<String> = Vec::new();
-    for r in &talks.rows {
-        for p in r[0].split(", ") {
-            if !peers.iter().any(|x| x == p) {
-                peers.push(p.to_string());
-            }
-        }
-    }
     let _ = writeln!(
         o,
         "<p id=\"talks-summary\"><b>Talks to:</b> {}</p>",
@@ -311,9 +308,9 @@ fn role_parts(key: &str, m: &Matrix, role: &str) -> (String, String) {
     let _ = writeln!(o, "<p class=\"noprint\"><a href=\"#role-tables\">Details</a> · <a href=\"/m/{k}?role={}#flows\">This role's flows in the table</a></p>", url_part(role));
     let summary_html = std::mem::take(&mut o);
     let _ = writeln!(o, "<div id=\"role-tables\"><h3>Listens on ({} flows)</h3>", listens.rows.len());
-    o.push_str(&table_html(&listens, None, &["ports", "flow", "when"]).replacen("<table>", "<table id=\"listens\">", 1));
+    o.push_str(&table_html_with_id(&listens, None, Some("listens")));
     let _ = writeln!(o, "<h3>Talks to ({} flows)</h3>", talks.rows.len());
-    o.push_str(&table_html(&talks, None, &["ports", "flow", "when"]).replacen("<table>", "<table id=\"talks\">", 1));
+    o.push_str(&table_html_with_id(&talks, None, Some("talks")));
     o.push_str("</div>\n");
     (summary_html, o)
 }
@@ -331,7 +328,7 @@ pub fn diagram(key: &str, m: &Matrix, q: &Filters) -> String {
         let _ = writeln!(b, "<p role=\"alert\"><mark>`{}` has no role `{}`</mark></p>", esc(&m.matrix.value), esc(r));
     }
     let href = |id: &str| format!("/m/{k}/diagram?role={}#role", url_part(id));
-    let opts = SvgOptions { role_href: Some(&href), highlight: selected, label_max: 0 };
+    let opts = SvgOptions { role_href: Some(&href), highlight: selected, label_max: 0, fit_width: true };
     b.push_str("<div class=\"diagram\" id=\"diagram\">\n");
     b.push_str(&to_svg(&RoleGraph::drawing(m), &opts));
     b.push_str("</div>\n");

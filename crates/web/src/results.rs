@@ -17,8 +17,8 @@ use portmatrix_plan::Plan;
 use portmatrix_verify::probe::{Expect, ProbeResult, Verdict};
 use serde::Deserialize;
 
-use super::pages::url_part;
-use crate::svg::esc;
+use crate::pages::url_part;
+use portmatrix_report::escape::html as esc;
 
 /// A results file as loaded.
 #[derive(Debug, Clone, Default)]
@@ -226,7 +226,7 @@ pub fn page(res: &Results, plan: Option<&Plan>, q: &ResultFilters) -> String {
         crumbs.push_str(" › <a href=\"/d\">Deployment</a>");
     }
     crumbs.push_str(" › <span aria-current=\"page\">Results</span>");
-    super::pages::layout(&format!("Results {}", res.file), &crumbs, &b)
+    crate::pages::layout(&format!("Results {}", res.file), &crumbs, &b)
 }
 
 /// The section of a host page: the probes sent from or to the host.

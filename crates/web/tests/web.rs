@@ -7,10 +7,10 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use portmatrix_plan::{plan, Deployment};
-use portmatrix_report::web::results::parse_results;
-use portmatrix_report::web::{App, Server};
 use portmatrix_verify::probe::{Expect, ProbeResult, Target, Verdict};
 use portmatrix_verify::Proto;
+use portmatrix_web::results::parse_results;
+use portmatrix_web::{App, Server};
 
 /// A few results built with the prober's own types, serialised the way
 /// `portmatrix probe --format json` writes them.
@@ -65,7 +65,7 @@ fn server() -> SocketAddr {
         let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
         let p = plan(&Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("inventory loads")).expect("plans");
         let (origin, results) = parse_results(&results_json()).expect("the prober's JSON parses");
-        let res = portmatrix_report::web::results::Results { file: "probe.json".into(), origin, results };
+        let res = portmatrix_web::results::Results { file: "probe.json".into(), origin, results };
         let s =
             Server::bind("127.0.0.1:0".parse().expect("addr"), App::new(matrices).with_plan(p).with_results(res)).expect("bind loopback");
         let addr = s.local_addr().expect("local addr");
@@ -87,8 +87,14 @@ impl Resp {
 }
 
 fn get(path: &str) -> Resp {
-    let mut s = TcpStream::connect(server()).expect("connect");
-    write!(s, "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n").expect("send");
+    request(server(), path, Some("localhost"))
+}
+
+/// A GET with this `Host` header (none when `None`).
+fn request(addr: SocketAddr, path: &str, host: Option<&str>) -> Resp {
+    let mut s = TcpStream::connect(addr).expect("connect");
+    let host = host.map(|h| format!("Host: {h}\r\n")).unwrap_or_default();
+    write!(s, "GET {path} HTTP/1.1\r\n{host}Connection: close\r\n\r\n").expect("send");
     let mut raw = Vec::new();
     s.read_to_end(&mut raw).expect("read");
     let split = raw.windows(4).position(|w| w == b"\r\n\r\n").expect("end of headers");
@@ -268,4 +274,112 @@ fn lab_reports_parse_too() {
     let (origin, rs) = parse_results(&lab.to_string()).expect("the lab's JSON parses");
     assert_eq!(origin, "portmatrix lab of jtel-acd (nftables)");
     assert_eq!(rs.len(), 4);
+}
+
+#[test]
+fn only_the_host_names_it_listens_as_are_answered() {
+    let addr = server();
+    let port = addr.port();
+    for ok in [format!("localhost:{port}"), format!("127.0.0.1:{port}"), "localhost".to_string()] {
+        assert_eq!(request(addr, "/", Some(&ok)).status, 200, "{ok}");
+    }
+    // A DNS-rebinding page reaches the server under its own name.
+    for bad in [
+        format!("rebind.example:{port}"),
+        "rebind.example".to_string(),
+        format!("localhost:{}", port.wrapping_add(1)),
+        format!("10.0.0.1:{port}"),
+    ] {
+        let r = request(addr, "/d/host/acd-lb1/file/nftables/0", Some(&bad));
+        assert_eq!(r.status, 421, "{bad}");
+        assert!(!r.text().contains("table inet"), "{bad}: nothing of the configuration");
+    }
+    assert_eq!(request(addr, "/", None).status, 400, "no Host header");
+}
+
+#[test]
+fn downloads_name_their_files_per_rfc_6266() {
+    let m = portmatrix_catalog::get("jtel-stack").expect("in catalog").expect("loads");
+    let key = "wéird \"key\"\r\nX-Evil: 1";
+    let s = Server::bind("127.0.0.1:0".parse().expect("addr"), App::new(vec![(key.to_string(), m)])).expect("bind");
+    let addr = s.local_addr().expect("addr");
+    std::thread::spawn(move || s.run());
+    let r = request(addr, "/m/w%C3%A9ird%20%22key%22%0D%0AX-Evil%3A%201/export/csv", Some("localhost"));
+    assert_eq!(r.status, 200);
+    assert!(!r.headers.contains("x-evil: 1\r\n") && !r.headers.lines().any(|l| l.starts_with("x-evil")), "{}", r.headers);
+    let cd = r.headers.lines().find(|l| l.starts_with("content-disposition:")).expect("content-disposition");
+    assert_eq!(cd, "content-disposition: attachment; filename=\"w_ird _key___x-evil: 1.csv\"; filename*=utf-8''w%c3%a9ird%20%22key%22%0d%0ax-evil%3a%201.csv");
+}
+
+#[test]
+fn a_network_firewall_has_its_page_and_configuration_per_target() {
+    let t = get("/d").text();
+    assert!(t.contains("href=\"/d/firewall/core-fw\""), "the deployment links its firewalls");
+    let r = get("/d/firewall/core-fw");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    for target in ["nftables", "iptables", "aerleon"] {
+        assert!(t.contains(&format!("id=\"target-{target}\"")), "{target}");
+    }
+    assert!(!t.contains("id=\"target-windows\""), "Windows writes no forward rules");
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
+    let p = plan(&Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("loads")).expect("plans");
+    let files = portmatrix_targets::compile_firewall(&p, "core-fw", portmatrix_targets::Target::Nftables, &Default::default())
+        .expect("compiles")
+        .files;
+    let r = get("/d/firewall/core-fw/file/nftables/0");
+    assert_eq!(r.status, 200);
+    assert!(r.headers.contains("filename=\"core-fw.nft\""), "{}", r.headers);
+    assert_eq!(r.text(), files[0].contents, "the download is the compiled file");
+    assert!(t.contains("data-file=\"core-fw.nft\""));
+    let p = &p;
+    let rows = p
+        .connections
+        .iter()
+        .flat_map(|c| c.remote_sources().map(move |m| p.enforcement(m, c)))
+        .filter(|e| e.path.firewalls().iter().any(|f| f == "core-fw"))
+        .count();
+    assert!(t.contains(&format!("Rows it permits ({rows})")), "the rows it enforces");
+    assert_eq!(get("/d/firewall/no-such-fw").status, 404);
+    assert_eq!(get("/d/firewall/core-fw/file/windows/0").status, 404);
+    assert_eq!(get("/d/firewall/core-fw/file/nftables/9").status, 404);
+    // The connection filter by firewall keeps exactly those rows.
+    let f = get("/d?firewall=core-fw").text();
+    let caption = f.split("<caption>").nth(1).expect("caption").split(' ').next().expect("count").to_string();
+    assert_eq!(caption, rows.to_string());
+}
+
+#[test]
+fn explain_answers_by_host_name_or_address() {
+    let t = get("/d/explain?from=acd-lb1&to=acd-store1&service=445%2Ftcp").text();
+    assert!(t.contains("data-verdict=\"permitted\""), "{t}");
+    assert!(t.contains("acd/internal-samba"), "the flow that permits it");
+    let by_addr = get("/d/explain?from=10.10.0.11&to=10.10.0.21&service=tcp%2F445").text();
+    assert!(by_addr.contains("data-verdict=\"permitted\""));
+    // Across the firewall: agents (clients) to the load balancer, through core-fw.
+    let t = get("/d/explain?from=10.20.1.5&to=acd-lb1&service=443%2Ftcp").text();
+    assert!(t.contains("data-verdict=\"permitted\"") && t.contains("core-fw"), "the firewall on the path");
+    let t = get("/d/explain?from=10.20.1.5&to=acd-dbm1&service=3306%2Ftcp").text();
+    assert!(t.contains("data-verdict=\"denied\""));
+    assert!(t.contains("id=\"dropped-by\">Dropped by: host firewall, core-fw."), "who drops it");
+    let t = get("/d/explain?from=acd-tel1&to=acd-tel1&service=5060%2Fudp").text();
+    assert!(t.contains("data-verdict=\"local\"") && t.contains("LOCAL, NO RULE"));
+    let t = get("/d/explain?from=acd-lb9&to=acd-store1&service=445%2Ftcp").text();
+    assert!(t.contains("did you mean `acd-lb1`?") || t.contains("did you mean `acd-lb2`?"), "a hint for a misspelt host");
+    let t = get("/d/explain?from=acd-lb1&to=acd-store1&service=445").text();
+    assert!(t.contains("445/tcp"), "asks for the protocol");
+}
+
+#[test]
+fn search_finds_hosts_networks_and_rows_by_address() {
+    let t = get("/d/search?addr=10.10.0.21").text();
+    let hosts = t.split("id=\"found-hosts\"").nth(1).expect("hosts").split("</ul>").next().expect("end");
+    assert!(hosts.contains("acd-store1") && !hosts.contains("acd-lb1"), "{hosts}");
+    assert!(t.contains("<table id=\"found-rows\""));
+    let t = get("/d/search?addr=10.20.7.7").text();
+    assert!(t.contains("No host has this address."));
+    assert!(t.split("id=\"found-networks\"").nth(1).expect("networks").contains("agents"));
+    let t = get("/d/search?addr=10.20.0.0%2F16").text();
+    assert!(t.contains("agents"));
+    assert!(get("/d/search?addr=not-an-address").text().contains("is not an address or prefix"));
 }
