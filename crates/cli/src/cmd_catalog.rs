@@ -1,7 +1,7 @@
 //! `portmatrix catalog`: the built-in matrices.
 
 use clap::Subcommand;
-use portmatrix_report::table::Table;
+use portmatrix_report::table::{Cell, Table};
 
 use crate::output::{self, Format};
 
@@ -37,14 +37,15 @@ pub fn run(cmd: CatalogCmd) -> u8 {
             }
             let mut t = Table::new(&["id", "version", "title", "roles", "flows", "features", "params"]);
             for m in &matrices {
+                let count = |n: usize| Cell::Int(n as i64);
                 t.push(vec![
-                    m.matrix.value.clone(),
-                    m.version.value.clone(),
-                    m.title.clone(),
-                    m.roles.len().to_string(),
-                    m.flows.len().to_string(),
-                    m.features.len().to_string(),
-                    m.params.len().to_string(),
+                    Cell::from(m.matrix.value.clone()),
+                    Cell::from(m.version.value.clone()),
+                    Cell::from(m.title.clone()),
+                    count(m.roles.len()),
+                    count(m.flows.len()),
+                    count(m.features.len()),
+                    count(m.params.len()),
                 ]);
             }
             output::print(&output::table(&t, format));

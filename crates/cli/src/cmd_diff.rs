@@ -198,7 +198,7 @@ fn matrix_table(d: &MatrixDiff) -> Table {
 
 fn render_matrix_diff(d: &MatrixDiff, format: Format) -> String {
     if matches!(format, Format::Json | Format::Yaml) {
-        return serde_json::to_string_pretty(d).expect("serialisable") + "\n";
+        return output::structured(d, format);
     }
     let t = matrix_table(d);
     if format != Format::Table {
@@ -260,7 +260,7 @@ fn delta_table(d: &DeploymentDiff) -> Table {
 
 fn render_deployment_diff(d: &DeploymentDiff, format: Format) -> String {
     if matches!(format, Format::Json | Format::Yaml) {
-        return serde_json::to_string_pretty(d).expect("serialisable") + "\n";
+        return output::structured(d, format);
     }
     let t = delta_table(d);
     if format != Format::Table {

@@ -57,7 +57,7 @@ pub fn run_plan(a: PlanArgs) -> u8 {
         return crate::exit::CLEAN;
     }
     if a.format == Format::Json || a.format == Format::Yaml {
-        output::print(&(serde_json::to_string_pretty(&p).expect("plan serialises") + "\n"));
+        output::print(&output::structured(&p, a.format));
         return crate::exit::CLEAN;
     }
     let t = if a.local { portmatrix_report::plan_report::local_table(&p) } else { portmatrix_report::plan_report::connections_table(&p) };
@@ -126,7 +126,7 @@ pub fn run_explain(a: ExplainArgs) -> u8 {
         }
     };
     match a.format {
-        Format::Json | Format::Yaml => output::print(&(serde_json::to_string_pretty(&answers).expect("serialisable") + "\n")),
+        Format::Json | Format::Yaml => output::print(&output::structured(&answers, a.format)),
         _ => output::print(&explain_text(&answers)),
     }
     if answers.iter().all(|x| x.permitted) {

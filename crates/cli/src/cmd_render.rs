@@ -49,8 +49,9 @@ pub struct RenderArgs {
     pub matrix: Option<String>,
     /// Render the plan of this inventory instead of a matrix: the planned
     /// connections (XLSX: a sheet per zone pair and per host) and a diagram of the zones
-    #[arg(long, short = 'i', value_name = "INV")]
+    #[arg(long, short = 'i', value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Output format (a document or a diagram)
     #[arg(long, short, value_enum)]
     pub format: RenderFormat,
     /// Write to this file (atomically) instead of standard output

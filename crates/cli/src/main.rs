@@ -45,6 +45,9 @@ Exit codes: 0 clean, 1 findings, 2 unusable input.",
     after_help = "Examples:\n  portmatrix catalog list\n  portmatrix show jtel-acd --port 5060\n  portmatrix query --port 5060/udp\n  portmatrix check my-product.yaml\n\nRun `portmatrix help COMMAND` for the examples of each command."
 )]
 struct Cli {
+    /// Terminal tables show every column, unwrapped (default: the columns that fit)
+    #[arg(long, global = true)]
+    wide: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -130,6 +133,7 @@ fn completions(shell: &str) -> u8 {
 fn main() -> ExitCode {
     clap_complete::CompleteEnv::with_factory(Cli::command).bin("portmatrix").complete();
     let cli = Cli::parse();
+    output::set_wide(cli.wide);
     let code = match cli.command {
         Command::Catalog(c) => cmd_catalog::run(c),
         Command::Show(a) => cmd_show::run(a),
