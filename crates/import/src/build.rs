@@ -434,7 +434,10 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
     let mut mapped: Vec<(Table, Mapping)> = Vec::new();
     for t in &doc.tables {
         match map_header(&t.header) {
-            Some(m) if !t.rows.is_empty() => mapped.push((t.clone(), m)),
+            Some(mut m) if !t.rows.is_empty() => {
+                m.listener_host = process_host(t, &mut m);
+                mapped.push((t.clone(), m))
+            }
             _ => b.d.tables.push(TableReport {
                 index: t.index,
                 label: t.label(),
@@ -738,6 +741,9 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     } else {
         let from = if m.has(Col::From) {
             ends_or_any(b, &cell(Col::From), "initiator", &mut row_review)
+        } else if let Some(subject) = section_initiator(t) {
+            row_review.push(format!("the initiator is read from the section: \"{subject}\" connects; check it"));
+            read_ends(&subject).ends.iter().map(|e| b.role(e)).collect()
         } else if b.self_is_placeholder() {
             // A listener column alone, and no system named anywhere: the
             // table lists what its components accept, from anyone.
@@ -746,7 +752,16 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         } else {
             vec![b.self_role()]
         };
-        let to = if m.has(Col::To) { ends_or_any(b, &cell(Col::To), "listener", &mut row_review) } else { vec![b.self_role()] };
+        let to = if let Some(host) = &m.listener_host {
+            row_review.push(format!(
+                "the listener is the host the section names (\"{host}\"); the row's component is a process on it: check the host"
+            ));
+            read_ends(host).ends.iter().map(|e| b.role(e)).collect()
+        } else if m.has(Col::To) {
+            ends_or_any(b, &cell(Col::To), "listener", &mut row_review)
+        } else {
+            vec![b.self_role()]
+        };
         (from, to)
     };
     if to == ["any"] && m.has(Col::To) && cell(Col::To).trim().is_empty() {
@@ -812,8 +827,46 @@ fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<Str
             }
         }
     }
+    if let Some(subject) = section_initiator(t) {
+        review.push(format!("the initiator is read from the section: \"{subject}\" connects; check it"));
+        let from: Vec<String> = read_ends(&subject).ends.iter().map(|e| b.role(e)).collect();
+        if !from.is_empty() {
+            return (from, vec![b.self_role()]);
+        }
+    }
     review.push("the table names no initiator: `any` is used; name the parties that connect".into());
     (vec!["any".into()], vec![b.self_role()])
+}
+
+/// A listener column that names processes, not hosts: another column of
+/// the table gives each row's executable ("Services\\ServerAgent\\ServerAgent.exe")
+/// and the section heading names one host ("CE Core Server Rules"). The
+/// listener column becomes the row's name and the host its listener.
+fn process_host(t: &Table, m: &mut Mapping) -> Option<String> {
+    let to = m.find(Col::To)?;
+    let host = peer::host_of_heading(&t.title)?;
+    let is_path = |c: &str| {
+        let c = c.trim().to_ascii_lowercase();
+        (c.contains('\\') || c.contains('/')) && [".exe", ".dll", ".jar", ".bin", ".sh"].iter().any(|e| c.ends_with(e))
+    };
+    let path_col = (0..t.header.len()).filter(|&i| m.cols.get(i).is_some_and(Option::is_none)).any(|i| {
+        let filled: Vec<&str> = t.rows.iter().map(|r| r.cell(i)).filter(|c| !c.trim().is_empty()).collect();
+        !filled.is_empty() && filled.iter().filter(|c| is_path(c)).count() * 2 > filled.len()
+    });
+    if !path_col {
+        return None;
+    }
+    m.cols[to] = if m.has(Col::Name) { Some(Col::Purpose) } else { Some(Col::Name) };
+    Some(host)
+}
+
+/// The party the text introducing a table says opens the connections
+/// ("the end devices must be able to connect outbound on the following
+/// ports"); the title may be the first line of the sentence the intro ends.
+fn section_initiator(t: &Table) -> Option<String> {
+    let joined = format!("{} {}", t.title, t.intro);
+    let found = [t.intro.as_str(), joined.as_str(), t.title.as_str()].into_iter().find_map(peer::connecting_subject);
+    found.filter(|s| !read_ends(s).ends.is_empty())
 }
 
 /// "Response to above", "return traffic", "reply": no connection of its own.
@@ -1255,5 +1308,49 @@ mod tests {
             ]
         );
         assert!(d.flows[3].review.iter().any(|r| r.contains("relative")));
+    }
+
+    #[test]
+    fn the_section_names_the_initiator_of_a_listener_only_table() {
+        let mut t =
+            table(&["Protocol", "Target port", "Targets"], &[&["TCP", "443", "all networks"], &["UDP", "53", "Customer DNS server"]]);
+        t.title = "To talk to the telephone system, the end devices must be able to connect".into();
+        t.intro = "outbound on the following ports:".into();
+        let d = build1(t.clone(), None);
+        let ends: Vec<_> = d.flows.iter().map(|f| (f.from.join(","), f.to.join(","))).collect();
+        assert_eq!(ends, [("end-devices".to_string(), "any".to_string()), ("end-devices".into(), "customer-dns-server".into())]);
+        assert!(d.flows.iter().all(|f| f.review.iter().any(|r| r.contains("read from the section"))));
+        // Without such a sentence the initiator stays `any`, under review.
+        t.title = "Ports".into();
+        t.intro.clear();
+        let d = build1(t, None);
+        assert!(d.flows.iter().all(|f| f.from == ["any"] && f.review.iter().any(|r| r.contains("names no initiator"))));
+    }
+
+    #[test]
+    fn a_component_column_of_processes_runs_on_the_host_the_heading_names() {
+        let mut t = table(
+            &["Component", "File Path", "Ports", "Source"],
+            &[
+                &["Server Agent", "Services\\ServerAgent\\ServerAgent.exe", "TCP 9998", "Server"],
+                &["Naming Service", "Services\\NamingService\\Naming.exe", "TCP 9999", "Server, Client"],
+            ],
+        );
+        t.title = "CE Core Server Rules".into();
+        let d = build1(t.clone(), None);
+        assert!(d.flows.iter().all(|f| f.to == ["ce-core-server"]), "{:?}", d.flows);
+        assert_eq!(d.flows[1].from, ["server", "client"]);
+        assert!(d.flows[0].purpose.contains("Server Agent"), "{}", d.flows[0].purpose);
+        // Without executables the component column is the listener.
+        for r in &mut t.rows {
+            r.cells[1] = "see the manual".into();
+        }
+        let d = build1(t.clone(), None);
+        assert_eq!(d.flows[0].to, ["server-agent"]);
+        // Nor without a heading naming a host.
+        t.title = "Firewall rules".into();
+        t.rows[0].cells[1] = "Services\\ServerAgent\\ServerAgent.exe".into();
+        t.rows[1].cells[1] = "Services\\NamingService\\Naming.exe".into();
+        assert_eq!(build1(t, None).flows[0].to, ["server-agent"]);
     }
 }

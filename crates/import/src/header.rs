@@ -180,6 +180,9 @@ pub fn classify(header: &str) -> Option<Col> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
     pub cols: Vec<Option<Col>>,
+    /// The host every row's listener runs on, when the listener column
+    /// names processes on one host the section heading names.
+    pub listener_host: Option<String>,
 }
 
 impl Mapping {
@@ -253,7 +256,7 @@ pub fn map_header(header: &[String]) -> Option<Mapping> {
     // A port column beside a purpose or a name is a port table too ("Protocol
     // and Port | Usage"): its protocols are in the port cells.
     if any_ports && (ends || has(Col::Proto) || has(Col::Purpose) || has(Col::Name)) {
-        Some(Mapping { cols })
+        Some(Mapping { cols, listener_host: None })
     } else {
         None
     }

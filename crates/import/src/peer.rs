@@ -255,6 +255,56 @@ pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
     })
 }
 
+/// Verb phrases after which a sentence's subject is the party that opens
+/// connections: "the end devices must be able to connect outbound".
+const CONNECTING_VERBS: &[&str] = &[
+    " must be able to connect",
+    " need to be able to connect",
+    " needs to be able to connect",
+    " must be able to reach",
+    " must be able to establish",
+    " need to connect",
+    " needs to connect",
+    " must connect",
+    " connect outbound",
+    " connects outbound",
+];
+
+/// The initiator a sentence introducing a one-ended table names: "To talk
+/// to the telephone system, the end devices must be able to connect
+/// outbound on the following ports" → "end devices". The subject is the
+/// clause before the verb (after the last comma), without its article, at
+/// most five words and naming something (not "you", "it", "they").
+pub fn connecting_subject(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let at = CONNECTING_VERBS.iter().filter_map(|v| lower.find(v)).min()?;
+    let before = &text[..at];
+    let clause_start = before.rfind([',', '.', ';', ':', '\n']).map(|i| i + 1).unwrap_or(0);
+    let subject = strip_leading(before[clause_start..].trim());
+    let n = subject.split_whitespace().count();
+    let lower_subject = subject.to_ascii_lowercase();
+    let pronoun = ["you", "it", "they", "we", "this", "these", "which", "that"].contains(&lower_subject.as_str());
+    (n > 0 && n <= 5 && !pronoun && subject.chars().any(char::is_alphabetic)).then_some(subject)
+}
+
+/// Words a section heading adds after the name of a host: "CE Core
+/// Server Rules", "Database Server Ports", "Web Node Firewall Rules".
+const HEADING_TAILS: &[&str] = &["rules", "rule", "ports", "port", "firewall", "requirements", "policies", "policy", "settings"];
+
+/// The host a section heading names, when it is "<name> <system noun>"
+/// followed only by words such as "Rules" or "Ports": "CE Core Server
+/// Rules" → "CE Core Server". None when the heading names no such host.
+pub fn host_of_heading(title: &str) -> Option<String> {
+    let mut words: Vec<&str> = title.split_whitespace().collect();
+    while words.last().is_some_and(|w| HEADING_TAILS.contains(&w.to_ascii_lowercase().trim_matches(|c: char| !c.is_alphanumeric()))) {
+        words.pop();
+    }
+    let last = words.last()?.to_ascii_lowercase();
+    // A name: every word capitalised ("Ports used by the X Server" is a sentence, not a host).
+    let named = words.iter().all(|w| w.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit()));
+    (named && words.len() >= 2 && words.len() <= 6 && SYSTEM_NOUNS.contains(&last.as_str())).then(|| words.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -308,5 +358,25 @@ mod tests {
         );
         assert_eq!(owner_phrase("access customer's network shared folders for backup purposes").unwrap().0, "network shared folders");
         assert!(owner_phrase("send email notifications").is_none());
+    }
+
+    #[test]
+    fn the_subject_that_connects() {
+        let s = connecting_subject("To talk to the telephone system, the end devices must be able to connect outbound");
+        assert_eq!(s.as_deref(), Some("end devices"));
+        assert_eq!(connecting_subject("Agent PCs need to connect to these ports.").as_deref(), Some("Agent PCs"));
+        assert_eq!(connecting_subject("You must be able to connect to the server."), None);
+        assert_eq!(connecting_subject("Open these ports on the server."), None);
+        assert_eq!(connecting_subject("On this segment, hosts must connect outbound").as_deref(), Some("hosts"));
+        assert_eq!(connecting_subject("Every machine that is placed in the perimeter network of the company must connect"), None);
+    }
+
+    #[test]
+    fn the_host_a_heading_names() {
+        assert_eq!(host_of_heading("CE Core Server Rules").as_deref(), Some("CE Core Server"));
+        assert_eq!(host_of_heading("Database Server Firewall Rules").as_deref(), Some("Database Server"));
+        assert_eq!(host_of_heading("Firewall Rules"), None);
+        assert_eq!(host_of_heading("Server"), None);
+        assert_eq!(host_of_heading("Ports used by the Recording Server"), None);
     }
 }

@@ -1137,7 +1137,7 @@ fn word_header(line: &str) -> Option<(Vec<String>, crate::header::Mapping)> {
         }
     }
     let has = |k: Col| cols.contains(&Some(k));
-    (has(Col::Ports) && (has(Col::From) || has(Col::To))).then_some((names, crate::header::Mapping { cols }))
+    (has(Col::Ports) && (has(Col::From) || has(Col::To))).then_some((names, crate::header::Mapping { cols, listener_host: None }))
 }
 
 fn word_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
