@@ -161,13 +161,28 @@ struct CondParser {
     tokens: Vec<(Tok, Span)>,
     pos: usize,
     end: usize,
-    /// Open parentheses and `!` around the current token: the parser's own
-    /// recursion depth.
+    /// Open parentheses and `!` around the current token.
     nesting: usize,
 }
 
 /// A parsed subcondition and the depth of its tree.
 type Parsed = (Cond, usize);
+
+/// What the parser is in the middle of. The parser keeps these on a stack
+/// of its own instead of recursing, so that its stack use does not grow with
+/// the nesting of the condition; it reads the tokens in the same order and
+/// reports the same first error as a recursive descent over
+/// `or := and ('||' and)*`, `and := unary ('&&' unary)*`,
+/// `unary := '!' unary | '(' or ')' | NAME` would.
+enum Pending {
+    /// An `or`: the `||` chain so far and the `&&` chain so far, each with
+    /// the operator that waits for its right operand.
+    Or { or_chain: Option<(Parsed, Span)>, and_chain: Option<(Parsed, Span)> },
+    /// A `!` at this span, waiting for its operand.
+    Not(Span),
+    /// A `(` at this span, waiting for its `or` and then `)`.
+    Open(Span),
+}
 
 impl CondParser {
     fn peek(&self) -> Option<&Tok> {
@@ -180,56 +195,74 @@ impl CondParser {
         }
         Ok(below + 1)
     }
-    /// One `&&` or `||` chain; `next` reads its operands.
-    fn chain(&mut self, op: Tok, next: fn(&mut Self) -> Result<Parsed, CondError>) -> Result<Parsed, CondError> {
-        let (mut left, mut depth) = next(self)?;
-        while self.peek() == Some(&op) {
-            let span = self.tokens[self.pos].1;
-            self.pos += 1;
-            let (right, right_depth) = next(self)?;
-            depth = Self::deeper(depth.max(right_depth), span)?;
-            left = match op {
-                Tok::Or => Cond::Or(Box::new(left), Box::new(right)),
-                _ => Cond::And(Box::new(left), Box::new(right)),
+    /// Reads prefix operators up to a feature name, which it returns.
+    fn operand(&mut self, pending: &mut Vec<Pending>) -> Result<Parsed, CondError> {
+        loop {
+            let Some((tok, span)) = self.tokens.get(self.pos).cloned() else {
+                return Err(CondError::syntax((Span::new(self.end, 0), "the condition ends too early: a feature name is missing".into())));
             };
+            self.pos += 1;
+            match tok {
+                Tok::Name(n) => return Ok((Cond::Feature(Spanned::new(n, span)), 1)),
+                Tok::Not | Tok::Open => {
+                    self.nesting = Self::deeper(self.nesting, span)?;
+                    if tok == Tok::Not {
+                        pending.push(Pending::Not(span));
+                    } else {
+                        pending.push(Pending::Open(span));
+                        pending.push(Pending::Or { or_chain: None, and_chain: None });
+                    }
+                }
+                _ => return Err(CondError::syntax((span, "expected a feature name, `!` or `(` here".into()))),
+            }
         }
-        Ok((left, depth))
     }
+    /// The whole condition (up to a token that cannot continue it).
     fn or(&mut self) -> Result<Parsed, CondError> {
-        self.chain(Tok::Or, Self::and)
-    }
-    fn and(&mut self) -> Result<Parsed, CondError> {
-        self.chain(Tok::And, Self::unary)
-    }
-    fn unary(&mut self) -> Result<Parsed, CondError> {
-        let Some((tok, span)) = self.tokens.get(self.pos).cloned() else {
-            return Err(CondError::syntax((Span::new(self.end, 0), "the condition ends too early: a feature name is missing".into())));
-        };
-        self.pos += 1;
-        match tok {
-            Tok::Name(n) => Ok((Cond::Feature(Spanned::new(n, span)), 1)),
-            Tok::Not | Tok::Open => {
-                // Both recurse: bound the recursion before it happens.
-                self.nesting = Self::deeper(self.nesting, span)?;
-                let inner = if tok == Tok::Not { self.not(span) } else { self.parenthesised(span) };
-                self.nesting -= 1;
-                inner
+        let mut pending = vec![Pending::Or { or_chain: None, and_chain: None }];
+        'operand: loop {
+            let mut value = self.operand(&mut pending)?;
+            // Hand the finished operand to what waits for it, finishing
+            // whatever it completes, until something needs another operand.
+            loop {
+                match pending.last_mut() {
+                    Some(Pending::Not(span)) => {
+                        let span = *span;
+                        pending.pop();
+                        self.nesting -= 1;
+                        value = (Cond::Not(Box::new(value.0)), Self::deeper(value.1, span)?);
+                    }
+                    Some(Pending::Or { or_chain, and_chain }) => {
+                        if let Some(((left, left_depth), span)) = and_chain.take() {
+                            value = (Cond::And(Box::new(left), Box::new(value.0)), Self::deeper(left_depth.max(value.1), span)?);
+                        }
+                        if self.peek() == Some(&Tok::And) {
+                            *and_chain = Some((value, self.tokens[self.pos].1));
+                            self.pos += 1;
+                            continue 'operand;
+                        }
+                        if let Some(((left, left_depth), span)) = or_chain.take() {
+                            value = (Cond::Or(Box::new(left), Box::new(value.0)), Self::deeper(left_depth.max(value.1), span)?);
+                        }
+                        if self.peek() == Some(&Tok::Or) {
+                            *or_chain = Some((value, self.tokens[self.pos].1));
+                            self.pos += 1;
+                            continue 'operand;
+                        }
+                        pending.pop();
+                        let Some(Pending::Open(span)) = pending.pop() else {
+                            // The outermost `or`: the condition is complete.
+                            return Ok(value);
+                        };
+                        if self.peek() != Some(&Tok::Close) {
+                            return Err(CondError::syntax((span, "this parenthesis is never closed".into())));
+                        }
+                        self.pos += 1;
+                        self.nesting -= 1;
+                    }
+                    Some(Pending::Open(_)) | None => unreachable!("an `or` always waits above a `(` and at the bottom"),
+                }
             }
-            _ => Err(CondError::syntax((span, "expected a feature name, `!` or `(` here".into()))),
-        }
-    }
-    fn not(&mut self, span: Span) -> Result<Parsed, CondError> {
-        let (c, depth) = self.unary()?;
-        Ok((Cond::Not(Box::new(c)), Self::deeper(depth, span)?))
-    }
-    fn parenthesised(&mut self, span: Span) -> Result<Parsed, CondError> {
-        let c = self.or()?;
-        match self.tokens.get(self.pos) {
-            Some((Tok::Close, _)) => {
-                self.pos += 1;
-                Ok(c)
-            }
-            _ => Err(CondError::syntax((span, "this parenthesis is never closed".into()))),
         }
     }
 }

@@ -117,7 +117,7 @@ impl miette::SourceCode for Diagnostic {
         before: usize,
         after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self.file.text.read_span(span, before, after)?;
+        let inner = self.file.read_span(span, before, after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.file.name.clone(),
             inner.data(),
@@ -156,8 +156,12 @@ impl Diagnostics {
 }
 
 /// The closest candidate to a misspelt name, if it is close enough to be a
-/// plausible typo.
+/// plausible typo. Names over 256 bytes are no typo of a key or a role, and
+/// comparing a 10 MB name with every candidate takes seconds: none.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if name.len() > 256 {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

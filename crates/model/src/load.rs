@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::matrix::Matrix;
-use crate::source::{SourceFile, Span, MAX_INPUT_BYTES};
+use crate::source::{escape_hidden, is_hidden, SourceFile, Span, MAX_INPUT_BYTES};
 use crate::validate::validate_matrix;
 use crate::yaml;
 
@@ -17,18 +17,46 @@ use crate::yaml;
 /// problems are the ones to fix first.
 pub const MAX_REPORTED: usize = 200;
 
-/// The first `MAX_REPORTED` problems (in file order) and a count of the rest.
-fn bounded(file: &Arc<SourceFile>, mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    if diags.len() <= MAX_REPORTED {
-        return diags;
+/// Messages, labels and hints quote the input (an unknown key, a value):
+/// each is cut to this many characters, so that a 10 MB key is not printed
+/// whole in every message that names it, and control and bidi characters
+/// in them are escaped.
+pub const MAX_MESSAGE_CHARS: usize = 500;
+
+/// `text` cut to `MAX_MESSAGE_CHARS`, saying how much was left out, with
+/// hidden characters escaped (they come from the input).
+fn clipped(text: &mut String) {
+    if text.contains(is_hidden) {
+        *text = escape_hidden(text);
     }
-    let more = diags.len() - MAX_REPORTED;
+    if let Some((cut, _)) = text.char_indices().nth(MAX_MESSAGE_CHARS) {
+        let more = text[cut..].chars().count();
+        text.truncate(cut);
+        text.push_str(&format!("… ({more} more characters)"));
+    }
+}
+
+/// The first `MAX_REPORTED` problems (in file order) and a count of the
+/// rest, each with its texts clipped.
+fn bounded(file: &Arc<SourceFile>, mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
+    let more = diags.len().saturating_sub(MAX_REPORTED);
     diags.truncate(MAX_REPORTED);
-    let last = diags.last().map_or(Span::default(), |d| d.span);
-    diags.push(
-        Diagnostic::error("too-many-problems", file, Span::new(last.offset, 0), format!("{more} more problems in this file are not shown"))
+    for d in &mut diags {
+        clipped(&mut d.message);
+        d.label.iter_mut().chain(d.help.iter_mut()).for_each(clipped);
+    }
+    if more > 0 {
+        let last = diags.last().map_or(Span::default(), |d| d.span);
+        diags.push(
+            Diagnostic::error(
+                "too-many-problems",
+                file,
+                Span::new(last.offset, 0),
+                format!("{more} more problems in this file are not shown"),
+            )
             .with_help(format!("only the first {MAX_REPORTED} problems of a file are reported: fix these and check again")),
-    );
+        );
+    }
     diags
 }
 

@@ -315,6 +315,7 @@ impl<'f> Builder<'f> {
     /// A copy of an anchored node, charged to the alias budgets.
     fn alias(&mut self, id: usize, span: Span) -> Result<(Node, Cost), Stop> {
         let Some((node, cost)) = self.anchors.get(&id) else {
+            // The parser reports unknown anchors itself; this is a fallback.
             return Err(Box::new(
                 Diagnostic::error("yaml-alias", self.file, span, "alias to an unknown anchor")
                     .with_help("define the anchor (`&name`) before the alias (`*name`) that uses it"),
