@@ -38,26 +38,31 @@ fn clipped(text: &mut String) {
 
 /// The first `MAX_REPORTED` problems (in file order) and a count of the
 /// rest, each with its texts clipped.
-fn bounded(file: &Arc<SourceFile>, mut diags: Vec<Diagnostic>) -> Vec<Diagnostic> {
-    let more = diags.len().saturating_sub(MAX_REPORTED);
-    diags.truncate(MAX_REPORTED);
-    for d in &mut diags {
-        clipped(&mut d.message);
-        d.label.iter_mut().chain(d.help.iter_mut()).for_each(clipped);
+fn bounded(file: &Arc<SourceFile>, diags: Diagnostics) -> Vec<Diagnostic> {
+    let dropped = diags.dropped;
+    let mut items = diags.sorted();
+    if items.len() <= MAX_REPORTED {
+        items.iter_mut().for_each(clip_texts);
+        return items;
     }
-    if more > 0 {
-        let last = diags.last().map_or(Span::default(), |d| d.span);
-        diags.push(
-            Diagnostic::error(
-                "too-many-problems",
-                file,
-                Span::new(last.offset, 0),
-                format!("{more} more problems in this file are not shown"),
-            )
+    if dropped > 0 {
+        // `sorted` said how many were dropped; the count below says it all.
+        items.pop();
+    }
+    let more = items.len() - MAX_REPORTED + dropped;
+    items.truncate(MAX_REPORTED);
+    items.iter_mut().for_each(clip_texts);
+    let last = items.last().map_or(Span::default(), |d| d.span);
+    items.push(
+        Diagnostic::error("too-many-problems", file, Span::new(last.offset, 0), format!("{more} more problems in this file are not shown"))
             .with_help(format!("only the first {MAX_REPORTED} problems of a file are reported: fix these and check again")),
-        );
-    }
-    diags
+    );
+    items
+}
+
+fn clip_texts(d: &mut Diagnostic) {
+    clipped(&mut d.message);
+    d.label.iter_mut().chain(d.help.iter_mut()).for_each(clipped);
 }
 
 /// The matrix, or every error found in it.
@@ -70,7 +75,7 @@ pub fn matrix_from_source(file: Arc<SourceFile>) -> Result<Matrix, Vec<Diagnosti
             Diagnostic::error("not-a-matrix", &file, key, "this file is an inventory, not a matrix")
                 .with_help("inventories are read by `portmatrix plan -i FILE` (and compile, explain, lab)"),
         );
-        return Err(bounded(&file, diags.sorted()));
+        return Err(bounded(&file, diags));
     }
     let mut cx = Cx { file: &file, diags: &mut diags };
     let m = root.and_then(|r| Matrix::decode_root(&r, &mut cx));
@@ -87,7 +92,7 @@ pub fn matrix_from_source(file: Arc<SourceFile>) -> Result<Matrix, Vec<Diagnosti
                         .with_help("this is a bug in portmatrix: please report it with the file"),
                 );
             }
-            Err(bounded(&file, diags.sorted()))
+            Err(bounded(&file, diags))
         }
     }
 }
@@ -165,7 +170,7 @@ pub fn inventory_from_source(file: Arc<SourceFile>) -> Result<crate::inventory::
             Diagnostic::error("not-an-inventory", &file, key, "this file is a matrix, not an inventory")
                 .with_help("an inventory names the matrix under `products:`; see docs/inventory-format.md"),
         );
-        return Err(bounded(&file, diags.sorted()));
+        return Err(bounded(&file, diags));
     }
     let mut cx = Cx { file: &file, diags: &mut diags };
     let inv = root.and_then(|r| crate::inventory::Inventory::decode_root(&r, &mut cx));
@@ -174,7 +179,7 @@ pub fn inventory_from_source(file: Arc<SourceFile>) -> Result<crate::inventory::
     }
     match inv {
         Some(i) if !diags.has_errors() => Ok(i),
-        _ => Err(bounded(&file, diags.sorted())),
+        _ => Err(bounded(&file, diags)),
     }
 }
 
