@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::decode::Cx;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::matrix::Matrix;
-use crate::source::{escape_hidden, is_hidden, SourceFile, Span, MAX_INPUT_BYTES};
+use crate::source::{escape_hidden, is_hidden, SourceFile, Span, MAX_INPUT_BYTES, SNIPPET_CONTEXT_BYTES};
 use crate::validate::validate_matrix;
 use crate::yaml;
 
@@ -60,9 +60,20 @@ fn bounded(file: &Arc<SourceFile>, diags: Diagnostics) -> Vec<Diagnostic> {
     items
 }
 
+/// Clips the texts, and the span to its first `SNIPPET_CONTEXT_BYTES`: a
+/// diagnostic about a 10 MB key points at its start, and the snippet under
+/// it stays a few lines.
 fn clip_texts(d: &mut Diagnostic) {
     clipped(&mut d.message);
     d.label.iter_mut().chain(d.help.iter_mut()).for_each(clipped);
+    if d.span.len > SNIPPET_CONTEXT_BYTES {
+        let text = &d.file.text;
+        let mut end = (d.span.offset + SNIPPET_CONTEXT_BYTES).min(text.len());
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        d.span.len = end.saturating_sub(d.span.offset);
+    }
 }
 
 /// The matrix, or every error found in it.

@@ -209,24 +209,32 @@ fn syntax_error(file: &Arc<SourceFile>, kind: &ErrorKind, info: String, off: usi
 }
 
 /// A YAML tag is never part of this format. The parser does not give the
-/// tag's position: look for its text on the line before the value.
+/// tag's position: look for its text before the value (on the value's line
+/// or, for a block collection, the lines just before it).
 fn tag_error(file: &Arc<SourceFile>, tag: &Tag, node: Span) -> Diagnostic {
     let text = &file.text;
     let suffix = tag.suffix();
-    let (start, _) = line_of(text, node.offset);
-    let hay = &text[start..node.offset.min(text.len())];
+    let end = node.offset.min(text.len());
+    let mut floor = end.saturating_sub(1024);
+    while !text.is_char_boundary(floor) {
+        floor += 1;
+    }
+    let hay = &text[floor..end];
     let needle = format!("!{suffix}");
     let span = match hay.rfind(&needle) {
         Some(i) => {
-            let mut from = start + i;
-            while from > start && text.as_bytes()[from - 1] == b'!' {
+            let mut from = floor + i;
+            while from > floor && text.as_bytes()[from - 1] == b'!' {
                 from -= 1;
             }
-            Span::new(from, start + i + needle.len() - from)
+            Span::new(from, floor + i + needle.len() - from)
         }
         None => node,
     };
-    let written = &text[span.offset..span.offset + span.len];
+    let written = match &text[span.offset..span.offset + span.len] {
+        "" => needle.as_str(),
+        w => w,
+    };
     Diagnostic::error("yaml-tag", file, span, format!("`{written}` is a YAML tag here, not a value")).with_label("read as a tag").with_help(
         format!(
             "a value that starts with `!` is a YAML tag: quote it (`\"{written}\"`); in a condition, write `not {}`",

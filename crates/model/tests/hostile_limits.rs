@@ -614,3 +614,36 @@ proptest! {
         }
     }
 }
+
+// ---------------------------------------------------------------- the committed corpus, in process
+
+/// Every matrix of `tests/hostile/` (the binary runs them all in
+/// `crates/cli/tests/hostile_inputs.rs`) fails to load with the diagnostic
+/// its first lines announce, at the place they announce.
+#[test]
+fn committed_hostile_matrices_fail_where_announced() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/hostile");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).expect("tests/hostile") {
+        let path = entry.expect("entry").path();
+        let bytes = std::fs::read(&path).expect("readable");
+        let head = String::from_utf8_lossy(&bytes[..bytes.len().min(1000)]).into_owned();
+        if !head.contains("# run: check") {
+            continue;
+        }
+        let expect = head.lines().find_map(|l| l.strip_prefix("# expect: ")).expect("an expect line");
+        let (code, at) = expect.split_once(' ').expect("code and place");
+        let diags = match portmatrix_model::matrix_from_path(&path) {
+            Ok(_) => panic!("{} loaded", path.display()),
+            Err(d) => d,
+        };
+        let d = diags
+            .iter()
+            .find(|d| d.code == code)
+            .unwrap_or_else(|| panic!("{}: no {code}: {:?}", path.display(), diags.iter().map(Diagnostic::short).collect::<Vec<_>>()));
+        let (line, col) = d.line_col();
+        assert_eq!(format!("{line}:{col}"), at, "{}: {}", path.display(), d.short());
+        seen += 1;
+    }
+    assert!(seen >= 10, "only {seen} matrices in {}", dir.display());
+}
