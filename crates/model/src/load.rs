@@ -127,7 +127,7 @@ fn read_at_most(path: &Path, limit: usize) -> std::io::Result<Vec<u8>> {
 fn too_large(name: String) -> Diagnostic {
     let f = SourceFile::new(name.clone(), "");
     Diagnostic::error("too-large", &f, Span::default(), format!("{name} is larger than {} MiB", MAX_INPUT_BYTES >> 20)).with_help(
-        "portmatrix reads matrices and inventories of up to 64 MiB (an inventory of 200,000 hosts is about 20 MiB): \
+        "portmatrix reads matrices and inventories of up to 64 MiB (an inventory of 200,000 hosts is about 17 MB): \
          is this the right file? Split a larger inventory into several",
     )
 }

@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Serialize, Serializer};
 
 /// The largest input file the loader reads: 64 MiB. A real matrix is a few
-/// dozen KiB and an inventory of 200,000 hosts about 20 MiB; anything larger
+/// dozen KiB and an inventory of 200,000 hosts about 17 MB; anything larger
 /// is refused before it is parsed, so that no file can make the loader hold
 /// more than a bounded amount of memory.
 pub const MAX_INPUT_BYTES: usize = 64 << 20;

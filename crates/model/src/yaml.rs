@@ -82,9 +82,11 @@ const ALIAS_NODES_MAX: usize = 100_000;
 /// however few nodes that is.
 pub const ALIAS_BYTES_MAX: usize = 16 << 20;
 
-/// How many nodes one file may have, aliases expanded: about 20 per host in
-/// an inventory of 200,000 hosts. Every node costs memory whatever its
-/// text, so this and `MAX_INPUT_BYTES` bound the memory of the tree.
+/// How many nodes one file may have, aliases expanded: twice what an
+/// inventory of 200,000 hosts holds (about 10 per host). Every node costs
+/// memory whatever its text (4,000,000 tiny values take about 330 MiB
+/// before they are refused), so this and `MAX_INPUT_BYTES` bound the memory
+/// of the tree.
 pub const MAX_NODES: usize = 4_000_000;
 
 /// What a subtree costs when an alias copies it.
