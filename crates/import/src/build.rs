@@ -887,6 +887,24 @@ fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>
         review.push(format!("the {what} is not named; `any` is used"));
         return vec!["any".into()];
     }
+    let alternatives = crate::roles::alternatives(text);
+    if !alternatives.is_empty() {
+        let listed = alternatives.join("\" or \"");
+        // Addresses and DNS names are hosts of their own: each is kept.
+        let addresses = alternatives.iter().any(|a| crate::roles::fqdn_of(a).is_some() || a.starts_with(|c: char| c.is_ascii_digit()));
+        if what == "listener" && !addresses {
+            // "Indexers or heavy forwarders": the service runs on one of
+            // them; one role stands for whichever the site uses.
+            let base = squeeze(&alternatives.join(" or "));
+            review.push(format!(
+                "the listener cell names alternatives (\"{listed}\"): one role stands for whichever runs the service; give it those hosts, or split it into exclusive features"
+            ));
+            return vec![b.role(&End::Named { base, wording: squeeze(text) })];
+        }
+        review.push(format!(
+            "the {what} cell names alternatives (\"{listed}\"): each of them is allowed; if the document means one or the other, make exclusive features"
+        ));
+    }
     let mut ids: Vec<String> = Vec::new();
     for e in &ends {
         let id = b.role(e);
@@ -1352,5 +1370,28 @@ mod tests {
         t.rows[0].cells[1] = "Services\\ServerAgent\\ServerAgent.exe".into();
         t.rows[1].cells[1] = "Services\\NamingService\\Naming.exe".into();
         assert_eq!(build1(t, None).flows[0].to, ["server-agent"]);
+    }
+
+    #[test]
+    fn alternatives_in_an_end_cell_are_never_taken_silently() {
+        let t = table(
+            &["Port", "Protocol", "Component", "Used By"],
+            &[
+                &["8088", "TCP", "Indexers or heavy forwarders (HTTP Event Collector)", "Applications or log sources"],
+                &["443", "TCP", "dockerhub.example.com or registry.example.net", "Stack"],
+                &["9997", "TCP", "Indexers", "Forwarders"],
+            ],
+        );
+        let d = build1(t, None);
+        // A listener offered as alternatives is one role, under review.
+        assert_eq!(d.flows[0].to, ["indexers-or-heavy-forwarders"]);
+        assert!(d.flows[0].review.iter().any(|r| r.contains("listener cell names alternatives")), "{:?}", d.flows[0].review);
+        // Initiators offered as alternatives are each allowed, under review.
+        assert_eq!(d.flows[0].from, ["applications", "log-sources"]);
+        assert!(d.flows[0].review.iter().any(|r| r.contains("initiator cell names alternatives")));
+        // DNS names stay hosts of their own, under review.
+        assert_eq!(d.flows[1].to.len(), 2, "{:?}", d.flows[1].to);
+        assert!(d.flows[1].review.iter().any(|r| r.contains("alternatives")));
+        assert!(d.flows[2].review.is_empty(), "{:?}", d.flows[2].review);
     }
 }

@@ -112,6 +112,22 @@ fn is_etc(s: &str) -> bool {
     matches!(s.to_ascii_lowercase().trim_end_matches('.').trim(), "etc" | "and so on" | "others" | "...")
 }
 
+/// The names a one-line cell offers as alternatives ("Indexers or heavy
+/// forwarders (HTTP Event Collector)" → ["Indexers", "heavy forwarders"]):
+/// `or` outside parentheses, between at least two names. Empty when the
+/// cell states no alternative.
+pub fn alternatives(cell: &str) -> Vec<String> {
+    if cell.trim().contains('\n') {
+        return Vec::new();
+    }
+    let (base, _) = parens(cell.trim());
+    let parts = split_outside(&base, &[" or ", " OR ", " Or "]);
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || is_any(p)) {
+        return Vec::new();
+    }
+    parts
+}
+
 /// Reads an endpoint cell.
 pub fn read_ends(cell: &str) -> Ends {
     let mut out = Ends::default();
@@ -356,5 +372,14 @@ mod tests {
         assert_eq!(r.intern("IECs", "IECs"), r.intern("IEC", "IEC"));
         assert_ne!(r.intern("All Windows", "All Windows"), r.intern("All Window", "All Window"));
         assert_ne!(r.intern("AES", "AES"), r.intern("AE", "AE"));
+    }
+
+    #[test]
+    fn alternatives_of_a_cell() {
+        assert_eq!(alternatives("Indexers or heavy forwarders (HTTP Event Collector)"), ["Indexers", "heavy forwarders"]);
+        assert!(alternatives("Indexers (receiving or forwarding)").is_empty());
+        assert!(alternatives("Indexers").is_empty());
+        assert!(alternatives("Any or none").is_empty());
+        assert!(alternatives("Workers or\nManagers").is_empty());
     }
 }
