@@ -537,6 +537,17 @@ fn heading_system(heading: &str) -> Option<String> {
     peer::system_named(&doc)
 }
 
+/// A heading that could name a party: short, without a number and without
+/// the words of a topic ("Force media traffic through port 443" is about
+/// a port, not a party that connects).
+fn heading_names_a_party(heading: &str) -> bool {
+    let words: Vec<String> =
+        heading.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_ascii_lowercase()).collect();
+    let topic = ["port", "ports", "traffic", "firewall", "rules", "requirements"];
+    let number = |w: &String| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '-');
+    words.len() <= 6 && !words.iter().any(|w| number(w) || topic.contains(&w.as_str()))
+}
+
 /// Flows stated in prose, lists and firewall commands; returns the lines read.
 fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
     let found = crate::prose::flows(doc);
@@ -568,7 +579,7 @@ fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
                 && inbound == Some(true)
                 && !heading.is_empty()
                 && !heading.contains('?')
-                && heading.split_whitespace().count() <= 6 =>
+                && heading_names_a_party(&heading) =>
             {
                 read_ends(&heading).ends.first().map(|e| b.role(e))
             }
@@ -1393,5 +1404,15 @@ mod tests {
         assert_eq!(d.flows[1].to.len(), 2, "{:?}", d.flows[1].to);
         assert!(d.flows[1].review.iter().any(|r| r.contains("alternatives")));
         assert!(d.flows[2].review.is_empty(), "{:?}", d.flows[2].review);
+    }
+
+    #[test]
+    fn a_heading_about_a_port_names_no_party() {
+        assert!(heading_names_a_party("Monitoring server"));
+        assert!(heading_names_a_party("Remote agents"));
+        assert!(heading_names_a_party("3CX clients, SBCs and bridges"));
+        assert!(!heading_names_a_party("Force media traffic through port 443"));
+        assert!(!heading_names_a_party("Firewall rules"));
+        assert!(!heading_names_a_party("What the server needs from the clients of the cluster"));
     }
 }
