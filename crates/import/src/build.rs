@@ -498,8 +498,18 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
                 b.review(&format!("{}, {}", t.label(), r.place()), format!("a line in the table that is not a row: \"{text}\""));
             }
         }
-        for r in &rows {
-            table_row(&mut b, t, m, r);
+        let returns = return_rows(&rows, m);
+        for (r, back_of) in rows.iter().zip(&returns) {
+            match back_of {
+                Some(j) => b.review(
+                    &format!("{}, row {} ({})", t.label(), r.number, r.place()),
+                    format!(
+                        "the row mirrors row {} with dynamic ports as its destination: the return traffic of that connection, which a stateful firewall allows; no flow made",
+                        rows[*j].number
+                    ),
+                ),
+                None => table_row(&mut b, t, m, r),
+            }
         }
         let flows = b.d.flows.len() - before_flows;
         let reviews = b.d.review.len() - before_reviews + b.d.flows[before_flows..].iter().map(|f| f.review.len()).sum::<usize>();
@@ -535,6 +545,38 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
 fn heading_system(heading: &str) -> Option<String> {
     let doc = Document { title: Some(heading.to_string()), ..Document::default() };
     peer::system_named(&doc)
+}
+
+/// Rows that state the return traffic of another row of the table: ends
+/// swapped, the other row's listener port as source port and dynamic ports
+/// (`>1023`, `1024-65535`) as destination ("80 ICM server >1023 Agent PC"
+/// after ">1023 Agent PC 80 ICM server"). For each row, the row it mirrors.
+fn return_rows(rows: &[Row], m: &Mapping) -> Vec<Option<usize>> {
+    let (Some(from), Some(to), Some(ports), Some(src)) = (m.find(Col::From), m.find(Col::To), m.find(Col::Ports), m.find(Col::SrcPorts))
+    else {
+        return vec![None; rows.len()];
+    };
+    let key = |r: &Row, i: usize| squeeze(r.cell(i)).to_lowercase();
+    let dynamic = |text: &str| {
+        let c = parse_cell(text);
+        c.error.is_none()
+            && c.items().count() > 0
+            && c.items().all(|(i, _)| matches!(i, Item::Range(lo, 65535) if *lo >= 1024 && *lo <= 49152))
+    };
+    rows.iter()
+        .map(|r| {
+            if !dynamic(r.cell(ports)) || dynamic(r.cell(src)) {
+                return None;
+            }
+            rows.iter().position(|o| {
+                key(o, from) == key(r, to)
+                    && key(o, to) == key(r, from)
+                    && key(o, ports) == key(r, src)
+                    && dynamic(o.cell(src))
+                    && !dynamic(o.cell(ports))
+            })
+        })
+        .collect()
 }
 
 /// A heading that could name a party: short, without a number and without
@@ -1414,5 +1456,34 @@ mod tests {
         assert!(!heading_names_a_party("Force media traffic through port 443"));
         assert!(!heading_names_a_party("Firewall rules"));
         assert!(!heading_names_a_party("What the server needs from the clients of the cluster"));
+    }
+
+    #[test]
+    fn rows_that_mirror_another_with_dynamic_ports_are_return_traffic() {
+        let header = ["Source port", "Source", "Destination port", "Destination", "Protocol", "Purpose"];
+        let t = table(
+            &header,
+            &[
+                &[">1023", "Agent PC", "80", "ICM server", "TCP", "Download"],
+                &["80", "ICM server", ">1023", "Agent PC", "TCP", "Download"],
+                &[">1023", "ICM server", "8103", "AgentRouter", "TCP", "Routing"],
+                &["8103", "AgentRouter", "1024-65535", "ICM server", "TCP", "Routing"],
+                // Not mirrored: a different port, or no dynamic destination.
+                &["9000", "AgentRouter", "1024-65535", "ICM server", "TCP", "Callbacks"],
+                &["80", "ICM server", "8080", "Agent PC", "TCP", "Push"],
+            ],
+        );
+        let d = build1(t, None);
+        let got: Vec<_> = d.flows.iter().map(|f| (f.from.join(","), f.to.join(","), f.ports.clone().unwrap_or_default())).collect();
+        assert_eq!(
+            got,
+            [
+                ("agent-pc".to_string(), "icm-server".to_string(), "80".to_string()),
+                ("icm-server".into(), "agentrouter".into(), "8103".into()),
+                ("agentrouter".into(), "icm-server".into(), "1024-65535".into()),
+                ("icm-server".into(), "agent-pc".into(), "8080".into()),
+            ]
+        );
+        assert_eq!(d.review.iter().filter(|r| r.text.contains("mirrors row")).count(), 2);
     }
 }

@@ -70,7 +70,7 @@ fn corpus_scores() {
     assert!(at_target >= FLOOR_DOCS_AT_TARGET, "only {at_target} documents at P and R >= 0.9");
 }
 
-const FLOOR_P: f64 = 0.935;
+const FLOOR_P: f64 = 0.95;
 const FLOOR_R: f64 = 0.93;
 const FLOOR_DOCS_WITH_FLOWS: usize = 20;
-const FLOOR_DOCS_AT_TARGET: usize = 17;
+const FLOOR_DOCS_AT_TARGET: usize = 18;
