@@ -183,6 +183,65 @@ fn sentence_ports(text: &str) -> Vec<(Vec<Proto>, Vec<Item>)> {
     out
 }
 
+/// A port read by `served_ports`: (initiator, listener when the sentence
+/// names it, transport, port).
+type Served = (String, Option<String>, Vec<Proto>, Vec<Item>);
+
+/// Phrases after which a port's users are named: "port used to serve clients".
+const SERVES: &[&str] = &["port used to serve ", "port that serves ", "port used by ", "port for connections from "];
+
+/// Sentences that name a port by the party it serves and give its number
+/// as the default or example: "Every Redis Cluster node needs two open TCP
+/// connections: the normal Redis TCP port used to serve clients, for
+/// example 6379, ..." → clients → Redis Cluster node, tcp 6379. The
+/// listener is the sentence's subject ("Every/Each X needs/requires"),
+/// else the system; the transport must be the sentence's only one. Other
+/// numbers of the sentence are not read.
+fn served_ports(text: &str) -> Vec<Served> {
+    let mut out = Vec::new();
+    for sentence in text.split(". ") {
+        let lower = sentence.to_ascii_lowercase();
+        let (tcp, udp) = (sentence.contains("TCP"), sentence.contains("UDP"));
+        if tcp == udp {
+            continue;
+        }
+        let proto = if tcp { Proto::Tcp } else { Proto::Udp };
+        let Some((at, phrase)) = SERVES.iter().filter_map(|p| lower.find(p).map(|i| (i, *p))).min_by_key(|(i, _)| *i) else {
+            continue;
+        };
+        let rest = &sentence[at + phrase.len()..];
+        let party_end = rest.find([',', ';', ':', '(']).unwrap_or(rest.len());
+        let party = rest[..party_end].trim().trim_start_matches("the ").trim();
+        if party.is_empty() || party.split_whitespace().count() > 4 || party.contains(|c: char| c.is_ascii_digit()) {
+            continue;
+        }
+        // The number follows at once: ", for example 6379", ", default 6379", " (6379)".
+        let after: Vec<&str> = rest[party_end..]
+            .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')')
+            .filter(|w| !w.is_empty())
+            .take(4)
+            .collect();
+        let lead = ["for", "example", "e.g.", "default", "by", "is", "usually"];
+        let Some(n) = after.iter().find(|w| !lead.contains(&w.to_ascii_lowercase().as_str())) else {
+            continue;
+        };
+        let Ok(port) = n.trim_end_matches(['.', ';']).parse::<u16>() else {
+            continue;
+        };
+        if port == 0 {
+            continue;
+        }
+        let subject = ["every ", "each "].iter().find_map(|w| {
+            let s = lower.strip_prefix(w)?;
+            let end = [" needs ", " requires ", " must "].iter().filter_map(|v| s.find(v)).min()?;
+            let name = sentence[w.len()..w.len() + end].trim();
+            (name.split_whitespace().count() <= 5).then(|| name.to_string())
+        });
+        out.push((party.to_string(), subject, vec![proto], vec![Item::Port(port)]));
+    }
+    out
+}
+
 fn lower_has(text: &str, what: &str) -> bool {
     text.to_ascii_lowercase().contains(what)
 }
@@ -318,6 +377,14 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
                 continue;
             }
         }
+        // "the normal TCP port used to serve clients, for example 6379".
+        let served = served_ports(text);
+        if !served.is_empty() {
+            for (from, to, protos, items) in served {
+                out.push(ProseFlow { from: Some(from), to, protos, items, how: "port that serves a party", ..base.clone() });
+            }
+            continue;
+        }
         // Examples illustrate; they state no requirement.
         if ["for example", "e.g.", "for instance", "such as"].iter().any(|w| lower_has(text, w)) {
             continue;
@@ -385,5 +452,17 @@ mod tests {
         assert!(sentence_ports("adding 10000 to the data port gives 16379 in the example").is_empty());
         assert!(sentence_ports("call +1 800 643 2353 about TCP tuning").is_empty());
         assert_eq!(condition("HTTP API (only if the management plugin is enabled)").as_deref(), Some("management plugin"));
+    }
+
+    #[test]
+    fn a_port_named_by_the_party_it_serves() {
+        let text = "Every Redis Cluster node needs two open TCP connections: the normal Redis TCP port used to serve clients, for example 6379, plus the port obtained by adding 10000 to the data port, so 16379 in the example.";
+        let got = served_ports(text);
+        assert_eq!(got, [("clients".to_string(), Some("Redis Cluster node".to_string()), vec![Proto::Tcp], vec![Item::Port(6379)])]);
+        // No number right after the party, two transports, or none: nothing.
+        assert!(served_ports("The TCP port used to serve clients is set in the configuration file.").is_empty());
+        assert!(served_ports("The TCP and UDP port used by agents, for example 4000.").is_empty());
+        assert!(served_ports("The port used by agents, for example 4000.").is_empty());
+        assert_eq!(served_ports("The UDP port used by phones (5060) must be open.")[0].3, [Item::Port(5060)]);
     }
 }

@@ -59,9 +59,10 @@ fn corpus_scores() {
     let mr = all.iter().map(|(_, s)| s.recall).sum::<f64>() / n;
     let empty: Vec<&str> = all.iter().filter(|(_, s)| s.flows == 0).map(|(n, _)| n.as_str()).collect();
     println!("mean over {} documents: P {mp:.3}  R {mr:.3}; documents without flows: {empty:?}", all.len());
-    // Floors at the figures measured last (regression guards). The issue's
-    // targets — mean P and R >= 0.9, none below 0.7, every document with
-    // flows — are not all met yet: the figures are printed above.
+    // Floors at the figures measured last (regression guards). Of the
+    // issue's targets — mean P and R >= 0.9, none below 0.7, every document
+    // with flows — "none below 0.7" is not met yet (redis-cluster recall
+    // 0.5): the figures are printed above and in docs/import.md.
     assert!(mp >= FLOOR_P && mr >= FLOOR_R, "mean P {mp:.3} R {mr:.3} fell below {FLOOR_P} / {FLOOR_R}");
     let with_flows = all.iter().filter(|(_, s)| s.flows > 0).count();
     assert!(with_flows >= FLOOR_DOCS_WITH_FLOWS, "only {with_flows} documents yield flows");
@@ -70,7 +71,7 @@ fn corpus_scores() {
     assert!(at_target >= FLOOR_DOCS_AT_TARGET, "only {at_target} documents at P and R >= 0.9");
 }
 
-const FLOOR_P: f64 = 0.95;
-const FLOOR_R: f64 = 0.93;
-const FLOOR_DOCS_WITH_FLOWS: usize = 20;
+const FLOOR_P: f64 = 0.99;
+const FLOOR_R: f64 = 0.955;
+const FLOOR_DOCS_WITH_FLOWS: usize = 21;
 const FLOOR_DOCS_AT_TARGET: usize = 18;
