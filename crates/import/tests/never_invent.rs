@@ -49,8 +49,43 @@ fn cellish() -> impl Strategy<Value = String> {
     prop::collection::vec(atoms, 0..12).prop_map(|v| v.join(""))
 }
 
+/// Sentences built from the phrases the prose readers key on (a port named
+/// by the party it serves, a subject that connects, alternatives), with
+/// numbers and multi-byte characters between them.
+fn sentence() -> impl Strategy<Value = String> {
+    let atoms = prop_oneof![
+        "[0-9]{1,6}",
+        Just("Every Redis node needs ".to_string()),
+        Just("Each é server must ".to_string()),
+        Just("the TCP port used to serve clients".to_string()),
+        Just("UDP port used by ".to_string()),
+        Just(", for example ".to_string()),
+        Just("default ".to_string()),
+        Just("the end devices must be able to connect ".to_string()),
+        Just(" or ".to_string()),
+        Just(". ".to_string()),
+        "[-,:;()→é ]",
+        "[a-zA-Z]{1,6}",
+    ];
+    prop::collection::vec(atoms, 0..14).prop_map(|v| v.concat())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
+
+    #[test]
+    fn prose_only_yields_written_ports(text in sentence()) {
+        let md = format!("# Ports\n\n{text}\n");
+        let imp = portmatrix_import::import(md.as_bytes(), &portmatrix_import::Options::new("p.md")).unwrap();
+        prop_assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
+        let m = portmatrix_model::matrix_from_str("d.yaml", &imp.yaml).unwrap();
+        for f in &m.flows {
+            let set = f.ports.as_ref().and_then(|p| p.resolve(&|n| m.param_default(n)).ok()).unwrap_or_default();
+            for (a, b) in set.ranges() {
+                prop_assert!(written(&text, a) && written(&text, b), "{a}-{b} from {text:?}");
+            }
+        }
+    }
 
     #[test]
     fn port_cells_only_hold_written_ports(text in cellish()) {
