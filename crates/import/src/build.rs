@@ -579,6 +579,13 @@ fn return_rows(rows: &[Row], m: &Mapping) -> Vec<Option<usize>> {
         .collect()
 }
 
+/// "25 or 587", "500/UDP, or 4500 UDP": `or` before a number (not "TCP or UDP").
+fn port_alternatives(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let toks: Vec<&str> = lower.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter(|t| !t.is_empty()).collect();
+    toks.windows(2).any(|w| w[0] == "or" && w[1].starts_with(|c: char| c.is_ascii_digit()))
+}
+
 /// A heading that could name a party: short, without a number and without
 /// the words of a topic ("Force media traffic through port 443" is about
 /// a port, not a party that connects).
@@ -822,6 +829,12 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         return;
     }
     let ports_text = cell(Col::Ports);
+    if port_alternatives(&ports_text) {
+        row_review.push(format!(
+            "the port cell offers alternatives (\"{}\"): every port is opened; if the document means one or the other, make exclusive features",
+            squeeze(&ports_text)
+        ));
+    }
     let ports = parse_cell(&ports_text);
     let src = parse_cell(&cell(Col::SrcPorts));
     if is_return_traffic(&purpose) {
@@ -1485,5 +1498,18 @@ mod tests {
             ]
         );
         assert_eq!(d.review.iter().filter(|r| r.text.contains("mirrors row")).count(), 2);
+    }
+
+    #[test]
+    fn ports_offered_as_alternatives_are_under_review() {
+        assert!(port_alternatives("25 or 587"));
+        assert!(port_alternatives("500/UDP, 2746/UDP (gateways only), or 4500 UDP."));
+        assert!(!port_alternatives("5060 / 5061 (TCP or UDP)"));
+        assert!(!port_alternatives("80, 443"));
+        let t =
+            table(&["Source", "Destination", "Port", "Protocol"], &[&["App", "Mail", "25 or 587", "TCP"], &["App", "Web", "443", "TCP"]]);
+        let d = build1(t, None);
+        assert!(d.flows[0].review.iter().any(|r| r.contains("offers alternatives")), "{:?}", d.flows[0].review);
+        assert!(d.flows[1].review.is_empty());
     }
 }

@@ -129,12 +129,17 @@ pub fn classify(header: &str) -> Option<Col> {
         || has("clients")
         || has("origin")
         || has("src")
+        || has("contacting")
+        || has("connecting")
+        || has("requesting")
     {
         return Some(Col::From);
     }
     if has("destination")
         || has("to")
         || has("listener")
+        || has("listening")
+        || has("accepting")
         || has("target")
         || has("targets")
         || has("destinations")
@@ -327,6 +332,9 @@ mod tests {
             ("Destination", To),
             ("Destination System", To),
             ("Listener", To),
+            ("Listening Host", To),
+            ("Contacting Hosts", From),
+            ("Connecting system", From),
             ("Destination Port", Ports),
             ("Port(s)", Ports),
             ("Ports / Portrange", Ports),
