@@ -9,7 +9,10 @@ use portmatrix_web::{App, Server};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication. It answers only to the \
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n  portmatrix serve -i site.yaml --compare old/site.yaml\n\n\
+With --compare, the UI also shows what changed from the older inventory to the served one (/diff/deployment): the \
+connections to open and to close, filtered by firewall and zone pair, and the delta change request to download \
+(the same documents as `portmatrix diff OLD NEW --format xlsx|html|md|csv`).\n\nThe server listens on loopback unless told otherwise; it has no authentication. It answers only to the \
 host names it listens as (its address, and localhost when it listens on loopback): a request for any other Host \
 gets 421, so a web page that rebinds its own name to this address cannot read the deployment."
 )]
@@ -24,6 +27,10 @@ pub struct ServeArgs {
     /// --format json` or `portmatrix lab --format json`
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Also show what changed from this older inventory to the one of -i:
+    /// what to open and to close, and the delta change request
+    #[arg(long, value_name = "OLD_INV", requires = "inventory")]
+    pub compare: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
@@ -76,7 +83,16 @@ pub fn run(a: ServeArgs) -> u8 {
     if let Some(inv) = &a.inventory {
         match crate::cmd_plan::load_deployment_plan(inv) {
             Ok((dep, plan)) => {
-                let cover = portmatrix_report::change_request::Cover::new(&dep, &crate::cmd_render::cover_date());
+                let date = crate::cmd_render::cover_date();
+                if let Some(old) = &a.compare {
+                    let Ok((old_dep, old_plan)) = crate::cmd_plan::load_deployment_plan(old) else {
+                        return crate::exit::UNUSABLE;
+                    };
+                    let diff = portmatrix_diff::diff_deployments(&old_plan, &plan);
+                    let cover = portmatrix_report::delta::DeltaCover::new(&old_dep, &dep, &date);
+                    app = app.with_comparison(portmatrix_web::diff::Comparison { diff, cover });
+                }
+                let cover = portmatrix_report::change_request::Cover::new(&dep, &date);
                 app = app.with_plan(plan).with_cover(cover);
             }
             Err(code) => return code,
