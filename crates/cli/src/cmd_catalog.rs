@@ -22,16 +22,10 @@ pub enum CatalogCmd {
     Show(crate::cmd_show::ShowArgs),
 }
 
-pub fn run(cmd: CatalogCmd) -> u8 {
+pub fn run(cmd: CatalogCmd) -> crate::failure::Outcome {
     match cmd {
         CatalogCmd::List { all, format } => {
-            let mut matrices = match portmatrix_catalog::all() {
-                Ok(m) => m,
-                Err(d) => {
-                    crate::diagnostics::print_all(&d);
-                    return crate::exit::UNUSABLE;
-                }
-            };
+            let mut matrices = portmatrix_catalog::all()?;
             if !all {
                 matrices = crate::matrices::catalog();
             }
@@ -49,7 +43,7 @@ pub fn run(cmd: CatalogCmd) -> u8 {
                 ]);
             }
             output::print(&output::table(&t, format));
-            crate::exit::CLEAN
+            Ok(crate::exit::CLEAN)
         }
         CatalogCmd::Show(args) => crate::cmd_show::run(args),
     }

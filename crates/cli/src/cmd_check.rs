@@ -43,7 +43,7 @@ pub struct CheckArgs {
     pub hide_accepted: bool,
 }
 
-pub fn run(a: CheckArgs) -> u8 {
+pub fn run(a: CheckArgs) -> crate::failure::Outcome {
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut unusable = false;
     let mut summary = Vec::new();
@@ -82,9 +82,7 @@ pub fn run(a: CheckArgs) -> u8 {
             crate::output::print(&(serde_json::to_string_pretty(&v).expect("JSON") + "\n"));
         }
         CheckFormat::Short => {
-            for d in &all {
-                println!("{}", d.short());
-            }
+            crate::output::print(&all.iter().map(|d| d.short() + "\n").collect::<String>());
         }
         CheckFormat::Text => {
             crate::diagnostics::print_all(&all);
@@ -93,11 +91,13 @@ pub fn run(a: CheckArgs) -> u8 {
             }
         }
     }
-    if unusable {
+    // check's output is the diagnostics themselves: an unusable file is an
+    // exit code here, already printed in the chosen format.
+    Ok(if unusable {
         crate::exit::UNUSABLE
     } else if all.iter().any(fails) {
         crate::exit::FINDINGS
     } else {
         crate::exit::CLEAN
-    }
+    })
 }

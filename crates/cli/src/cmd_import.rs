@@ -107,43 +107,29 @@ fn write_draft(path: &Path, text: &str, force: bool) -> Result<(), String> {
     })
 }
 
-pub fn run(a: ImportArgs) -> u8 {
+pub fn run(a: ImportArgs) -> crate::failure::Outcome {
     if let Some(f) = &a.format {
-        eprintln!("error: `--format` names an output format in portmatrix, and a draft is always YAML; for the document's format use `--input-format {f}`");
-        return crate::exit::UNUSABLE;
+        return Err(format!(
+            "`--format` names an output format in portmatrix, and a draft is always YAML; for the document's format use `--input-format {f}`"
+        )
+        .into());
     }
     if let Some(out) = &a.output {
         if !a.force && std::fs::symlink_metadata(out).is_ok() {
-            eprintln!("error: {} exists; use --force to replace it", out.display());
-            return crate::exit::UNUSABLE;
+            return Err(format!("{} exists; use --force to replace it", out.display()).into());
         }
     }
-    let bytes = match std::fs::read(&a.file) {
-        Ok(b) => b,
-        Err(e) => {
-            eprintln!("error: cannot read {}: {e}", a.file.display());
-            return crate::exit::UNUSABLE;
-        }
-    };
+    let bytes = std::fs::read(&a.file).map_err(|e| format!("cannot read {}: {e}", a.file.display()))?;
     let name = a.file.file_name().and_then(|n| n.to_str()).unwrap_or("document").to_string();
     let opts =
         Options { format: a.input_format.into(), name, matrix: a.id.clone(), title: a.title.clone(), self_name: a.self_name.clone() };
-    let imp = match import(&bytes, &opts) {
-        Ok(i) => i,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::UNUSABLE;
-        }
-    };
+    let imp = import(&bytes, &opts).map_err(|e| e.to_string())?;
     if !a.quiet {
         eprint!("{}", imp.summary());
     }
     match &a.output {
         Some(path) => {
-            if let Err(e) = write_draft(path, &imp.yaml, a.force) {
-                eprintln!("error: {e}");
-                return crate::exit::UNUSABLE;
-            }
+            write_draft(path, &imp.yaml, a.force)?;
             if !a.quiet {
                 eprintln!("wrote {}; next: portmatrix check {}", path.display(), path.display());
             }
@@ -151,14 +137,9 @@ pub fn run(a: ImportArgs) -> u8 {
         None => crate::output::print(&imp.yaml),
     }
     if !imp.check_errors.is_empty() {
-        eprintln!("error: the draft does not pass the model's check; this is a bug in the importer");
-        return crate::exit::UNUSABLE;
+        return Err("the draft does not pass the model's check; this is a bug in the importer".into());
     }
-    if imp.draft.flows.is_empty() {
-        crate::exit::FINDINGS
-    } else {
-        crate::exit::CLEAN
-    }
+    Ok(if imp.draft.flows.is_empty() { crate::exit::FINDINGS } else { crate::exit::CLEAN })
 }
 
 #[cfg(test)]

@@ -20,16 +20,10 @@ pub struct InitArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(a: InitArgs) -> u8 {
+pub fn run(a: InitArgs) -> crate::failure::Outcome {
     let mut loaded = Vec::new();
     for spec in &a.products {
-        match crate::matrices::load(spec) {
-            Ok(m) => loaded.push((spec.clone(), m)),
-            Err(d) => {
-                crate::diagnostics::print_all(&d);
-                return crate::exit::UNUSABLE;
-            }
-        }
+        loaded.push((spec.clone(), crate::matrices::load(spec)?));
     }
     let mut products: Vec<StarterProduct> = Vec::new();
     for (spec, m) in &loaded {
@@ -44,23 +38,14 @@ pub fn run(a: InitArgs) -> u8 {
     }
     let text = starter_inventory(&products);
     match &a.output {
-        None => {
-            crate::output::print(&text);
-            crate::exit::CLEAN
-        }
+        None => crate::output::print(&text),
         Some(path) => match crate::output::write_new(path, text.as_bytes()) {
-            Ok(()) => {
-                eprintln!("wrote {}: fill in the addresses, then `portmatrix plan -i {}`", path.display(), path.display());
-                crate::exit::CLEAN
-            }
+            Ok(()) => eprintln!("wrote {}: fill in the addresses, then `portmatrix plan -i {}`", path.display(), path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                eprintln!("error: {} exists; init never replaces a file", path.display());
-                crate::exit::UNUSABLE
+                return Err(format!("{} exists; init never replaces a file", path.display()).into());
             }
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                crate::exit::UNUSABLE
-            }
+            Err(e) => return Err(format!("cannot write {}: {e}", path.display()).into()),
         },
     }
+    Ok(crate::exit::CLEAN)
 }

@@ -6,25 +6,33 @@ use clap::Args;
 use portmatrix_model::{IcmpType, Proto};
 use portmatrix_plan::{explain_between, plan, Deployment, Plan};
 
+use crate::failure::{Failure, Outcome};
 use crate::output::{self, Format};
 
-/// Loads the inventory and plans it, printing diagnostics on failure.
+/// Loads the inventory and plans it; the plan's warnings go to stderr.
+pub fn plan_of(path: &std::path::Path) -> Result<Plan, Failure> {
+    deployment_plan_of(path).map(|(_, p)| p)
+}
+
+/// [`plan_of`], keeping the deployment (products, matrix versions, settings).
+pub fn deployment_plan_of(path: &std::path::Path) -> Result<(Deployment, Plan), Failure> {
+    let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
+    let p = plan(&dep)?;
+    crate::diagnostics::print_all(&p.warnings);
+    Ok((dep, p))
+}
+
+/// [`plan_of`] for commands that print their own failures (exit code on error).
 pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
     load_deployment_plan(path).map(|(_, p)| p)
 }
 
-/// [`load_plan`], keeping the deployment (products, matrix versions, settings).
+/// [`deployment_plan_of`] for commands that print their own failures.
 pub fn load_deployment_plan(path: &std::path::Path) -> Result<(Deployment, Plan), u8> {
-    let dep = Deployment::load(path, &portmatrix_catalog::Catalog).map_err(|d| {
-        crate::diagnostics::print_all(&d);
+    deployment_plan_of(path).map_err(|f| {
+        f.print();
         crate::exit::UNUSABLE
-    })?;
-    let p = plan(&dep).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        crate::exit::UNUSABLE
-    })?;
-    crate::diagnostics::print_all(&p.warnings);
-    Ok((dep, p))
+    })
 }
 
 #[derive(Args)]
@@ -46,26 +54,23 @@ pub struct PlanArgs {
     pub summary: bool,
 }
 
-pub fn run_plan(a: PlanArgs) -> u8 {
-    let p = match load_plan(&a.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn run_plan(a: PlanArgs) -> Outcome {
+    let p = plan_of(&a.inventory)?;
     if a.summary {
         let rows: usize = p.connections.iter().map(|c| c.remote_sources().count()).sum();
-        println!("{}, {rows} change-request rows", portmatrix_report::plan_report::summary_line(&p, ", "));
-        return crate::exit::CLEAN;
+        output::print(&format!("{}, {rows} change-request rows\n", portmatrix_report::plan_report::summary_line(&p, ", ")));
+        return Ok(crate::exit::CLEAN);
     }
     if a.format == Format::Json || a.format == Format::Yaml {
         output::print(&output::structured(&p, a.format));
-        return crate::exit::CLEAN;
+        return Ok(crate::exit::CLEAN);
     }
     let t = if a.local { portmatrix_report::plan_report::local_table(&p) } else { portmatrix_report::plan_report::connections_table(&p) };
     output::print(&output::table(&t, a.format));
     if a.format == Format::Table {
         eprintln!("{}", portmatrix_report::plan_report::summary_line(&p, ", "));
     }
-    crate::exit::CLEAN
+    Ok(crate::exit::CLEAN)
 }
 
 #[derive(Args)]
@@ -112,28 +117,15 @@ fn parse_service(s: &str) -> Result<(u16, Proto), String> {
     }
 }
 
-pub fn run_explain(a: ExplainArgs) -> u8 {
-    let p = match load_plan(&a.inventory.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn run_explain(a: ExplainArgs) -> Outcome {
+    let p = plan_of(&a.inventory.inventory)?;
     let (port, proto) = a.port;
-    let answers = match explain_between(&p, &a.from, &a.to, proto, port, a.src_port, a.icmp_type) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::UNUSABLE;
-        }
-    };
+    let answers = explain_between(&p, &a.from, &a.to, proto, port, a.src_port, a.icmp_type)?;
     match a.format {
         Format::Json | Format::Yaml => output::print(&output::structured(&answers, a.format)),
         _ => output::print(&explain_text(&answers)),
     }
-    if answers.iter().all(|x| x.permitted) {
-        crate::exit::CLEAN
-    } else {
-        crate::exit::FINDINGS
-    }
+    Ok(if answers.iter().all(|x| x.permitted) { crate::exit::CLEAN } else { crate::exit::FINDINGS })
 }
 
 fn explain_text(answers: &[portmatrix_plan::Explanation]) -> String {

@@ -59,36 +59,19 @@ pub struct RenderArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(a: RenderArgs) -> u8 {
+pub fn run(a: RenderArgs) -> crate::failure::Outcome {
     let format = a.format.report();
     let bytes = match (&a.matrix, &a.inventory) {
-        (Some(spec), _) => {
-            let m = match crate::matrices::load(spec) {
-                Ok(m) => m,
-                Err(d) => {
-                    crate::diagnostics::print_all(&d);
-                    return crate::exit::UNUSABLE;
-                }
-            };
-            match render_matrix(&m, format) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return crate::exit::UNUSABLE;
-                }
-            }
-        }
-        (None, Some(inv)) => match render_inventory(inv, format) {
-            Ok(b) => b,
-            Err(code) => return code,
-        },
-        (None, None) => unreachable!("clap requires MATRIX or --inventory"),
+        (Some(spec), _) => render_matrix(&crate::matrices::load(spec)?, format)?,
+        (None, Some(inv)) => render_inventory(inv, format)?,
+        (None, None) => return Err("give a matrix (catalog id or file) or --inventory FILE".into()),
     };
-    emit(a.output.as_deref(), format, &bytes)
+    emit(a.output.as_deref(), format, &bytes)?;
+    Ok(crate::exit::CLEAN)
 }
 
 /// Writes the rendering to a file, or to standard output (never binary to a terminal).
-fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> u8 {
+fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> Result<(), crate::failure::Failure> {
     match output {
         Some(path) => {
             let r = if format.is_binary() {
@@ -96,37 +79,28 @@ fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> u8 {
             } else {
                 crate::output::write_atomic(path, &String::from_utf8_lossy(bytes))
             };
-            match r {
-                Ok(()) => crate::exit::CLEAN,
-                Err(e) => {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                    crate::exit::UNUSABLE
-                }
-            }
+            r.map_err(|e| format!("cannot write {}: {e}", path.display()).into())
         }
         None => {
             if format.is_binary() && std::io::stdout().is_terminal() {
-                eprintln!(
-                    "error: {} is binary; write it to a file with `-o FILE` or redirect standard output",
+                return Err(format!(
+                    "{} is binary; write it to a file with `-o FILE` or redirect standard output",
                     format.extension().to_uppercase()
-                );
-                return crate::exit::UNUSABLE;
+                )
+                .into());
             }
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(bytes);
             let _ = out.flush();
-            crate::exit::CLEAN
+            Ok(())
         }
     }
 }
 
-fn render_inventory(inv: &std::path::Path, format: Format) -> Result<Vec<u8>, u8> {
-    let (dep, plan) = crate::cmd_plan::load_deployment_plan(inv)?;
+fn render_inventory(inv: &std::path::Path, format: Format) -> Result<Vec<u8>, crate::failure::Failure> {
+    let (dep, plan) = crate::cmd_plan::deployment_plan_of(inv)?;
     let cover = portmatrix_report::change_request::Cover::new(&dep, &cover_date());
-    portmatrix_report::plan_report::render_change_request(&plan, Some(&cover), format).map_err(|e| {
-        eprintln!("error: {e}");
-        crate::exit::UNUSABLE
-    })
+    Ok(portmatrix_report::plan_report::render_change_request(&plan, Some(&cover), format)?)
 }
 
 /// The date on a change request's cover: `SOURCE_DATE_EPOCH` when set (for

@@ -22,6 +22,7 @@ mod cmd_show;
 mod cmd_verify;
 mod complete;
 mod diagnostics;
+mod failure;
 mod matrices;
 mod output;
 
@@ -130,11 +131,10 @@ fn completions(shell: &str) -> u8 {
     }
 }
 
-fn main() -> ExitCode {
-    clap_complete::CompleteEnv::with_factory(Cli::command).bin("portmatrix").complete();
-    let cli = Cli::parse();
-    output::set_wide(cli.wide);
-    let code = match cli.command {
+/// Runs one command. Commands not yet returning a typed failure print
+/// their own errors and give their exit code.
+fn run(command: Command) -> failure::Outcome {
+    match command {
         Command::Catalog(c) => cmd_catalog::run(c),
         Command::Show(a) => cmd_show::run(a),
         Command::Query(a) => cmd_query::run(a),
@@ -144,15 +144,29 @@ fn main() -> ExitCode {
         Command::Init(a) => cmd_init::run(a),
         Command::Plan(a) => cmd_plan::run_plan(a),
         Command::Explain(a) => cmd_plan::run_explain(a),
-        Command::Compile(a) => cmd_compile::run(a),
-        Command::Diff(a) => cmd_diff::run(a),
+        Command::Compile(a) => Ok(cmd_compile::run(a)),
+        Command::Diff(a) => Ok(cmd_diff::run(a)),
         Command::Render(a) => cmd_render::run(a),
-        Command::Serve(a) => cmd_serve::run(a),
+        Command::Serve(a) => Ok(cmd_serve::run(a)),
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
-        Command::Completions { shell } => completions(&shell),
-        Command::Man(a) => cmd_man::run(a, Cli::command()),
+        Command::Completions { shell } => Ok(completions(&shell)),
+        Command::Man(a) => Ok(cmd_man::run(a, Cli::command())),
+    }
+}
+
+fn main() -> ExitCode {
+    clap_complete::CompleteEnv::with_factory(Cli::command).bin("portmatrix").complete();
+    let cli = Cli::parse();
+    output::set_wide(cli.wide);
+    // The one place a failure is printed and the process exits.
+    let code = match run(cli.command) {
+        Ok(code) => code,
+        Err(f) => {
+            f.print();
+            exit::UNUSABLE
+        }
     };
     ExitCode::from(code)
 }

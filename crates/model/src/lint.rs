@@ -1,6 +1,7 @@
 //! Lint: findings in a valid matrix that deserve a look. A finding the
 //! matrix accepts (with a reason) is reported as accepted, never hidden.
 
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use crate::diag::{Diagnostic, Severity};
@@ -148,60 +149,6 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
         }
     }
 
-    // Pairwise: duplicates and listener conflicts.
-    let resolved: Vec<Resolved> =
-        m.flows.iter().map(|f| (ends(m, &f.from), ends(m, &f.to), f.protos().collect(), default_ports(m, f))).collect();
-    let mut conflicts_seen: std::collections::HashSet<(String, String, Proto)> = std::collections::HashSet::new();
-    for (j, fj) in m.flows.iter().enumerate() {
-        let (from_j, to_j, proto_j, ports_j) = &resolved[j];
-        let Some(ports_j) = ports_j else { continue };
-        for (i, fi) in m.flows[..j].iter().enumerate() {
-            let (from_i, to_i, proto_i, ports_i) = &resolved[i];
-            let Some(ports_i) = ports_i else { continue };
-            let common: Vec<Proto> = proto_j.iter().copied().filter(|p| proto_i.contains(p)).collect();
-            if common.is_empty() {
-                continue;
-            }
-            let ports_meet = ports_i.overlaps(ports_j) || (ports_i.is_empty() && ports_j.is_empty() && fi.icmp == fj.icmp);
-            if !ports_meet {
-                continue;
-            }
-            let meet = |a: &[&str], b: &[&str]| a.iter().any(|x| b.contains(x));
-            if meet(from_i, from_j) && meet(to_i, to_j) && fi.when == fj.when {
-                let acc = accepted(fj, "duplicate").or(accepted(fi, "duplicate"));
-                let (line, _) = file.line_col(fi.id.span.offset);
-                finding(
-                    "duplicate",
-                    fj.id.span,
-                    acc,
-                    format!("flow `{}` overlaps flow `{}` (line {line}): same endpoints, protocol and ports", fj.id.value, fi.id.value),
-                    "merge them, or accept: { duplicate: reason } when the document states both",
-                );
-                continue;
-            }
-            // Two different internal roles listening on the same port.
-            for p in common.iter().filter(|p| p.has_ports()) {
-                for a in to_i.iter().filter(|r| internal(m, r)) {
-                    for b in to_j.iter().filter(|r| internal(m, r) && *r != a && !to_i.contains(r)) {
-                        let key = if a < b { (a.to_string(), b.to_string(), *p) } else { (b.to_string(), a.to_string(), *p) };
-                        if !conflicts_seen.insert(key) {
-                            continue;
-                        }
-                        let acc = accepted(fj, "listen-conflict").or(accepted(fi, "listen-conflict"));
-                        let shared = ports_i.intersection(ports_j);
-                        finding(
-                            "listen-conflict",
-                            fj.id.span,
-                            acc,
-                            format!("roles `{a}` (flow `{}`) and `{b}` (flow `{}`) both listen on {p}/{shared}", fi.id.value, fj.id.value),
-                            "a deployment cannot put both roles on one host; accept: { listen-conflict: reason } if they never share one",
-                        );
-                    }
-                }
-            }
-        }
-    }
-
     for (name, p) in &m.params {
         if p.default.is_none() {
             finding(
@@ -213,20 +160,25 @@ pub fn lint_matrix(m: &Matrix) -> Vec<Diagnostic> {
             );
         }
     }
-    // Open review items: never acceptable, resolved by deleting them.
-    for r in &m.review {
-        let what = r.flow.as_ref().map(|f| format!(" (flow `{}`)", f.value)).unwrap_or_default();
-        let at = r.at.as_ref().map(|a| format!(" [{a}]")).unwrap_or_default();
-        finding(
-            "review",
-            r.about.span,
-            None,
-            format!("open review item{what}{at}: {}", r.about.value),
-            "check it against the document, fix the matrix, then delete the item from `review:`",
-        );
-    }
+    out.extend(review_findings(m, &file));
+    // Their spans and codes are their own, so adding them last does not
+    // change the sorted order.
+    out.extend(overlap_findings(m, &file, Pairing::Indexed));
     out.sort_by_key(|d| (d.span.offset, d.code));
     out
+}
+
+/// Open review items: never acceptable, resolved by deleting them.
+fn review_findings(m: &Matrix, file: &Arc<SourceFile>) -> Vec<Diagnostic> {
+    m.review
+        .iter()
+        .map(|r| {
+            let what = r.flow.as_ref().map(|f| format!(" (flow `{}`)", f.value)).unwrap_or_default();
+            let at = r.at.as_ref().map(|a| format!(" [{a}]")).unwrap_or_default();
+            Diagnostic::warning("review", file, r.about.span, format!("open review item{what}{at}: {}", r.about.value))
+                .with_help("check it against the document, fix the matrix, then delete the item from `review:`")
+        })
+        .collect()
 }
 
 /// Whether a reason quotes the document saying any / Internet / all: a
@@ -239,6 +191,233 @@ pub fn quotes_any_wording(reason: &str) -> bool {
         .skip(1)
         .step_by(2)
         .any(|quoted| quoted.split(|c: char| !c.is_alphanumeric()).any(|w| ["any", "internet", "all"].contains(&w.to_lowercase().as_str())))
+}
+
+/// At most this many `duplicate` and `listen-conflict` findings are listed
+/// for one matrix (then one more says the list is cut): a matrix of 10,000
+/// identical flows would otherwise have 50 million.
+pub const MAX_OVERLAP_FINDINGS: usize = 1000;
+
+/// How the pairs of flows to compare are found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Pairing {
+    /// Every pair: quadratic. The oracle of the indexed search.
+    Pairwise,
+    /// Only the pairs that share a protocol and ports, found with an index
+    /// of port ranges per protocol: near-linear in flows plus such pairs.
+    Indexed,
+}
+
+/// The `duplicate` and `listen-conflict` findings of a matrix, sorted by
+/// position. Both pairings give the same findings in the same order: each
+/// flow is compared with the earlier flows it could conflict with, in file
+/// order, and only the way those flows are found differs.
+pub fn overlap_findings(m: &Matrix, file: &Arc<SourceFile>, pairing: Pairing) -> Vec<Diagnostic> {
+    let resolved: Vec<Resolved> =
+        m.flows.iter().map(|f| (ends(m, &f.from), ends(m, &f.to), f.protos().collect(), default_ports(m, f))).collect();
+    let index = (pairing == Pairing::Indexed).then(|| OverlapIndex::new(m, &resolved));
+    let mut check = PairCheck { m, file, resolved: &resolved, conflicts_seen: HashSet::new(), out: Vec::new() };
+    let mut earlier = Vec::new();
+    'flows: for j in 0..m.flows.len() {
+        if resolved[j].3.is_none() {
+            continue;
+        }
+        earlier.clear();
+        match &index {
+            Some(index) => index.earlier_meeting(m, &resolved, j, &mut earlier),
+            None => earlier.extend(0..j),
+        }
+        for &i in &earlier {
+            if check.out.len() >= MAX_OVERLAP_FINDINGS {
+                check.out.push(
+                    Diagnostic::warning("duplicate", file, m.flows[j].id.span, "more overlapping flows: the list of overlaps stops here")
+                        .with_help(format!("only the first {MAX_OVERLAP_FINDINGS} duplicate and listener-conflict findings are listed")),
+                );
+                break 'flows;
+            }
+            check.pair(i, j);
+        }
+    }
+    let mut out = check.out;
+    out.sort_by_key(|d| (d.span.offset, d.code));
+    out
+}
+
+/// Compares two flows and reports a duplicate or a listener conflict once.
+struct PairCheck<'m, 'r> {
+    m: &'m Matrix,
+    file: &'r Arc<SourceFile>,
+    resolved: &'r [Resolved<'m>],
+    conflicts_seen: HashSet<(&'m str, &'m str, Proto)>,
+    out: Vec<Diagnostic>,
+}
+
+impl<'m> PairCheck<'m, '_> {
+    fn finding(&mut self, code: &'static str, span: Span, accepted: Option<&String>, msg: String, help: &str) {
+        let mut d = Diagnostic::warning(code, self.file, span, msg).with_help(help);
+        if let Some(r) = accepted {
+            d.severity = Severity::Accepted;
+            d.reason = Some(r.clone());
+        }
+        self.out.push(d);
+    }
+
+    /// Flow `i` (earlier) against flow `j`.
+    fn pair(&mut self, i: usize, j: usize) {
+        let (m, file) = (self.m, self.file);
+        let (fi, fj) = (&m.flows[i], &m.flows[j]);
+        let (from_i, to_i, proto_i, ports_i) = &self.resolved[i];
+        let (from_j, to_j, proto_j, ports_j) = &self.resolved[j];
+        let (Some(ports_i), Some(ports_j)) = (ports_i, ports_j) else { return };
+        let common: Vec<Proto> = proto_j.iter().copied().filter(|p| proto_i.contains(p)).collect();
+        if common.is_empty() {
+            return;
+        }
+        let ports_meet = ports_i.overlaps(ports_j) || (ports_i.is_empty() && ports_j.is_empty() && fi.icmp == fj.icmp);
+        if !ports_meet {
+            return;
+        }
+        let meet = |a: &[&str], b: &[&str]| a.iter().any(|x| b.contains(x));
+        if meet(from_i, from_j) && meet(to_i, to_j) && fi.when == fj.when {
+            let acc = accepted(fj, "duplicate").or(accepted(fi, "duplicate"));
+            let (line, _) = file.line_col(fi.id.span.offset);
+            self.finding(
+                "duplicate",
+                fj.id.span,
+                acc,
+                format!("flow `{}` overlaps flow `{}` (line {line}): same endpoints, protocol and ports", fj.id.value, fi.id.value),
+                "merge them, or accept: { duplicate: reason } when the document states both",
+            );
+            return;
+        }
+        // Two different internal roles listening on the same port.
+        for p in common.iter().filter(|p| p.has_ports()) {
+            for &a in to_i.iter().filter(|r| internal(m, r)) {
+                for &b in to_j.iter().filter(|r| internal(m, r) && **r != a && !to_i.contains(r)) {
+                    let key = if a < b { (a, b, *p) } else { (b, a, *p) };
+                    if !self.conflicts_seen.insert(key) {
+                        continue;
+                    }
+                    let acc = accepted(fj, "listen-conflict").or(accepted(fi, "listen-conflict"));
+                    let shared = ports_i.intersection(ports_j);
+                    self.finding(
+                        "listen-conflict",
+                        fj.id.span,
+                        acc,
+                        format!("roles `{a}` (flow `{}`) and `{b}` (flow `{}`) both listen on {p}/{shared}", fi.id.value, fj.id.value),
+                        "a deployment cannot put both roles on one host; accept: { listen-conflict: reason } if they never share one",
+                    );
+                }
+            }
+        }
+    }
+}
+
+/// Where to look for the earlier flows that share a protocol and ports with
+/// a flow: per protocol, the flows' port ranges; flows without ports (ICMP)
+/// by protocol and ICMP types.
+struct OverlapIndex {
+    ranges: HashMap<Proto, RangeIndex>,
+    portless: HashMap<(Proto, Vec<String>), Vec<usize>>,
+}
+
+impl OverlapIndex {
+    fn new(m: &Matrix, resolved: &[Resolved]) -> Self {
+        let mut ranges: HashMap<Proto, Vec<(u16, u16, usize)>> = HashMap::new();
+        let mut portless: HashMap<(Proto, Vec<String>), Vec<usize>> = HashMap::new();
+        for (flow, (_, _, protos, ports)) in resolved.iter().enumerate() {
+            let Some(ports) = ports else { continue };
+            for &p in protos {
+                if ports.is_empty() {
+                    portless.entry((p, icmp_key(&m.flows[flow]))).or_default().push(flow);
+                } else {
+                    ranges.entry(p).or_default().extend(ports.ranges().map(|(lo, hi)| (lo, hi, flow)));
+                }
+            }
+        }
+        Self { ranges: ranges.into_iter().map(|(p, r)| (p, RangeIndex::new(r))).collect(), portless }
+    }
+
+    /// The flows before `j` that share a protocol with it and whose ports
+    /// meet its ports, ascending and without repeats, into `out`.
+    fn earlier_meeting(&self, m: &Matrix, resolved: &[Resolved], j: usize, out: &mut Vec<usize>) {
+        let (_, _, protos, ports) = &resolved[j];
+        let Some(ports) = ports else { return };
+        for &p in protos {
+            if ports.is_empty() {
+                if let Some(flows) = self.portless.get(&(p, icmp_key(&m.flows[j]))) {
+                    out.extend(flows.iter().copied().take_while(|i| *i < j));
+                }
+            } else if let Some(index) = self.ranges.get(&p) {
+                for (lo, hi) in ports.ranges() {
+                    index.meeting(lo, hi, &mut |i| {
+                        if i < j {
+                            out.push(i)
+                        }
+                    });
+                }
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+    }
+}
+
+/// A flow's ICMP types as compared by the duplicate check.
+fn icmp_key(f: &Flow) -> Vec<String> {
+    f.icmp.iter().map(|t| t.to_string()).collect()
+}
+
+/// Port ranges sorted by first port, over a tree that holds the largest last
+/// port of each subtree: the ranges meeting a query are found in
+/// O(log n) each, without looking at the others.
+struct RangeIndex {
+    /// `(first, last, flow)`, by `first`.
+    ranges: Vec<(u16, u16, usize)>,
+    /// Implicit binary tree over `ranges`: node `k` has children `2k` and
+    /// `2k + 1`, leaves start at `leaves`.
+    max_last: Vec<u16>,
+    leaves: usize,
+}
+
+impl RangeIndex {
+    fn new(mut ranges: Vec<(u16, u16, usize)>) -> Self {
+        ranges.sort_unstable();
+        let leaves = ranges.len().next_power_of_two();
+        let mut max_last = vec![0u16; 2 * leaves];
+        for (k, r) in ranges.iter().enumerate() {
+            max_last[leaves + k] = r.1;
+        }
+        for k in (1..leaves).rev() {
+            max_last[k] = max_last[2 * k].max(max_last[2 * k + 1]);
+        }
+        Self { ranges, max_last, leaves }
+    }
+
+    /// Calls `found` with the flow of every range that meets `lo..=hi`.
+    fn meeting(&self, lo: u16, hi: u16, found: &mut dyn FnMut(usize)) {
+        // Ranges that start after `hi` cannot meet it; of the others, those
+        // that end at or after `lo` do.
+        let starts_in_time = self.ranges.partition_point(|r| r.0 <= hi);
+        if starts_in_time == 0 {
+            return;
+        }
+        // Depth-first over the subtrees that hold a candidate; the tree is
+        // log2(ranges) deep, so the explicit stack stays small.
+        let mut stack = vec![(1usize, 0usize, self.leaves)];
+        while let Some((node, first, end)) = stack.pop() {
+            if first >= starts_in_time || self.max_last[node] < lo {
+                continue;
+            }
+            if end - first == 1 {
+                found(self.ranges[first].2);
+                continue;
+            }
+            let mid = (first + end) / 2;
+            stack.push((2 * node + 1, mid, end));
+            stack.push((2 * node, first, mid));
+        }
+    }
 }
 
 fn accepted<'f>(f: &'f Flow, code: &str) -> Option<&'f String> {

@@ -55,6 +55,7 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
         not_deployed: out.not_deployed,
         forwards: forwards(inv),
         warnings,
+        host_index: Default::default(),
     };
     let enforcement = enforcement_warnings(dep, &plan);
     plan.warnings.extend(enforcement);

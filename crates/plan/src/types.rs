@@ -184,11 +184,15 @@ pub struct Plan {
     /// network, zones no firewall enforces).
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
+    /// Host name → index in `hosts`, built on first use.
+    #[serde(skip)]
+    pub(crate) host_index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 impl Plan {
     pub fn host(&self, name: &str) -> Option<&HostInfo> {
-        self.hosts.iter().find(|h| h.name == name)
+        let index = self.host_index.get_or_init(|| self.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), i)).collect());
+        index.get(name).map(|&i| &self.hosts[i])
     }
     pub fn firewall(&self, name: &str) -> Option<&FirewallInfo> {
         self.firewalls.iter().find(|f| f.name == name)

@@ -137,7 +137,7 @@ pub fn results_table(rows: &[&ProbeResult], plan: Option<&Plan>, caption: &str, 
         if let Some(a) = &r.answered_by {
             let _ = write!(detail, " <span class=\"muted\">(answered by {})</span>", esc(a));
         }
-        let reasons: Vec<String> = t.label.split(',').map(str::trim).filter(|s| !s.is_empty()).map(esc).collect();
+        let reasons: Vec<String> = t.flows.iter().map(|f| esc(&f.to_string())).collect();
         let _ = writeln!(
             o,
             "<tr class=\"{}\" data-verdict=\"{}\">{}<td class=\"verdict v-{}\">{}</td><td>{}</td><td>{}</td><td>{dest}</td><td class=\"ports\">{}</td><td>{detail}</td><td class=\"ports\">{}</td></tr>",

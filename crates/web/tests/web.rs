@@ -28,12 +28,19 @@ fn results_json() -> String {
     let ip = |s: &str| s.parse().expect("address");
     let results = vec![
         r(
-            Target::new(ip("10.10.0.21"), Proto::Tcp, 445).host("acd-store1").source("acd-lb1").label("acd/smb-store,acd/smb-other"),
+            Target::new(ip("10.10.0.21"), Proto::Tcp, 445)
+                .host("acd-store1")
+                .source("acd-lb1")
+                .flow(portmatrix_model::FlowTag::new("acd", "smb-store"))
+                .flow(portmatrix_model::FlowTag::new("acd", "smb-other")),
             Verdict::Pass,
             "token ok",
         ),
         r(
-            Target::new(ip("10.10.0.12"), Proto::Tcp, 22).host("acd-lb2").source("acd-lb1").label("acd/internal-ssh"),
+            Target::new(ip("10.10.0.12"), Proto::Tcp, 22)
+                .host("acd-lb2")
+                .source("acd-lb1")
+                .flow(portmatrix_model::FlowTag::new("acd", "internal-ssh")),
             Verdict::Blocked,
             "no answer <timeout>",
         ),
