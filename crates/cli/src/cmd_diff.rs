@@ -13,6 +13,7 @@ use portmatrix_report::delta::{DeltaChangeRequest, DeltaCover};
 use portmatrix_report::render::Format as DocFormat;
 use portmatrix_report::table::Table;
 
+use crate::failure::{Failure, Outcome};
 use crate::output::{self, Format};
 
 /// What `diff` writes.
@@ -97,49 +98,26 @@ enum Side {
     Plan(Box<DeploymentSide>),
 }
 
-pub fn run(a: DiffArgs) -> u8 {
-    let sides = match (&a.inventory, &a.old, &a.new) {
-        (Some(inv), _, _) => one_inventory(inv, a.since.as_deref(), a.upgrade.as_deref()),
-        (None, Some(old), Some(new)) => load_side(old).and_then(|o| load_side(new).map(|n| (o, n))),
-        _ => Err("give OLD and NEW, or -i INVENTORY with --since or --upgrade".into()),
+pub fn run(a: DiffArgs) -> Outcome {
+    let (old, new) = match (&a.inventory, &a.old, &a.new) {
+        (Some(inv), _, _) => one_inventory(inv, a.since.as_deref(), a.upgrade.as_deref())?,
+        (None, Some(old), Some(new)) => (load_side(old)?, load_side(new)?),
+        _ => return Err("give OLD and NEW, or -i INVENTORY with --since or --upgrade".into()),
     };
-    let (old, new) = match sides {
-        Ok(s) => s,
-        Err(e) => {
-            if !e.is_empty() {
-                eprintln!("error: {e}");
-            }
-            return crate::exit::UNUSABLE;
-        }
-    };
-    let rendered = match (&old, &new) {
+    let (bytes, differ) = match (&old, &new) {
         (Side::Matrix(o), Side::Matrix(n)) => {
             let d = diff_matrices(o, n);
-            render_matrix_diff(&d, a.format).map(|bytes| (bytes, !d.is_empty()))
+            (render_matrix_diff(&d, a.format)?, !d.is_empty())
         }
         (Side::Plan(o), Side::Plan(n)) => {
             let d = diff_deployments(&o.plan, &n.plan);
             let cover = DeltaCover::new(&o.dep, &n.dep, &crate::cmd_render::cover_date());
-            render_deployment_diff(&d, &cover, a.format).map(|bytes| (bytes, !d.is_empty()))
+            (render_deployment_diff(&d, &cover, a.format)?, !d.is_empty())
         }
-        _ => Err("OLD and NEW must both be matrices or both be inventories".into()),
+        _ => return Err("OLD and NEW must both be matrices or both be inventories".into()),
     };
-    let (bytes, differ) = match rendered {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::UNUSABLE;
-        }
-    };
-    if let Err(e) = emit(a.output.as_deref(), a.format, &bytes) {
-        eprintln!("error: {e}");
-        return crate::exit::UNUSABLE;
-    }
-    if differ {
-        crate::exit::FINDINGS
-    } else {
-        crate::exit::CLEAN
-    }
+    emit(a.output.as_deref(), a.format, &bytes)?;
+    Ok(if differ { crate::exit::FINDINGS } else { crate::exit::CLEAN })
 }
 
 /// Writes to a file atomically, or to standard output (never binary to a terminal).
@@ -160,7 +138,7 @@ fn emit(output: Option<&Path>, format: DiffFormat, bytes: &[u8]) -> Result<(), S
 }
 
 /// A matrix (catalog id or file) or an inventory file, told apart by content.
-fn load_side(spec: &str) -> Result<Side, String> {
+fn load_side(spec: &str) -> Result<Side, Failure> {
     let path = Path::new(spec);
     if path.is_file() {
         let text = std::fs::read_to_string(path).map_err(|e| format!("cannot read {spec}: {e}"))?;
@@ -168,18 +146,15 @@ fn load_side(spec: &str) -> Result<Side, String> {
             return side_of(path).map(|s| Side::Plan(Box::new(s)));
         }
     }
-    crate::matrices::load(spec).map(|m| Side::Matrix(Box::new(m))).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        String::new()
-    })
+    Ok(Side::Matrix(Box::new(crate::matrices::load(spec)?)))
 }
 
-fn side_of(path: &Path) -> Result<DeploymentSide, String> {
-    crate::cmd_plan::load_deployment_plan(path).map(|(dep, plan)| DeploymentSide { dep, plan }).map_err(|_| String::new())
+fn side_of(path: &Path) -> Result<DeploymentSide, Failure> {
+    crate::cmd_plan::deployment_plan_of(path).map(|(dep, plan)| DeploymentSide { dep, plan })
 }
 
 /// The same inventory at `since` (git), or with one product upgraded.
-fn one_inventory(inv: &Path, since: Option<&str>, upgrade: Option<&str>) -> Result<(Side, Side), String> {
+fn one_inventory(inv: &Path, since: Option<&str>, upgrade: Option<&str>) -> Result<(Side, Side), Failure> {
     let new = side_of(inv)?;
     if let Some(rev) = since {
         let text = git_show(inv, rev)?;
@@ -192,22 +167,13 @@ fn one_inventory(inv: &Path, since: Option<&str>, upgrade: Option<&str>) -> Resu
     }
     let Some(up) = upgrade else { return Err("-i needs --since REV or --upgrade PRODUCT=MATRIX".into()) };
     let (product, spec) = up.split_once('=').ok_or("write --upgrade PRODUCT=MATRIX, e.g. acd=jtel-acd@previous")?;
-    let model = portmatrix_model::inventory_from_path(inv).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        String::new()
-    })?;
+    let model = portmatrix_model::inventory_from_path(inv)?;
     let mut upgraded = model.clone();
     let p = upgraded.products.get_mut(product).ok_or_else(|| format!("the inventory has no product `{product}`"))?;
     p.matrix.value = spec.to_string();
     let base = inv.parent().unwrap_or(Path::new("."));
-    let dep = Deployment::from_inventory(upgraded, base, &portmatrix_catalog::Catalog).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        String::new()
-    })?;
-    let upgraded_plan = plan(&dep).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        String::new()
-    })?;
+    let dep = Deployment::from_inventory(upgraded, base, &portmatrix_catalog::Catalog)?;
+    let upgraded_plan = plan(&dep)?;
     let upgraded = DeploymentSide { dep, plan: upgraded_plan };
     Ok((Side::Plan(Box::new(new)), Side::Plan(Box::new(upgraded))))
 }

@@ -63,7 +63,7 @@ fn decommissioning_a_product_is_its_removal_request() {
     assert!(v["hosts_removed"].as_array().unwrap().iter().any(|h| h == "rem1"));
     let csv = pm().arg("diff").arg(example("mixed.yaml")).arg(&new).args(["--format", "csv"]).output().unwrap();
     let text = String::from_utf8_lossy(&csv.stdout);
-    assert!(text.starts_with("action,source,source zone,destination"), "{text}");
+    assert!(text.starts_with("action,source,source addresses,source zone,destination,destination addresses"), "{text}");
     assert!(text.lines().skip(1).all(|l| l.starts_with("close,")), "{text}");
 }
 

@@ -246,12 +246,15 @@ pub struct DeltaTotals {
     pub unenforced: Counts,
 }
 
+/// The (source zone, destination zone) pairs one firewall's rows cross.
+type ZonePairs = BTreeSet<(String, String)>;
+
 impl DeltaTotals {
     pub fn of(rows: &[DeltaRequestRow]) -> Self {
         let mut all = Counts::default();
         let mut host_firewall = Counts::default();
         let mut unenforced = Counts::default();
-        let mut fws: BTreeMap<&str, (Counts, BTreeSet<(String, String)>)> = BTreeMap::new();
+        let mut fws: BTreeMap<&str, (Counts, ZonePairs)> = BTreeMap::new();
         for r in rows {
             all.add(r.action);
             if r.row.host_firewall {

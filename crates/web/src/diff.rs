@@ -68,7 +68,10 @@ fn matrix_select(app: &App, name: &str, label: &str, current: Option<&str>) -> S
 }
 
 /// The two matrices of the query, or what is wrong with it (`Ok(None)`: not asked yet).
-fn pair<'a>(app: &'a App, q: &MatrixDiffQuery) -> Result<Option<(&'a str, &'a Matrix, &'a str, &'a Matrix)>, Vec<String>> {
+/// The two chosen matrices with their keys: (old key, old, new key, new).
+type KeyedPair<'a> = (&'a str, &'a Matrix, &'a str, &'a Matrix);
+
+fn pair<'a>(app: &'a App, q: &MatrixDiffQuery) -> Result<Option<KeyedPair<'a>>, Vec<String>> {
     let (Some(old), Some(new)) = (field(&q.old), field(&q.new)) else { return Ok(None) };
     let find = |k: &str| app.matrices.iter().find(|(key, _)| key == k).map(|(key, m)| (key.as_str(), m));
     match (find(old), find(new)) {
