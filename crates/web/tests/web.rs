@@ -390,3 +390,24 @@ fn search_finds_hosts_networks_and_rows_by_address() {
     assert!(t.contains("agents"));
     assert!(get("/d/search?addr=not-an-address").text().contains("is not an address or prefix"));
 }
+
+#[test]
+fn matrix_diff_view_shows_both_versions_changes_and_exports_them() {
+    let r = get("/diff/matrix?old=jtel-acd@previous&new=jtel-acd");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    // A flow only the new version has, and one only the old version had.
+    assert!(t.contains("ssh-support") && t.contains("acd-daemon-control"), "{t}");
+    let csv = get("/diff/matrix/export/csv?old=jtel-acd@previous&new=jtel-acd");
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers.contains("text/csv"), "{}", csv.headers);
+    let body = csv.text();
+    assert!(body.lines().any(|l| l.starts_with("added,ssh-support")), "{body}");
+    assert!(body.lines().any(|l| l.starts_with("removed,acd-daemon-control")), "{body}");
+    // An unknown version is a clear answer, not a page of nothing.
+    assert_ne!(get("/diff/matrix/export/csv?old=jtel-acd@nosuch&new=jtel-acd").status, 200);
+    // No --compare: the deployment diff says how to get one.
+    let d = get("/diff/deployment");
+    assert_ne!(d.status, 200);
+    assert!(d.text().contains("--compare"));
+}
