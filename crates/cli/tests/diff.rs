@@ -63,8 +63,20 @@ fn decommissioning_a_product_is_its_removal_request() {
     assert!(v["hosts_removed"].as_array().unwrap().iter().any(|h| h == "rem1"));
     let csv = pm().arg("diff").arg(example("mixed.yaml")).arg(&new).args(["--format", "csv"]).output().unwrap();
     let text = String::from_utf8_lossy(&csv.stdout);
-    assert!(text.starts_with("action,source,source zone,destination"), "{text}");
+    assert!(text.starts_with("action,source,source addresses,source zone,destination,destination addresses"), "{text}");
     assert!(text.lines().skip(1).all(|l| l.starts_with("close,")), "{text}");
+    // The Markdown removal request, cover sheet included, is golden.
+    let md = pm()
+        .arg("diff")
+        .arg(example("mixed.yaml"))
+        .arg(&new)
+        .args(["--format", "md"])
+        .env("SOURCE_DATE_EPOCH", "1714521600")
+        .output()
+        .unwrap();
+    assert_eq!(md.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&md.stdout).replace(&dir.path().display().to_string(), "$TMP");
+    insta::assert_snapshot!("mixed_without_rem", text);
 }
 
 #[test]

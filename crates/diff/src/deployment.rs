@@ -11,6 +11,8 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use ipnet::IpNet;
+
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
 use portmatrix_plan::{Connection, Endpoint, EndpointKind, Plan, Reason};
 use portmatrix_targets::{firewall_ruleset, host_ruleset, Rule, Ruleset};
@@ -70,9 +72,13 @@ pub struct DeltaRow {
     pub src: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub src_zone: Option<String>,
+    /// The source's addresses, in the plan where the row exists (a change
+    /// request names addresses, not only names).
+    pub src_addresses: Vec<IpNet>,
     pub dst: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dst_zone: Option<String>,
+    pub dst_addresses: Vec<IpNet>,
     pub proto: Proto,
     /// The ports that change (empty for ICMP).
     pub ports: PortSet,
@@ -86,6 +92,9 @@ pub struct DeltaRow {
     /// Host firewall and network firewalls on the path, or "nothing" (in the
     /// plan where the row exists: the new one for opened, the old one for closed).
     pub enforced_by: String,
+    /// Whether the destination's host firewall enforces it (the first part
+    /// of `enforced_by`, typed).
+    pub host_firewall: bool,
     /// The network firewalls on the path.
     pub firewalls: Vec<String>,
 }
@@ -217,8 +226,10 @@ impl<'p> Index<'p> {
         DeltaRow {
             src: key.src.clone(),
             src_zone: src.and_then(|s| s.zone.clone()),
+            src_addresses: src.map(|s| s.nets.clone()).unwrap_or_default(),
             dst: key.dst.clone(),
             dst_zone: dst.and_then(|d| d.zone.clone()),
+            dst_addresses: dst.map(|d| d.nets.clone()).unwrap_or_default(),
             proto: key.proto,
             ports: if key.proto.has_ports() { ports } else { PortSet::new() },
             src_ports: key.src_ports.clone(),
@@ -227,6 +238,7 @@ impl<'p> Index<'p> {
             purpose: reason.map(|r| r.purpose.clone()).unwrap_or_default(),
             cite: reason.map(|r| r.cite.clone()).unwrap_or_default(),
             enforced_by: enforcement.as_ref().map(|e| e.describe()).unwrap_or_else(|| "nothing".into()),
+            host_firewall: enforcement.as_ref().is_some_and(|e| e.host_firewall),
             firewalls: enforcement.map(|e| e.path.firewalls().to_vec()).unwrap_or_default(),
         }
     }

@@ -114,6 +114,16 @@ fn plan_of(i: &Inv) -> Plan {
     plan(&dep).unwrap_or_else(|d| panic!("{text}\n{:?}", d.iter().map(|d| d.short()).collect::<Vec<_>>()))
 }
 
+/// The addresses of the endpoint `name` in a plan, as its connections name it.
+fn nets_of(p: &Plan, name: &str) -> Vec<ipnet::IpNet> {
+    p.connections
+        .iter()
+        .flat_map(|c| c.sources.members.iter().chain(std::iter::once(&*c.dst)))
+        .find(|e| e.name == name)
+        .map(|e| e.nets.clone())
+        .unwrap_or_default()
+}
+
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(64))]
 
@@ -130,6 +140,17 @@ proptest! {
         prop_assert_eq!(d.closed.len(), removed.len());
         if atoms_a == atoms_b {
             prop_assert!(d.opened.is_empty() && d.closed.is_empty());
+        }
+        // Every row names the addresses and the host firewall of the plan it
+        // belongs to: the new one for what opens, the old one for what closes.
+        for (rows, p) in [(&d.opened, &pb), (&d.closed, &pa)] {
+            for r in rows {
+                prop_assert_eq!(&r.src_addresses, &nets_of(p, &r.src), "{}", r.src);
+                prop_assert_eq!(&r.dst_addresses, &nets_of(p, &r.dst), "{}", r.dst);
+                let managed = p.host(&r.dst).is_some_and(|h| h.managed);
+                prop_assert_eq!(r.host_firewall, managed);
+                prop_assert_eq!(r.enforced_by.starts_with("host firewall"), managed);
+            }
         }
         // Against itself, a plan has no diff at all.
         prop_assert!(diff_deployments(&pa, &pa).is_empty());

@@ -73,14 +73,22 @@ fn addresses_of(plan: &Plan, end: &str) -> Result<(Option<String>, Vec<IpAddr>),
     if let Some(h) = plan.host(end) {
         return Ok((Some(h.name.clone()), h.addresses.clone()));
     }
-    let net = plan
-        .connections
-        .iter()
-        .flat_map(|c| c.sources.members.iter().chain(std::iter::once(&*c.dst)))
-        .find(|e| e.kind == crate::EndpointKind::Network && e.name == end);
-    match net {
+    let networks = || {
+        plan.connections
+            .iter()
+            .flat_map(|c| c.sources.members.iter().chain(std::iter::once(&*c.dst)))
+            .filter(|e| e.kind == crate::EndpointKind::Network)
+    };
+    match networks().find(|e| e.name == end) {
         Some(n) => Ok((Some(n.name.clone()), n.nets.iter().map(|n| n.hosts().next().unwrap_or(n.addr())).collect())),
         None => {
+            let near = portmatrix_model::diag::did_you_mean(
+                end,
+                plan.hosts.iter().map(|h| h.name.as_str()).chain(networks().map(|e| e.name.as_str())),
+            );
+            if let Some(near) = near {
+                return Err(format!("`{end}` is neither an address nor a host or network of the plan; did you mean `{near}`?"));
+            }
             let mut names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
             names.truncate(12);
             Err(format!("`{end}` is neither an address nor a host or network of the plan; hosts: {}", names.join(", ")))

@@ -5,11 +5,12 @@
 //! network, no web server (that is `portmatrix-web`).
 
 pub mod change_request;
+pub mod delta;
 pub mod diagram;
 pub mod escape;
-pub mod explain;
 pub mod graph;
 pub mod html;
+pub mod matrix_diff;
 pub mod matrix_table;
 pub mod plan_report;
 pub mod render;

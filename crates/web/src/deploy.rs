@@ -257,6 +257,15 @@ pub fn deployment(app: &App, p: &Plan, q: &PlanFilters) -> String {
         b.push_str(&counts_html(r));
         b.push_str("</section>\n");
     }
+    if let Some(c) = &app.comparison {
+        let _ = writeln!(
+            b,
+            "<section class=\"panel\" id=\"changes-panel\"><h2><a href=\"/diff/deployment\">Changes from {}</a></h2><p>{} connection(s) to open, {} to close; <a href=\"/diff/deployment/export/xlsx\" download>delta change request (XLSX)</a>.</p></section>",
+            esc(&c.diff.old),
+            c.diff.opened.len(),
+            c.diff.closed.len()
+        );
+    }
     if !p.warnings.is_empty() {
         b.push_str("<details><summary>Warnings of the plan</summary><ul>");
         for w in &p.warnings {

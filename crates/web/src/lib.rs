@@ -10,6 +10,7 @@
 //! `Host` names it listens as ([`http::HostPolicy`]).
 
 mod deploy;
+pub mod diff;
 mod explain;
 pub mod http;
 mod pages;
@@ -49,11 +50,13 @@ pub struct App {
     pub cover: Option<Cover>,
     /// Probe or lab results given with `serve --results FILE`.
     pub results: Option<results::Results>,
+    /// The deployment diff from an older inventory (`serve --compare OLD`).
+    pub comparison: Option<diff::Comparison>,
 }
 
 impl App {
     pub fn new(matrices: Vec<(String, Matrix)>) -> Self {
-        Self { matrices, plan: None, zone_svg: std::sync::OnceLock::new(), cover: None, results: None }
+        Self { matrices, plan: None, zone_svg: std::sync::OnceLock::new(), cover: None, results: None, comparison: None }
     }
     pub fn with_plan(mut self, plan: Plan) -> Self {
         self.plan = Some(plan);
@@ -67,6 +70,11 @@ impl App {
     }
     pub fn with_results(mut self, results: results::Results) -> Self {
         self.results = Some(results);
+        self
+    }
+    /// What changed from an older deployment to the served one.
+    pub fn with_comparison(mut self, comparison: diff::Comparison) -> Self {
+        self.comparison = Some(comparison);
         self
     }
     fn matrix(&self, key: &str) -> Option<&Matrix> {
@@ -122,6 +130,10 @@ pub fn router(app: Arc<App>, hosts: HostPolicy) -> Router {
         .route("/d/firewall/{name}/file/{target}/{index}", get(deploy::firewall_file))
         .route("/d/explain", get(explain::explain_page))
         .route("/d/search", get(deploy::search_page))
+        .route("/diff/matrix", get(diff::matrix_diff_page))
+        .route("/diff/matrix/export/{format}", get(diff::matrix_diff_export))
+        .route("/diff/deployment", get(diff::deployment_diff_page))
+        .route("/diff/deployment/export/{format}", get(diff::deployment_diff_export))
         .route("/results", get(results_page))
         .fallback(not_found)
         .with_state(app)
@@ -207,6 +219,9 @@ pub(crate) fn page(app: &App, status: StatusCode, body: String) -> Response {
     if app.plan.is_some() {
         views.push_str("<a href=\"/d\">Deployment</a>");
     }
+    if let Some(c) = &app.comparison {
+        views.push_str(&format!("<a href=\"/diff/deployment\">Changes ({} open, {} close)</a>", c.diff.opened.len(), c.diff.closed.len()));
+    }
     if let Some(r) = &app.results {
         let failed = r.failed();
         views.push_str(&format!(
@@ -245,7 +260,7 @@ async fn not_found() -> Response {
 
 async fn matrix_page(State(app): State<Arc<App>>, Path(key): Path<String>, Query(q): Query<Filters>) -> Response {
     match app.matrix(&key) {
-        Some(m) => page(&app, StatusCode::OK, pages::matrix(&key, m, &q)),
+        Some(m) => page(&app, StatusCode::OK, pages::matrix(&key, m, &q, &diff::other_versions(&app, &key))),
         None => missing(&format!("No matrix `{key}`.")),
     }
 }

@@ -64,12 +64,26 @@ pub fn catalog(app: &App) -> String {
             r.failed()
         );
     }
-    b.push_str("<h1>Catalog</h1>\n<p class=\"muted\">Port matrices of the products this build knows. Choose one to see its flows, filter them, and open its diagram.</p>\n<ul class=\"cards\">\n");
-    for (key, m) in &app.matrices {
-        let k = url_part(key);
+    if let Some(c) = &app.comparison {
         let _ = writeln!(
             b,
-            "<li><h2><a href=\"/m/{k}\">{}</a></h2><p class=\"meta\"><code>{}</code> · version {} · {} roles · {} flows</p><p>{}</p><p><a href=\"/m/{k}/diagram\">Diagram</a> · <a href=\"/m/{k}/export/html\">HTML report</a> · <a href=\"/m/{k}/export/xlsx\">XLSX</a></p></li>",
+            "<section class=\"panel\" id=\"changes-panel\"><h2><a href=\"/diff/deployment\">Changes {} → {}</a></h2><p>{} connection(s) to open, {} to close: the delta change request.</p></section>",
+            esc(&c.diff.old),
+            esc(&c.diff.new),
+            c.diff.opened.len(),
+            c.diff.closed.len()
+        );
+    }
+    b.push_str("<h1>Catalog</h1>\n<p class=\"muted\">Port matrices of the products this build knows. Choose one to see its flows, filter them, and open its diagram; or <a href=\"/diff/matrix\">compare two versions</a>.</p>\n<ul class=\"cards\">\n");
+    for (key, m) in &app.matrices {
+        let k = url_part(key);
+        let compare: String = crate::diff::other_versions(app, key)
+            .into_iter()
+            .map(|other| format!(" · <a href=\"/diff/matrix?old={}&amp;new={k}\">Compare with {}</a>", url_part(other), esc(other)))
+            .collect();
+        let _ = writeln!(
+            b,
+            "<li><h2><a href=\"/m/{k}\">{}</a></h2><p class=\"meta\"><code>{}</code> · version {} · {} roles · {} flows</p><p>{}</p><p><a href=\"/m/{k}/diagram\">Diagram</a> · <a href=\"/m/{k}/export/html\">HTML report</a> · <a href=\"/m/{k}/export/xlsx\">XLSX</a>{compare}</p></li>",
             esc(&m.title),
             esc(key),
             esc(&m.version.value),
@@ -178,12 +192,17 @@ fn filter_form(action: &str, m: &Matrix, q: &Filters) -> String {
     o
 }
 
-pub fn matrix(key: &str, m: &Matrix, q: &Filters) -> String {
+/// A matrix's page; `versions`: the other versions the server shows, to compare with.
+pub fn matrix(key: &str, m: &Matrix, q: &Filters, versions: &[&str]) -> String {
     let k = url_part(key);
     let (filter, problems) = flow_filter(m, q);
     let mut b = format!("<h1>{} <span class=\"muted\">{}</span></h1>\n", esc(&m.title), esc(key));
     b.push_str(&matrix_summary(m));
-    let _ = writeln!(b, "<p class=\"noprint\"><a href=\"/m/{k}/diagram\">Open the diagram</a></p>");
+    let compare: String = versions
+        .iter()
+        .map(|other| format!(" · <a href=\"/diff/matrix?old={}&amp;new={k}\">Compare with {}</a>", url_part(other), esc(other)))
+        .collect();
+    let _ = writeln!(b, "<p class=\"noprint\"><a href=\"/m/{k}/diagram\">Open the diagram</a>{compare}</p>");
     b.push_str("<h2 id=\"flows\">Flows</h2>\n");
     b.push_str(&filter_form(&format!("/m/{k}"), m, q));
     for p in &problems {

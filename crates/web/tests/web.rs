@@ -390,3 +390,55 @@ fn search_finds_hosts_networks_and_rows_by_address() {
     assert!(t.contains("agents"));
     assert!(get("/d/search?addr=not-an-address").text().contains("is not an address or prefix"));
 }
+
+#[test]
+fn matrix_diff_view_shows_both_versions_changes_and_exports_them() {
+    let r = get("/diff/matrix?old=jtel-acd@previous&new=jtel-acd");
+    assert_eq!(r.status, 200);
+    let t = r.text();
+    // A flow only the new version has, and one only the old version had.
+    assert!(t.contains("ssh-support") && t.contains("acd-daemon-control"), "{t}");
+    let csv = get("/diff/matrix/export/csv?old=jtel-acd@previous&new=jtel-acd");
+    assert_eq!(csv.status, 200);
+    assert!(csv.headers.contains("text/csv"), "{}", csv.headers);
+    let body = csv.text();
+    assert!(body.lines().any(|l| l.starts_with("added,ssh-support")), "{body}");
+    assert!(body.lines().any(|l| l.starts_with("removed,acd-daemon-control")), "{body}");
+    // An unknown version is a clear answer, not a page of nothing.
+    assert_ne!(get("/diff/matrix/export/csv?old=jtel-acd@nosuch&new=jtel-acd").status, 200);
+    // No --compare: the deployment diff says how to get one.
+    let d = get("/diff/deployment");
+    assert_ne!(d.status, 200);
+    assert!(d.text().contains("--compare"));
+}
+
+/// The mixed example and the same site with product `rem` decommissioned.
+fn mixed_and_without_rem() -> (Deployment, Deployment) {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mixed.yaml");
+    let old = Deployment::load(&path, &portmatrix_catalog::Catalog).expect("mixed loads");
+    let mut inv = portmatrix_model::inventory_from_path(&path).expect("inventory parses");
+    inv.products.shift_remove("rem");
+    for h in inv.hosts.values_mut() {
+        h.roles.retain(|r| r.value.product.value != "rem");
+    }
+    inv.hosts.retain(|_, h| !h.roles.is_empty());
+    inv.bind.retain(|k, _| k.value.product.value != "rem");
+    let new = Deployment::from_inventory(inv, path.parent().expect("dir"), &portmatrix_catalog::Catalog).expect("still valid");
+    (old, new)
+}
+
+#[test]
+fn deployment_diff_view_filters_by_firewall_and_says_when_nothing_matches() {
+    use portmatrix_web::diff::{deployment_diff, Comparison, DeltaFilters};
+    let (old, new) = mixed_and_without_rem();
+    let diff = portmatrix_diff::diff_deployments(&plan(&old).expect("plans"), &plan(&new).expect("plans"));
+    let cover = portmatrix_report::delta::DeltaCover::new(&old, &new, "2024-05-01");
+    let c = Comparison { diff, cover };
+    let all = deployment_diff(&c, &DeltaFilters::default());
+    assert!(all.contains("To open (0)") && all.contains("To close (58)"), "{all}");
+    // The edge firewall carries one of the removed connections (the off-site backup).
+    let edge = deployment_diff(&c, &DeltaFilters { firewall: Some("edge-fw".into()), pair: None });
+    assert!(edge.contains("To close (1)") && edge.contains("rem/rem-backup-ssh"), "{edge}");
+    let none = deployment_diff(&c, &DeltaFilters { firewall: Some("<no-such-fw>".into()), pair: None });
+    assert!(none.contains("To close (0)") && none.contains("No row crosses the firewall `&lt;no-such-fw&gt;`"), "{none}");
+}
