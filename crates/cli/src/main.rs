@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod args;
+mod cmd_apply;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
@@ -82,6 +83,8 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
+    /// Load this host's ruleset without locking anyone out: guard, snapshot, armed rollback, confirm
+    Apply(Box<cmd_apply::ApplyArgs>),
     /// Print shell completions
     #[command(
         after_help = "Examples:\n  portmatrix completions bash > /etc/bash_completion.d/portmatrix\n  portmatrix completions zsh > ~/.zfunc/_portmatrix"
@@ -113,6 +116,7 @@ fn main() -> ExitCode {
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
+        Command::Apply(a) => cmd_apply::run(*a),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "portmatrix", &mut std::io::stdout());
             exit::CLEAN
