@@ -533,7 +533,7 @@ pub fn confirm_by_probe(state: &StateDir, id: &str, pp: &ProbePlan, timeout: Dur
         };
     }
     let failed: Vec<String> =
-        outcome.failed().take(5).map(|r| format!("{} {} ({})", r.target.endpoint(), r.verdict.as_str(), r.target.label)).collect();
+        outcome.failed().take(5).map(|r| format!("{} {} ({})", r.target.endpoint(), r.verdict.as_str(), r.target.flows_text())).collect();
     let detail = format!("{} required probe(s) failed: {}", outcome.failed().count(), failed.join(", "));
     match roll_back(state, id, RolledBackBy::ProbeFailed, &detail) {
         Ok(_) => Err(Failure::RolledBack(detail)),

@@ -125,35 +125,29 @@ fn open_state(dir: &Path) -> Result<StateDir, u8> {
     })
 }
 
-pub fn run(a: ApplyArgs) -> u8 {
+pub fn run(a: ApplyArgs) -> crate::failure::Outcome {
     if let Some(id) = &a.fire_rollback {
-        return fire(&a.state_dir, id);
+        return Ok(fire(&a.state_dir, id));
     }
     if let Some(id) = &a.confirm {
-        return confirm(&a.state_dir, id);
+        return Ok(confirm(&a.state_dir, id));
     }
     if a.status {
-        return status(&a.state_dir, a.json);
+        return Ok(status(&a.state_dir, a.json));
     }
     if a.rollback {
-        return rollback(&a.state_dir);
+        return Ok(rollback(&a.state_dir));
     }
     match apply(&a) {
-        Ok(code) => code,
+        Ok(code) => Ok(code),
         Err(Failure::Refused(reasons)) => {
-            eprintln!("refused: nothing was changed:");
-            for r in reasons {
-                eprintln!("  - {r}");
-            }
-            exit::UNUSABLE
+            let list: Vec<String> = reasons.iter().map(|r| format!("  - {r}")).collect();
+            Err(format!("refused: nothing was changed:\n{}", list.join("\n")).into())
         }
-        Err(Failure::Unusable(m)) => {
-            eprintln!("error: {m}");
-            exit::UNUSABLE
-        }
+        Err(Failure::Unusable(m)) => Err(m.into()),
         Err(Failure::RolledBack(m)) => {
             eprintln!("rolled back: {m}");
-            exit::FINDINGS
+            Ok(exit::FINDINGS)
         }
     }
 }

@@ -13,23 +13,17 @@ hosts and networks into your zones, and it plans.\n\n\
 Examples:\n  portmatrix init --product jtel-acd -o site.yaml\n  portmatrix init --product imagicle-ucsuite --product moderro-rem -o site.yaml\n  portmatrix init --product my-product.yaml")]
 pub struct InitArgs {
     /// A catalog id (ID or ID@VERSION) or a matrix file; repeat for several products
-    #[arg(long = "product", short = 'p', value_name = "ID|FILE", required = true)]
+    #[arg(long = "product", short = 'p', value_name = "ID|FILE", required = true, add = clap_complete::ArgValueCompleter::new(crate::complete::matrices))]
     pub products: Vec<String>,
     /// Write the inventory to FILE (never replacing an existing file) instead of standard output
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
 }
 
-pub fn run(a: InitArgs) -> u8 {
+pub fn run(a: InitArgs) -> crate::failure::Outcome {
     let mut loaded = Vec::new();
     for spec in &a.products {
-        match crate::matrices::load(spec) {
-            Ok(m) => loaded.push((spec.clone(), m)),
-            Err(d) => {
-                crate::diagnostics::print_all(&d);
-                return crate::exit::UNUSABLE;
-            }
-        }
+        loaded.push((spec.clone(), crate::matrices::load(spec)?));
     }
     let mut products: Vec<StarterProduct> = Vec::new();
     for (spec, m) in &loaded {
@@ -44,23 +38,14 @@ pub fn run(a: InitArgs) -> u8 {
     }
     let text = starter_inventory(&products);
     match &a.output {
-        None => {
-            crate::output::print(&text);
-            crate::exit::CLEAN
-        }
+        None => crate::output::print(&text),
         Some(path) => match crate::output::write_new(path, text.as_bytes()) {
-            Ok(()) => {
-                eprintln!("wrote {}: fill in the addresses, then `portmatrix plan -i {}`", path.display(), path.display());
-                crate::exit::CLEAN
-            }
+            Ok(()) => eprintln!("wrote {}: fill in the addresses, then `portmatrix plan -i {}`", path.display(), path.display()),
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
-                eprintln!("error: {} exists; init never replaces a file", path.display());
-                crate::exit::UNUSABLE
+                return Err(format!("{} exists; init never replaces a file", path.display()).into());
             }
-            Err(e) => {
-                eprintln!("error: cannot write {}: {e}", path.display());
-                crate::exit::UNUSABLE
-            }
+            Err(e) => return Err(format!("cannot write {}: {e}", path.display()).into()),
         },
     }
+    Ok(crate::exit::CLEAN)
 }

@@ -6,20 +6,33 @@ use clap::Args;
 use portmatrix_model::{IcmpType, Proto};
 use portmatrix_plan::{explain_between, plan, Deployment, Plan};
 
+use crate::failure::{Failure, Outcome};
 use crate::output::{self, Format};
 
-/// Loads the inventory and plans it, printing diagnostics on failure.
-pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
-    let dep = Deployment::load(path, &portmatrix_catalog::Catalog).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        crate::exit::UNUSABLE
-    })?;
-    let p = plan(&dep).map_err(|d| {
-        crate::diagnostics::print_all(&d);
-        crate::exit::UNUSABLE
-    })?;
+/// Loads the inventory and plans it; the plan's warnings go to stderr.
+pub fn plan_of(path: &std::path::Path) -> Result<Plan, Failure> {
+    deployment_plan_of(path).map(|(_, p)| p)
+}
+
+/// [`plan_of`], keeping the deployment (products, matrix versions, settings).
+pub fn deployment_plan_of(path: &std::path::Path) -> Result<(Deployment, Plan), Failure> {
+    let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
+    let p = plan(&dep)?;
     crate::diagnostics::print_all(&p.warnings);
-    Ok(p)
+    Ok((dep, p))
+}
+
+/// [`plan_of`] for commands that print their own failures (exit code on error).
+pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
+    load_deployment_plan(path).map(|(_, p)| p)
+}
+
+/// [`deployment_plan_of`] for commands that print their own failures.
+pub fn load_deployment_plan(path: &std::path::Path) -> Result<(Deployment, Plan), u8> {
+    deployment_plan_of(path).map_err(|f| {
+        f.print();
+        crate::exit::UNUSABLE
+    })
 }
 
 #[derive(Args)]
@@ -41,26 +54,23 @@ pub struct PlanArgs {
     pub summary: bool,
 }
 
-pub fn run_plan(a: PlanArgs) -> u8 {
-    let p = match load_plan(&a.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn run_plan(a: PlanArgs) -> Outcome {
+    let p = plan_of(&a.inventory)?;
     if a.summary {
         let rows: usize = p.connections.iter().map(|c| c.remote_sources().count()).sum();
-        println!("{}, {rows} change-request rows", portmatrix_report::plan_report::summary_line(&p, ", "));
-        return crate::exit::CLEAN;
+        output::print(&format!("{}, {rows} change-request rows\n", portmatrix_report::plan_report::summary_line(&p, ", ")));
+        return Ok(crate::exit::CLEAN);
     }
     if a.format == Format::Json || a.format == Format::Yaml {
-        output::print(&(serde_json::to_string_pretty(&p).expect("plan serialises") + "\n"));
-        return crate::exit::CLEAN;
+        output::print(&output::structured(&p, a.format));
+        return Ok(crate::exit::CLEAN);
     }
     let t = if a.local { portmatrix_report::plan_report::local_table(&p) } else { portmatrix_report::plan_report::connections_table(&p) };
     output::print(&output::table(&t, a.format));
     if a.format == Format::Table {
         eprintln!("{}", portmatrix_report::plan_report::summary_line(&p, ", "));
     }
-    crate::exit::CLEAN
+    Ok(crate::exit::CLEAN)
 }
 
 #[derive(Args)]
@@ -74,10 +84,10 @@ pub struct ExplainArgs {
     #[command(flatten)]
     pub inventory: crate::args::InventoryArg,
     /// Source: a host or network name, or an address
-    #[arg(long, value_name = "HOST|NETWORK|ADDR")]
+    #[arg(long, value_name = "HOST|NETWORK|ADDR", add = clap_complete::ArgValueCompleter::new(crate::complete::endpoints))]
     pub from: String,
     /// Destination: a host or network name, or an address
-    #[arg(long, value_name = "HOST|NETWORK|ADDR")]
+    #[arg(long, value_name = "HOST|NETWORK|ADDR", add = clap_complete::ArgValueCompleter::new(crate::complete::endpoints))]
     pub to: String,
     /// PORT/PROTO (443/tcp), or icmp / icmpv6
     #[arg(long, value_parser = parse_service, value_name = "PORT/PROTO")]
@@ -107,28 +117,15 @@ fn parse_service(s: &str) -> Result<(u16, Proto), String> {
     }
 }
 
-pub fn run_explain(a: ExplainArgs) -> u8 {
-    let p = match load_plan(&a.inventory.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+pub fn run_explain(a: ExplainArgs) -> Outcome {
+    let p = plan_of(&a.inventory.inventory)?;
     let (port, proto) = a.port;
-    let answers = match explain_between(&p, &a.from, &a.to, proto, port, a.src_port, a.icmp_type) {
-        Ok(v) => v,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return crate::exit::UNUSABLE;
-        }
-    };
+    let answers = explain_between(&p, &a.from, &a.to, proto, port, a.src_port, a.icmp_type)?;
     match a.format {
-        Format::Json | Format::Yaml => output::print(&(serde_json::to_string_pretty(&answers).expect("serialisable") + "\n")),
+        Format::Json | Format::Yaml => output::print(&output::structured(&answers, a.format)),
         _ => output::print(&explain_text(&answers)),
     }
-    if answers.iter().all(|x| x.permitted) {
-        crate::exit::CLEAN
-    } else {
-        crate::exit::FINDINGS
-    }
+    Ok(if answers.iter().all(|x| x.permitted) { crate::exit::CLEAN } else { crate::exit::FINDINGS })
 }
 
 fn explain_text(answers: &[portmatrix_plan::Explanation]) -> String {
@@ -156,6 +153,9 @@ fn explain_text(answers: &[portmatrix_plan::Explanation]) -> String {
         }
         for r in &x.by {
             o.push_str(&format!("  by {} ({}): {}\n     cite: {}\n", r.tag(), r.matrix, r.purpose, r.cite));
+        }
+        if let Some(f) = &x.forwarded {
+            o.push_str(&format!("  forwarded by {} to {} ({})\n", f.firewall, f.host, f.private));
         }
         if let Some(e) = &x.enforced_by {
             o.push_str(&format!("  enforced by: {}\n", e.describe()));

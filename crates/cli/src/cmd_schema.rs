@@ -12,8 +12,8 @@ pub struct SchemaArgs {
     pub inventory: bool,
 }
 
-pub fn run(a: SchemaArgs) -> u8 {
+pub fn run(a: SchemaArgs) -> crate::failure::Outcome {
     let s = if a.inventory { portmatrix_model::schema::inventory_schema() } else { portmatrix_model::schema::matrix_schema() };
     crate::output::print(&(serde_json::to_string_pretty(&s).expect("schema is JSON") + "\n"));
-    crate::exit::CLEAN
+    Ok(crate::exit::CLEAN)
 }

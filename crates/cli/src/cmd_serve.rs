@@ -5,11 +5,13 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use portmatrix_report::web::{App, Server};
+use portmatrix_web::{App, Server};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication."
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication. It answers only to the \
+host names it listens as (its address, and localhost when it listens on loopback): a request for any other Host \
+gets 421, so a web page that rebinds its own name to this address cannot read the deployment."
 )]
 pub struct ServeArgs {
     /// Matrix files (or catalog ids) to show besides the catalog
@@ -58,7 +60,7 @@ pub fn run(a: ServeArgs) -> u8 {
         }
     }
     let results = match &a.results {
-        Some(f) => match portmatrix_report::web::results::load_results(f) {
+        Some(f) => match portmatrix_web::results::load_results(f) {
             Ok(r) => Some(r),
             Err(e) => {
                 eprintln!("error: {e}");
@@ -72,8 +74,11 @@ pub fn run(a: ServeArgs) -> u8 {
     }
     let mut app = App::new(matrices);
     if let Some(inv) = &a.inventory {
-        match crate::cmd_plan::load_plan(inv) {
-            Ok(plan) => app = app.with_plan(plan),
+        match crate::cmd_plan::load_deployment_plan(inv) {
+            Ok((dep, plan)) => {
+                let cover = portmatrix_report::change_request::Cover::new(&dep, &crate::cmd_render::cover_date());
+                app = app.with_plan(plan).with_cover(cover);
+            }
             Err(code) => return code,
         }
     }

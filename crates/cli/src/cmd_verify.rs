@@ -12,6 +12,7 @@ use portmatrix_verify::responder::{read_receipts, BindState, Rate, ReceiptCaps, 
 use portmatrix_verify::{lab, output as vout, parse_proto_ports, Key, PortSet, Proto};
 
 use crate::exit;
+use crate::failure::{Failure, Outcome};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ResultFormat {
@@ -36,20 +37,17 @@ pub struct KeyArgs {
 
 /// The shared secret: `--key-file` or the PORTMATRIX_KEY environment
 /// variable, never the command line.
-fn key(a: &KeyArgs) -> Result<Key, u8> {
+fn key(a: &KeyArgs) -> Result<Key, Failure> {
     if a.key.is_some() {
-        eprintln!(
-            "error: --key is no longer accepted: a key on the command line can be read by every user of this machine \
+        return Err(format!(
+            "--key is no longer accepted: a key on the command line can be read by every user of this machine \
              (ps, /proc/PID/cmdline). Put it in a file only you can read and pass --key-file PATH \
              (umask 077; printf %s \"$SECRET\" > key), or set {}",
             portmatrix_verify::token::KEY_ENV
-        );
-        return Err(exit::UNUSABLE);
+        )
+        .into());
     }
-    Key::load(a.key_file.as_deref(), std::env::var_os(portmatrix_verify::token::KEY_ENV)).map_err(|e| {
-        eprintln!("error: {e}");
-        exit::UNUSABLE
-    })
+    Key::load(a.key_file.as_deref(), std::env::var_os(portmatrix_verify::token::KEY_ENV)).map_err(|e| e.to_string().into())
 }
 
 /// A rate in probes per second: positive and finite.
@@ -60,12 +58,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn emit(text: &str, out: &Option<PathBuf>) -> Result<(), u8> {
+fn emit(text: &str, out: &Option<PathBuf>) -> Result<(), Failure> {
     match out {
-        Some(p) => crate::output::write_atomic(p, text).map_err(|e| {
-            eprintln!("error: writing {}: {e}", p.display());
-            exit::UNUSABLE
-        }),
+        Some(p) => crate::output::write_atomic(p, text).map_err(|e| format!("writing {}: {e}", p.display()).into()),
         None => {
             crate::output::print(text);
             Ok(())
@@ -81,8 +76,8 @@ fn render(results: &[ProbeResult], format: ResultFormat, suite: &str) -> String 
     }
 }
 
-fn load_plan(inv: &std::path::Path) -> Result<Plan, u8> {
-    crate::cmd_plan::load_plan(inv)
+fn plan_of(inv: &std::path::Path) -> Result<Plan, Failure> {
+    crate::cmd_plan::plan_of(inv)
 }
 
 /// Warns when the host's inventory addresses are not on this machine (the
@@ -163,27 +158,22 @@ struct Served {
 }
 
 /// What the responder serves, from the inventory or from the flags.
-fn responder_listen(a: &ResponderArgs) -> Result<Served, u8> {
+fn responder_listen(a: &ResponderArgs) -> Result<Served, Failure> {
     let (Some(inv), Some(host)) = (&a.inventory, &a.host) else {
         let mut listen = Vec::new();
         for l in &a.listen {
-            listen.push(parse_proto_ports(l).map_err(|e| {
-                eprintln!("error: --listen {e}");
-                exit::UNUSABLE
-            })?);
+            listen.push(parse_proto_ports(l).map_err(|e| format!("--listen {e}"))?);
         }
         return Ok(Served { name: a.name.clone(), addrs: a.bind.clone(), listen });
     };
-    let plan = load_plan(inv)?;
+    let plan = plan_of(inv)?;
     let Some(h) = plan.host(host) else {
         let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-        eprintln!("error: no host `{host}` in the inventory; hosts: {}", names.join(", "));
-        return Err(exit::UNUSABLE);
+        return Err(format!("no host `{host}` in the inventory; hosts: {}", names.join(", ")).into());
     };
     if let Some(foreign) = a.bind.iter().find(|b| !h.addresses.contains(b)) {
         let own: Vec<String> = h.addresses.iter().map(|a| a.to_string()).collect();
-        eprintln!("error: --bind {foreign} is not an address of {host} in the inventory (its addresses: {})", own.join(", "));
-        return Err(exit::UNUSABLE);
+        return Err(format!("--bind {foreign} is not an address of {host} in the inventory (its addresses: {})", own.join(", ")).into());
     }
     let addrs = if a.bind.is_empty() { h.addresses.clone() } else { a.bind.clone() };
     let pp = probe_plan(&plan, &host_nodes(&plan), &ProbeOptions::default());
@@ -191,18 +181,11 @@ fn responder_listen(a: &ResponderArgs) -> Result<Served, u8> {
     Ok(Served { name: host.clone(), addrs, listen })
 }
 
-pub fn responder(a: ResponderArgs) -> u8 {
-    let key = match key(&a.key) {
-        Ok(k) => k,
-        Err(c) => return c,
-    };
-    let Served { name, addrs, listen } = match responder_listen(&a) {
-        Ok(x) => x,
-        Err(c) => return c,
-    };
+pub fn responder(a: ResponderArgs) -> Outcome {
+    let key = key(&a.key)?;
+    let Served { name, addrs, listen } = responder_listen(&a)?;
     if listen.iter().all(|(p, s): &(Proto, PortSet)| *p == Proto::Icmp || s.is_empty()) {
-        eprintln!("error: nothing to listen on (give --listen, or a host that accepts tcp or udp flows)");
-        return exit::UNUSABLE;
+        return Err("nothing to listen on (give --listen, or a host that accepts tcp or udp flows)".into());
     }
     let mut cfg = ResponderConfig::new(name.clone(), key, addrs, listen);
     cfg.sample_limit = a.sample_limit;
@@ -212,10 +195,7 @@ pub fn responder(a: ResponderArgs) -> u8 {
     cfg.receipt_caps = ReceiptCaps { max_count: a.max_receipts, max_bytes: a.max_receipts_mib.saturating_mul(1 << 20) };
     cfg.receipts_file = a.receipts.clone();
     cfg.control = a.control.clone();
-    if let Err(e) = cfg.check() {
-        eprintln!("error: {e}");
-        return exit::UNUSABLE;
-    }
+    cfg.check().map_err(|e| e.to_string())?;
     warn_missing_addresses(&name, &cfg.addrs);
     let r = portmatrix_verify::responder::serve_until_signal(&cfg, |rep| {
         for n in &rep.notes {
@@ -247,12 +227,9 @@ pub fn responder(a: ResponderArgs) -> u8 {
                     d.table_full
                 );
             }
-            exit::CLEAN
+            Ok(exit::CLEAN)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::UNUSABLE
-        }
+        Err(e) => Err(e.to_string().into()),
     }
 }
 
@@ -267,7 +244,7 @@ The key comes from --key-file (a file only you can read) or PORTMATRIX_KEY, neve
 it must be the responders' key.\n\n\
 Examples:\n  portmatrix probe -i examples/jtel-acd.yaml --from acd-lb1 --key-file ~/.config/portmatrix/key\n  \
 portmatrix probe -i inv.yaml --from web1 --to db1 --only acd/db-replication --format junit -o probes.xml\n  \
-PORTMATRIX_KEY=\"$(cat key)\" portmatrix probe --target 10.0.0.5/tcp:80,443@web1 --target 10.0.0.5/icmp --receipts /run/pmx.sock")]
+PORTMATRIX_KEY=\"$(cat key)\" portmatrix probe --address 10.0.0.5/tcp:80,443@web1 --address 10.0.0.5/icmp --receipts /run/pmx.sock")]
 pub struct ProbeArgs {
     /// The inventory: probe every planned connection from --from
     #[arg(short, long, requires = "from")]
@@ -285,8 +262,8 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub no_negative: bool,
     /// Without an inventory: ADDR/PROTO:PORTS[@HOST], e.g. 10.0.0.5/tcp:443@web1 or 10.0.0.5/icmp (repeatable)
-    #[arg(long, short = 't', conflicts_with = "inventory")]
-    pub target: Vec<String>,
+    #[arg(long, short = 'a', value_name = "ADDR/PROTO:PORTS[@HOST]", conflicts_with = "inventory")]
+    pub address: Vec<String>,
     #[command(flatten)]
     pub key: KeyArgs,
     /// Receipt files or control sockets of the responders, to tell blocked from return-blocked and see NAT
@@ -304,6 +281,7 @@ pub struct ProbeArgs {
     /// Ports probed per connection (first, last, evenly spaced)
     #[arg(long, default_value_t = 8)]
     pub ports_per_flow: usize,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = ResultFormat::Table)]
     pub format: ResultFormat,
     /// Write the results here instead of standard output
@@ -352,26 +330,18 @@ fn gather_receipts(files: &[PathBuf]) -> Vec<portmatrix_verify::responder::Recei
     all
 }
 
-pub fn probe(a: ProbeArgs) -> u8 {
-    let key = match key(&a.key) {
-        Ok(k) => k,
-        Err(c) => return c,
-    };
-    let mut cfg = ProbeConfig::new(key);
+pub fn probe(a: ProbeArgs) -> Outcome {
+    let mut cfg = ProbeConfig::new(key(&a.key)?);
     cfg.timeout = Duration::from_millis(a.timeout_ms);
     cfg.retries = a.retries;
     cfg.concurrency = a.concurrency;
     cfg.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (targets, suite) = match (&a.inventory, &a.from) {
         (Some(inv), Some(from)) => {
-            let plan = match load_plan(inv) {
-                Ok(p) => p,
-                Err(c) => return c,
-            };
+            let plan = plan_of(inv)?;
             let Some(h) = plan.host(from) else {
                 let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-                eprintln!("error: no host `{from}` in the inventory; hosts: {}", names.join(", "));
-                return exit::UNUSABLE;
+                return Err(format!("no host `{from}` in the inventory; hosts: {}", names.join(", ")).into());
             };
             cfg.local_addrs = h.addresses.clone();
             warn_missing_addresses(from, &h.addresses);
@@ -385,7 +355,7 @@ pub fn probe(a: ProbeArgs) -> u8 {
                 t.retain(|t| t.host.as_deref() == Some(to.as_str()));
             }
             if let Some(only) = &a.only {
-                t.retain(|t| t.label.split(',').any(|l| l == only || l.rsplit('/').next() == Some(only.as_str())));
+                t.retain(|t| t.flows.iter().any(|f| f.to_string() == *only || f.flow == *only));
             }
             if a.no_negative {
                 t.retain(|t| t.expect == portmatrix_verify::probe::Expect::Reach);
@@ -394,38 +364,19 @@ pub fn probe(a: ProbeArgs) -> u8 {
         }
         _ => {
             let mut t = Vec::new();
-            for s in &a.target {
-                match parse_target(s) {
-                    Ok(x) => t.extend(x),
-                    Err(e) => {
-                        eprintln!("error: --target {e}");
-                        return exit::UNUSABLE;
-                    }
-                }
+            for s in &a.address {
+                t.extend(parse_target(s).map_err(|e| format!("--address {e}"))?);
             }
             (t, "portmatrix probe".to_string())
         }
     };
     if targets.is_empty() {
-        eprintln!("error: nothing to probe (give -i INV --from HOST, or --target)");
-        return exit::UNUSABLE;
+        return Err("nothing to probe (give -i INV --from HOST, or --address)".into());
     }
     let files = a.receipts.clone();
-    let results = match portmatrix_verify::probe::run_blocking(targets, &cfg, move || gather_receipts(&files)) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::UNUSABLE;
-        }
-    };
-    if let Err(c) = emit(&render(&results, a.format, &suite), &a.output) {
-        return c;
-    }
-    if results.iter().all(|r| r.ok) {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
-    }
+    let results = portmatrix_verify::probe::run_blocking(targets, &cfg, move || gather_receipts(&files)).map_err(|e| e.to_string())?;
+    emit(&render(&results, a.format, &suite), &a.output)?;
+    Ok(if results.iter().all(|r| r.ok) { exit::CLEAN } else { exit::FINDINGS })
 }
 
 // ---------------------------------------------------------------- lab
@@ -498,6 +449,7 @@ pub struct LabArgs {
     /// Forbidden ports probed per ordered pair of endpoints
     #[arg(long, default_value_t = 5)]
     pub negatives: usize,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = LabFormat::Table)]
     pub format: LabFormat,
     /// Write the report here instead of standard output
@@ -505,10 +457,9 @@ pub struct LabArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn lab(a: LabArgs) -> u8 {
+pub fn lab(a: LabArgs) -> Outcome {
     if let Some(why) = portmatrix_verify::netns::unavailable(&["ip"]) {
-        eprintln!("error: the lab cannot run here: {why}");
-        return exit::UNUSABLE;
+        return Err(format!("the lab cannot run here: {why}").into());
     }
     let firewall = match a.target {
         LabTarget::Nftables => Some(portmatrix_targets::Target::Nftables),
@@ -517,17 +468,12 @@ pub fn lab(a: LabArgs) -> u8 {
     };
     let tool = firewall.map(|t| if t == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" });
     if let Some(why) = tool.and_then(|t| portmatrix_verify::netns::unavailable(&[t])) {
-        eprintln!("error: the lab cannot load rules: {why}");
-        return exit::UNUSABLE;
+        return Err(format!("the lab cannot load rules: {why}").into());
     }
     if a.rules.is_some() && firewall.is_none() {
-        eprintln!("error: --rules needs --target nftables or iptables: which syntax are the files in?");
-        return exit::UNUSABLE;
+        return Err("--rules needs --target nftables or iptables: which syntax are the files in?".into());
     }
-    let plan = match load_plan(&a.inventory.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    let plan = plan_of(&a.inventory.inventory)?;
     let opts = lab::LabOptions {
         firewall,
         rules_dir: a.rules.clone(),
@@ -539,31 +485,19 @@ pub fn lab(a: LabArgs) -> u8 {
         cleanup_on_signal: true,
         ..lab::LabOptions::default()
     };
-    let report = match lab::run(&plan, &opts) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: lab: {e}");
-            return exit::UNUSABLE;
-        }
-    };
+    let report = lab::run(&plan, &opts).map_err(|e| format!("lab: {e}"))?;
     for n in &report.notes {
         eprintln!("note: {n}");
     }
     let suite = format!("lab {} ({})", report.inventory, report.firewall);
     let text = match a.format {
-        LabFormat::Json => serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+        LabFormat::Json => crate::output::json(&report),
         LabFormat::Junit => vout::junit(&suite, &report.results),
         LabFormat::Probes => vout::table(&report.results),
         LabFormat::Table => lab_table(&report, &suite),
     };
-    if let Err(c) = emit(&text, &a.output) {
-        return c;
-    }
-    if report.passed() {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
-    }
+    emit(&text, &a.output)?;
+    Ok(if report.passed() { exit::CLEAN } else { exit::FINDINGS })
 }
 
 fn lab_table(report: &lab::LabReport, suite: &str) -> String {

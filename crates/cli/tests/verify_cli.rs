@@ -64,8 +64,8 @@ fn responder_and_probe_binaries_in_namespaces() {
     let out = Command::new("ip")
         .args(["netns", "exec", lab.ns("c"), BIN, "probe", "--format", "json"])
         .env("PORTMATRIX_KEY", "k")
-        .args(["--target", "10.251.1.1/tcp:8080@a", "--target", "10.251.1.1/udp:5060@a"])
-        .args(["--target", "10.251.1.1/tcp:8080@b", "--target", "10.251.1.1/tcp:8081@a"])
+        .args(["--address", "10.251.1.1/tcp:8080@a", "--address", "10.251.1.1/udp:5060@a"])
+        .args(["--address", "10.251.1.1/tcp:8080@b", "--address", "10.251.1.1/tcp:8081@a"])
         .args(["--timeout-ms", "500", "--receipts", receipts.to_str().unwrap()])
         .output()
         .expect("probe");

@@ -40,8 +40,8 @@ fn a_key_on_the_command_line_is_refused_with_what_to_use_instead() {
     for args in [
         &["responder", "--key", "hunter2", "--bind", "127.0.0.1", "--listen", "tcp:1"][..],
         &["responder", "--key=hunter2", "--bind", "127.0.0.1", "--listen", "tcp:1"],
-        &["probe", "--key", "hunter2", "--target", "127.0.0.1/tcp:1"],
-        &["probe", "--target", "127.0.0.1/tcp:1", "--key"],
+        &["probe", "--key", "hunter2", "--address", "127.0.0.1/tcp:1"],
+        &["probe", "--address", "127.0.0.1/tcp:1", "--key"],
     ] {
         let o = run(args, Some("also-set"));
         let e = stderr(&o);
@@ -61,7 +61,7 @@ fn key_files_open_to_others_and_missing_keys_are_refused() {
             args.extend(if cmd == "responder" {
                 ["--bind", "127.0.0.1", "--listen", "tcp:1"]
             } else {
-                ["--target", "127.0.0.1/tcp:1", "", ""]
+                ["--address", "127.0.0.1/tcp:1", "", ""]
             });
             args.retain(|a| !a.is_empty());
             let o = run(&args, None);
@@ -70,10 +70,10 @@ fn key_files_open_to_others_and_missing_keys_are_refused() {
             assert!(e.contains("accessible to group or others") && e.contains("chmod 600"), "{e}");
         }
     }
-    let o = run(&["probe", "--target", "127.0.0.1/tcp:1"], None);
+    let o = run(&["probe", "--address", "127.0.0.1/tcp:1"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("no key: give --key-file PATH"), "{}", stderr(&o));
-    let o = run(&["probe", "--target", "127.0.0.1/tcp:1", "--key-file", "/nonexistent/key"], None);
+    let o = run(&["probe", "--address", "127.0.0.1/tcp:1", "--key-file", "/nonexistent/key"], None);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("key file /nonexistent/key"), "{}", stderr(&o));
 }
@@ -165,7 +165,7 @@ fn receipts_stop_at_their_cap_and_both_ends_say_so() {
     }
     let target = format!("127.0.0.1/{ports}@r1");
     let o = Command::new(BIN)
-        .args(["probe", "--target", &target, "--receipts", receipts.to_str().unwrap(), "--format", "json"])
+        .args(["probe", "--address", &target, "--receipts", receipts.to_str().unwrap(), "--format", "json"])
         .env("PORTMATRIX_KEY", "s3cret-from-file")
         .output()
         .expect("probe");

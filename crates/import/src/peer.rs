@@ -194,6 +194,67 @@ pub fn owner_phrase(text: &str) -> Option<(String, String)> {
     None
 }
 
+/// Words that end the name of a system a document is about.
+const SYSTEM_NOUNS: &[&str] = &["server", "servers", "node", "nodes", "host", "controller", "controllers", "appliance", "gateway", "agent"];
+
+/// The system a document describes, from its title, headings and prose:
+/// the most frequent "X server" / "X nodes" / "X controllers" phrase whose
+/// words before the noun are capitalised ("the FreeSWITCH server", "SQL
+/// Server", "RabbitMQ nodes", "Domain controllers").
+pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
+    let mut texts: Vec<&str> = Vec::new();
+    if let Some(t) = &doc.title {
+        texts.push(t);
+    }
+    // Prose holds the text around tables whole; table titles and intros
+    // repeat parts of it, so they count only where there is no prose.
+    if doc.prose.is_empty() {
+        for t in &doc.tables {
+            texts.push(&t.title);
+            texts.push(&t.intro);
+        }
+    }
+    texts.extend(doc.prose.iter().map(|p| p.text.as_str()));
+    let mut counts: Vec<(String, usize, usize)> = Vec::new();
+    for (order, text) in texts.iter().enumerate() {
+        let words: Vec<&str> = text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
+        for (i, w) in words.iter().enumerate() {
+            if !SYSTEM_NOUNS.contains(&w.to_lowercase().as_str()) {
+                continue;
+            }
+            let mut start = i;
+            while start > 0 && i - start < 2 {
+                let prev = words[start - 1];
+                let capital = prev.chars().next().is_some_and(|c| c.is_uppercase()) && !STOP.contains(&prev.to_lowercase().as_str());
+                if !capital {
+                    break;
+                }
+                start -= 1;
+            }
+            // "Domain controllers" at a sentence start names itself.
+            if start == i && !w.chars().next().is_some_and(|c| c.is_uppercase()) {
+                continue;
+            }
+            let name = words[start..=i].join(" ");
+            // A capitalised noun ("OpenVidu Server", "Management Node") is a product's own name.
+            let weight = if w.chars().next().is_some_and(|c| c.is_uppercase()) && start < i { 2 } else { 1 };
+            match counts.iter_mut().find(|c| c.0.eq_ignore_ascii_case(&name)) {
+                Some(c) => c.1 += weight,
+                None => counts.push((name, weight, order)),
+            }
+        }
+    }
+    let best = counts.into_iter().max_by_key(|(_, n, order)| (*n, std::cmp::Reverse(*order))).map(|(name, _, _)| name);
+    // Else a title "Configuring the firewall for 3CX" names it after "for".
+    best.or_else(|| {
+        let t = doc.title.as_deref()?;
+        let (_, tail) = t.rsplit_once(" for ")?;
+        let tail = tail.trim().trim_end_matches(['.', ':']);
+        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit()))
+            .then(|| tail.to_string())
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -45,7 +45,10 @@ fn split_outside(text: &str, seps: &[&str]) -> Vec<String> {
                 let sc: Vec<char> = sep.chars().collect();
                 if chars[i..].starts_with(&sc) {
                     // "/" inside a URL ("https://x") is no separator.
-                    if *sep == "/" && (cur.ends_with(':') || cur.ends_with(":/") || chars.get(i + 1) == Some(&'/')) {
+                    // Nor is the "/" of a CIDR ("10.0.0.0/8", "::/0").
+                    let cidr =
+                        cur.ends_with(|c: char| c.is_ascii_digit() || c == ':') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+                    if *sep == "/" && (cidr || cur.ends_with(':') || cur.ends_with(":/") || chars.get(i + 1) == Some(&'/')) {
                         break;
                     }
                     out.push(std::mem::take(&mut cur));
@@ -99,7 +102,10 @@ fn is_condition(s: &str) -> bool {
 }
 
 fn is_any(s: &str) -> bool {
-    matches!(s.to_ascii_lowercase().trim(), "any" | "all" | "*" | "0.0.0.0/0" | "anywhere" | "internet" | "any host" | "any ip")
+    matches!(
+        s.to_ascii_lowercase().trim(),
+        "any" | "all" | "*" | "0.0.0.0/0" | "::/0" | "anywhere" | "any host" | "any ip" | "all networks"
+    )
 }
 
 fn is_etc(s: &str) -> bool {

@@ -146,8 +146,41 @@ pub struct Binding {
 pub struct Firewall {
     /// The zones this firewall forwards between.
     pub zones: Vec<Name>,
+    /// Inbound port forwards (destination NAT): traffic to a public
+    /// address and port goes on to a host's own address, same port.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<PortForward>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub about: Option<String>,
+}
+
+/// `{ public: 203.0.113.10, to: HOST, proto: udp, ports: 10000-20000 }`
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PortForward {
+    /// The address outside parties connect to (on the firewall).
+    #[schemars(with = "String")]
+    pub public: Spanned<IpAddr>,
+    /// The host behind it.
+    pub to: Name,
+    #[schemars(with = "Vec<Proto>")]
+    pub proto: Vec<Spanned<Proto>>,
+    pub ports: Spanned<PortExpr>,
+}
+
+impl Decode for PortForward {
+    fn expected() -> String {
+        "a port forward: `{ public: ADDRESS, to: HOST, proto: udp, ports: 10000-20000 }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "port forward")?;
+        let public = m.req(cx, "public");
+        let to = m.req(cx, "to");
+        let proto: Option<OneOrMany<Spanned<Proto>>> = m.req(cx, "proto");
+        let ports = m.req(cx, "ports");
+        m.finish(cx);
+        Some(Self { public: public?, to: to?, proto: proto?.0, ports: ports? })
+    }
 }
 
 // ---- decoding -------------------------------------------------------------
@@ -324,9 +357,10 @@ impl Decode for Firewall {
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         let mut m = cx.map(n, "firewall")?;
         let zones = m.req(cx, "zones");
+        let forwards = m.opt(cx, "forwards").unwrap_or_default();
         let about = m.opt(cx, "about");
         m.finish(cx);
-        Some(Self { zones: zones?, about })
+        Some(Self { zones: zones?, forwards, about })
     }
 }
 
@@ -425,6 +459,7 @@ impl Inventory {
             }
         }
         for fw in self.firewalls.values() {
+            self.check_forwards(cx, fw);
             let mut seen: Vec<&str> = Vec::new();
             for z in &fw.zones {
                 zone_ok(cx, z);
@@ -439,6 +474,49 @@ impl Inventory {
                 if let Some(z) = fw.zones.first() {
                     cx.error("firewall-one-zone", z.span, "a firewall between zones needs at least two zones");
                 }
+            }
+        }
+    }
+
+    /// Port forwards: the host exists and sits in one of the firewall's
+    /// zones, the public address is no host's, the protocol has ports given
+    /// as numbers, and the host has an address of the public one's family.
+    fn check_forwards(&self, cx: &mut Cx, fw: &Firewall) {
+        for f in &fw.forwards {
+            match self.hosts.get(f.to.value.as_str()) {
+                None => unknown(cx, "host", &f.to, self.hosts.keys()),
+                Some(h) => {
+                    let in_zone = h.zone.as_ref().is_some_and(|z| fw.zones.iter().any(|x| x.value == z.value));
+                    if !in_zone {
+                        cx.error(
+                            "forward-outside-zones",
+                            f.to.span,
+                            format!("host `{}` is in none of this firewall's zones", f.to.value),
+                        )
+                        .help = Some("a firewall forwards to hosts on its own interfaces: put the host in one of its zones".into());
+                    }
+                    if !h.addresses.iter().any(|a| a.value.is_ipv4() == f.public.value.is_ipv4()) {
+                        cx.error(
+                            "forward-family",
+                            f.public.span,
+                            format!("host `{}` has no address of the family of {}", f.to.value, f.public.value),
+                        )
+                        .help = Some("forward an IPv4 public address to a host with an IPv4 address (or IPv6 to IPv6)".into());
+                    }
+                }
+            }
+            if let Some((owner, _)) = self.hosts.iter().find(|(_, h)| h.addresses.iter().any(|a| a.value == f.public.value)) {
+                cx.error("forward-public-taken", f.public.span, format!("{} is an address of host `{}`", f.public.value, owner.value))
+                    .help = Some("the public address belongs to the firewall, not to a host of the inventory".into());
+            }
+            for p in &f.proto {
+                if !p.value.has_ports() {
+                    cx.error("forward-proto", p.span, format!("{} has no ports to forward", p.value)).help =
+                        Some("forward tcp, udp or sctp".into());
+                }
+            }
+            if let Some(p) = f.ports.params().next() {
+                cx.error("site-flow-param", p.span, format!("`{}` is a parameter; a port forward gives its ports as numbers", p.value));
             }
         }
     }

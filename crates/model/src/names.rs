@@ -184,6 +184,14 @@ impl Serialize for FlowTag {
     }
 }
 
+/// Read back from results files: `product/flow`.
+impl<'de> serde::Deserialize<'de> for FlowTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FlowTag::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not product/flow")))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -87,6 +87,18 @@ pub fn validate_matrix(m: &Matrix, cx: &mut Cx) {
     for f in &m.flows {
         validate_flow(m, f, &mut seen, &bad_defaults, cx);
     }
+    validate_review(m, cx);
+}
+
+/// Review items name flows of this matrix.
+fn validate_review(m: &Matrix, cx: &mut Cx) {
+    let flow_ids: std::collections::HashSet<&str> = m.flows.iter().map(|f| f.id.value.as_str()).collect();
+    for r in m.review.iter().filter_map(|r| r.flow.as_ref()) {
+        if !flow_ids.contains(r.value.as_str()) {
+            cx.error("unknown-flow", r.span, format!("review item names flow `{}`, which this matrix does not have", r.value)).help =
+                Some("name a flow id of this matrix, or leave `flow:` out".into());
+        }
+    }
 }
 
 fn validate_features(m: &Matrix, cx: &mut Cx) {

@@ -28,8 +28,18 @@ impl Packet {
     }
 }
 
-/// The connections that permit `p` (empty: not permitted).
+/// The connections that permit `p` (empty: not permitted). A packet to a
+/// forwarded public address is judged as the firewall forwards it: to the
+/// host's own address.
 pub fn explain<'a>(plan: &'a Plan, p: &Packet) -> Vec<&'a Connection> {
+    let translated;
+    let p = match plan.forward_for(p.dst, p.proto, p.port) {
+        Some(f) => {
+            translated = Packet { dst: f.private, ..*p };
+            &translated
+        }
+        None => p,
+    };
     // ICMP is IPv4's, ICMPv6 is IPv6's: a packet of the other family never matches.
     let family_ok = match p.proto {
         Proto::Icmp => p.src.is_ipv4() && p.dst.is_ipv4(),
@@ -93,6 +103,9 @@ pub struct Explanation {
     /// What enforces it: the destination's host firewall and the network
     /// firewalls on the path (absent for local traffic).
     pub enforced_by: Option<crate::Enforcement>,
+    /// The port forward that translates the destination, if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub forwarded: Option<crate::Forward>,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -153,7 +166,8 @@ pub fn explain_between(
                 src_port,
                 icmp_type: (!proto.has_ports()).then_some(icmp_type).flatten(),
             };
-            out.push(Explanation { packet, from: from_name.clone(), to: to_name.clone(), permitted, local, by, enforced_by });
+            let forwarded = plan.forward_for(dst, proto, port).cloned();
+            out.push(Explanation { packet, from: from_name.clone(), to: to_name.clone(), permitted, local, by, enforced_by, forwarded });
         }
     }
     if out.is_empty() {

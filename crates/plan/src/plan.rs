@@ -53,11 +53,37 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
         local: sorted_local(out.local),
         egress_fqdn: sorted_egress(out.egress),
         not_deployed: out.not_deployed,
+        forwards: forwards(inv),
         warnings,
+        host_index: Default::default(),
     };
     let enforcement = enforcement_warnings(dep, &plan);
     plan.warnings.extend(enforcement);
     Ok(plan)
+}
+
+/// The inventory's port forwards, one per protocol; the private address is
+/// the host's first of the public address's family (validated at load).
+fn forwards(inv: &portmatrix_model::Inventory) -> Vec<crate::types::Forward> {
+    let mut out = Vec::new();
+    for (fw, f) in &inv.firewalls {
+        for pf in &f.forwards {
+            let Some(host) = inv.hosts.get(pf.to.value.as_str()) else { continue };
+            let Some(private) = host.addresses.iter().map(|a| a.value).find(|a| a.is_ipv4() == pf.public.value.is_ipv4()) else { continue };
+            let Ok(ports) = pf.ports.resolve(&|_| None) else { continue };
+            for p in &pf.proto {
+                out.push(crate::types::Forward {
+                    firewall: fw.value.clone(),
+                    public: pf.public.value,
+                    host: pf.to.value.clone(),
+                    private,
+                    proto: p.value,
+                    ports: ports.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Deterministic order; identical connections from several flows merge.

@@ -55,3 +55,19 @@ fn site_flows_are_planned_with_their_owner() {
     let r = &site[0].reasons[0];
     assert!(r.cite.contains("NOC team") || r.cite.contains("monitoring"), "{r:?}");
 }
+
+#[test]
+fn a_port_forward_is_judged_as_the_firewall_forwards_it() {
+    let p = plan_of(&format!(
+        "inventory: t\nproducts:\n  toy: {{ matrix: toy.yaml, absent: {{ client: none }}, exclude: {{ any-c: none }} }}\n{HOSTS}firewalls:\n  fw:\n    zones: [z1, z2]\n    forwards:\n      - {{ public: 198.51.100.7, to: h2, proto: tcp, ports: 8000-8010 }}\nflows:\n  - {{ id: noc-web, owner: NOC, purpose: p, from: noc, to: h2, proto: tcp, ports: 8005 }}\n"
+    ));
+    assert_eq!(p.forwards.len(), 1);
+    let f = &p.forwards[0];
+    assert_eq!((f.firewall.as_str(), f.host.as_str(), f.private.to_string().as_str()), ("fw", "h2", "10.0.0.2"));
+    let noc: std::net::IpAddr = "10.99.9.5".parse().unwrap();
+    let public: std::net::IpAddr = "198.51.100.7".parse().unwrap();
+    let pkt = |port| portmatrix_plan::Packet::to_port(noc, public, portmatrix_model::Proto::Tcp, port);
+    assert!(!portmatrix_plan::explain(&p, &pkt(8005)).is_empty(), "forwarded and planned");
+    assert!(portmatrix_plan::explain(&p, &pkt(8006)).is_empty(), "forwarded but not planned");
+    assert!(portmatrix_plan::explain(&p, &pkt(22)).is_empty(), "not forwarded");
+}

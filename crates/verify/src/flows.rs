@@ -129,7 +129,7 @@ pub struct ProbePlan {
     /// Source node → targets, required flows first.
     pub targets: BTreeMap<String, Vec<Target>>,
     /// Flows between roles on one host: nothing to probe.
-    pub local: Vec<(String, String)>,
+    pub local: Vec<(String, portmatrix_model::FlowTag)>,
     /// What could not be probed, and why.
     pub notes: Vec<String>,
 }
@@ -228,12 +228,9 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
                         t.src_addr = pin.then_some(src_addr);
                         t
                     });
-                    for tag in c.tags().iter().map(|t| t.to_string()) {
-                        if !t.label.split(',').any(|l| l == tag) {
-                            if !t.label.is_empty() {
-                                t.label.push(',');
-                            }
-                            t.label.push_str(&tag);
+                    for tag in c.tags() {
+                        if !t.flows.contains(&tag) {
+                            t.flows.push(tag);
                         }
                     }
                 }
@@ -241,7 +238,7 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
         }
     }
     for l in &plan.local {
-        out.local.push((l.host.clone(), l.reason.tag().to_string()));
+        out.local.push((l.host.clone(), l.reason.tag()));
     }
 
     negatives(plan, nodes, opts, &mut listen, &mut targets);
@@ -289,7 +286,7 @@ fn negatives(
             for (proto, port) in picks {
                 listen.entry(dst.name.clone()).or_default().entry(proto).or_default().insert(port);
                 for &addr in dst.addrs.iter().filter(|a| src.addrs.iter().any(|s| s.is_ipv4() == a.is_ipv4())) {
-                    let t = Target::new(addr, proto, port).host(&dst.name).source(&src.name).expect(Expect::Block).label("negative");
+                    let t = Target::new(addr, proto, port).host(&dst.name).source(&src.name).expect(Expect::Block);
                     targets.entry(src.name.clone()).or_default().entry((addr, proto, port)).or_insert(t);
                 }
             }

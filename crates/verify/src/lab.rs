@@ -180,7 +180,7 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     timings.probe_ms = ms(t.elapsed());
     let mut judgements = judge(plan, &nodes, &loaded, &mut results, opts.strict);
     for (host, tag) in &pp.local {
-        let target = Target::new(std::net::Ipv4Addr::LOCALHOST.into(), crate::Proto::Tcp, 0).host(host).source(host).label(tag);
+        let target = Target::new(std::net::Ipv4Addr::LOCALHOST.into(), crate::Proto::Tcp, 0).host(host).source(host).flow(tag.clone());
         results.push(ProbeResult {
             target,
             verdict: Verdict::Local,
@@ -462,16 +462,16 @@ pub struct FlowVerdict {
 pub fn per_flow(results: &[ProbeResult]) -> Vec<FlowVerdict> {
     let mut m: BTreeMap<String, FlowVerdict> = BTreeMap::new();
     for r in results {
-        let tags: Vec<&str> = if r.target.expect == Expect::Block {
-            vec!["negative"]
-        } else if r.target.label.is_empty() {
-            vec!["-"]
+        let tags: Vec<String> = if r.target.expect == Expect::Block {
+            vec!["negative".into()]
+        } else if r.target.flows.is_empty() {
+            vec!["-".into()]
         } else {
-            r.target.label.split(',').collect()
+            r.target.flows.iter().map(|f| f.to_string()).collect()
         };
         for tag in tags {
-            let f = m.entry(tag.to_string()).or_insert_with(|| FlowVerdict {
-                flow: tag.to_string(),
+            let f = m.entry(tag.clone()).or_insert_with(|| FlowVerdict {
+                flow: tag.clone(),
                 ok: true,
                 probes: 0,
                 failed: 0,

@@ -18,6 +18,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portmatrix_model::FlowTag;
 use serde::{Deserialize, Serialize};
 use tokio::io::unix::AsyncFd;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
@@ -54,9 +55,9 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub expect: Expect,
-    /// Why this is probed (flow ids), for the report.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub label: String,
+    /// The flows this probe stands for (none for a negative probe).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "flows_or_label", alias = "label")]
+    pub flows: Vec<FlowTag>,
     /// The host or network the probe is sent from, for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -70,7 +71,7 @@ pub struct Target {
 
 impl Target {
     pub fn new(addr: IpAddr, proto: Proto, port: u16) -> Self {
-        Target { addr, proto, port, host: None, expect: Expect::Reach, label: String::new(), source: None, src_port: None, src_addr: None }
+        Target { addr, proto, port, host: None, expect: Expect::Reach, flows: Vec::new(), source: None, src_port: None, src_addr: None }
     }
     pub fn host(mut self, h: impl Into<String>) -> Self {
         self.host = Some(h.into());
@@ -84,9 +85,15 @@ impl Target {
         self.source = Some(s.into());
         self
     }
-    pub fn label(mut self, l: impl Into<String>) -> Self {
-        self.label = l.into();
+    pub fn flow(mut self, f: FlowTag) -> Self {
+        if !self.flows.contains(&f) {
+            self.flows.push(f);
+        }
         self
+    }
+    /// The flows as one text, for reports: `p/a, p/b`.
+    pub fn flows_text(&self) -> String {
+        self.flows.iter().map(FlowTag::to_string).collect::<Vec<_>>().join(", ")
     }
     /// `tcp/443`, `udp/53`, `icmp`.
     pub fn service(&self) -> String {
@@ -102,6 +109,21 @@ impl Target {
             p => format!("{} {p}/{}", self.addr, self.port),
         }
     }
+}
+
+/// `flows` as written now (a list of `product/flow`), or as results files
+/// of earlier versions wrote it (`label`: one comma-separated text).
+fn flows_or_label<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<FlowTag>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<FlowTag>),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(v) => v,
+        Either::Text(t) => t.split(',').filter_map(|x| FlowTag::parse(x.trim())).collect(),
+    })
 }
 
 /// What a probe found. Ordered as declared (and as [`Verdict::ALL`]);
