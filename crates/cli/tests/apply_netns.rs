@@ -332,3 +332,78 @@ fn a_foreign_chain_that_drops_planned_traffic_first_is_refused() {
     assert!(err.contains("firewalld"), "the refusal names the foreign table: {err}");
     assert_eq!(b.table("inet", "portmatrix"), before, "nothing changed");
 }
+
+/// `compile` for iem1 into a fresh directory; `edit` may change the nft file.
+fn shipped(edit: impl Fn(&str) -> String) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("files dir");
+    let out = Command::new(BIN)
+        .args(["compile", "-i", &inventory().display().to_string(), "--host", HOST, "-t", "nftables", "-d"])
+        .arg(dir.path())
+        .output()
+        .expect("compile");
+    assert!(out.status.success(), "{}", stderr(&out));
+    let f = dir.path().join(format!("{HOST}.nft"));
+    let text = std::fs::read_to_string(&f).expect("compiled nft file");
+    std::fs::write(&f, edit(&text)).expect("write the edited file");
+    dir
+}
+
+#[test]
+fn confirm_by_probe_confirms_a_correct_ruleset() {
+    if skip() {
+        return;
+    }
+    let b = Bench::new();
+    let mut args = base_args("20");
+    args.extend(["--confirm-by-probe".into(), "--probe-netns".into(), b.admin.clone(), "--probe-timeout-ms".into(), "800".into()]);
+    let out = b.apply_out(&strs(&args));
+    let id = applied_id(&out);
+    assert!(stderr(&out).contains("confirmed by probe"), "{}", stderr(&out));
+    let e = b.entry(&id);
+    assert_eq!(e["outcome"]["state"], "confirmed", "{e}");
+    assert_eq!(e["outcome"]["by"], "probe", "{e}");
+    assert!(b.table("inet", "portmatrix").is_some_and(|t| t.contains("10.99.0.0/24 . 443")), "the new table stays");
+}
+
+#[test]
+fn confirm_by_probe_rolls_back_a_ruleset_that_blocks_a_required_flow() {
+    if skip() {
+        return;
+    }
+    let b = Bench::new();
+    // The admin console (tcp/443 from the admin network) is required; the
+    // shipped file lacks it, while ssh (what the guard checks) stays.
+    let files = shipped(|t| {
+        let edited = t.replace(",\n            10.99.0.0/24 . 443 comment \"rem/admin-iem-console\"", "");
+        assert_ne!(edited, t, "the admin console element is in the compiled file");
+        edited
+    });
+    let mut args = base_args("20");
+    args.extend(["--files".into(), files.path().display().to_string(), "--allow-modified-files".into()]);
+    args.extend(["--confirm-by-probe".into(), "--probe-netns".into(), b.admin.clone(), "--probe-timeout-ms".into(), "800".into()]);
+    let out = b.apply_out(&strs(&args));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "rolled back: {err}");
+    assert!(err.contains("rolled back") && err.contains("443"), "says which required flow failed: {err}");
+    assert!(err.contains("LOADING MODIFIED FILES"), "warns about the modified files: {err}");
+    assert!(b.wait_previous(Duration::from_millis(200)), "the previous table is back at once, not at the deadline");
+    let j = b.journal();
+    assert_eq!(j[0]["outcome"]["state"], "rolled-back", "{}", j[0]);
+    assert_eq!(j[0]["outcome"]["by"], "probe-failed", "{}", j[0]);
+}
+
+#[test]
+fn modified_files_are_refused_unless_allowed() {
+    if skip() {
+        return;
+    }
+    let b = Bench::new();
+    let before = b.table("inet", "portmatrix");
+    let files = shipped(|t| t.replace("policy drop;", "policy accept;"));
+    let mut args = base_args("5");
+    args.extend(["--files".into(), files.path().display().to_string()]);
+    let out = b.apply_out(&strs(&args));
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--allow-modified-files"), "{}", stderr(&out));
+    assert_eq!(b.table("inet", "portmatrix"), before);
+}
