@@ -234,6 +234,39 @@ impl Kernel {
     }
 }
 
+/// How our table would read in the kernel after loading `files`: they are
+/// loaded into a fresh, empty network namespace of a child process
+/// (`unshare --net`, gone when it exits) and listed there, so that the text
+/// is printed by the same `nft list` as the live table and compares line by
+/// line. Touches nothing of this machine's namespaces.
+pub fn preview(kernel: &Kernel, files: &[LoadFile], dir: &Path) -> Result<String, String> {
+    let Kernel::Nft { table } = kernel;
+    let f = files.iter().find(|f| f.loader == Loader::Nft).ok_or("no nftables file to preview")?;
+    let mut tmp = tempfile::Builder::new().prefix(".preview-").tempfile_in(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    std::io::Write::write_all(&mut tmp, f.contents.as_bytes()).map_err(|e| format!("{}: {e}", tmp.path().display()))?;
+    let path = tmp.path().to_string_lossy().to_string();
+    // $1 and $2 are arguments, never parsed by the shell.
+    let script = "nft -f \"$1\" && nft list table inet \"$2\"";
+    run("unshare", &["--net", "--", "sh", "-c", script, "sh", &path, table])
+}
+
+/// A unified diff of our table, live against after the apply (`None`: the
+/// table does not exist yet); empty when they are the same.
+pub fn table_diff(table: &str, live: Option<&str>, after: &str) -> String {
+    let before = live.unwrap_or("");
+    if before == after {
+        return String::new();
+    }
+    similar::TextDiff::from_lines(before, after)
+        .unified_diff()
+        .context_radius(3)
+        .header(
+            &format!("table inet {table} (live{})", if live.is_none() { ": absent" } else { "" }),
+            &format!("table inet {table} (after apply)"),
+        )
+        .to_string()
+}
+
 /// The files that put back what `snap` recorded, computed against the live
 /// state now.
 pub fn restore_files(snap: &Snapshot) -> Result<Vec<LoadFile>, String> {
@@ -261,6 +294,19 @@ pub fn restore(snap: &Snapshot, dir: &Path) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn table_diff_shows_what_goes_and_what_comes() {
+        let now = "table inet pm {\n\tchain input {\n\t\ttcp dport 22 accept\n\t}\n}\n";
+        let next = "table inet pm {\n\tchain input {\n\t\ttcp dport 443 accept\n\t}\n}\n";
+        assert_eq!(table_diff("pm", Some(now), now), "");
+        let d = table_diff("pm", Some(now), next);
+        assert!(d.starts_with("--- table inet pm (live)\n+++ table inet pm (after apply)\n"), "{d}");
+        assert!(d.contains("\n-\t\ttcp dport 22 accept\n+\t\ttcp dport 443 accept\n"), "{d}");
+        let fresh = table_diff("pm", None, next);
+        assert!(fresh.starts_with("--- table inet pm (live: absent)"), "{fresh}");
+        assert_eq!(fresh.lines().filter(|l| l.starts_with('+') && !l.starts_with("+++")).count(), next.lines().count(), "{fresh}");
+    }
 
     #[test]
     fn only_our_table_is_touched() {

@@ -328,6 +328,14 @@ pub fn preflight(p: &Prepared, state: &StateDir, ignore_foreign: bool) -> Result
     Ok(Preflight { load, hooks })
 }
 
+/// The change the apply would make to our table, as a unified diff of
+/// `nft list` output (empty: no change). Touches nothing.
+pub fn preview_diff(p: &Prepared, pre: &Preflight, state: &StateDir) -> Result<String, String> {
+    let Snapshot::Nft { table, listing } = p.kernel.snapshot()?;
+    let after = kernel::preview(&p.kernel, &pre.load, state.root())?;
+    Ok(kernel::table_diff(&table, listing.as_deref(), &after))
+}
+
 /// Records a refusal in the journal (best effort: a refusal is reported
 /// whether or not it can be recorded).
 pub fn record_refusal(p: &Prepared, state: &StateDir, reasons: &[String]) -> Result<(), String> {

@@ -31,7 +31,9 @@ pub enum RollbackVia {
 it with the ruleset's evaluator: every admin network must still reach the management port (ssh, or RDP) and \
 your own session (SSH_CONNECTION, also found through sudo, or --session) must still be accepted; a foreign \
 table or chain on the same hook must not drop planned traffic (nor, ahead of the iptables jump, accept \
-everything). Then it checks the syntax (nft -c, iptables-restore --test), saves portmatrix's own table (and \
+everything). Then it checks the syntax (nft -c, iptables-restore --test), shows the change to its \
+table as a diff (the new table is loaded into a throwaway network namespace and listed by nft like the live \
+one; --dry-run stops here and prints it on standard output), saves portmatrix's own table (and \
 nothing else), arms a rollback that survives your session and this process (a systemd timer, or a detached \
 watchdog), and loads the new table in one transaction. Unless confirmed before --timeout, the previous table \
 comes back.\n\n\
@@ -47,7 +49,7 @@ sudo portmatrix apply -i inv.yaml --host web1 --confirm-by-probe --probe-netns m
 sudo portmatrix apply -i inv.yaml --files shipped/ --target iptables   # files compiled centrally\n  \
 sudo portmatrix apply --status\n  \
 sudo portmatrix apply --rollback                                # put back the state before the last apply\n  \
-sudo portmatrix apply -i inv.yaml --dry-run                     # every check, no change"
+sudo portmatrix apply -i inv.yaml --dry-run                     # every check and the diff of the table, no change"
 )]
 pub struct ApplyArgs {
     /// The inventory (a deployment's YAML file)
@@ -98,7 +100,7 @@ pub struct ApplyArgs {
     /// Where the journal, snapshots and the lock live
     #[arg(long, value_name = "DIR", default_value = "/var/lib/portmatrix")]
     pub state_dir: PathBuf,
-    /// Run every check, change nothing
+    /// Run every check and print the diff of the table, change nothing
     #[arg(long)]
     pub dry_run: bool,
     /// Confirm the pending apply ID (run from a new session)
@@ -351,6 +353,7 @@ fn apply(a: &ApplyArgs) -> Result<u8, Failure> {
         }
     })?;
     report_hooks(&pre.hooks, a.ignore_foreign);
+    show_diff(&p, &pre, &state, a.dry_run);
     let probes = match (&a.probe_netns, a.confirm_by_probe) {
         (Some(ns), true) => Some(portmatrix_apply::probe::plan_probes(&plan, &p.host.name, ns, 8).map_err(Failure::Unusable)?),
         _ => None,
@@ -373,6 +376,17 @@ fn apply(a: &ApplyArgs) -> Result<u8, Failure> {
         journal::utc(applied.deadline_ms)
     );
     finish(a, &state, &applied.id, probes.as_ref())
+}
+
+/// The change to our table, before it is made: on standard output for a
+/// dry run (it is what the dry run is for), on standard error otherwise.
+fn show_diff(p: &Prepared, pre: &run::Preflight, state: &StateDir, dry_run: bool) {
+    match run::preview_diff(p, pre, state) {
+        Ok(d) if d.is_empty() => eprintln!("diff: table inet {} is already what this apply loads", p.table),
+        Ok(d) if dry_run => crate::output::print(&d),
+        Ok(d) => eprint!("{d}"),
+        Err(e) => eprintln!("note: no preview of the change: {e}"),
+    }
 }
 
 fn report_hooks(h: &portmatrix_apply::hooks::HookReport, ignored: bool) {

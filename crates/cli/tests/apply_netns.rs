@@ -314,6 +314,14 @@ fn dry_run_checks_everything_and_changes_nothing() {
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stderr(&out).contains("nothing was changed"), "{}", stderr(&out));
     assert_eq!((b.table("inet", "portmatrix"), b.foreign()), before);
+    // The change, as `nft list` prints both sides: the old rule goes, the
+    // new policy and the admin set come.
+    let diff = String::from_utf8_lossy(&out.stdout);
+    assert!(diff.starts_with("--- table inet portmatrix (live)\n+++ table inet portmatrix (after apply)\n"), "{diff}");
+    assert!(diff.lines().any(|l| l.starts_with('-') && l.contains("tcp dport 9999 accept comment \"previous\"")), "{diff}");
+    assert!(diff.lines().any(|l| l.starts_with('+') && l.contains("policy drop;")), "{diff}");
+    assert!(diff.lines().any(|l| l.starts_with('+') && l.contains("10.99.0.0/24 . 22")), "{diff}");
+    assert!(!diff.contains("DOCKER"), "foreign tables are not part of the diff: {diff}");
     assert!(b.journal().is_empty(), "a dry run records no apply");
 }
 
