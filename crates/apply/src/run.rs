@@ -148,7 +148,12 @@ pub fn admin_networks(plan: &Plan, host: &str) -> Vec<AdminNetwork> {
 pub fn kernel_for(target: Target, table: &str) -> Result<Kernel, Failure> {
     match target {
         Target::Nftables => Ok(Kernel::Nft { table: table.to_string() }),
-        other => Err(Failure::Unusable(format!("apply loads nftables or iptables rulesets on Linux hosts, not {other}"))),
+        Target::Iptables => Err(Failure::Unusable(
+            "--target iptables: not yet: apply loads nftables rulesets only so far (its own table inet, which coexists with \
+             iptables-nft rules); use --target nftables, or load the compiled iptables files by hand"
+                .into(),
+        )),
+        other => Err(Failure::Unusable(format!("apply loads nftables rulesets on Linux hosts, not {other}"))),
     }
 }
 

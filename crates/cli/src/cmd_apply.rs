@@ -30,8 +30,7 @@ pub enum RollbackVia {
     after_help = "Run on the host, as root. Before anything changes, apply compiles the host's ruleset and checks \
 it with the ruleset's evaluator: every admin network must still reach the management port (ssh, or RDP) and \
 your own session (SSH_CONNECTION, also found through sudo, or --session) must still be accepted; a foreign \
-table or chain on the same hook must not drop planned traffic (nor, ahead of the iptables jump, accept \
-everything). Then it checks the syntax (nft -c, iptables-restore --test), shows the change to its \
+table or chain on the same hook must not drop planned traffic. Then it checks the syntax (nft -c), shows the change to its \
 table as a diff (the new table is loaded into a throwaway network namespace and listed by nft like the live \
 one; --dry-run stops here and prints it on standard output), saves portmatrix's own table (and \
 nothing else), arms a rollback that survives your session and this process (a systemd timer, or a detached \
@@ -46,7 +45,7 @@ Examples:\n  sudo portmatrix apply -i inventory.yaml                      # this
 sudo portmatrix apply -i inventory.yaml --host acd-web1 --detach --timeout 120\n  \
 sudo portmatrix apply --confirm 3f9a0c2b7d1e4a65                # from a new ssh session\n  \
 sudo portmatrix apply -i inv.yaml --host web1 --confirm-by-probe --probe-netns mgmt\n  \
-sudo portmatrix apply -i inv.yaml --files shipped/ --target iptables   # files compiled centrally\n  \
+sudo portmatrix apply -i inv.yaml --host web1 --files shipped/     # files compiled centrally\n  \
 sudo portmatrix apply --status\n  \
 sudo portmatrix apply --rollback                                # put back the state before the last apply\n  \
 sudo portmatrix apply -i inv.yaml --dry-run                     # every check and the diff of the table, no change"
@@ -58,10 +57,10 @@ pub struct ApplyArgs {
     /// The host of the inventory this machine is (default: the one owning one of this machine's addresses)
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// nftables (table inet TABLE) or iptables (chain TABLE-INPUT, jumped to from INPUT)
+    /// nftables (table inet TABLE); iptables: not yet
     #[arg(short, long, value_enum, default_value_t = Target::Nftables)]
     pub target: Target,
-    /// nftables table, and prefix of the iptables chain
+    /// The nftables table portmatrix owns (family inet)
     #[arg(long, value_name = "NAME", default_value = "portmatrix", value_parser = crate::args::parse_table_name)]
     pub table: String,
     /// Load the files compiled centrally into DIR (as `compile` names them); they must equal what this inventory compiles to here
