@@ -10,6 +10,7 @@ command -v iptables-restore >/dev/null || need_pkgs+=(iptables)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v chromium >/dev/null || need_pkgs+=(chromium)
 command -v pdftotext >/dev/null || need_pkgs+=(poppler-utils)
+command -v ansible-playbook >/dev/null || need_pkgs+=(ansible-core)
 if [ "${#need_pkgs[@]}" -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     echo "installing: ${need_pkgs[*]}"
