@@ -14,7 +14,8 @@
 //!    the rollback by hand.
 //! 6. [`journal`]: every apply recorded in the state directory, atomically.
 //! 7. [`windows`]: the same procedure as a PowerShell script for Windows
-//!    hosts (netsh snapshot, scheduled-task rollback).
+//!    hosts (netsh snapshot, scheduled-task rollback), written by
+//!    `apply --windows-script DIR`, run there by an administrator.
 
 pub mod arm;
 pub mod guard;
@@ -23,5 +24,6 @@ pub mod journal;
 pub mod kernel;
 pub mod probe;
 pub mod run;
+pub mod windows;
 
 pub use run::{Failure, Options, Prepared};

@@ -48,6 +48,7 @@ sudo portmatrix apply -i inv.yaml --host web1 --confirm-by-probe --probe-netns m
 sudo portmatrix apply -i inv.yaml --host web1 --files shipped/     # files compiled centrally\n  \
 sudo portmatrix apply --status\n  \
 sudo portmatrix apply --rollback                                # put back the state before the last apply\n  \
+portmatrix apply -i inv.yaml --host ucs1 --windows-script out/     # Windows: scripts to run on the host\n  \
 sudo portmatrix apply -i inv.yaml --dry-run                     # every check and the diff of the table, no change"
 )]
 pub struct ApplyArgs {
@@ -114,6 +115,9 @@ pub struct ApplyArgs {
     /// With --status: JSON
     #[arg(long)]
     pub json: bool,
+    /// Windows hosts: write HOST.ps1 (the rules) and apply-HOST.ps1 (snapshot, scheduled-task rollback, load, confirm) into DIR, to run on the host
+    #[arg(long, value_name = "DIR", requires_all = ["inventory", "host"], conflicts_with = "mode")]
+    pub windows_script: Option<PathBuf>,
     /// (internal) the armed rollback of apply ID
     #[arg(long, hide = true, value_name = "ID")]
     pub fire_rollback: Option<String>,
@@ -139,6 +143,9 @@ pub fn run(a: ApplyArgs) -> crate::failure::Outcome {
     if a.rollback {
         return Ok(rollback(&a.state_dir));
     }
+    if let Some(dir) = &a.windows_script {
+        return windows_script(&a, dir);
+    }
     match apply(&a) {
         Ok(code) => Ok(code),
         Err(Failure::Refused(reasons)) => {
@@ -151,6 +158,31 @@ pub fn run(a: ApplyArgs) -> crate::failure::Outcome {
             Ok(exit::FINDINGS)
         }
     }
+}
+
+/// Writes a Windows host's rules script and its apply script (nothing is
+/// applied here: they run on the Windows host).
+fn windows_script(a: &ApplyArgs, dir: &Path) -> crate::failure::Outcome {
+    let inv = a.inventory.as_deref().expect("clap requires it with --windows-script");
+    let host = a.host.as_deref().expect("clap requires it with --windows-script");
+    let (plan, _) = load(inv).map_err(|f| crate::failure::Failure::Message(f.to_string()))?;
+    let opts = portmatrix_targets::RenderOptions { table: a.table.clone() };
+    let compiled = portmatrix_targets::compile::compile_host(&plan, host, Target::Windows, &opts)?;
+    for w in &compiled.warnings {
+        eprintln!("warning: {host}: {w}");
+    }
+    let rules = compiled.files.iter().find(|f| f.name.ends_with(".ps1")).ok_or("no PowerShell file among the compiled files")?;
+    let apply_name = format!("apply-{}", rules.name);
+    let script = portmatrix_apply::windows::apply_script(host, &rules.name, &apply_name, a.timeout);
+    let write = || -> std::io::Result<usize> {
+        let staging = crate::output::Staging::new(dir)?;
+        staging.write(&rules.name, rules.contents.as_bytes())?;
+        staging.write(&apply_name, script.as_bytes())?;
+        staging.commit()
+    };
+    write().map_err(|e| format!("{}: {e}", dir.display()))?;
+    eprintln!("wrote {} and {apply_name} to {}: on {host}, as Administrator: .\\{apply_name}", rules.name, dir.display());
+    Ok(exit::CLEAN)
 }
 
 fn fire(state_dir: &Path, id: &str) -> u8 {

@@ -431,3 +431,36 @@ fn iptables_is_refused_as_not_yet_and_nothing_changes() {
     assert_eq!((b.table("inet", "portmatrix"), b.foreign()), before);
     assert!(b.journal().is_empty());
 }
+
+/// Needs no root and no namespace: it only writes files.
+#[test]
+fn windows_script_writes_the_rules_and_the_apply_script() {
+    let dir = tempfile::tempdir().unwrap();
+    let inv = inventory().display().to_string();
+    let out = Command::new(BIN)
+        .args(["apply", "-i", &inv, "--host", "ucs1", "--timeout", "90", "--windows-script"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let compiled = tempfile::tempdir().unwrap();
+    let c = Command::new(BIN).args(["compile", "-i", &inv, "--host", "ucs1", "-t", "windows", "-d"]).arg(compiled.path()).output().unwrap();
+    assert!(c.status.success(), "{}", stderr(&c));
+    let read = |d: &Path, n: &str| std::fs::read_to_string(d.join(n)).unwrap_or_else(|e| panic!("{n}: {e}"));
+    assert_eq!(read(dir.path(), "ucs1.ps1"), read(compiled.path(), "ucs1.ps1"), "the rules are what compile writes");
+    let script = read(dir.path(), "apply-ucs1.ps1");
+    for must in [
+        "advfirewall export",
+        "Register-ScheduledTask",
+        "[int]$TimeoutSeconds = 90",
+        "Join-Path $PSScriptRoot 'ucs1.ps1'",
+        ".\\apply-ucs1.ps1 -Confirm",
+    ] {
+        assert!(script.contains(must), "{must}:\n{script}");
+    }
+    // A Linux host has no PowerShell rules: refused, nothing written.
+    let empty = tempfile::tempdir().unwrap();
+    let bad = Command::new(BIN).args(["apply", "-i", &inv, "--host", "iem1", "--windows-script"]).arg(empty.path()).output().unwrap();
+    assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
+    assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
