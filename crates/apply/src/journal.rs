@@ -113,6 +113,9 @@ pub enum RolledBackBy {
     LoadFailed,
     /// `apply --rollback`.
     Hand,
+    /// The next apply found it past its deadline with its armed rollback
+    /// gone (a crash between steps) and rolled it back.
+    Recovered,
 }
 
 /// Where an apply stands.

@@ -579,6 +579,50 @@ pub fn wait_for_outcome(state: &StateDir, id: &str, mut tick: impl FnMut(u64)) -
     }
 }
 
+/// How long past its deadline a pending apply may stay pending while its
+/// armed rollback still looks alive (the watchdog polls every 100 ms, the
+/// systemd timer is accurate to 100 ms).
+const GRACE_MS: u64 = 5_000;
+
+/// Whether the armed rollback of `e` can still run: its watchdog process
+/// lives (and is the rollback of this apply), or its systemd timer or
+/// service is active.
+fn rollback_alive(e: &Entry) -> bool {
+    match &e.rollback {
+        Some(Arming::Watchdog { pid: Some(pid) }) => std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let args: Vec<&[u8]> = c.split(|b| *b == 0).collect();
+            args.contains(&b"--fire-rollback".as_slice()) && args.contains(&e.id.as_bytes())
+        }),
+        Some(Arming::Systemd { unit }) => [format!("{unit}.timer"), format!("{unit}.service")].iter().any(|u| {
+            std::process::Command::new("systemctl")
+                .args(["is-active", "--quiet", u])
+                .stdin(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        }),
+        Some(Arming::Watchdog { pid: None }) | None => false,
+    }
+}
+
+/// Rolls back every pending apply that is past its deadline and whose
+/// armed rollback is gone (or has not acted within [`GRACE_MS`]): what a
+/// crash between steps of apply, of the watchdog or of the machine leaves.
+/// Returns the applies rolled back.
+pub fn recover_overdue(state: &StateDir) -> Result<Vec<Entry>, String> {
+    let (entries, _) = state.entries()?;
+    let now = journal::now_ms();
+    let mut recovered = Vec::new();
+    for e in entries.iter().filter(|e| e.outcome == Outcome::Pending) {
+        let Some(deadline) = e.deadline_ms else { continue };
+        if now < deadline || (now < deadline + GRACE_MS && rollback_alive(e)) {
+            continue;
+        }
+        let detail = "its armed rollback did not run by the deadline (a crash between steps); rolled back by the next apply";
+        recovered.push(roll_back(state, &e.id, RolledBackBy::Recovered, detail)?);
+    }
+    Ok(recovered)
+}
+
 /// Rolls back the newest apply that is pending or confirmed.
 pub fn rollback_latest(state: &StateDir) -> Result<Entry, String> {
     let (entries, _) = state.entries()?;

@@ -378,6 +378,11 @@ fn apply(a: &ApplyArgs) -> Result<u8, Failure> {
     }
     let state = StateDir::open(&a.state_dir).map_err(|e| Failure::Unusable(format!("state directory: {e}")))?;
     judge_guard(&p, a, &state)?;
+    if !a.dry_run {
+        for e in run::recover_overdue(&state).map_err(Failure::Unusable)? {
+            eprintln!("recovered: apply {} on {} was past its deadline with its rollback gone; its snapshot is back", e.id, e.host);
+        }
+    }
     let pre = run::preflight(&p, &state, a.ignore_foreign).inspect_err(|f| {
         if let Failure::Refused(r) = f {
             let _ = run::record_refusal(&p, &state, r);

@@ -119,6 +119,19 @@ impl Bench {
         self.journal().into_iter().find(|e| e["id"] == id).unwrap_or_else(|| panic!("no journal entry {id}"))
     }
 
+    /// The journal entry once it is no longer pending (the rollback writes
+    /// its outcome just after the table is back), up to 5 s.
+    fn settled(&self, id: &str) -> Value {
+        let start = Instant::now();
+        loop {
+            let e = self.entry(id);
+            if e["outcome"]["state"] != "pending" || start.elapsed() > Duration::from_secs(5) {
+                return e;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Waits until portmatrix's table is `PREVIOUS` again, up to `limit`.
     fn wait_previous(&self, limit: Duration) -> bool {
         let start = Instant::now();
@@ -183,7 +196,7 @@ fn unconfirmed_apply_rolls_back_and_leaves_foreign_tables_byte_for_byte() {
 
     assert!(b.wait_previous(Duration::from_secs(10)), "the previous table came back");
     assert_eq!(b.foreign(), foreign, "the rollback left the foreign tables as they were");
-    let e = b.entry(&id);
+    let e = b.settled(&id);
     assert_eq!(e["outcome"]["state"], "rolled-back", "{e}");
     assert_eq!(e["outcome"]["by"], "timer", "{e}");
     let (at, deadline) = (e["outcome"]["at_ms"].as_u64().unwrap(), e["deadline_ms"].as_u64().unwrap());
@@ -221,7 +234,7 @@ fn kill_9_of_the_applying_process_and_a_cut_session_still_roll_back() {
     assert!(b.table("inet", "portmatrix").is_some_and(|t| !t.contains("previous")), "the new table is loaded");
     assert!(b.wait_previous(Duration::from_secs(10)), "the previous table came back after kill -9");
     assert_eq!(b.foreign(), foreign);
-    assert_eq!(b.entry(&id)["outcome"]["state"], "rolled-back");
+    assert_eq!(b.settled(&id)["outcome"]["state"], "rolled-back");
 }
 
 #[test]
@@ -277,7 +290,7 @@ fn a_dead_watchdog_is_recovered_by_hand() {
     let rb = b.apply_out(&["--rollback"]);
     assert!(rb.status.success(), "{}", stderr(&rb));
     assert!(b.wait_previous(Duration::from_secs(1)), "the snapshot was put back");
-    assert_eq!(b.entry(&id)["outcome"]["state"], "rolled-back");
+    assert_eq!(b.settled(&id)["outcome"]["state"], "rolled-back");
 }
 
 #[test]
@@ -463,4 +476,40 @@ fn windows_script_writes_the_rules_and_the_apply_script() {
     let bad = Command::new(BIN).args(["apply", "-i", &inv, "--host", "iem1", "--windows-script"]).arg(empty.path()).output().unwrap();
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert_eq!(std::fs::read_dir(empty.path()).unwrap().count(), 0);
+}
+
+#[test]
+fn the_next_apply_recovers_one_whose_rollback_died_before_the_deadline() {
+    if skip() {
+        return;
+    }
+    let b = Bench::new();
+    let mut args = base_args("2");
+    args.push("--detach".into());
+    let first = applied_id(&b.apply_out(&strs(&args)));
+    let start = Instant::now();
+    let pid = loop {
+        if let Some(p) = b.entry(&first)["rollback"]["pid"].as_u64() {
+            break p;
+        }
+        assert!(start.elapsed() < Duration::from_secs(1), "the watchdog records its pid before the deadline");
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    must(Command::new("kill").args(["-9", &pid.to_string()]).output(), "kill the watchdog");
+    let deadline = b.entry(&first)["deadline_ms"].as_u64().unwrap();
+    while (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64) <= deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(b.entry(&first)["outcome"]["state"], "pending", "nobody rolled it back");
+    assert!(b.table("inet", "portmatrix").is_some_and(|t| !t.contains("previous")));
+
+    let out = b.apply_out(&strs(&args));
+    let second = applied_id(&out);
+    assert!(stderr(&out).contains(&format!("recovered: apply {first}")), "{}", stderr(&out));
+    let e = b.entry(&first);
+    assert_eq!(e["outcome"]["state"], "rolled-back", "{e}");
+    assert_eq!(e["outcome"]["by"], "recovered", "{e}");
+    // The second apply snapshotted the recovered (previous) table: its own rollback restores that.
+    assert!(b.wait_previous(Duration::from_secs(10)), "the second apply's rollback brings the previous table back");
+    assert_eq!(b.settled(&second)["outcome"]["state"], "rolled-back");
 }
