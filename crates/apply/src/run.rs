@@ -618,7 +618,12 @@ pub fn recover_overdue(state: &StateDir) -> Result<Vec<Entry>, String> {
             continue;
         }
         let detail = "its armed rollback did not run by the deadline (a crash between steps); rolled back by the next apply";
-        recovered.push(roll_back(state, &e.id, RolledBackBy::Recovered, detail)?);
+        match roll_back(state, &e.id, RolledBackBy::Recovered, detail) {
+            Ok(done) => recovered.push(done),
+            // Its rollback or a confirmation got there first.
+            Err(_) if matches!(state.read_entry(&e.id)?.outcome, Outcome::RolledBack { .. } | Outcome::Confirmed { .. }) => {}
+            Err(why) => return Err(why),
+        }
     }
     Ok(recovered)
 }
