@@ -1,5 +1,5 @@
 //! The kernel side: syntax checks, snapshots of what portmatrix owns,
-//! loading and restoring, through `nft` and `iptables-restore`.
+//! loading and restoring, through `nft`.
 //!
 //! portmatrix owns exactly one thing and touches nothing else:
 //!
@@ -9,13 +9,8 @@
 //!   runs without either; `flush ruleset` is never used. The snapshot is
 //!   `nft list table inet NAME`, restored the same way (or the table deleted
 //!   when there was none).
-//! - iptables: a chain `PREFIX-INPUT` of the `filter` table (IPv4 and IPv6)
-//!   that INPUT jumps to, loaded with `iptables-restore --noflush` (declaring
-//!   the chain flushes and refills it in one commit; the jump is inserted as
-//!   INPUT's first rule when missing and left where it is otherwise). The
-//!   snapshot is the chain's rules and the number of jumps to it; a restore
-//!   is computed against the live state when it runs, so that it also
-//!   undoes a load that stopped half-way.
+//! - iptables: not yet (`hooks` already judges foreign iptables chains in
+//!   front of a jump to an own chain; loading one is not built).
 
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -37,16 +32,6 @@ pub struct LoadFile {
     pub loader: Loader,
     pub name: String,
     pub contents: String,
-}
-
-/// One family's state of our iptables chain.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
-pub struct ChainState {
-    pub existed: bool,
-    /// The chain's rules as `iptables-save` prints them (`-A CHAIN ...`).
-    pub rules: Vec<String>,
-    /// How many rules of the hook chain jump to it.
-    pub jumps: usize,
 }
 
 /// What portmatrix owned before an apply.
