@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod args;
+mod cmd_apply;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
@@ -91,6 +92,8 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
+    /// Load this host's ruleset without locking anyone out: guard, snapshot, armed rollback, confirm
+    Apply(Box<cmd_apply::ApplyArgs>),
     /// Print the shell code that completes portmatrix (catalog ids; hosts and firewalls of the -i inventory)
     #[command(after_help = "The shell code asks portmatrix itself for candidates, so they follow the installed catalog and the \
 inventory given with -i. Load it at shell start (re-sourcing keeps it in step with upgrades):\n\n\
@@ -151,6 +154,7 @@ fn run(command: Command) -> failure::Outcome {
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
+        Command::Apply(a) => cmd_apply::run(*a),
         Command::Completions { shell } => Ok(completions(&shell)),
         Command::Man(a) => Ok(cmd_man::run(a, Cli::command())),
     }

@@ -38,6 +38,7 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("portmatrix-report", &["portmatrix-verify", "portmatrix-web", "portmatrix-audit", "portmatrix-apply"]),
     ("portmatrix-import", &["portmatrix-plan", "portmatrix-targets", "portmatrix-verify", "portmatrix-report", "portmatrix-web"]),
     ("portmatrix-verify", &["portmatrix-report", "portmatrix-web", "portmatrix-audit"]),
+    ("portmatrix-apply", &["portmatrix-report", "portmatrix-web", "portmatrix-audit", "portmatrix-catalog", "portmatrix-import"]),
 ];
 
 /// Normal (non-dev) dependencies between workspace crates, transitively.
