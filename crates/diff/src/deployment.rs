@@ -101,11 +101,7 @@ pub struct DeltaRow {
 
 impl DeltaRow {
     pub fn service(&self) -> String {
-        if self.proto.has_ports() {
-            format!("{}/{}", self.proto, self.ports)
-        } else {
-            format!("{}/{}", self.proto, self.icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
-        }
+        portmatrix_plan::service_name(self.proto, &self.ports, &self.icmp)
     }
 }
 

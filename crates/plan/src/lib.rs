@@ -22,6 +22,7 @@ pub use explain::{explain, explain_between, ExplainedPacket, Explanation, Packet
 pub use plan::plan;
 pub use site::SITE;
 pub use topology::{Enforcement, Hop, Path, Topology};
+pub use types::service_name;
 pub use types::{
     Connection, Endpoint, EndpointKind, FirewallInfo, Forward, FqdnEgress, HostInfo, LocalFlow, NotDeployed, Plan, Reason, Sources,
 };

@@ -111,11 +111,16 @@ impl Connection {
     }
     /// The service as a change request names it: `tcp/443`, `icmp/echo-request`.
     pub fn service(&self) -> String {
-        if self.proto.has_ports() {
-            format!("{}/{}", self.proto, self.ports)
-        } else {
-            format!("{}/{}", self.proto, self.icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
-        }
+        service_name(self.proto, &self.ports, &self.icmp)
+    }
+}
+
+/// A service as a change request names it: `tcp/443`, `icmp/echo-request`.
+pub fn service_name(proto: Proto, ports: &PortSet, icmp: &[IcmpType]) -> String {
+    if proto.has_ports() {
+        format!("{proto}/{ports}")
+    } else {
+        format!("{proto}/{}", icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
     }
 }
 
