@@ -16,8 +16,8 @@ python3 bench/synthetic.py "$hosts" "$pm" > "$out/synthetic-$hosts.yaml"
 rm -rf "$out/pm" "$out/aer"
 
 now() { date +%s.%N; }
-t0=$(now); "$pm" compile -i "$out/synthetic-$hosts.yaml" --target nftables --all -o "$out/pm" 2>/dev/null; t1=$(now)
-"$pm" compile -i "$out/synthetic-$hosts.yaml" --target aerleon --all -o "$out/aer" 2>/dev/null
+t0=$(now); "$pm" compile -i "$out/synthetic-$hosts.yaml" --target nftables --all -d "$out/pm" 2>/dev/null; t1=$(now)
+"$pm" compile -i "$out/synthetic-$hosts.yaml" --target aerleon --all -d "$out/aer" 2>/dev/null
 t2=$(now)
 "$out/venv/bin/aclgen" --base_directory "$out/aer/aerleon/policies" --definitions_directory "$out/aer/aerleon/def" \
   --output_directory "$out/aer/nft" --max_renderers 2 >/dev/null 2>&1

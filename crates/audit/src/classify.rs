@@ -274,7 +274,7 @@ fn planned_rows(table: &IntentTable, accepted: &[Traffic], rejected: &[Traffic])
             class,
             intent: it.id,
             basis: it.basis,
-            flows: it.tags().iter().map(|s| s.to_string()).collect(),
+            flows: it.tags().into_iter().cloned().collect(),
             cites: it.reasons.iter().map(|r| r.cite.clone()).collect(),
             sources: it.source_names.clone(),
             destination: it.destination.clone(),

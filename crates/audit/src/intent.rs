@@ -22,7 +22,7 @@ use std::fmt;
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use portmatrix_model::Proto;
+use portmatrix_model::{FlowTag, IcmpType, Proto};
 use portmatrix_plan::{Connection, EndpointKind, Plan};
 use serde::{Deserialize, Serialize};
 
@@ -85,37 +85,6 @@ fn ip_proto(p: Proto) -> IpProto {
     }
 }
 
-/// The number of an ICMP type name of the matrix format, for one family
-/// (RFC 792 and RFC 4443). `None` when the name has no meaning there
-/// (`packet-too-big` in ICMPv4): such a type matches no record.
-pub fn icmp_type_number(proto: IpProto, name: &str) -> Option<u8> {
-    let v4 = proto == IpProto::ICMP;
-    Some(match (name, v4) {
-        ("echo-reply", true) => 0,
-        ("destination-unreachable", true) => 3,
-        ("redirect", true) => 5,
-        ("echo-request", true) => 8,
-        ("router-advertisement", true) => 9,
-        ("router-solicitation", true) => 10,
-        ("time-exceeded", true) => 11,
-        ("parameter-problem", true) => 12,
-        ("timestamp-request", true) => 13,
-        ("timestamp-reply", true) => 14,
-        ("destination-unreachable", false) => 1,
-        ("packet-too-big", false) => 2,
-        ("time-exceeded", false) => 3,
-        ("parameter-problem", false) => 4,
-        ("echo-request", false) => 128,
-        ("echo-reply", false) => 129,
-        ("router-solicitation", false) => 133,
-        ("router-advertisement", false) => 134,
-        ("neighbor-solicitation", false) => 135,
-        ("neighbor-advertisement", false) => 136,
-        ("redirect", false) => 137,
-        _ => return None,
-    })
-}
-
 /// An inclusive range of addresses of one family.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct AddrRange {
@@ -174,7 +143,7 @@ impl Basis {
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct FlowReason {
     /// `product/flow-id`, the tag generated rules carry.
-    pub tag: String,
+    pub tag: FlowTag,
     pub cite: String,
     pub purpose: String,
 }
@@ -211,8 +180,9 @@ pub struct Intent {
     pub src_ports: Option<Vec<(u16, u16)>>,
     /// ICMP types (numbers of this family), `None`: any type.
     pub icmp_types: Option<Vec<u8>>,
-    /// ICMP type names as the matrix states them.
-    pub icmp_names: Vec<String>,
+    /// ICMP types as the matrix states them.
+    #[serde(with = "icmp_names")]
+    pub icmp_names: Vec<IcmpType>,
     pub reasons: Vec<FlowReason>,
 }
 
@@ -223,14 +193,15 @@ impl Intent {
             if self.icmp_names.is_empty() {
                 format!("{}/any", self.proto)
             } else {
-                format!("{}/{}", self.proto, self.icmp_names.join(","))
+                let names: Vec<&str> = self.icmp_names.iter().map(|t| t.as_str()).collect();
+                format!("{}/{}", self.proto, names.join(","))
             }
         } else {
             format!("{}/{}", self.proto, ranges_text(&self.ports))
         }
     }
-    pub fn tags(&self) -> Vec<&str> {
-        self.reasons.iter().map(|r| r.tag.as_str()).collect()
+    pub fn tags(&self) -> Vec<&FlowTag> {
+        self.reasons.iter().map(|r| &r.tag).collect()
     }
 }
 
@@ -363,7 +334,9 @@ fn reason(r: &portmatrix_plan::Reason) -> FlowReason {
 fn connection_intent(c: &Connection, id: IntentId) -> Intent {
     let proto = ip_proto(c.proto);
     let (icmp_types, icmp_names) = if proto.is_icmp() {
-        let numbers: Vec<u8> = c.icmp.iter().filter_map(|t| icmp_type_number(proto, t)).collect::<BTreeSet<u8>>().into_iter().collect();
+        // A type the family lacks (`packet-too-big` in ICMPv4) matches no record.
+        let family = if proto == IpProto::ICMP { Proto::Icmp } else { Proto::Icmpv6 };
+        let numbers: Vec<u8> = c.icmp.iter().filter_map(|t| t.number(family)).collect::<BTreeSet<u8>>().into_iter().collect();
         (Some(numbers), c.icmp.clone())
     } else {
         (None, Vec::new())
@@ -488,12 +461,22 @@ mod tests {
         assert_eq!(c[2], r("::1:0", "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"));
         assert_eq!(c.len(), 3);
     }
+}
 
-    #[test]
-    fn icmp_names_are_per_family() {
-        assert_eq!(icmp_type_number(IpProto::ICMP, "echo-request"), Some(8));
-        assert_eq!(icmp_type_number(IpProto::ICMPV6, "echo-request"), Some(128));
-        assert_eq!(icmp_type_number(IpProto::ICMP, "packet-too-big"), None);
-        assert_eq!(icmp_type_number(IpProto::ICMPV6, "timestamp-request"), None);
+/// ICMP types travel as the names a matrix writes (the model's type has no
+/// `Deserialize`; the cluster path reads the table back).
+mod icmp_names {
+    use portmatrix_model::IcmpType;
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &[IcmpType], s: S) -> Result<S::Ok, S::Error> {
+        v.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<IcmpType>, D::Error> {
+        Vec::<String>::deserialize(d)?
+            .iter()
+            .map(|n| IcmpType::parse(n).ok_or_else(|| serde::de::Error::custom(format!("unknown ICMP type {n:?}"))))
+            .collect()
     }
 }

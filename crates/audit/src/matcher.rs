@@ -500,7 +500,7 @@ mod tests {
                 src_ports: if proto.has_ports() { sports } else { None },
                 icmp_types: if proto.is_icmp() { types } else { None },
                 icmp_names: vec![],
-                reasons: vec![FlowReason { tag: "p/f".into(), cite: String::new(), purpose: String::new() }],
+                reasons: vec![FlowReason { tag: portmatrix_model::FlowTag::new("p", "f"), cite: String::new(), purpose: String::new() }],
             })
     }
 

@@ -35,7 +35,7 @@ pub fn rows_batch(r: &AuditResult) -> Result<RecordBatch, ArrowError> {
             [
                 p.class.as_str().into(),
                 p.basis.as_str().into(),
-                p.flows.join(" "),
+                p.flows.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(" "),
                 p.sources.join(" "),
                 p.destination.clone(),
                 p.destination.clone(),
@@ -134,15 +134,37 @@ pub fn text_table(batches: &[RecordBatch], limit: Option<usize>) -> Result<Strin
     Ok(out)
 }
 
+/// CSV with a header. Text cells that a spreadsheet would evaluate get the
+/// report crate's leading apostrophe: cites come from the inventory and
+/// `--sql` can select anything.
 pub fn csv(batches: &[RecordBatch]) -> Result<Vec<u8>, ArrowError> {
     let mut buf = Vec::new();
     {
         let mut w = datafusion::arrow::csv::WriterBuilder::new().with_header(true).build(&mut buf);
         for b in batches {
-            w.write(b)?;
+            w.write(&inert_text(b)?)?;
         }
     }
     Ok(buf)
+}
+
+/// `b` with every text column passed through `escape::csv_cell`.
+fn inert_text(b: &RecordBatch) -> Result<RecordBatch, ArrowError> {
+    let mut fields = Vec::with_capacity(b.num_columns());
+    let mut columns = Vec::with_capacity(b.num_columns());
+    for (f, c) in b.schema().fields().iter().zip(b.columns()) {
+        if matches!(f.data_type(), DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View) {
+            let text = cast(c, &DataType::Utf8)?;
+            let text = text.as_any().downcast_ref::<StringArray>().expect("cast to Utf8");
+            let inert: StringArray = text.iter().map(|v| v.map(portmatrix_report::escape::csv_cell)).collect();
+            fields.push(Field::new(f.name(), DataType::Utf8, f.is_nullable()));
+            columns.push(Arc::new(inert) as ArrayRef);
+        } else {
+            fields.push(f.as_ref().clone());
+            columns.push(c.clone());
+        }
+    }
+    RecordBatch::try_new(Arc::new(Schema::new(fields)), columns)
 }
 
 /// JSON lines: one object per row.

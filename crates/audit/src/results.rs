@@ -91,7 +91,7 @@ pub struct PlannedRow {
     pub intent: IntentId,
     pub basis: Basis,
     /// `product/flow-id` of every flow behind the intent.
-    pub flows: Vec<String>,
+    pub flows: Vec<portmatrix_model::FlowTag>,
     pub cites: Vec<String>,
     pub sources: Vec<String>,
     pub destination: String,

@@ -13,6 +13,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
+use portmatrix_model::FlowTag;
 use serde::Serialize;
 
 use crate::formats::sockets::{Bind, Listener};
@@ -68,7 +69,7 @@ pub struct SocketRow {
     /// Line of the listing (listeners only).
     pub line: Option<u64>,
     /// `product/flow-id` of the flows that explain or want it.
-    pub flows: Vec<String>,
+    pub flows: Vec<FlowTag>,
     pub detail: String,
 }
 
@@ -112,17 +113,17 @@ pub fn audit_sockets(table: &IntentTable, host: &str, listeners: &[Listener], re
         .collect();
     let mut rows = Vec::new();
     for l in listeners {
-        let conn: BTreeSet<String> = wanted
+        let conn: BTreeSet<FlowTag> = wanted
             .iter()
             .filter(|i| {
                 i.basis == Basis::Connection && i.proto == l.proto && in_ports(l.port, &i.ports) && reaches(l.bind, &i.destinations)
             })
-            .flat_map(|i| i.tags().into_iter().map(str::to_string))
+            .flat_map(|i| i.tags().into_iter().cloned())
             .collect();
-        let local: BTreeSet<String> = wanted
+        let local: BTreeSet<FlowTag> = wanted
             .iter()
             .filter(|i| i.basis == Basis::Local && i.proto == l.proto && in_ports(l.port, &i.ports))
-            .flat_map(|i| i.tags().into_iter().map(str::to_string))
+            .flat_map(|i| i.tags().into_iter().cloned())
             .collect();
         let (class, flows, detail) = if !conn.is_empty() {
             (SocketClass::Expected, conn, String::new())
@@ -166,7 +167,7 @@ pub fn audit_sockets(table: &IntentTable, host: &str, listeners: &[Listener], re
             port: crate::intent::ranges_text(&i.ports),
             process: None,
             line: None,
-            flows: i.tags().into_iter().map(str::to_string).collect(),
+            flows: i.tags().into_iter().cloned().collect(),
             detail,
         });
     }

@@ -172,7 +172,7 @@ pub fn plan_batches(table: &IntentTable, matcher: &Matcher) -> Result<Vec<(&'sta
             text(&|i| i.service()),
             text(&|i| i.destination.clone()),
             text(&|i| i.source_names.join(" ")),
-            text(&|i| i.tags().join(" ")),
+            text(&|i| i.tags().iter().map(|t| t.to_string()).collect::<Vec<_>>().join(" ")),
             text(&|i| i.reasons.iter().map(|r| r.cite.as_str()).collect::<Vec<_>>().join(" | ")),
         ],
     )?;

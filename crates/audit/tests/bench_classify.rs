@@ -23,7 +23,7 @@ const BATCHES: usize = 600;
 
 fn table() -> IntentTable {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mixed.yaml");
-    IntentTable::from_plan(&plan(&Deployment::load(&root).unwrap()).unwrap())
+    IntentTable::from_plan(&plan(&Deployment::load(&root, &portmatrix_catalog::Catalog).unwrap()).unwrap())
 }
 
 #[test]

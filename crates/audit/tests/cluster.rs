@@ -13,7 +13,7 @@ use portmatrix_plan::{plan, Deployment};
 #[test]
 fn cluster_of_two_executors_equals_embedded() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/mixed.yaml");
-    let table = Arc::new(IntentTable::from_plan(&plan(&Deployment::load(&root).unwrap()).unwrap()));
+    let table = Arc::new(IntentTable::from_plan(&plan(&Deployment::load(&root, &portmatrix_catalog::Catalog).unwrap()).unwrap()));
     let dir = tempfile::tempdir().unwrap();
     let mut inputs = Vec::new();
     for (i, format) in [FlowFormat::AwsParquet, FlowFormat::AwsParquet, FlowFormat::RecordsParquet].into_iter().enumerate() {

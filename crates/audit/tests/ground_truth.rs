@@ -13,7 +13,7 @@ use portmatrix_plan::{plan, Deployment};
 
 fn table(example: &str) -> Arc<IntentTable> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
-    let dep = Deployment::load(&root.join(format!("{example}.yaml"))).expect("example loads");
+    let dep = Deployment::load(&root.join(format!("{example}.yaml")), &portmatrix_catalog::Catalog).expect("example loads");
     Arc::new(IntentTable::from_plan(&plan(&dep).expect("example plans")))
 }
 

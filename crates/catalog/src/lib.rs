@@ -68,3 +68,15 @@ pub fn get(spec: &str) -> Option<Result<Matrix, Vec<Diagnostic>>> {
 pub fn ids() -> Vec<String> {
     entries().filter(Entry::is_current).map(|e| e.path.trim_start_matches("catalog/").trim_end_matches(".yaml").to_string()).collect()
 }
+
+/// The catalog as the plan's source of matrix ids.
+pub struct Catalog;
+
+impl portmatrix_model::MatrixSource for Catalog {
+    fn matrix(&self, id: &str) -> Option<Result<Matrix, Vec<Diagnostic>>> {
+        get(id)
+    }
+    fn ids(&self) -> Vec<String> {
+        ids()
+    }
+}

@@ -1,138 +1,125 @@
 //! `portmatrix compile`: firewall configurations from the plan.
 
-use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-use clap::{Args, ValueEnum};
-use portmatrix_targets::{compile_firewall, compile_host, OutputFile, Target};
-
-#[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum TargetArg {
-    /// nftables (text for `nft -f` and JSON for `nft -j -f`)
-    Nftables,
-    /// iptables-restore and ip6tables-restore files
-    Iptables,
-    /// PowerShell script of New-NetFirewallRule calls
-    Windows,
-    /// Aerleon policy and naming definitions
-    Aerleon,
-}
-
-impl From<TargetArg> for Target {
-    fn from(t: TargetArg) -> Self {
-        match t {
-            TargetArg::Nftables => Target::Nftables,
-            TargetArg::Iptables => Target::Iptables,
-            TargetArg::Windows => Target::Windows,
-            TargetArg::Aerleon => Target::Aerleon,
-        }
-    }
-}
+use clap::Args;
+use portmatrix_targets::compile::{compile_each, compile_job, jobs_for_all, CompileError, Compiled};
+use portmatrix_targets::{Job, JobKind, RenderOptions, Target};
 
 #[derive(Args)]
 #[command(after_help = "Generated rulesets are default-deny with return traffic allowed; every rule or set element \
 carries the product/flow that needs it. Warnings name every connection that could not be rendered without widening it.\n\n\
-Examples:\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --host acd-lb1\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --all -o out/\n  portmatrix compile -i examples/mixed.yaml --target iptables --firewall core-fw -o out/\n  portmatrix compile -i examples/imagicle-ucsuite.yaml --target windows --all -o out/\n  portmatrix compile -i examples/avaya-pom.yaml --target aerleon --all -o aerleon-input/")]
+Each host gets the rules of its own OS: nftables and iptables for Linux hosts, windows for Windows hosts; with --all, \
+hosts the target does not fit are skipped and listed. A network firewall's rules cover every connection whose path \
+through the zones crosses it.\n\n\
+With --out-dir every file is written or none: a failed run leaves the directory as it was.\n\n\
+Examples:\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --host acd-lb1\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --all -d out/\n  portmatrix compile -i examples/mixed.yaml --target iptables --firewall core-fw -d out/\n  portmatrix compile -i examples/imagicle-ucsuite.yaml --target windows --all -d out/\n  portmatrix compile -i examples/avaya-pom.yaml --target aerleon --all -d aerleon-input/")]
 pub struct CompileArgs {
-    #[arg(short, long)]
-    pub inventory: PathBuf,
+    #[command(flatten)]
+    pub inventory: crate::args::InventoryArg,
+    /// Firewall syntax to write
     #[arg(short, long, value_enum)]
-    pub target: TargetArg,
+    pub target: Target,
     /// One managed host (input rules)
-    #[arg(long, conflicts_with_all = ["firewall", "all"])]
+    #[arg(long, value_name = "HOST", conflicts_with_all = ["firewall", "all"], add = clap_complete::ArgValueCompleter::new(crate::complete::hosts))]
     pub host: Option<String>,
-    /// One network firewall (forward rules between its zones)
-    #[arg(long, conflicts_with = "all")]
+    /// One network firewall (forward rules)
+    #[arg(long, value_name = "FIREWALL", conflicts_with = "all", add = clap_complete::ArgValueCompleter::new(crate::complete::firewalls))]
     pub firewall: Option<String>,
-    /// Every managed host (and, except for windows, every firewall)
+    /// Every managed host the target fits, and every network firewall
     #[arg(long)]
     pub all: bool,
-    /// Directory to write files into; without it, a single host's main file goes to stdout
-    #[arg(short, long)]
-    pub out: Option<PathBuf>,
+    #[command(flatten)]
+    pub out: crate::args::OutDirArg,
+    /// nftables table (and prefix of Windows rule groups) to write
+    #[arg(long, value_name = "NAME", default_value = "portmatrix", value_parser = crate::args::parse_table_name)]
+    pub table: String,
 }
 
 pub fn run(a: CompileArgs) -> u8 {
-    let plan = match crate::cmd_plan::load_plan(&a.inventory) {
+    let plan = match crate::cmd_plan::load_plan(&a.inventory.inventory) {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let target: Target = a.target.into();
-    let mut jobs: Vec<(bool, String)> = Vec::new();
-    match (&a.host, &a.firewall, a.all) {
-        (Some(h), _, _) => jobs.push((false, h.clone())),
-        (_, Some(f), _) => jobs.push((true, f.clone())),
-        (_, _, true) => {
-            jobs.extend(plan.hosts.iter().filter(|h| h.managed).map(|h| (false, h.name.clone())));
-            if target != Target::Windows {
-                jobs.extend(plan.firewalls.iter().map(|f| (true, f.name.clone())));
-            }
-        }
+    let opts = RenderOptions { table: a.table.clone() };
+    let (jobs, skipped) = match (&a.host, &a.firewall, a.all) {
+        (Some(h), _, _) => (vec![Job { kind: JobKind::Host, name: h.clone() }], Vec::new()),
+        (_, Some(f), _) => (vec![Job { kind: JobKind::Firewall, name: f.clone() }], Vec::new()),
+        (_, _, true) => jobs_for_all(&plan, a.target),
         _ => {
             eprintln!("error: say what to compile: --host NAME, --firewall NAME or --all");
             return crate::exit::UNUSABLE;
         }
+    };
+    for (job, why) in &skipped {
+        eprintln!("skipped {}: {why}", job.name);
     }
-    if target == Target::Windows {
-        jobs.retain(|(fw, h)| !fw && plan.host(h).is_none_or(|h| h.os != Some(portmatrix_model::Os::Linux)) || a.host.is_some());
+    let Some(dir) = &a.out.out_dir else {
+        return to_stdout(&plan, &jobs, a.target, &opts);
+    };
+    if jobs.is_empty() {
+        eprintln!("error: nothing to compile for --target {}: every host and firewall was skipped (see above)", a.target);
+        return crate::exit::UNUSABLE;
     }
-    let Some(dir) = &a.out else {
-        if jobs.len() > 1 {
-            eprintln!("error: --all writes several files: give -o DIR");
+    to_dir(&plan, &jobs, a.target, &opts, dir)
+}
+
+fn to_stdout(plan: &portmatrix_plan::Plan, jobs: &[Job], target: Target, opts: &RenderOptions) -> u8 {
+    let [job] = jobs else {
+        eprintln!("error: --all writes several files: give --out-dir DIR");
+        return crate::exit::UNUSABLE;
+    };
+    match compile_job(plan, job, target, opts) {
+        Ok(Compiled { files, warnings }) => {
+            for w in &warnings {
+                eprintln!("warning: {}: {w}", job.name);
+            }
+            if files.len() > 1 {
+                eprintln!("note: printing {}; --out-dir DIR writes all {} files", files[0].name, files.len());
+            }
+            if let Some(f) = files.first() {
+                crate::output::print(&f.contents);
+            }
+            crate::exit::CLEAN
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            crate::exit::UNUSABLE
+        }
+    }
+}
+
+/// A job's warnings, or why it failed.
+type Outcome = Result<Vec<String>, String>;
+
+/// Compiles every job on every core into a staging directory, then moves
+/// the files into `dir` only if all succeeded.
+fn to_dir(plan: &portmatrix_plan::Plan, jobs: &[Job], target: Target, opts: &RenderOptions, dir: &std::path::Path) -> u8 {
+    let staging = match crate::output::Staging::new(dir) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot write into {}: {e}", dir.display());
             return crate::exit::UNUSABLE;
         }
-        let (fw, name) = &jobs[0];
-        return match compile_one(&plan, *fw, name, target) {
-            Ok((files, warnings)) => {
-                for w in &warnings {
-                    eprintln!("warning: {name}: {w}");
-                }
-                if let Some(f) = files.first() {
-                    crate::output::print(&f.contents);
-                }
-                crate::exit::CLEAN
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                crate::exit::UNUSABLE
-            }
-        };
     };
-
-    // Hosts are independent: compile and write them on every core, each file
-    // as soon as it is ready, so memory stays flat for thousands of hosts.
-    let next = AtomicUsize::new(0);
     let done = AtomicUsize::new(0);
-    let written = AtomicUsize::new(0);
     let outcomes: Mutex<Vec<(usize, Outcome)>> = Mutex::new(Vec::new());
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
     let progress = jobs.len() >= 200 && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    std::thread::scope(|scope| {
-        for _ in 0..workers {
-            scope.spawn(|| loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some((fw, name)) = jobs.get(i) else { break };
-                let outcome = compile_one(&plan, *fw, name, target).and_then(|(files, warnings)| {
-                    for f in &files {
-                        let path = dir.join(&f.name);
-                        crate::output::write_atomic(&path, &f.contents).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-                        written.fetch_add(1, Ordering::Relaxed);
-                    }
-                    Ok(warnings)
-                });
-                let failed = outcome.is_err();
-                outcomes.lock().expect("no worker panics holding it").push((i, outcome));
-                let n = done.fetch_add(1, Ordering::Relaxed) + 1;
-                if progress && (n.is_multiple_of(100) || n == jobs.len()) {
-                    eprint!("\rcompiled {n}/{} ", jobs.len());
-                }
-                if failed {
-                    // Stop handing out work; the others finish what they hold.
-                    next.store(jobs.len(), Ordering::Relaxed);
-                }
-            });
+    compile_each(plan, jobs, target, opts, |i, job, result: Result<Compiled, CompileError>| {
+        let outcome = result.map_err(|e| e.to_string()).and_then(|c| {
+            for f in &c.files {
+                staging.write(&f.name, f.contents.as_bytes()).map_err(|e| format!("cannot write {}: {e}", f.name))?;
+            }
+            Ok(c.warnings)
+        });
+        let ok = outcome.is_ok();
+        outcomes.lock().expect("no worker panics holding it").push((i, outcome.map_err(|e| format!("{}: {e}", job.name))));
+        let n = done.fetch_add(1, Ordering::Relaxed) + 1;
+        if progress && (n.is_multiple_of(100) || n == jobs.len()) {
+            eprint!("\rcompiled {n}/{} ", jobs.len());
         }
+        ok
     });
     if progress {
         eprintln!();
@@ -144,33 +131,25 @@ pub fn run(a: CompileArgs) -> u8 {
         match outcome {
             Ok(warnings) => {
                 for w in warnings {
-                    eprintln!("warning: {}: {w}", jobs[*i].1);
+                    eprintln!("warning: {}: {w}", jobs[*i].name);
                 }
                 warned += warnings.len();
             }
             Err(e) => {
-                eprintln!("error: {e}");
+                eprintln!("error: {e}\nnothing was written to {}", dir.display());
                 return crate::exit::UNUSABLE;
             }
         }
     }
-    eprintln!(
-        "wrote {} file(s) for {} host(s)/firewall(s) to {}{}",
-        written.into_inner(),
-        jobs.len(),
-        dir.display(),
-        if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() }
-    );
-    crate::exit::CLEAN
-}
-
-/// A job's warnings, or why it failed.
-type Outcome = Result<Vec<String>, String>;
-
-fn compile_one(plan: &portmatrix_plan::Plan, firewall: bool, name: &str, target: Target) -> Result<(Vec<OutputFile>, Vec<String>), String> {
-    if firewall {
-        compile_firewall(plan, name, target)
-    } else {
-        compile_host(plan, name, target)
+    match staging.commit() {
+        Ok(n) => {
+            let warn = if warned > 0 { format!(" ({warned} warning(s))") } else { String::new() };
+            eprintln!("wrote {n} file(s) for {} host(s)/firewall(s) to {}{warn}", jobs.len(), dir.display());
+            crate::exit::CLEAN
+        }
+        Err(e) => {
+            eprintln!("error: moving the files into {}: {e}", dir.display());
+            crate::exit::UNUSABLE
+        }
     }
 }

@@ -263,6 +263,30 @@ fn sockets_of_a_host() {
     let o = run(&["audit", "sockets", "-i", s(&inv), "--host", "ucs1", s(&ns)]);
     let t = text(&o.stdout);
     assert!(t.contains("3389") && t.contains("expected"), "{t}{}", text(&o.stderr));
+    // netstat -ano in English: an unexplained listener, a connection, a UDP
+    // endpoint, and the planned listeners of the UC Suite that are absent
+    std::fs::write(
+        &ns,
+        "\r\nActive Connections\r\n\r\n  Proto  Local Address          Foreign Address        State           PID\r\n\
+         \x20 TCP    0.0.0.0:3389           0.0.0.0:0              LISTENING       1012\r\n\
+         \x20 TCP    0.0.0.0:4444           0.0.0.0:0              LISTENING       77\r\n\
+         \x20 TCP    10.40.0.11:3389        10.99.0.5:50123        ESTABLISHED     1012\r\n\
+         \x20 UDP    0.0.0.0:5355           *:*                                    1500\r\n",
+    )
+    .unwrap();
+    let o = run(&["audit", "sockets", "-i", s(&inv), "--host", "ucs1", s(&ns), "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o.stderr));
+    let r: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let rows = r["rows"].as_array().unwrap();
+    let listed =
+        |port: &str| rows.iter().find(|x| x["port"] == port && x["line"].is_number()).map(|x| x["class"].as_str().unwrap().to_string());
+    assert_eq!(listed("3389").as_deref(), Some("expected"));
+    assert_eq!(listed("4444").as_deref(), Some("unexplained"));
+    assert_eq!(listed("5355").as_deref(), Some("unexplained"));
+    assert!(rows.iter().all(|x| x["port"] != "50123"), "a connection is not a listener");
+    let missing: Vec<&serde_json::Value> = rows.iter().filter(|x| x["class"] == "missing").collect();
+    assert!(!missing.is_empty() && missing.iter().all(|x| x["line"].is_null() && !x["flows"].as_array().unwrap().is_empty()), "{rows:?}");
+    assert!(missing.iter().any(|x| x["flows"].as_array().unwrap().iter().any(|f| f.as_str().unwrap().starts_with("ucs/"))), "{missing:?}");
     let csv = dir.path().join("listen.csv");
     std::fs::write(&csv, "#TYPE Microsoft.Management.Infrastructure.CimInstance#ROOT/StandardCimv2/MSFT_NetTCPConnection\n\"LocalAddress\",\"LocalPort\",\"RemoteAddress\",\"RemotePort\",\"State\",\"OwningProcess\"\n\"::\",\"3389\",\"::\",\"0\",\"Listen\",\"1012\"\n\"0.0.0.0\",\"4444\",\"0.0.0.0\",\"0\",\"Listen\",\"77\"\n").unwrap();
     let o = run(&["audit", "sockets", "-i", s(&inv), "--host", "ucs1", s(&csv), "--format", "csv"]);

@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::cond::Cond;
 use crate::decode::{Cx, Decode, OneOrMany};
+use crate::icmp::IcmpType;
 use crate::ports::PortExpr;
 use crate::source::{SourceFile, Spanned};
 use crate::yaml::Node;
@@ -40,6 +41,10 @@ pub struct Matrix {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<Requirement>,
     pub flows: Vec<Flow>,
+    /// Open review items: doubts left for a person (an imported draft's
+    /// unread cells). `check` reports each as a finding until it is removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewItem>,
     /// The file this matrix was read from.
     #[serde(skip)]
     #[schemars(skip)]
@@ -124,6 +129,20 @@ pub struct Requirement {
     pub cite: String,
 }
 
+/// Something a person must still check; resolved by deleting the item.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReviewItem {
+    /// What to check.
+    pub about: Spanned<String>,
+    /// Where the document states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The flow it concerns, if one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<Name>,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Proto {
@@ -178,7 +197,7 @@ pub struct Flow {
     pub src_ports: Option<Spanned<PortExpr>>,
     /// ICMP types, with proto icmp or icmpv6.
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub icmp: Vec<Name>,
+    pub icmp: Vec<Spanned<IcmpType>>,
     /// Application protocol as the document names it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub app: Option<String>,
@@ -375,6 +394,20 @@ impl Decode for Requirement {
     }
 }
 
+impl Decode for ReviewItem {
+    fn expected() -> String {
+        "a review item: `{ about, at, flow }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "review item")?;
+        let about = m.req(cx, "about");
+        let at = m.opt(cx, "at");
+        let flow = m.opt(cx, "flow");
+        m.finish(cx);
+        Some(Self { about: about?, at, flow })
+    }
+}
+
 impl Decode for Flow {
     fn expected() -> String {
         "a flow: `{ id, from, to, proto, ports, purpose, cite }`".into()
@@ -393,7 +426,7 @@ impl Decode for Flow {
             _ => None,
         };
         let src_ports = m.opt(cx, "src_ports");
-        let icmp = m.opt::<OneOrMany<Name>>(cx, "icmp").map(|o| o.0).unwrap_or_default();
+        let icmp = m.opt::<OneOrMany<Spanned<IcmpType>>>(cx, "icmp").map(|o| o.0).unwrap_or_default();
         let app = m.opt(cx, "app");
         let tls = m.opt(cx, "tls");
         let when = m.opt(cx, "when");
@@ -440,6 +473,7 @@ impl Matrix {
         let groups = m.opt(cx, "groups").unwrap_or_default();
         let requirements = m.opt(cx, "requirements").unwrap_or_default();
         let flows = m.req(cx, "flows");
+        let review = m.opt(cx, "review").unwrap_or_default();
         m.finish(cx);
         Some(Self {
             matrix: matrix?,
@@ -454,6 +488,7 @@ impl Matrix {
             groups,
             requirements,
             flows: flows?,
+            review,
             file: Some(cx.file.clone()),
         })
     }

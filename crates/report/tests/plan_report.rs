@@ -10,7 +10,7 @@ use portmatrix_report::render::Format;
 
 fn example(name: &str) -> Plan {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name);
-    let dep = Deployment::load(&path).unwrap_or_else(|d| panic!("{name} loads: {d:?}"));
+    let dep = Deployment::load(&path, &portmatrix_catalog::Catalog).unwrap_or_else(|d| panic!("{name} loads: {d:?}"));
     plan(&dep).unwrap_or_else(|d| panic!("{name} plans: {d:?}"))
 }
 

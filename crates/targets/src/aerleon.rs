@@ -5,12 +5,34 @@
 use std::collections::BTreeMap;
 use std::fmt::Write;
 
-use crate::ir::Ruleset;
-use crate::Header;
+use portmatrix_model::FlowTag;
 
-/// Aerleon names: upper case letters, digits and `_`.
-fn token(s: &str) -> String {
-    s.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect()
+use crate::escape::{double_quoted, token};
+use crate::ir::Ruleset;
+use crate::{Backend, Capabilities, Header, OutputFile, RenderOptions};
+
+pub struct Aerleon;
+
+impl Backend for Aerleon {
+    fn capabilities(&self) -> Capabilities {
+        use portmatrix_model::Os;
+        Capabilities {
+            name: "aerleon",
+            host_os: &[Os::Linux, Os::Windows, Os::Appliance, Os::Any],
+            forward: true,
+            export: true,
+            comment_max: 1024,
+        }
+    }
+    fn render(&self, rs: &Ruleset, h: &Header, _opts: &RenderOptions) -> Vec<OutputFile> {
+        let n = rs.name();
+        let (pol, net, svc) = render(rs, h);
+        vec![
+            OutputFile { name: format!("aerleon/policies/pol/{n}.pol"), contents: pol, loader: None },
+            OutputFile { name: format!("aerleon/def/{n}.net"), contents: net, loader: None },
+            OutputFile { name: format!("aerleon/def/{n}.svc"), contents: svc, loader: None },
+        ]
+    }
 }
 
 /// `(policy, NETWORK.net, SERVICES.svc)` for one host's input ruleset.
@@ -23,33 +45,36 @@ pub fn render(rs: &Ruleset, h: &Header) -> (String, String, String) {
     }
     let _ = writeln!(
         pol,
-        "header {{\n  comment:: \"portmatrix plan for {}\"\n  target:: nftables mixed {}\n}}\n",
-        rs.name,
-        if rs.forward { "FORWARD" } else { "INPUT" }
+        "header {{\n  comment:: {}\n  target:: nftables mixed {}\n}}\n",
+        double_quoted(&format!("portmatrix plan for {}", rs.name()), 200),
+        if rs.forward() { "FORWARD" } else { "INPUT" }
     );
     for (i, r) in rs.rules.iter().enumerate() {
-        let name = format!("{}-{}", r.reasons.first().map(|t| t.replace('/', "-")).unwrap_or_default(), i + 1);
+        // Term names: letters, digits and `-` (the tag's parts are such ids).
+        let name = format!("{}-{}", r.reasons.first().map(|t| format!("{}-{}", t.product, t.flow)).unwrap_or_default(), i + 1);
+        let name: String = name.chars().map(|c| if c.is_ascii_alphanumeric() || c == '-' { c } else { '-' }).collect();
         // Names carry the host: aclgen reads all definition files into one namespace.
-        let net = format!("SRC_{}_{}", token(&rs.name), token(&name));
+        let net = format!("SRC_{}_{}", token(rs.name()), token(&name));
         nets.insert(net.clone(), r.src.iter().map(|n| n.to_string()).collect());
         let _ = writeln!(pol, "term {name} {{");
-        let _ = writeln!(pol, "  comment:: \"{}\"", r.reasons.join(" "));
+        let _ =
+            writeln!(pol, "  comment:: {}", double_quoted(&r.reasons.iter().map(FlowTag::to_string).collect::<Vec<_>>().join(" "), 1000));
         let _ = writeln!(pol, "  source-address:: {net}");
         if !r.dst.is_empty() {
-            let dnet = format!("DST_{}_{}", token(&rs.name), token(&name));
+            let dnet = format!("DST_{}_{}", token(rs.name()), token(&name));
             nets.insert(dnet.clone(), r.dst.iter().map(|n| n.to_string()).collect());
             let _ = writeln!(pol, "  destination-address:: {dnet}");
         }
         let _ = writeln!(pol, "  protocol:: {}", r.proto);
         if r.proto.has_ports() {
-            let svc = format!("SVC_{}_{}", token(&rs.name), token(&name));
+            let svc = format!("SVC_{}_{}", token(rs.name()), token(&name));
             svcs.insert(
                 svc.clone(),
                 r.dports.ranges().map(|(a, b)| if a == b { format!("{a}/{}", r.proto) } else { format!("{a}-{b}/{}", r.proto) }).collect(),
             );
             let _ = writeln!(pol, "  destination-port:: {svc}");
             if let Some(sp) = &r.sports {
-                let ssvc = format!("SPT_{}_{}", token(&rs.name), token(&name));
+                let ssvc = format!("SPT_{}_{}", token(rs.name()), token(&name));
                 svcs.insert(
                     ssvc.clone(),
                     sp.ranges().map(|(a, b)| if a == b { format!("{a}/{}", r.proto) } else { format!("{a}-{b}/{}", r.proto) }).collect(),
@@ -59,7 +84,10 @@ pub fn render(rs: &Ruleset, h: &Header) -> (String, String, String) {
         } else {
             // Aerleon's nftables generator fails on a term with exactly one
             // icmp-type; naming it twice yields the same set, not a wider one.
-            let types = if r.icmp.len() == 1 { vec![r.icmp[0].clone(), r.icmp[0].clone()] } else { r.icmp.clone() };
+            let mut types: Vec<&str> = r.icmp.iter().map(|t| t.as_str()).collect();
+            if types.len() == 1 {
+                types.push(types[0]);
+            }
             let _ = writeln!(pol, "  icmp-type:: {}", types.join(" "));
         }
         let _ = writeln!(pol, "  action:: accept\n}}\n");

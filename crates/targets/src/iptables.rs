@@ -4,10 +4,33 @@
 use std::fmt::Write;
 
 use ipnet::IpNet;
-use portmatrix_model::{PortSet, Proto};
+use portmatrix_model::{IcmpType, PortSet, Proto};
 
+use crate::escape::double_quoted;
 use crate::ir::{Family, Rule, Ruleset};
-use crate::Header;
+use crate::{Backend, Capabilities, Header, Loader, OutputFile, RenderOptions};
+
+/// The comment match keeps up to 256 bytes; shorter keeps lines readable.
+const COMMENT_MAX: usize = 120;
+
+pub struct Iptables;
+
+impl Backend for Iptables {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { name: "iptables", host_os: &[portmatrix_model::Os::Linux], forward: true, export: false, comment_max: COMMENT_MAX }
+    }
+    fn render(&self, rs: &Ruleset, h: &Header, _opts: &RenderOptions) -> Vec<OutputFile> {
+        let n = rs.name();
+        vec![
+            OutputFile { name: format!("{n}.iptables"), contents: render(rs, Family::V4, h), loader: Some(Loader::IptablesRestore) },
+            OutputFile { name: format!("{n}.ip6tables"), contents: render(rs, Family::V6, h), loader: Some(Loader::Ip6tablesRestore) },
+        ]
+    }
+}
+
+fn q(s: &str) -> String {
+    double_quoted(s, COMMENT_MAX)
+}
 
 /// multiport takes at most 15 ports, a range counting as two.
 fn port_groups(set: &PortSet) -> Vec<String> {
@@ -30,17 +53,17 @@ fn port_groups(set: &PortSet) -> Vec<String> {
     groups
 }
 
-fn icmp_type(fam: Family, t: &str) -> String {
+/// ICMP type names as iptables and ip6tables spell them.
+fn icmp_type(fam: Family, t: IcmpType) -> &'static str {
     match (fam, t) {
-        (Family::V6, "neighbor-solicitation") => "neighbour-solicitation".into(),
-        (Family::V6, "neighbor-advertisement") => "neighbour-advertisement".into(),
-        (_, "timestamp-request") => "timestamp-request".into(),
-        _ => t.to_string(),
+        (Family::V6, IcmpType::NeighborSolicitation) => "neighbour-solicitation",
+        (Family::V6, IcmpType::NeighborAdvertisement) => "neighbour-advertisement",
+        _ => t.as_str(),
     }
 }
 
 fn rule_lines(r: &Rule, chain: &str, out: &mut String) {
-    let comment = r.comment();
+    let comment = q(&r.comment());
     let dsts: Vec<Option<&IpNet>> = if r.dst.is_empty() { vec![None] } else { r.dst.iter().map(Some).collect() };
     for s in &r.src {
         for d in &dsts {
@@ -52,7 +75,7 @@ fn rule_lines(r: &Rule, chain: &str, out: &mut String) {
                         let sport = if sp.is_empty() { String::new() } else { format!(" -m multiport --sports {sp}") };
                         let _ = writeln!(
                             out,
-                            "-A {chain} -s {s}{daddr} -p {} -m multiport --dports {dp}{sport} -m comment --comment \"{comment}\" -j ACCEPT",
+                            "-A {chain} -s {s}{daddr} -p {} -m multiport --dports {dp}{sport} -m comment --comment {comment} -j ACCEPT",
                             r.proto
                         );
                     }
@@ -62,9 +85,9 @@ fn rule_lines(r: &Rule, chain: &str, out: &mut String) {
                 for t in &r.icmp {
                     let _ = writeln!(
                         out,
-                        "-A {chain} -s {s}{daddr} -p {p} -m {} {opt} {} -m comment --comment \"{comment}\" -j ACCEPT",
+                        "-A {chain} -s {s}{daddr} -p {p} -m {} {opt} {} -m comment --comment {comment} -j ACCEPT",
                         if r.proto == Proto::Icmp { "icmp" } else { "icmp6" },
-                        icmp_type(r.family, t)
+                        icmp_type(r.family, *t)
                     );
                 }
             }
@@ -74,7 +97,8 @@ fn rule_lines(r: &Rule, chain: &str, out: &mut String) {
 
 /// The restore file for one address family.
 pub fn render(rs: &Ruleset, fam: Family, h: &Header) -> String {
-    let chain = if rs.forward { "FORWARD" } else { "INPUT" };
+    let forward = rs.forward();
+    let chain = if forward { "FORWARD" } else { "INPUT" };
     let mut o = String::new();
     for line in h.lines() {
         let _ = writeln!(o, "# {line}");
@@ -83,7 +107,7 @@ pub fn render(rs: &Ruleset, fam: Family, h: &Header) -> String {
     for c in ["INPUT", "FORWARD", "OUTPUT"] {
         let policy = if c == chain {
             "DROP"
-        } else if c == "OUTPUT" || !rs.forward && c == "FORWARD" {
+        } else if c == "OUTPUT" || !forward && c == "FORWARD" {
             if c == "OUTPUT" {
                 "ACCEPT"
             } else {
@@ -94,30 +118,28 @@ pub fn render(rs: &Ruleset, fam: Family, h: &Header) -> String {
         };
         let _ = writeln!(o, ":{c} {policy} [0:0]");
     }
-    let _ = writeln!(o, "-A {chain} -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment \"return traffic\" -j ACCEPT");
-    let _ = writeln!(o, "-A {chain} -m conntrack --ctstate INVALID -m comment --comment \"invalid packets\" -j DROP");
-    if !rs.forward {
+    if rs.base.return_traffic {
+        let _ = writeln!(o, "-A {chain} -m conntrack --ctstate ESTABLISHED,RELATED -m comment --comment \"return traffic\" -j ACCEPT");
+    }
+    if rs.base.drop_invalid {
+        let _ = writeln!(o, "-A {chain} -m conntrack --ctstate INVALID -m comment --comment \"invalid packets\" -j DROP");
+    }
+    if rs.base.loopback {
         let _ = writeln!(o, "-A {chain} -i lo -m comment --comment \"loopback\" -j ACCEPT");
     }
-    match fam {
-        Family::V4 => {
-            for t in ["destination-unreachable", "time-exceeded", "parameter-problem"] {
-                let _ = writeln!(o, "-A {chain} -p icmp -m icmp --icmp-type {t} -m comment --comment \"ICMP errors\" -j ACCEPT");
+    let icmp_proto = if fam == Family::V4 { Proto::Icmp } else { Proto::Icmpv6 };
+    for t in rs.base.icmp_types(icmp_proto) {
+        let line = match fam {
+            Family::V4 => {
+                format!("-A {chain} -p icmp -m icmp --icmp-type {} -m comment --comment \"ICMP errors\" -j ACCEPT", icmp_type(fam, t))
             }
-        }
-        Family::V6 => {
-            for t in [
-                "destination-unreachable",
-                "packet-too-big",
-                "time-exceeded",
-                "parameter-problem",
-                "neighbour-solicitation",
-                "neighbour-advertisement",
-                "router-advertisement",
-            ] {
-                let _ = writeln!(o, "-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {t} -m comment --comment \"ICMPv6 errors and neighbour discovery\" -j ACCEPT");
-            }
-        }
+            Family::V6 => format!(
+                "-A {chain} -p ipv6-icmp -m icmp6 --icmpv6-type {} -m comment --comment {} -j ACCEPT",
+                icmp_type(fam, t),
+                q(if forward { "ICMPv6 errors" } else { "ICMPv6 errors and neighbour discovery" })
+            ),
+        };
+        let _ = writeln!(o, "{line}");
     }
     for r in rs.rules.iter().filter(|r| r.family == fam) {
         rule_lines(r, chain, &mut o);

@@ -1,14 +1,17 @@
-//! The rule representation every target renders, and an evaluator of it.
+//! The typed ruleset every backend renders, and an evaluator of it.
 //!
-//! Targets never read the plan's connections directly: they render these
-//! rules. The evaluator answers "does this ruleset permit this packet", which
-//! the property tests use (and, later, `audit ruleset`).
+//! Backends never read the plan's connections: they render a [`Ruleset`],
+//! which carries its base policy as data (return traffic, loopback,
+//! essential ICMP) and its accept rules with their reasons. The evaluator
+//! answers "does this ruleset accept this packet"; the property tests compare
+//! it with `explain`, and the exact check compares rulesets read back from a
+//! kernel with it.
 
 use std::net::IpAddr;
 
 use ipnet::IpNet;
-use portmatrix_model::{PortSet, Proto};
-use portmatrix_plan::{Connection, Packet, Plan};
+use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
+use portmatrix_plan::{Connection, EndpointKind, Packet, Plan};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
@@ -23,6 +26,86 @@ impl Family {
             IpNet::V6(_) => Family::V6,
         }
     }
+    pub fn of_addr(a: &IpAddr) -> Self {
+        if a.is_ipv4() {
+            Family::V4
+        } else {
+            Family::V6
+        }
+    }
+    /// The ICMP protocol of this family.
+    pub fn icmp(self) -> Proto {
+        match self {
+            Family::V4 => Proto::Icmp,
+            Family::V6 => Proto::Icmpv6,
+        }
+    }
+}
+
+/// What a ruleset filters: a host's input, or a network firewall's forwarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Chain {
+    Input,
+    Forward,
+}
+
+/// Who a ruleset is for.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Subject {
+    Host(String),
+    Firewall(String),
+}
+
+impl Subject {
+    pub fn name(&self) -> &str {
+        match self {
+            Subject::Host(n) | Subject::Firewall(n) => n,
+        }
+    }
+    pub fn describe(&self) -> String {
+        match self {
+            Subject::Host(n) => format!("host `{n}` (input)"),
+            Subject::Firewall(n) => format!("firewall `{n}` (forward)"),
+        }
+    }
+}
+
+/// The rules every generated ruleset starts with, as data, so that every
+/// backend renders the same policy and the evaluator knows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasePolicy {
+    /// Accept packets of established and related connections.
+    pub return_traffic: bool,
+    /// Drop packets conntrack finds invalid.
+    pub drop_invalid: bool,
+    /// Accept everything on the loopback interface (input only).
+    pub loopback: bool,
+    /// ICMP messages accepted from anywhere (errors that path MTU discovery
+    /// and unreachables need; on input also IPv6 neighbour discovery).
+    pub icmp: Vec<(Proto, IcmpType)>,
+}
+
+impl BasePolicy {
+    pub fn for_chain(chain: Chain) -> Self {
+        use IcmpType::*;
+        let mut icmp: Vec<(Proto, IcmpType)> =
+            [DestinationUnreachable, TimeExceeded, ParameterProblem].into_iter().map(|t| (Proto::Icmp, t)).collect();
+        icmp.extend([DestinationUnreachable, PacketTooBig, TimeExceeded, ParameterProblem].into_iter().map(|t| (Proto::Icmpv6, t)));
+        if chain == Chain::Input {
+            // Neighbour discovery is link-local: a host needs it, a router never forwards it.
+            icmp.extend([NeighborSolicitation, NeighborAdvertisement, RouterAdvertisement].into_iter().map(|t| (Proto::Icmpv6, t)));
+        }
+        BasePolicy { return_traffic: true, drop_invalid: true, loopback: chain == Chain::Input, icmp }
+    }
+    /// ICMP types of one protocol the base policy accepts.
+    pub fn icmp_types(&self, proto: Proto) -> Vec<IcmpType> {
+        self.icmp.iter().filter(|(p, _)| *p == proto).map(|(_, t)| *t).collect()
+    }
+    /// Whether the base policy accepts a new packet (not loopback, not part
+    /// of an existing connection): only its ICMP messages.
+    pub fn accepts(&self, p: &Packet) -> bool {
+        matches!(p.icmp_type, Some(t) if self.icmp.contains(&(p.proto, t)))
+    }
 }
 
 /// One accept rule. `src` is never empty: a rule without an address match
@@ -36,38 +119,21 @@ pub struct Rule {
     pub proto: Proto,
     pub dports: PortSet,
     pub sports: Option<PortSet>,
-    pub icmp: Vec<String>,
-    /// `product/flow` tags: why the rule exists.
-    pub reasons: Vec<String>,
+    /// Never empty for ICMP rules.
+    pub icmp: Vec<IcmpType>,
+    /// Why the rule exists.
+    pub reasons: Vec<FlowTag>,
 }
 
 impl Rule {
-    pub fn comment(&self) -> String {
-        Self::comment_of(&self.reasons)
-    }
-
     /// Reasons as one comment, shortened to fit nftables' 128-byte limit.
-    pub fn comment_of(reasons: &[String]) -> String {
-        let joined = reasons.join(" ");
-        // nftables limits comments to 128 bytes.
-        if joined.len() <= 120 {
-            return joined;
-        }
-        let mut out = String::new();
-        for (i, r) in reasons.iter().enumerate() {
-            let more = format!(" +{} more", reasons.len() - i);
-            if out.len() + r.len() + 1 + more.len() > 120 {
-                out.push_str(&more);
-                break;
-            }
-            if !out.is_empty() {
-                out.push(' ');
-            }
-            out.push_str(r);
-        }
-        out
+    pub fn comment(&self) -> String {
+        comment_of(&self.reasons)
     }
 
+    /// Whether the rule accepts `p`. An unknown source port or ICMP type
+    /// (`None`) is accepted when some value would be: the same question
+    /// `explain` answers.
     pub fn permits(&self, p: &Packet) -> bool {
         self.proto == p.proto
             && self.src.iter().any(|n| n.contains(&p.src))
@@ -75,18 +141,40 @@ impl Rule {
             && (!self.proto.has_ports() || self.dports.contains(p.port))
             && match (&self.sports, p.src_port) {
                 (Some(s), Some(sp)) => s.contains(sp),
-                (Some(_), None) => false,
-                (None, _) => true,
+                _ => true,
             }
+            && (self.proto.has_ports() || p.icmp_type.is_none_or(|t| self.icmp.contains(&t)))
     }
+}
+
+/// Tags joined into one comment of at most 120 bytes (nftables allows 128).
+pub fn comment_of(reasons: &[FlowTag]) -> String {
+    let tags: Vec<String> = reasons.iter().map(FlowTag::to_string).collect();
+    let joined = tags.join(" ");
+    if joined.len() <= 120 {
+        return joined;
+    }
+    let mut out = String::new();
+    for (i, r) in tags.iter().enumerate() {
+        let more = format!(" +{} more", tags.len() - i);
+        if out.len() + r.len() + 1 + more.len() > 120 {
+            out.push_str(&more);
+            break;
+        }
+        if !out.is_empty() {
+            out.push(' ');
+        }
+        out.push_str(r);
+    }
+    out
 }
 
 /// A host's input ruleset or a firewall's forward ruleset.
 #[derive(Debug, Clone)]
 pub struct Ruleset {
-    /// Host or firewall name.
-    pub name: String,
-    pub forward: bool,
+    pub subject: Subject,
+    pub chain: Chain,
+    pub base: BasePolicy,
     pub rules: Vec<Rule>,
     /// Addresses of the host (input rulesets), to evaluate destination matches.
     pub own: Vec<IpAddr>,
@@ -94,12 +182,23 @@ pub struct Ruleset {
 }
 
 impl Ruleset {
-    /// Default deny: a packet passes only if a rule accepts it.
+    pub fn name(&self) -> &str {
+        self.subject.name()
+    }
+    pub fn forward(&self) -> bool {
+        self.chain == Chain::Forward
+    }
+    /// Default deny: a new packet passes when the base policy or a rule
+    /// accepts it. An input ruleset sees only packets to the host itself.
     pub fn permits(&self, p: &Packet) -> bool {
-        if !self.forward && !self.own.contains(&p.dst) {
+        if self.chain == Chain::Input && !self.own.contains(&p.dst) {
             return false;
         }
-        self.rules.iter().any(|r| r.permits(p))
+        self.base.accepts(p) || self.rules.iter().any(|r| r.permits(p))
+    }
+    /// The rules that accept `p` (not the base policy).
+    pub fn matching(&self, p: &Packet) -> Vec<&Rule> {
+        self.rules.iter().filter(|r| r.permits(p)).collect()
     }
 }
 
@@ -107,34 +206,34 @@ fn split_family(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
     nets.iter().copied().filter(|n| Family::of(n) == fam).collect()
 }
 
-fn rules_of(c: &Connection, dst: Vec<IpNet>, warnings: &mut Vec<String>) -> Vec<Rule> {
-    let mut out = Vec::new();
+/// The rules of one connection, one per address family both ends share.
+fn rules_of(c: &Connection, src: &[IpNet], dst: Vec<IpNet>, warnings: &mut Vec<String>) -> Vec<Rule> {
     let fams: &[Family] = match c.proto {
         Proto::Icmp => &[Family::V4],
         Proto::Icmpv6 => &[Family::V6],
         _ => &[Family::V4, Family::V6],
     };
     let dst_fams: Vec<Family> = c.dst.nets.iter().map(Family::of).collect();
-    for &fam in fams {
-        let src = split_family(&c.sources.nets, fam);
-        if !dst_fams.contains(&fam) {
-            continue;
-        }
-        if src.is_empty() {
+    let mut out = Vec::new();
+    for &fam in fams.iter().filter(|f| dst_fams.contains(f)) {
+        let s = split_family(src, fam);
+        if s.is_empty() {
             // Never a rule without an address match: that would widen it to everyone.
-            if fams.len() == 1 || split_family(&c.sources.nets, if fam == Family::V4 { Family::V6 } else { Family::V4 }).is_empty() {
+            let other = if fam == Family::V4 { Family::V6 } else { Family::V4 };
+            if fams.len() == 1 || split_family(src, other).is_empty() {
+                let tags: Vec<String> = c.tags().iter().map(FlowTag::to_string).collect();
                 warnings.push(format!(
                     "dropped {} to {} ({}): no source address of the {fam:?} family",
                     c.service(),
                     c.dst.name,
-                    c.tags().join(" ")
+                    tags.join(" ")
                 ));
             }
             continue;
         }
         out.push(Rule {
             family: fam,
-            src,
+            src: s,
             dst: split_family(&dst, fam),
             proto: c.proto,
             dports: c.ports.clone(),
@@ -146,46 +245,77 @@ fn rules_of(c: &Connection, dst: Vec<IpNet>, warnings: &mut Vec<String>) -> Vec<
     out
 }
 
+/// Why a ruleset cannot be made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RulesetError {
+    UnknownHost { name: String, known: Vec<String> },
+    Unmanaged(String),
+    UnknownFirewall { name: String, known: Vec<String> },
+}
+
+impl std::fmt::Display for RulesetError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |v: &[String]| if v.is_empty() { "none".to_string() } else { v.join(", ") };
+        match self {
+            RulesetError::UnknownHost { name, known } => write!(f, "no host `{name}` in the inventory; hosts: {}", list(known)),
+            RulesetError::Unmanaged(n) => write!(f, "host `{n}` is not managed (managed: false): no rules are compiled for it"),
+            RulesetError::UnknownFirewall { name, known } => write!(f, "no firewall `{name}` in the inventory; firewalls: {}", list(known)),
+        }
+    }
+}
+
+impl std::error::Error for RulesetError {}
+
 /// The input ruleset of a managed host.
-pub fn host_ruleset(plan: &Plan, host: &str) -> Result<Ruleset, String> {
-    let h = plan.host(host).ok_or_else(|| {
-        let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-        format!("no host `{host}` in the inventory; hosts: {}", names.join(", "))
-    })?;
+pub fn host_ruleset(plan: &Plan, host: &str) -> Result<Ruleset, RulesetError> {
+    let h = plan
+        .host(host)
+        .ok_or_else(|| RulesetError::UnknownHost { name: host.to_string(), known: plan.hosts.iter().map(|h| h.name.clone()).collect() })?;
     if !h.managed {
-        return Err(format!("host `{host}` is not managed (managed: false): no rules are compiled for it"));
+        return Err(RulesetError::Unmanaged(host.to_string()));
     }
     let mut warnings = Vec::new();
     let mut rules: Vec<Rule> = Vec::new();
     for c in plan.inbound(host) {
-        rules.extend(rules_of(c, Vec::new(), &mut warnings));
+        rules.extend(rules_of(c, &c.sources.nets, Vec::new(), &mut warnings));
     }
-    Ok(Ruleset { name: host.to_string(), forward: false, rules, own: h.addresses.clone(), warnings })
+    Ok(Ruleset {
+        subject: Subject::Host(host.to_string()),
+        chain: Chain::Input,
+        base: BasePolicy::for_chain(Chain::Input),
+        rules,
+        own: h.addresses.clone(),
+        warnings,
+    })
 }
 
-/// The forward ruleset of a network firewall: connections whose source and
-/// destination sit in two different zones that the firewall joins.
-pub fn firewall_ruleset(plan: &Plan, fw: &str) -> Result<Ruleset, String> {
-    let f = plan.firewalls.iter().find(|f| f.name == fw).ok_or_else(|| {
-        let names: Vec<&str> = plan.firewalls.iter().map(|f| f.name.as_str()).collect();
-        format!("no firewall `{fw}` in the inventory; firewalls: {}", if names.is_empty() { "none".to_string() } else { names.join(", ") })
-    })?;
-    let in_fw = |z: &Option<String>| z.as_ref().is_some_and(|z| f.zones.contains(z));
+/// The forward ruleset of a network firewall: for every connection, the
+/// sources whose path to the destination crosses this firewall.
+pub fn firewall_ruleset(plan: &Plan, fw: &str) -> Result<Ruleset, RulesetError> {
+    if plan.firewall(fw).is_none() {
+        return Err(RulesetError::UnknownFirewall { name: fw.to_string(), known: plan.firewalls.iter().map(|f| f.name.clone()).collect() });
+    }
     let mut warnings = Vec::new();
     let mut rules = Vec::new();
     for c in &plan.connections {
-        if !in_fw(&c.dst.zone) {
-            continue;
-        }
-        let crossing: Vec<IpNet> =
-            c.sources.members.iter().filter(|m| in_fw(&m.zone) && m.zone != c.dst.zone).flat_map(|m| m.nets.iter().copied()).collect();
+        let crossing: Vec<IpNet> = c
+            .remote_sources()
+            .filter(|s| plan.topology.path(s.zone.as_deref(), c.dst.zone.as_deref()).firewalls().iter().any(|f| f == fw))
+            .flat_map(|m| m.nets.iter().copied())
+            .collect();
         if crossing.is_empty() {
             continue;
         }
-        let mut sub = c.clone();
-        sub.sources =
-            std::sync::Arc::new(portmatrix_plan::Sources { id: c.sources.id, members: Vec::new(), nets: IpNet::aggregate(&crossing) });
-        rules.extend(rules_of(&sub, c.dst.nets.clone(), &mut warnings));
+        let src = IpNet::aggregate(&crossing);
+        let dst = if c.dst.kind == EndpointKind::Host { c.dst.nets.clone() } else { IpNet::aggregate(&c.dst.nets) };
+        rules.extend(rules_of(c, &src, dst, &mut warnings));
     }
-    Ok(Ruleset { name: fw.to_string(), forward: true, rules, own: Vec::new(), warnings })
+    Ok(Ruleset {
+        subject: Subject::Firewall(fw.to_string()),
+        chain: Chain::Forward,
+        base: BasePolicy::for_chain(Chain::Forward),
+        rules,
+        own: Vec::new(),
+        warnings,
+    })
 }

@@ -5,11 +5,35 @@ use std::collections::BTreeMap;
 use std::fmt::Write;
 
 use ipnet::IpNet;
-use portmatrix_model::{PortSet, Proto};
+use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
 use serde_json::{json, Value};
 
-use crate::ir::{Family, Rule, Ruleset};
-use crate::Header;
+use crate::escape::{comment_line, double_quoted};
+use crate::ir::{comment_of, Family, Rule, Ruleset};
+use crate::{Backend, Capabilities, Header, Loader, OutputFile, RenderOptions};
+
+/// nftables keeps comments of up to 128 bytes.
+const COMMENT_MAX: usize = 120;
+
+pub struct Nftables;
+
+impl Backend for Nftables {
+    fn capabilities(&self) -> Capabilities {
+        Capabilities { name: "nftables", host_os: &[portmatrix_model::Os::Linux], forward: true, export: false, comment_max: COMMENT_MAX }
+    }
+    fn render(&self, rs: &Ruleset, h: &Header, opts: &RenderOptions) -> Vec<OutputFile> {
+        let n = rs.name();
+        vec![
+            OutputFile { name: format!("{n}.nft"), contents: render_text(rs, h, opts), loader: Some(Loader::Nft) },
+            OutputFile { name: format!("{n}.nft.json"), contents: render_json(rs, h, opts), loader: Some(Loader::NftJson) },
+        ]
+    }
+}
+
+/// A comment as nftables text writes it: quoted, inert, within the limit.
+fn q(s: &str) -> String {
+    double_quoted(s, COMMENT_MAX)
+}
 
 /// Sets are keyed by family, protocol and the exact source-port set (if
 /// any): within one set, elements then differ in addresses and destination
@@ -66,7 +90,7 @@ struct Elem {
     dports: PortSet,
     /// Which flow asked for which ports: an element's comment names only the
     /// flows that need its port range.
-    contrib: Vec<(PortSet, String)>,
+    contrib: Vec<(PortSet, FlowTag)>,
 }
 
 /// A box without its destination ports: source, destination, source-port range.
@@ -106,13 +130,13 @@ impl Elem {
     }
     /// The flows that need some port of `ports`.
     fn comment_for(&self, ports: &PortSet) -> String {
-        let mut tags: Vec<String> = Vec::new();
+        let mut tags: Vec<FlowTag> = Vec::new();
         for (p, t) in &self.contrib {
             if p.overlaps(ports) && !tags.contains(t) {
                 tags.push(t.clone());
             }
         }
-        Rule::comment_of(&tags)
+        comment_of(&tags)
     }
     /// Records that `other`'s flows also need the ports this box keeps.
     fn absorb_reasons(&mut self, other: &Elem) {
@@ -275,7 +299,7 @@ fn standalone_text(e: &Elem, fam: Family, proto: Proto) -> String {
         s.push_str(&format!(" {proto} sport {}", range_text(sp)));
     }
     let ports: Vec<String> = e.dports.ranges().map(range_text).collect();
-    s.push_str(&format!(" {proto} dport {{ {} }} accept comment \"{}\"", ports.join(", "), e.comment()));
+    s.push_str(&format!(" {proto} dport {{ {} }} accept comment {}", ports.join(", "), q(&e.comment())));
     s
 }
 
@@ -316,7 +340,7 @@ fn layout(rs: &Ruleset) -> Layout<'_> {
         .into_iter()
         .map(|(key, rules)| {
             let f = if key.0 == Family::V4 { "4" } else { "6" };
-            let dir = if rs.forward { "fwd" } else { "in" };
+            let dir = if rs.forward() { "fwd" } else { "in" };
             let name = match &key.2 {
                 None => format!("{dir}_{}{f}", key.1),
                 Some(_) => {
@@ -324,7 +348,7 @@ fn layout(rs: &Ruleset) -> Layout<'_> {
                     format!("{dir}_{}{f}_sport{sport_sets}", key.1)
                 }
             };
-            let (elems, alone) = partition(&rules, rs.forward);
+            let (elems, alone) = partition(&rules, rs.forward());
             SetPlan { key, name, elems, alone }
         })
         .collect();
@@ -364,34 +388,41 @@ fn icmp_keyword(p: Proto) -> &'static str {
 }
 
 /// ICMP type names as nftables spells them.
-fn icmp_type_name(p: Proto, t: &str) -> String {
+fn icmp_type_name(p: Proto, t: IcmpType) -> &'static str {
     match (p, t) {
-        (Proto::Icmpv6, "neighbor-solicitation") => "nd-neighbor-solicit".into(),
-        (Proto::Icmpv6, "neighbor-advertisement") => "nd-neighbor-advert".into(),
-        (Proto::Icmpv6, "router-solicitation") => "nd-router-solicit".into(),
-        (Proto::Icmpv6, "router-advertisement") => "nd-router-advert".into(),
-        (Proto::Icmp, "timestamp-request") => "timestamp-request".into(),
-        _ => t.to_string(),
+        (Proto::Icmpv6, IcmpType::NeighborSolicitation) => "nd-neighbor-solicit",
+        (Proto::Icmpv6, IcmpType::NeighborAdvertisement) => "nd-neighbor-advert",
+        (Proto::Icmpv6, IcmpType::RouterSolicitation) => "nd-router-solicit",
+        (Proto::Icmpv6, IcmpType::RouterAdvertisement) => "nd-router-advert",
+        _ => t.as_str(),
     }
 }
 
-const ESSENTIAL_ICMP4: &str = "destination-unreachable, time-exceeded, parameter-problem";
-const ESSENTIAL_ICMP6: &str =
-    "destination-unreachable, packet-too-big, time-exceeded, parameter-problem, nd-neighbor-solicit, nd-neighbor-advert, nd-router-advert";
+fn icmp_names(p: Proto, types: &[IcmpType]) -> Vec<&'static str> {
+    types.iter().map(|t| icmp_type_name(p, *t)).collect()
+}
+
+fn base_icmp_comment(p: Proto, forward: bool) -> &'static str {
+    match (p, forward) {
+        (Proto::Icmp, _) => "ICMP errors (path MTU, unreachable)",
+        (_, false) => "ICMPv6 errors and neighbour discovery",
+        (_, true) => "ICMPv6 errors (path MTU, unreachable)",
+    }
+}
 
 fn set_list(nets: &[IpNet]) -> String {
     format!("{{ {} }}", nets.iter().map(net_text).collect::<Vec<_>>().join(", "))
 }
 
-pub fn render_text(rs: &Ruleset, h: &Header) -> String {
-    let forward = rs.forward;
+pub fn render_text(rs: &Ruleset, h: &Header, opts: &RenderOptions) -> String {
+    let forward = rs.forward();
     let l = layout(rs);
     let mut o = String::new();
     let _ = writeln!(o, "#!/usr/sbin/nft -f");
     for line in h.lines() {
         let _ = writeln!(o, "# {line}");
     }
-    let table = "portmatrix";
+    let table = comment_line(&opts.table);
     let _ = writeln!(o, "\ntable inet {table}");
     let _ = writeln!(o, "delete table inet {table}\n");
     let _ = writeln!(o, "table inet {table} {{");
@@ -401,7 +432,7 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
         let _ = writeln!(o, "        type {}", set_type(&sp.key, forward).join(" . "));
         let _ = writeln!(o, "        flags interval");
         let lines: Vec<String> =
-            sp.elems.iter().flat_map(|e| element_parts(e).into_iter().map(|(t, _, c)| format!("{t} comment \"{c}\""))).collect();
+            sp.elems.iter().flat_map(|e| element_parts(e).into_iter().map(|(t, _, c)| format!("{t} comment {}", q(&c)))).collect();
         let _ = writeln!(o, "        elements = {{");
         for (i, l) in lines.iter().enumerate() {
             let sep = if i + 1 < lines.len() { "," } else { "" };
@@ -413,20 +444,33 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
     let hook = if forward { "forward" } else { "input" };
     let _ = writeln!(o, "    chain {hook} {{");
     let _ = writeln!(o, "        type filter hook {hook} priority filter; policy drop;");
-    let _ = writeln!(o, "        ct state established,related accept comment \"return traffic\"");
-    let _ = writeln!(o, "        ct state invalid drop comment \"invalid packets\"");
-    if !forward {
+    if rs.base.return_traffic {
+        let _ = writeln!(o, "        ct state established,related accept comment \"return traffic\"");
+    }
+    if rs.base.drop_invalid {
+        let _ = writeln!(o, "        ct state invalid drop comment \"invalid packets\"");
+    }
+    if rs.base.loopback {
         let _ = writeln!(o, "        iif \"lo\" accept comment \"loopback\"");
     }
-    let _ = writeln!(o, "        icmp type {{ {ESSENTIAL_ICMP4} }} accept comment \"ICMP errors (path MTU, unreachable)\"");
-    let _ = writeln!(o, "        icmpv6 type {{ {ESSENTIAL_ICMP6} }} accept comment \"ICMPv6 errors and neighbour discovery\"");
+    for p in [Proto::Icmp, Proto::Icmpv6] {
+        let types = rs.base.icmp_types(p);
+        if !types.is_empty() {
+            let _ = writeln!(
+                o,
+                "        {p} type {{ {} }} accept comment {}",
+                icmp_names(p, &types).join(", "),
+                q(base_icmp_comment(p, forward))
+            );
+        }
+    }
     for sp in &l.sets {
         let name = &sp.name;
         let _ = writeln!(
             o,
-            "        {} @{name} accept comment \"{} flows: reasons on the elements of @{name}\"",
+            "        {} @{name} accept comment {}",
             match_text(&sp.key, forward),
-            sp.key.1
+            q(&format!("{} flows: reasons on the elements of @{name}", sp.key.1))
         );
     }
     for sp in &l.sets {
@@ -436,15 +480,15 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
     }
     for r in &l.icmp {
         let kw = icmp_keyword(r.proto);
-        let types: Vec<String> = r.icmp.iter().map(|t| icmp_type_name(r.proto, t)).collect();
+        let types = icmp_names(r.proto, &r.icmp);
         let daddr = if forward { format!(" {} daddr {}", l3(r.family), set_list(&r.dst)) } else { String::new() };
         let _ = writeln!(
             o,
-            "        {} saddr {}{daddr} {kw} type {{ {} }} accept comment \"{}\"",
+            "        {} saddr {}{daddr} {kw} type {{ {} }} accept comment {}",
             l3(r.family),
             set_list(&r.src),
             types.join(", "),
-            r.comment()
+            q(&r.comment())
         );
     }
     let _ = writeln!(o, "    }}");
@@ -453,10 +497,10 @@ pub fn render_text(rs: &Ruleset, h: &Header) -> String {
 }
 
 /// The same ruleset in the JSON form `nft -j -f` accepts.
-pub fn render_json(rs: &Ruleset, h: &Header) -> String {
-    let forward = rs.forward;
+pub fn render_json(rs: &Ruleset, h: &Header, opts: &RenderOptions) -> String {
+    let forward = rs.forward();
     let l = layout(rs);
-    let table = "portmatrix";
+    let table = opts.table.as_str();
     let hook = if forward { "forward" } else { "input" };
     let mut cmds: Vec<Value> = vec![json!({"metainfo": {"json_schema_version": 1, "release_name": h.lines().join(" | ")}})];
     cmds.push(json!({"add": {"table": {"family": "inet", "name": table}}}));
@@ -478,35 +522,36 @@ pub fn render_json(rs: &Ruleset, h: &Header) -> String {
     let mut rule = |expr: Vec<Value>, comment: &str| {
         cmds.push(json!({"add": {"rule": {"family": "inet", "table": table, "chain": hook, "expr": expr, "comment": comment}}}));
     };
-    rule(
-        vec![
-            json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
-            json!({"accept": null}),
-        ],
-        "return traffic",
-    );
-    rule(
-        vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid"]}}), json!({"drop": null})],
-        "invalid packets",
-    );
-    if !forward {
+    if rs.base.return_traffic {
+        rule(
+            vec![
+                json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["established", "related"]}}),
+                json!({"accept": null}),
+            ],
+            "return traffic",
+        );
+    }
+    if rs.base.drop_invalid {
+        rule(
+            vec![json!({"match": {"op": "in", "left": {"ct": {"key": "state"}}, "right": ["invalid"]}}), json!({"drop": null})],
+            "invalid packets",
+        );
+    }
+    if rs.base.loopback {
         rule(vec![json!({"match": {"op": "==", "left": {"meta": {"key": "iif"}}, "right": "lo"}}), json!({"accept": null})], "loopback");
     }
-    let types = |s: &str| -> Vec<Value> { s.split(", ").map(|t| json!(t)).collect() };
-    rule(
-        vec![
-            json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmp", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP4)}}}),
-            json!({"accept": null}),
-        ],
-        "ICMP errors (path MTU, unreachable)",
-    );
-    rule(
-        vec![
-            json!({"match": {"op": "==", "left": {"payload": {"protocol": "icmpv6", "field": "type"}}, "right": {"set": types(ESSENTIAL_ICMP6)}}}),
-            json!({"accept": null}),
-        ],
-        "ICMPv6 errors and neighbour discovery",
-    );
+    for p in [Proto::Icmp, Proto::Icmpv6] {
+        let types = rs.base.icmp_types(p);
+        if !types.is_empty() {
+            rule(
+                vec![
+                    json!({"match": {"op": "==", "left": {"payload": {"protocol": icmp_keyword(p), "field": "type"}}, "right": {"set": icmp_names(p, &types)}}}),
+                    json!({"accept": null}),
+                ],
+                base_icmp_comment(p, forward),
+            );
+        }
+    }
     for sp in &l.sets {
         let (key, name) = (&sp.key, &sp.name);
         let mut left = vec![json!({"payload": {"protocol": l3(key.0), "field": "saddr"}})];
@@ -534,7 +579,7 @@ pub fn render_json(rs: &Ruleset, h: &Header) -> String {
         if forward {
             expr.push(json!({"match": {"op": "==", "left": {"payload": {"protocol": l3(r.family), "field": "daddr"}}, "right": {"set": r.dst.iter().map(net_json).collect::<Vec<_>>()}}}));
         }
-        let t: Vec<Value> = r.icmp.iter().map(|t| json!(icmp_type_name(r.proto, t))).collect();
+        let t: Vec<Value> = icmp_names(r.proto, &r.icmp).into_iter().map(|t| json!(t)).collect();
         expr.push(
             json!({"match": {"op": "==", "left": {"payload": {"protocol": icmp_keyword(r.proto), "field": "type"}}, "right": {"set": t}}}),
         );

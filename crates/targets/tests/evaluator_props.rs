@@ -4,7 +4,7 @@
 
 use std::net::IpAddr;
 
-use portmatrix_model::Proto;
+use portmatrix_model::{IcmpType, Proto};
 use portmatrix_plan::{explain, plan, Deployment, Packet};
 use portmatrix_targets::host_ruleset;
 use proptest::prelude::*;
@@ -61,7 +61,8 @@ fn setup(hosts: &[HostSpec], extra: bool, client_prefix: u8) -> Option<portmatri
     std::fs::write(dir.path().join("toy.yaml"), MATRIX).unwrap();
     let inv = dir.path().join("inv.yaml");
     std::fs::write(&inv, inventory_yaml(hosts, extra, client_prefix)).unwrap();
-    let dep = Deployment::load(&inv).unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| d.short()).collect::<Vec<_>>()));
+    let dep = Deployment::load(&inv, &portmatrix_model::matrix_source::NoMatrices)
+        .unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| d.short()).collect::<Vec<_>>()));
     // Random placements may leave a role on no host: that is an error, not a plan.
     plan(&dep).ok()
 }
@@ -74,7 +75,7 @@ proptest! {
         hosts in proptest::collection::vec(host_strategy(), 1..6),
         extra in any::<bool>(),
         client_prefix in 16u8..=28,
-        probes in proptest::collection::vec((0usize..12, 0usize..6, 0usize..5, 0usize..8, any::<bool>()), 1..60),
+        probes in proptest::collection::vec((0usize..12, 0usize..6, 0usize..5, 0usize..8, 0usize..3, 0usize..4), 1..60),
     ) {
         let Some(p) = setup(&hosts, extra, client_prefix) else { return Ok(()) };
         // 1. Every planned connection towards a host is permitted there.
@@ -85,7 +86,7 @@ proptest! {
                 if matches!(c.proto, Proto::Icmp) && !dst.is_ipv4() || matches!(c.proto, Proto::Icmpv6) && dst.is_ipv4() {
                     continue;
                 }
-                let pkt = Packet { src, dst, proto: c.proto, port: c.ports.first().unwrap_or(0), src_port: Some(c.src_ports.as_ref().and_then(|s| s.first()).unwrap_or(40000)) };
+                let pkt = Packet { src, dst, proto: c.proto, port: c.ports.first().unwrap_or(0), src_port: Some(c.src_ports.as_ref().and_then(|s| s.first()).unwrap_or(40000)), icmp_type: c.icmp.first().copied() };
                 prop_assert!(rs.permits(&pkt), "{:?} not permitted on {}", pkt, c.dst.name);
             }
         }
@@ -94,13 +95,19 @@ proptest! {
         srcs.extend(["172.16.0.9", "172.16.200.1", "172.31.0.5", "192.0.2.1", "fd00:1::5", "2001:db8::1"].iter().map(|s| s.parse::<IpAddr>().unwrap()));
         let protos = [Proto::Tcp, Proto::Udp, Proto::Icmp, Proto::Icmpv6, Proto::Sctp];
         let ports = [443u16, 8005, 9000, 9002, 9003, 5432, 5060, 22];
-        for (si, hi, pi, po, low_sport) in probes {
+        // Source ports: known low, known ephemeral, or unknown (some source
+        // port allowed?); ICMP types: echo, one the base policy accepts, one
+        // nothing accepts, or unknown. Both sides answer the same questions.
+        let sports = [Some(80u16), Some(40000), None];
+        let icmps = [Some(IcmpType::EchoRequest), Some(IcmpType::TimeExceeded), Some(IcmpType::TimestampReply), None];
+        for (si, hi, pi, po, spi, ii) in probes {
             let h = &p.hosts[hi % p.hosts.len()];
             let src = srcs[si % srcs.len()];
             let Some(dst) = h.addresses.iter().copied().find(|a| a.is_ipv4() == src.is_ipv4()) else { continue };
-            let pkt = Packet { src, dst, proto: protos[pi], port: ports[po], src_port: Some(if low_sport { 80 } else { 40000 }) };
+            let icmp_type = if protos[pi].has_ports() { None } else { icmps[ii] };
+            let pkt = Packet { src, dst, proto: protos[pi], port: ports[po], src_port: sports[spi], icmp_type };
             let rs = host_ruleset(&p, &h.name).unwrap();
-            let planned = !explain(&p, &pkt).is_empty();
+            let planned = !explain(&p, &pkt).is_empty() || rs.base.accepts(&pkt);
             prop_assert_eq!(rs.permits(&pkt), planned, "{:?} on {}", pkt, h.name);
         }
     }

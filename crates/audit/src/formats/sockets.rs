@@ -130,7 +130,8 @@ fn ss_line(line: &str, no: u64) -> Result<Option<Listener>, String> {
         // users:(("sshd",pid=812,fd=3)) -> sshd pid 812
         let name = p.split('"').nth(1).unwrap_or("");
         let pid = p.split("pid=").nth(1).and_then(|x| x.split(|c: char| !c.is_ascii_digit()).next()).unwrap_or("");
-        format!("{name} {pid}").trim().to_string()
+        // The name is the listing's text: escaped so that it cannot forge lines or cells.
+        format!("{} {pid}", name.escape_debug()).trim().to_string()
     });
     Ok(Some(Listener { line: no, proto, bind, port, process }))
 }
@@ -164,7 +165,13 @@ fn pwsh_object(get: &dyn Fn(&str) -> Option<String>, no: u64) -> Result<Option<L
         "0.0.0.0" | "::" => Bind::Any,
         a => Bind::Addr(a.split('%').next().unwrap_or(a).parse().map_err(|_| format!("LocalAddress `{}` is not an address", clip(a)))?),
     };
-    Ok(Some(Listener { line: no, proto, bind, port, process: get("OwningProcess").map(|p| format!("pid {p}")) }))
+    Ok(Some(Listener {
+        line: no,
+        proto,
+        bind,
+        port,
+        process: get("OwningProcess").filter(|p| p.bytes().all(|c| c.is_ascii_digit())).map(|p| format!("pid {p}")),
+    }))
 }
 
 fn pwsh_csv(path: &Path, stats: &mut ReadStats) -> Result<Vec<Listener>, InputError> {

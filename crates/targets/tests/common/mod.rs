@@ -3,7 +3,8 @@
 use std::path::{Path, PathBuf};
 
 use portmatrix_plan::{plan, Deployment, Plan};
-use portmatrix_targets::{compile_firewall, compile_host, OutputFile, Target};
+use portmatrix_targets::compile::{compile_job, jobs_for_all};
+use portmatrix_targets::{OutputFile, RenderOptions, Target};
 
 pub fn examples() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples");
@@ -14,21 +15,14 @@ pub fn examples() -> Vec<PathBuf> {
 }
 
 pub fn plan_of(path: &Path) -> Plan {
-    let dep =
-        Deployment::load(path).unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d.iter().map(|d| d.short()).collect::<Vec<_>>()));
+    let dep = Deployment::load(path, &portmatrix_catalog::Catalog)
+        .unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d.iter().map(|d| d.short()).collect::<Vec<_>>()));
     plan(&dep).unwrap_or_else(|d| panic!("{}: {:?}", path.display(), d.iter().map(|d| d.short()).collect::<Vec<_>>()))
 }
 
-/// Every file `compile --all` makes for this plan and target.
+/// Every file `compile --all` makes for this plan and target: the hosts the
+/// target fits, and the firewalls when it writes forward rules.
 pub fn compile_all(p: &Plan, target: Target) -> Vec<OutputFile> {
-    let mut out = Vec::new();
-    for h in p.hosts.iter().filter(|h| h.managed) {
-        out.extend(compile_host(p, &h.name, target).unwrap().0);
-    }
-    if target != Target::Windows {
-        for f in &p.firewalls {
-            out.extend(compile_firewall(p, &f.name, target).unwrap().0);
-        }
-    }
-    out
+    let (jobs, _skipped) = jobs_for_all(p, target);
+    jobs.iter().flat_map(|j| compile_job(p, j, target, &RenderOptions::default()).unwrap().files).collect()
 }

@@ -1,0 +1,384 @@
+//! Pass 2: each active flow of each product → connections, local flows and
+//! FQDN egress; what is missing (unplaced roles, unbound audiences, unset
+//! parameters) is collected per product and reported once.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::Arc;
+
+use portmatrix_model::decode::Cx;
+use portmatrix_model::diag::Diagnostics;
+use portmatrix_model::matrix::{Flow, Name};
+use portmatrix_model::ports::ResolveError;
+use portmatrix_model::{Diagnostic, FlowTag, IcmpType, PortExpr, PortSet, Proto, RoleRef, Spanned};
+
+use crate::deployment::{Deployment, Product};
+use crate::endpoints::Endpoints;
+use crate::types::{Connection, Endpoint, EndpointKind, FqdnEgress, LocalFlow, NotDeployed, Reason, Sources};
+
+/// Roles of one product listening on a host with their ports, and the flow
+/// that needs it: the input of the listener-conflict pass.
+pub(crate) type Listeners = HashMap<(String, Proto), Vec<(BTreeSet<RoleRef>, PortSet, FlowTag)>>;
+
+/// What the flow pass produces.
+#[derive(Default)]
+pub(crate) struct FlowOutput {
+    pub connections: Vec<Connection>,
+    pub local: Vec<LocalFlow>,
+    pub egress: Vec<FqdnEgress>,
+    pub not_deployed: Vec<NotDeployed>,
+    pub listeners: Listeners,
+    pub warnings: Vec<Diagnostic>,
+    /// Source sets by their members, so that flows with the same initiators
+    /// share one (and their connections merge).
+    source_sets: HashMap<Vec<(EndpointKind, String)>, Arc<Sources>>,
+}
+
+/// What is missing for a product, collected so each gap is reported once:
+/// (what, flows needing it).
+#[derive(Default)]
+struct Gaps {
+    unplaced: BTreeMap<String, BTreeSet<FlowTag>>,
+    unbound: BTreeMap<String, BTreeSet<FlowTag>>,
+    unset: BTreeMap<String, BTreeSet<FlowTag>>,
+    out_of_range: BTreeSet<String>,
+    /// Absent roles the current flow met: (role, why).
+    absent: Vec<(String, String)>,
+}
+
+pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnostics) -> FlowOutput {
+    let mut out = FlowOutput::default();
+    for prod in dep.products.values() {
+        let mut gaps = Gaps::default();
+        for f in &prod.matrix.flows {
+            if !f.when.as_ref().is_none_or(|w| w.eval(&|x| prod.feature_on(x))) {
+                continue;
+            }
+            if let Some(why) = prod.excluded.get(&f.id.value) {
+                out.not_deployed.push(NotDeployed { reason: reason_of(prod, f), why: format!("excluded: {why}") });
+                continue;
+            }
+            plan_flow(dep, eps, prod, f, &mut gaps, &mut out);
+        }
+        report_gaps(&mut Cx { file: &dep.file, diags }, prod, gaps);
+    }
+    out
+}
+
+fn resolve(e: &Spanned<PortExpr>, prod: &Product, f: &Flow, gaps: &mut Gaps) -> Option<PortSet> {
+    match e.resolve(&|n| prod.params.get(n).copied()) {
+        Ok(s) => Some(s),
+        Err(ResolveError::Unset(p)) => {
+            gaps.unset.entry(p.value.clone()).or_default().insert(FlowTag::new(&prod.name, &f.id.value));
+            None
+        }
+        Err(ResolveError::OutOfRange { message, .. }) => {
+            gaps.out_of_range.insert(format!("{message} (in flow {})", f.id.value));
+            None
+        }
+    }
+}
+
+fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: &mut Gaps, out: &mut FlowOutput) {
+    let ports = match &f.ports {
+        Some(e) => match resolve(e, prod, f, gaps) {
+            Some(s) => s,
+            None => return,
+        },
+        None => PortSet::new(),
+    };
+    let src_ports = match &f.src_ports {
+        Some(e) => match resolve(e, prod, f, gaps) {
+            Some(s) => Some(s),
+            None => return,
+        },
+        None => None,
+    };
+    let reason = reason_of(prod, f);
+    if f.same_host {
+        plan_same_host(dep, prod, f, &ports, &reason, &mut out.local);
+        return;
+    }
+    gaps.absent.clear();
+    let src = end_endpoints(dep, eps, prod, f, &f.from, gaps, None);
+    let mut fqdn_dst: Vec<(RoleRef, Vec<String>)> = Vec::new();
+    let dst = end_endpoints(dep, eps, prod, f, &f.to, gaps, Some(&mut fqdn_dst));
+    if (src.is_empty() || (dst.is_empty() && fqdn_dst.is_empty())) && !gaps.absent.is_empty() {
+        let why: Vec<String> = gaps.absent.iter().map(|(r, w)| format!("{r} ({w})")).collect();
+        out.not_deployed.push(NotDeployed { reason, why: format!("absent: {}", why.join(", ")) });
+        return;
+    }
+    if src.is_empty() {
+        return;
+    }
+    let key: Vec<(EndpointKind, String)> = src.iter().map(|e| (e.kind, e.name.clone())).collect();
+    let next_id = out.source_sets.len() + 1;
+    let sources =
+        out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))).clone();
+    for (role, fqdns) in fqdn_dst {
+        for p in f.protos() {
+            out.egress.push(FqdnEgress {
+                sources: sources.clone(),
+                role: role.clone(),
+                fqdns: fqdns.clone(),
+                proto: p,
+                ports: ports.clone(),
+                reason: reason.clone(),
+            });
+        }
+    }
+    let shape = Shape {
+        ports,
+        src_ports,
+        icmp: if f.icmp.is_empty() { vec![IcmpType::EchoRequest] } else { f.icmp.iter().map(|t| t.value).collect() },
+    };
+    let m = &prod.matrix;
+    let listener_roles: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).filter(|r| !m.roles[*r].external).collect();
+    let protos: Vec<Proto> = f.protos().collect();
+    for d in dst {
+        connect(dep, Some((prod, &listener_roles)), &protos, &sources, &d, &shape, &reason, out);
+    }
+}
+
+fn reason_of(prod: &Product, f: &Flow) -> Arc<Reason> {
+    Arc::new(Reason {
+        product: prod.name.clone(),
+        matrix: prod.matrix.key(),
+        flow: f.id.value.clone(),
+        cite: f.cite.clone(),
+        purpose: f.purpose.clone(),
+    })
+}
+
+/// The shared source set of these initiators.
+pub(crate) fn source_set(out: &mut FlowOutput, src: &[Arc<Endpoint>]) -> Arc<Sources> {
+    let key: Vec<(EndpointKind, String)> = src.iter().map(|e| (e.kind, e.name.clone())).collect();
+    let next_id = out.source_sets.len() + 1;
+    out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))).clone()
+}
+
+/// The ports and ICMP types of one flow, resolved.
+pub(crate) struct Shape {
+    pub ports: PortSet,
+    pub src_ports: Option<PortSet>,
+    pub icmp: Vec<IcmpType>,
+}
+
+/// The connections of one flow to one destination. `listener`: the product
+/// and its listening roles, for the port-conflict pass (none for site flows).
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn connect(
+    dep: &Deployment,
+    listener: Option<(&Product, &BTreeSet<&str>)>,
+    protos: &[Proto],
+    sources: &Arc<Sources>,
+    d: &Arc<Endpoint>,
+    shape: &Shape,
+    reason: &Arc<Reason>,
+    out: &mut FlowOutput,
+) {
+    // A listener listens whoever connects, locally or not.
+    if let (EndpointKind::Host, Some((prod, roles))) = (d.kind, listener) {
+        record_listeners(dep, prod, protos, d, &shape.ports, roles, reason, &mut out.listeners);
+    }
+    let is_member = sources.members.iter().any(|s| s.is(d));
+    // A host among its own sources: that part is local. The shared source
+    // set still names the host (harmless: its own traffic never crosses its
+    // input chain), which keeps planning linear.
+    if is_member && d.kind == EndpointKind::Host {
+        for &p in protos {
+            out.local.push(LocalFlow { host: d.name.clone(), proto: p, ports: shape.ports.clone(), reason: reason.clone() });
+        }
+        if sources.members.len() == 1 {
+            return;
+        }
+    }
+    let fam = |nets: &[ipnet::IpNet]| (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
+    let ((d4, d6), (s4, s6)) = (fam(&d.nets), fam(&sources.nets));
+    for &p in protos {
+        let ok = match p {
+            Proto::Icmp => d4 && s4,
+            Proto::Icmpv6 => d6 && s6,
+            _ => (d4 && s4) || (d6 && s6),
+        };
+        if !ok {
+            out.warnings.push(
+                Diagnostic::warning(
+                    "no-common-family",
+                    &dep.file,
+                    listener.map(|(p, _)| p.span).unwrap_or(dep.inventory.inventory.span),
+                    format!("{}: no {p} rule towards `{}`: its addresses and the sources' share no address family", reason.tag(), d.name),
+                )
+                .with_help("give the host an address of the sources' family, or ignore if the flow is not needed there"),
+            );
+            continue;
+        }
+        let icmp: Vec<IcmpType> = if p.has_ports() { Vec::new() } else { shape.icmp.iter().copied().filter(|t| t.exists_in(p)).collect() };
+        if !p.has_ports() && icmp.is_empty() {
+            // Validation refuses such flows; never emit an ICMP connection
+            // without types, which a backend could read as "every type".
+            continue;
+        }
+        out.connections.push(Connection {
+            sources: sources.clone(),
+            dst: d.clone(),
+            proto: p,
+            ports: if p.has_ports() { shape.ports.clone() } else { PortSet::new() },
+            src_ports: if p.has_ports() { shape.src_ports.clone() } else { None },
+            icmp,
+            reasons: vec![reason.clone()],
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn record_listeners(
+    dep: &Deployment,
+    prod: &Product,
+    protos: &[Proto],
+    d: &Endpoint,
+    ports: &PortSet,
+    listener_roles: &BTreeSet<&str>,
+    reason: &Reason,
+    listeners: &mut Listeners,
+) {
+    let Some(h) = dep.inventory.hosts.get(d.name.as_str()) else { return };
+    let on_host: BTreeSet<RoleRef> = h
+        .roles
+        .iter()
+        .filter(|r| r.value.product.value == prod.name && listener_roles.contains(r.value.role.value.as_str()))
+        .map(|r| r.value.clone())
+        .collect();
+    if on_host.is_empty() {
+        return;
+    }
+    for &p in protos.iter().filter(|p| p.has_ports()) {
+        listeners.entry((d.name.clone(), p)).or_default().push((on_host.clone(), ports.clone(), reason.tag()));
+    }
+}
+
+/// Endpoints that stand for `role` of product `p`: hosts carrying it and bindings.
+pub(crate) fn role_endpoints(dep: &Deployment, eps: &Endpoints, p: &str, role: &str) -> Vec<Arc<Endpoint>> {
+    let inv = &dep.inventory;
+    let mut out: Vec<Arc<Endpoint>> = inv.hosts_with_role(p, role).map(|(n, _)| eps.hosts[n.value.as_str()].clone()).collect();
+    if let Some(b) = inv.binding(p, role) {
+        out.extend(b.networks.iter().filter_map(|n| eps.networks.get(n.value.as_str()).cloned()));
+        out.extend(b.hosts.iter().filter_map(|h| eps.hosts.get(h.value.as_str()).cloned()));
+    }
+    out
+}
+
+/// The endpoints of one end of a flow. A role named directly must be placed
+/// or bound; a group needs only one of its roles to be (the others are not
+/// deployed). FQDN-only external destinations go to `fqdn_out` when given.
+fn end_endpoints(
+    dep: &Deployment,
+    eps: &Endpoints,
+    prod: &Product,
+    f: &Flow,
+    names: &[Name],
+    gaps: &mut Gaps,
+    mut fqdn_out: Option<&mut Vec<(RoleRef, Vec<String>)>>,
+) -> Vec<Arc<Endpoint>> {
+    let m = &prod.matrix;
+    let flow = FlowTag::new(&prod.name, &f.id.value);
+    let mut out = Vec::new();
+    for n in names {
+        if n.value == "any" {
+            let found = role_endpoints(dep, eps, &prod.name, "any");
+            if found.is_empty() {
+                gaps.unbound.entry("any".into()).or_default().insert(flow.clone());
+            }
+            out.extend(found);
+            continue;
+        }
+        let is_group = m.groups.contains_key(n.value.as_str());
+        let mut missing: Vec<(&str, bool)> = Vec::new();
+        let before = out.len();
+        for role in m.expand(n) {
+            if let Some(why) = prod.absent.get(role) {
+                gaps.absent.push((role.to_string(), why.clone()));
+                continue;
+            }
+            let found = role_endpoints(dep, eps, &prod.name, role);
+            if !found.is_empty() {
+                out.extend(found);
+                continue;
+            }
+            let r = &m.roles[role];
+            match (&mut fqdn_out, r.external, r.fqdns.is_empty()) {
+                (Some(fq), true, false) => {
+                    fq.push((RoleRef::new(prod.name.clone(), role), r.fqdns.iter().map(|x| x.value.clone()).collect()))
+                }
+                (_, external, _) => missing.push((role, external)),
+            }
+        }
+        // A group of which some role is deployed: the rest are not, and
+        // their part of the flow does not apply.
+        if is_group && out.len() > before {
+            continue;
+        }
+        for (role, external) in missing {
+            let gap = if external { &mut gaps.unbound } else { &mut gaps.unplaced };
+            gap.entry(role.to_string()).or_default().insert(flow.clone());
+        }
+    }
+    out.sort();
+    out.dedup();
+    out
+}
+
+fn plan_same_host(dep: &Deployment, prod: &Product, f: &Flow, ports: &PortSet, reason: &Arc<Reason>, local: &mut Vec<LocalFlow>) {
+    let m = &prod.matrix;
+    let from: BTreeSet<&str> = f.from.iter().flat_map(|n| m.expand(n)).collect();
+    let to: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).collect();
+    for (name, h) in &dep.inventory.hosts {
+        let mine: BTreeSet<&str> =
+            h.roles.iter().filter(|r| r.value.product.value == prod.name).map(|r| r.value.role.value.as_str()).collect();
+        if !mine.is_disjoint(&from) && !mine.is_disjoint(&to) {
+            for p in f.protos() {
+                local.push(LocalFlow { host: name.value.clone(), proto: p, ports: ports.clone(), reason: reason.clone() });
+            }
+        }
+    }
+}
+
+fn report_gaps(cx: &mut Cx, prod: &Product, gaps: Gaps) {
+    let list = |s: &BTreeSet<FlowTag>| {
+        let v: Vec<String> = s.iter().map(FlowTag::to_string).take(4).collect();
+        let more = if s.len() > 4 { format!(" and {} more", s.len() - 4) } else { String::new() };
+        format!("{}{more}", v.join(", "))
+    };
+    let p = &prod.name;
+    for (role, flows) in &gaps.unplaced {
+        let d = cx.error(
+            "role-without-host",
+            prod.span,
+            format!("role `{role}` of product `{p}` is on no host, but active flows need it: {}", list(flows)),
+        );
+        d.help = Some(format!("add `{p}/{role}` to a host's `roles:`, or switch off the features these flows depend on"));
+    }
+    for (role, flows) in &gaps.unbound {
+        let d = cx.error(
+            "unbound-role",
+            prod.span,
+            format!("`{p}/{role}` is bound to no network or host, but active flows use it: {}", list(flows)),
+        );
+        d.help = Some(if role == "any" {
+            format!("say what `any` means here: `bind: {{ {p}/any: {{ networks: [NAME] }} }}` — it is never 0.0.0.0/0 by itself")
+        } else {
+            format!("add `bind: {{ {p}/{role}: {{ networks: [NAME] }} }}` or put `{p}/{role}` on a host")
+        });
+    }
+    for (param, flows) in &gaps.unset {
+        let d = cx.error(
+            "param-unset",
+            prod.span,
+            format!("parameter `{param}` of product `{p}` has no value, but active flows use it: {}", list(flows)),
+        );
+        d.help = Some(format!("set it: `products: {{ {p}: {{ params: {{ {param}: PORT }} }} }}` (the vendor leaves it to the deployment)"));
+    }
+    for message in &gaps.out_of_range {
+        cx.error("port-out-of-range", prod.span, format!("product `{p}`: {message}")).help =
+            Some("a parameter's value takes a port outside 0-65535: lower it".into());
+    }
+}

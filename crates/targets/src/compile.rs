@@ -1,0 +1,139 @@
+//! Compiling hosts and firewalls: one at a time, or every one that fits a
+//! target on every core, handing each result to the caller as soon as it is
+//! ready (so that memory stays flat for thousands of hosts).
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+
+use portmatrix_plan::Plan;
+
+use crate::ir::{firewall_ruleset, host_ruleset, RulesetError};
+use crate::{policy, Header, OutputFile, RenderOptions, Ruleset, Target};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum JobKind {
+    Host,
+    Firewall,
+}
+
+/// One host or network firewall to compile.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Job {
+    pub kind: JobKind,
+    pub name: String,
+}
+
+/// A job's files, and what could not be rendered without widening a rule.
+#[derive(Debug, Clone)]
+pub struct Compiled {
+    pub files: Vec<OutputFile>,
+    pub warnings: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CompileError {
+    Ruleset(RulesetError),
+    /// The target does not fit the host's OS (or the host is not managed).
+    Misfit(String),
+    /// The target writes no forward rules.
+    NoForward(Target),
+}
+
+impl std::fmt::Display for CompileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            CompileError::Ruleset(e) => e.fmt(f),
+            CompileError::Misfit(why) => f.write_str(why),
+            CompileError::NoForward(t) => {
+                write!(f, "the {t} target makes host rules only; use nftables, iptables or aerleon for a network firewall")
+            }
+        }
+    }
+}
+
+impl std::error::Error for CompileError {}
+
+impl From<RulesetError> for CompileError {
+    fn from(e: RulesetError) -> Self {
+        CompileError::Ruleset(e)
+    }
+}
+
+fn render(plan: &Plan, rs: Ruleset, target: Target, opts: &RenderOptions) -> Compiled {
+    let files = target.backend().render(&rs, &Header::new(&plan.inventory, &rs), opts);
+    Compiled { files, warnings: rs.warnings }
+}
+
+/// The files of one managed host; a target that does not fit its OS is an error.
+pub fn compile_host(plan: &Plan, host: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
+    let rs = host_ruleset(plan, host)?;
+    let info = plan.host(host).expect("host_ruleset found it");
+    if let Some(why) = policy::misfit(target, info) {
+        return Err(CompileError::Misfit(why));
+    }
+    Ok(render(plan, rs, target, opts))
+}
+
+/// The files of one network firewall.
+pub fn compile_firewall(plan: &Plan, fw: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
+    if !target.backend().capabilities().forward {
+        return Err(CompileError::NoForward(target));
+    }
+    let rs = firewall_ruleset(plan, fw)?;
+    Ok(render(plan, rs, target, opts))
+}
+
+pub fn compile_job(plan: &Plan, job: &Job, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
+    match job.kind {
+        JobKind::Host => compile_host(plan, &job.name, target, opts),
+        JobKind::Firewall => compile_firewall(plan, &job.name, target, opts),
+    }
+}
+
+/// Every managed host the target fits and, when it writes forward rules,
+/// every network firewall; and what was skipped, with the reason.
+pub fn jobs_for_all(plan: &Plan, target: Target) -> (Vec<Job>, Vec<(Job, String)>) {
+    let mut jobs = Vec::new();
+    let mut skipped = Vec::new();
+    for h in plan.hosts.iter().filter(|h| h.managed) {
+        let job = Job { kind: JobKind::Host, name: h.name.clone() };
+        match policy::misfit(target, h) {
+            None => jobs.push(job),
+            Some(why) => skipped.push((job, why)),
+        }
+    }
+    for f in &plan.firewalls {
+        let job = Job { kind: JobKind::Firewall, name: f.name.clone() };
+        if target.backend().capabilities().forward {
+            jobs.push(job);
+        } else {
+            skipped.push((job, format!("the {target} target writes no network firewall rules")));
+        }
+    }
+    (jobs, skipped)
+}
+
+/// Compiles `jobs` on every core and calls `done` with each result as it is
+/// ready (from worker threads). Stops handing out work after the first
+/// error that `done` reports by returning `false`.
+pub fn compile_each<F>(plan: &Plan, jobs: &[Job], target: Target, opts: &RenderOptions, done: F)
+where
+    F: Fn(usize, &Job, Result<Compiled, CompileError>) -> bool + Sync,
+{
+    let next = AtomicUsize::new(0);
+    let stop = AtomicBool::new(false);
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| loop {
+                if stop.load(Ordering::Relaxed) {
+                    break;
+                }
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let Some(job) = jobs.get(i) else { break };
+                if !done(i, job, compile_job(plan, job, target, opts)) {
+                    stop.store(true, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+}
