@@ -6,6 +6,8 @@
 pub mod aerleon;
 pub mod compile;
 pub mod escape;
+pub mod flowrules;
+pub mod groups;
 pub mod iptables;
 pub mod ir;
 pub mod nftables;
@@ -15,7 +17,12 @@ pub mod windows;
 use portmatrix_model::Os;
 
 pub use compile::{compile_firewall, compile_host, Job, JobKind};
-pub use ir::{comment_of, firewall_ruleset, host_ruleset, BasePolicy, Chain, Family, Rule, Ruleset, RulesetError, Subject};
+pub use compile::Shared;
+pub use groups::AddressBook;
+pub use ir::{
+    comment_of, firewall_ruleset, firewall_ruleset_with, host_ruleset, host_ruleset_with, BasePolicy, Chain, Family, GroupName, Rule, Ruleset,
+    RulesetError, Subject,
+};
 
 /// The firewall syntaxes portmatrix writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
