@@ -218,9 +218,11 @@ fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a st
     (chosen, named)
 }
 
-/// `acd-lb` of product `acd` reads `lb`.
+/// `acd-lb` of product `acd` reads `lb`, and so does `lb-acd`.
 fn strip_product<'a>(product: &str, role: &'a str) -> &'a str {
-    role.strip_prefix(product).and_then(|r| r.strip_prefix(['-', '_'])).filter(|r| !r.is_empty()).unwrap_or(role)
+    let prefix = role.strip_prefix(product).and_then(|r| r.strip_prefix(['-', '_']));
+    let suffix = role.strip_suffix(product).and_then(|r| r.strip_suffix(['-', '_']));
+    prefix.or(suffix).filter(|r| !r.is_empty()).unwrap_or(role)
 }
 
 /// Lower-case letters, digits and single `_`, starting with a letter.

@@ -115,16 +115,16 @@ impl BasePolicy {
 /// or networks; see `groups.rs`), shared by every rule with the same
 /// initiators. ASCII letters, digits and `_`, starting with a letter, at
 /// most [`GroupName::MAX`] bytes, so every syntax takes it unquoted and a
-/// backend can add a short suffix within ipset's 31-byte limit.
+/// backend can add `_v6` within ipset's 31-byte limit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GroupName(Arc<str>);
 
 impl GroupName {
-    pub const MAX: usize = 24;
+    pub const MAX: usize = 28;
     /// A name read back from a ruleset, or `None` when it breaks the rules above.
     pub fn parse(s: &str) -> Option<Self> {
         let ok = !s.is_empty()
-            && s.len() <= Self::MAX + 7
+            && s.len() <= 31
             && s.starts_with(|c: char| c.is_ascii_alphabetic())
             && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
         ok.then(|| GroupName(s.into()))

@@ -103,6 +103,8 @@ pub struct OutputFile {
 pub enum Loader {
     Nft,
     NftJson,
+    /// `ipset restore -f FILE`: the sets iptables rules match; load before them.
+    IpsetRestore,
     IptablesRestore,
     Ip6tablesRestore,
     PowerShell,

@@ -105,6 +105,8 @@ fn load_rules(
     for f in files {
         let tool = if f.name.ends_with(".nft") {
             "nft"
+        } else if f.name.ends_with(".ipset") {
+            "ipset"
         } else if f.name.ends_with(".iptables") {
             "iptables-restore"
         } else if f.name.ends_with(".ip6tables") {
@@ -115,7 +117,11 @@ fn load_rules(
         let path = dir.join(f.name.replace('/', "_"));
         std::fs::write(&path, &f.contents)?;
         let p = path.to_string_lossy().to_string();
-        let args: Vec<&str> = if tool == "nft" { vec!["-f", &p] } else { vec![&p] };
+        let args: Vec<&str> = match tool {
+            "nft" => vec!["-f", &p],
+            "ipset" => vec!["restore", "-f", &p],
+            _ => vec![&p],
+        };
         netns::exec(ns, tool, &args).map_err(|e| io::Error::other(format!("loading {}: {e}", f.name)))?;
         loaded.push(format!("{node}: {} ({tool})", f.name));
     }
@@ -248,7 +254,10 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
             }
         }
         if !merged.is_empty() {
-            let mut files = Vec::new();
+            // The firewalls' ipsets first (a name always holds the same
+            // addresses, so several firewalls' files load side by side).
+            let mut files: Vec<portmatrix_targets::OutputFile> =
+                merged.iter().filter(|(_, _, f)| f.name.ends_with(".ipset")).map(|(_, _, f)| f.clone()).collect();
             for ext in [".iptables", ".ip6tables"] {
                 let parts: Vec<(&str, &[&str], &str)> = merged
                     .iter()

@@ -33,7 +33,8 @@ fn run(name: &str, fw: portmatrix_targets::Target) {
     }
     assert!(report.results.iter().any(|r| r.target.expect == portmatrix_verify::probe::Expect::Block));
     if !plan.firewalls.is_empty() {
-        let routers = report.loaded.iter().filter(|l| l.starts_with("router:")).count();
+        // ipset files come on top (one per firewall, loaded first).
+        let routers = report.loaded.iter().filter(|l| l.starts_with("router:") && !l.ends_with("(ipset)")).count();
         // iptables: one merged file per family; nftables: one per firewall.
         let expect = if fw == portmatrix_targets::Target::Iptables { 2 } else { plan.firewalls.len() };
         assert_eq!(routers, expect, "{:?}", report.loaded);
@@ -123,24 +124,50 @@ fn without_rules_forbidden_probes_pass() {
     assert!(report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach).all(|r| r.ok));
 }
 
-/// Deletes the set element line containing `needle` from `host`'s nftables
-/// file (fixing the comma of a new last element).
+/// Deletes the line containing `needle` (a rule, or a set's elements) from
+/// `host`'s nftables file.
 fn delete_element(host: &'static str, needle: &'static str) -> portmatrix_verify::lab::Mutation {
     std::sync::Arc::new(move |node: &str, f: &mut portmatrix_targets::OutputFile| {
         if node != host || !f.name.ends_with(".nft") {
             return;
         }
-        let lines: Vec<&str> = f.contents.lines().collect();
         // Several files per node (a router with several firewalls): the one with it.
-        let Some(i) = lines.iter().position(|l| l.contains(needle)) else {
+        if !f.contents.contains(needle) {
             return;
-        };
-        let mut out: Vec<String> = lines.iter().map(|l| l.to_string()).collect();
-        out.remove(i);
-        if out.get(i).is_some_and(|l| l.trim() == "}") && out[i - 1].ends_with(',') {
-            out[i - 1].pop();
         }
-        f.contents = out.join("\n") + "\n";
+        let before = f.contents.lines().count();
+        f.contents = f.contents.lines().filter(|l| !l.contains(needle)).collect::<Vec<_>>().join("\n") + "\n";
+        assert_eq!(f.contents.lines().count(), before - 1, "exactly one line deleted");
+    })
+}
+
+/// Removes one member from an address set of `host`'s nftables file.
+fn delete_member(host: &'static str, set: &'static str, member: &'static str) -> portmatrix_verify::lab::Mutation {
+    std::sync::Arc::new(move |node: &str, f: &mut portmatrix_targets::OutputFile| {
+        if node != host || !f.name.ends_with(".nft") {
+            return;
+        }
+        let mut in_set = false;
+        let mut changed = 0;
+        let lines: Vec<String> = f
+            .contents
+            .lines()
+            .map(|l| {
+                if l.trim() == format!("set {set} {{") {
+                    in_set = true;
+                } else if in_set && l.trim() == "}" {
+                    in_set = false;
+                } else if in_set && l.contains("elements = {") {
+                    let (head, rest) = l.split_once("{ ").unwrap();
+                    let kept: Vec<&str> = rest.trim_end_matches(" }").split(", ").filter(|m| *m != member).collect();
+                    changed += 1;
+                    return format!("{head}{{ {} }}", kept.join(", "));
+                }
+                l.to_string()
+            })
+            .collect();
+        assert_eq!(changed, 1, "set {set} not found");
+        f.contents = lines.join("\n") + "\n";
     })
 }
 
@@ -183,23 +210,29 @@ fn mutation_on(example: &str, fw: portmatrix_targets::Target, m: portmatrix_veri
     }
 }
 
-/// Mutation tests: deleting one set element makes the lab report exactly the
+/// Mutation tests: deleting one rule makes the lab report exactly the
 /// flows it carried as blocked, and nothing else.
 #[test]
-fn mutation_deleting_the_last_element_blocks_its_flow() {
-    mutation("198.51.100.64/26 . 15000-15059", &["stack/sbc-rtp"]);
+fn mutation_deleting_the_last_rule_blocks_its_flow() {
+    mutation("dport 15000-15059 counter", &["stack/sbc-rtp"]);
 }
 
 #[test]
-fn mutation_deleting_a_middle_element_blocks_its_flow() {
-    mutation("10.22.0.0/16 . 5060 comment", &["stack/sip"]);
+fn mutation_deleting_a_middle_rule_blocks_its_flow() {
+    mutation("@pbx_softphones tcp dport 5061 ", &["stack/sips"]);
+}
+
+/// Removing a network from a source set blocks every flow of that group.
+#[test]
+fn mutation_deleting_a_set_member_blocks_the_flows_of_its_group() {
+    mutation_with(portmatrix_targets::Target::Nftables, delete_member("stack1", "pbx_softphones", "10.22.0.0/16"), &["stack/sip", "stack/sips"]);
 }
 
 #[test]
 fn mutation_deleting_an_iptables_rule_blocks_its_flow() {
     mutation_with(
         portmatrix_targets::Target::Iptables,
-        delete_rule("stack1", "-s 10.22.0.0/16 -p udp -m multiport --dports 5060 "),
+        delete_rule("stack1", "-p udp -m set --match-set pbx_softphones src -m multiport --dports 5060 "),
         &["stack/sip"],
     );
 }
@@ -209,7 +242,7 @@ fn mutation_deleting_a_network_firewall_element_blocks_its_flow() {
     mutation_on(
         "mixed.yaml",
         portmatrix_targets::Target::Nftables,
-        delete_element("router", "10.30.0.15 . 10.60.0.11 . 8443 comment"),
+        delete_element("router", "ip saddr @rem_uccx ip daddr 10.60.0.11 tcp dport 8443 "),
         &["rem/uccx-resc"],
     );
 }
@@ -219,7 +252,7 @@ fn mutation_deleting_a_network_firewall_iptables_rule_blocks_its_flow() {
     mutation_on(
         "mixed.yaml",
         portmatrix_targets::Target::Iptables,
-        delete_rule("router", "-s 10.30.0.15/32 -d 10.60.0.11/32 -p tcp"),
+        delete_rule("router", "-d 10.60.0.11/32 -p tcp -m set --match-set rem_uccx src"),
         &["rem/uccx-resc"],
     );
 }
