@@ -6,6 +6,7 @@
 pub mod aerleon;
 pub mod compile;
 pub mod escape;
+pub mod firewalld;
 pub mod flowrules;
 pub mod groups;
 pub mod iptables;
@@ -36,10 +37,12 @@ pub enum Target {
     Windows,
     /// Aerleon policy and naming definitions
     Aerleon,
+    /// firewalld configuration (ipsets, services, a zone or policy) and its load script
+    Firewalld,
 }
 
 impl Target {
-    pub const ALL: [Target; 4] = [Target::Nftables, Target::Iptables, Target::Windows, Target::Aerleon];
+    pub const ALL: [Target; 5] = [Target::Nftables, Target::Iptables, Target::Windows, Target::Aerleon, Target::Firewalld];
     pub fn name(self) -> &'static str {
         self.backend().capabilities().name
     }
@@ -49,6 +52,7 @@ impl Target {
             Target::Iptables => &iptables::Iptables,
             Target::Windows => &windows::Windows,
             Target::Aerleon => &aerleon::Aerleon,
+            Target::Firewalld => &firewalld::Firewalld,
         }
     }
 }
@@ -108,6 +112,9 @@ pub enum Loader {
     IptablesRestore,
     Ip6tablesRestore,
     PowerShell,
+    /// `sh load.sh [CONFIG_DIR]`: copies firewalld XML files next to it into
+    /// a firewalld configuration and checks it.
+    Firewalld,
 }
 
 /// The header every generated file starts with.

@@ -104,3 +104,54 @@ fn iptables_restore_accepts_every_generated_ruleset() {
     }
     assert!(checked > 10);
 }
+
+/// Every firewalld output, installed by its own load script into a scratch
+/// configuration directory, passes `firewall-offline-cmd --check-config`
+/// (which the script runs), and loading twice works (an earlier run's
+/// files are replaced).
+#[test]
+fn firewalld_accepts_every_generated_configuration() {
+    if !tool_ready("firewall-offline-cmd") {
+        return;
+    }
+    let mut checked = 0;
+    for ex in common::examples() {
+        let p = common::plan_of(&ex);
+        let files = common::compile_all(&p, Target::Firewalld);
+        let out = tempfile::tempdir().unwrap();
+        for f in &files {
+            let path = out.path().join(&f.name);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(&path, &f.contents).unwrap();
+        }
+        // firewall-offline-cmd starts a Python interpreter per call: both cores.
+        let scripts: Vec<&portmatrix_targets::OutputFile> =
+            files.iter().filter(|f| f.loader == Some(portmatrix_targets::Loader::Firewalld)).collect();
+        std::thread::scope(|s| {
+            for half in scripts.chunks(scripts.len().div_ceil(2).max(1)) {
+                let out = out.path();
+                s.spawn(move || {
+                    for (i, script) in half.iter().enumerate() {
+                        // A fresh configuration as the package installs it.
+                        let cfg = tempfile::tempdir().unwrap();
+                        let stock = std::fs::read_to_string("/etc/firewalld/firewalld.conf").unwrap_or_else(|_| "DefaultZone=public\n".into());
+                        std::fs::write(cfg.path().join("firewalld.conf"), stock).unwrap();
+                        // A second load over the first: once per thread is enough.
+                        for _ in 0..(if i == 0 { 2 } else { 1 }) {
+                            let run = Command::new("sh").arg(out.join(&script.name)).arg(cfg.path()).output().unwrap();
+                            assert!(
+                                run.status.success(),
+                                "{}: {}\n{}",
+                                script.name,
+                                String::from_utf8_lossy(&run.stdout),
+                                String::from_utf8_lossy(&run.stderr)
+                            );
+                        }
+                    }
+                });
+            }
+        });
+        checked += scripts.len();
+    }
+    assert!(checked > 10);
+}

@@ -102,6 +102,11 @@ fn load_rules(
     dir: &std::path::Path,
     files: &[portmatrix_targets::OutputFile],
 ) -> io::Result<()> {
+    if crate::firewalld::is_firewalld(files) {
+        let name = crate::firewalld::load(ns, &dir.join(node), files)?;
+        loaded.push(format!("{node}: {name} (firewalld)"));
+        return Ok(());
+    }
     for f in files {
         let tool = if f.name.ends_with(".nft") {
             "nft"
@@ -250,6 +255,9 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
                     }
                     load_rules(&mut loaded, "router", &built.router, &dir, &files)?;
                 }
+                // One firewalld per namespace: the router takes one firewall's.
+                FwTarget::Firewalld if plan.firewalls.len() == 1 => load_rules(&mut loaded, "router", &built.router, &dir, &files)?,
+                FwTarget::Firewalld => notes.push(format!("{}: not loaded (one firewalld per router; this inventory has several firewalls)", f.name)),
                 _ => merged.extend(files.into_iter().map(|file| (f.name.clone(), bridges.clone(), file))),
             }
         }

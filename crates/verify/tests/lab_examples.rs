@@ -15,11 +15,12 @@ fn example(name: &str) -> PathBuf {
 }
 
 fn run(name: &str, fw: portmatrix_targets::Target) {
-    let tool = match fw {
-        portmatrix_targets::Target::Iptables => "iptables-restore",
-        _ => "nft",
+    let tools: &[&str] = match fw {
+        portmatrix_targets::Target::Iptables => &["ip", "iptables-restore", "ipset"],
+        portmatrix_targets::Target::Firewalld => &["ip", "firewalld", "firewall-offline-cmd", "dbus-daemon"],
+        _ => &["ip", "nft"],
     };
-    if skip(&["ip", tool]) {
+    if skip(tools) {
         return;
     }
     let dep = portmatrix_plan::Deployment::load(&example(name), &portmatrix_catalog::Catalog).unwrap_or_else(|d| panic!("{name}: {d:?}"));
@@ -36,7 +37,11 @@ fn run(name: &str, fw: portmatrix_targets::Target) {
         // ipset files come on top (one per firewall, loaded first).
         let routers = report.loaded.iter().filter(|l| l.starts_with("router:") && !l.ends_with("(ipset)")).count();
         // iptables: one merged file per family; nftables: one per firewall.
-        let expect = if fw == portmatrix_targets::Target::Iptables { 2 } else { plan.firewalls.len() };
+        let expect = match fw {
+            portmatrix_targets::Target::Iptables => 2,
+            portmatrix_targets::Target::Firewalld => 1,
+            _ => plan.firewalls.len(),
+        };
         assert_eq!(routers, expect, "{:?}", report.loaded);
     }
     assert!(report.loaded.len() >= plan.hosts.iter().filter(|h| h.managed).count(), "{:?}", report.loaded);
@@ -51,6 +56,13 @@ fn avaya_pom_nftables() {
 #[test]
 fn avaya_pom_iptables() {
     run("avaya-pom.yaml", portmatrix_targets::Target::Iptables);
+}
+
+/// firewalld, run in every host's namespace and the router's, loaded from
+/// the generated configuration (one network firewall: the router runs it).
+#[test]
+fn avaya_pom_firewalld() {
+    run("avaya-pom.yaml", portmatrix_targets::Target::Firewalld);
 }
 
 #[test]
@@ -195,7 +207,11 @@ fn mutation_with(fw: portmatrix_targets::Target, m: portmatrix_verify::lab::Muta
 }
 
 fn mutation_on(example: &str, fw: portmatrix_targets::Target, m: portmatrix_verify::lab::Mutation, expect_failed: &[&str]) {
-    let tool = if fw == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" };
+    let tool = match fw {
+        portmatrix_targets::Target::Iptables => "iptables-restore",
+        portmatrix_targets::Target::Firewalld => "firewalld",
+        _ => "nft",
+    };
     if skip(&["ip", tool]) {
         return;
     }
@@ -254,5 +270,28 @@ fn mutation_deleting_a_network_firewall_iptables_rule_blocks_its_flow() {
         portmatrix_targets::Target::Iptables,
         delete_rule("router", "-d 10.60.0.11/32 -p tcp -m set --match-set rem_uccx src"),
         &["rem/uccx-resc"],
+    );
+}
+
+/// Deletes the line containing `needle` from `host`'s firewalld file `file`.
+fn delete_firewalld_line(host: &'static str, file: &'static str, needle: &'static str) -> portmatrix_verify::lab::Mutation {
+    std::sync::Arc::new(move |node: &str, f: &mut portmatrix_targets::OutputFile| {
+        if node != host || !f.name.ends_with(file) {
+            return;
+        }
+        let before = f.contents.lines().count();
+        f.contents = f.contents.lines().filter(|l| !l.contains(needle)).collect::<Vec<_>>().join("\n") + "\n";
+        assert_eq!(f.contents.lines().count(), before - 1, "exactly one rule deleted");
+    })
+}
+
+/// Deleting one rich rule of a host's firewalld zone blocks exactly its flow.
+#[test]
+fn mutation_deleting_a_firewalld_rich_rule_blocks_its_flow() {
+    mutation_on(
+        "avaya-pom.yaml",
+        portmatrix_targets::Target::Firewalld,
+        delete_firewalld_line("pom1", "zones/portmatrix.xml", "<rule family=\"ipv4\"><source ipset=\"pm_pom1_pom2_sp7f6\"/><service name=\"pm_pom_alm_service_tcp\"/>"),
+        &["pom/alm-service"],
     );
 }
