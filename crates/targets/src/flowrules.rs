@@ -75,6 +75,8 @@ pub struct BucketKey {
     /// Destinations (network firewalls); empty on a host's input.
     pub dst: Vec<IpNet>,
     pub sports: Option<PortSet>,
+    /// Source and destination zone (network firewalls).
+    pub zones: Option<(String, String)>,
 }
 
 /// The ports (or ICMP types) of one bucket split where the flows needing
@@ -157,7 +159,14 @@ pub fn flow_rules(rs: &Ruleset, sets: &mut SetNames) -> Vec<FlowRule> {
     let mut icmp: BTreeMap<BucketKey, Vec<(IcmpType, FlowTag)>> = BTreeMap::new();
     let mut order: Vec<BucketKey> = Vec::new();
     for r in &rs.rules {
-        let key = BucketKey { family: r.family, proto: r.proto, set: sets.name(r), dst: r.dst.clone(), sports: r.sports.clone() };
+        let key = BucketKey {
+            family: r.family,
+            proto: r.proto,
+            set: sets.name(r),
+            dst: r.dst.clone(),
+            sports: r.sports.clone(),
+            zones: r.zones.clone(),
+        };
         if !ports.contains_key(&key) && !icmp.contains_key(&key) {
             order.push(key.clone());
         }
@@ -192,13 +201,14 @@ pub fn flow_rules(rs: &Ruleset, sets: &mut SetNames) -> Vec<FlowRule> {
 /// them: the same packets pass, with fewer rules.
 fn merge_destinations(rules: Vec<FlowRule>) -> Vec<FlowRule> {
     let mut out: Vec<FlowRule> = Vec::new();
-    let mut index: HashMap<(Family, Proto, String, Option<PortSet>, String, Vec<FlowTag>), usize> = HashMap::new();
+    type MergeKey = (Family, Proto, String, Option<PortSet>, String, Vec<FlowTag>, Option<(String, String)>);
+    let mut index: HashMap<MergeKey, usize> = HashMap::new();
     for r in rules {
         let service = match &r.service {
             Service::Ports(p) => format!("p{p}"),
             Service::Icmp(t) => format!("i{t:?}"),
         };
-        let k = (r.key.family, r.key.proto, r.key.set.clone(), r.key.sports.clone(), service, r.tags.clone());
+        let k = (r.key.family, r.key.proto, r.key.set.clone(), r.key.sports.clone(), service, r.tags.clone(), r.key.zones.clone());
         match index.get(&k) {
             Some(&i) => {
                 let all: Vec<IpNet> = out[i].key.dst.iter().chain(&r.key.dst).copied().collect();

@@ -163,6 +163,9 @@ pub struct Rule {
     pub icmp: Vec<IcmpType>,
     /// Why the rule exists.
     pub reasons: Vec<FlowTag>,
+    /// On a network firewall: the zones the sources and the destination are
+    /// in (zone-based appliances write a policy per zone pair).
+    pub zones: Option<(String, String)>,
 }
 
 impl Rule {
@@ -247,7 +250,14 @@ fn split_family(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
 }
 
 /// The rules of one connection, one per address family both ends share.
-fn rules_of(c: &Connection, group: &GroupName, src: &[IpNet], dst: Vec<IpNet>, warnings: &mut Vec<String>) -> Vec<Rule> {
+fn rules_of(
+    c: &Connection,
+    group: &GroupName,
+    src: &[IpNet],
+    dst: Vec<IpNet>,
+    zones: Option<(String, String)>,
+    warnings: &mut Vec<String>,
+) -> Vec<Rule> {
     let fams: &[Family] = match c.proto {
         Proto::Icmp => &[Family::V4],
         Proto::Icmpv6 => &[Family::V6],
@@ -281,6 +291,7 @@ fn rules_of(c: &Connection, group: &GroupName, src: &[IpNet], dst: Vec<IpNet>, w
             sports: c.src_ports.clone(),
             icmp: c.icmp.clone(),
             reasons: c.tags(),
+            zones: zones.clone(),
         });
     }
     out
@@ -329,7 +340,7 @@ pub fn host_ruleset_with<'p>(
     let mut warnings = Vec::new();
     let mut rules: Vec<Rule> = Vec::new();
     for c in inbound {
-        rules.extend(rules_of(c, &book.name(&c.sources), &c.sources.nets, Vec::new(), &mut warnings));
+        rules.extend(rules_of(c, &book.name(&c.sources), &c.sources.nets, Vec::new(), None, &mut warnings));
     }
     Ok(Ruleset {
         subject: Subject::Host(host.to_string()),
@@ -362,11 +373,19 @@ pub fn firewall_ruleset_with(plan: &Plan, book: &AddressBook, fw: &str) -> Resul
         if crossing.is_empty() {
             continue;
         }
-        let src = IpNet::aggregate(&crossing.iter().flat_map(|m| m.nets.iter().copied()).collect::<Vec<_>>());
-        // Named by the members it holds: all of the group, or some.
-        let group = if crossing.len() == c.sources.members.len() { book.name(&c.sources) } else { book.subset(crossing.iter().copied()) };
         let dst = if c.dst.kind == EndpointKind::Host { c.dst.nets.clone() } else { IpNet::aggregate(&c.dst.nets) };
-        rules.extend(rules_of(c, &group, &src, dst, &mut warnings));
+        // One rule per source zone (a crossing source always has one).
+        let mut by_zone: std::collections::BTreeMap<&str, Vec<&portmatrix_plan::Endpoint>> = std::collections::BTreeMap::new();
+        for m in &crossing {
+            by_zone.entry(m.zone.as_deref().unwrap_or_default()).or_default().push(m);
+        }
+        for (zone, members) in by_zone {
+            let src = IpNet::aggregate(&members.iter().flat_map(|m| m.nets.iter().copied()).collect::<Vec<_>>());
+            // Named by the members it holds: all of the group, or some.
+            let group = if members.len() == c.sources.members.len() { book.name(&c.sources) } else { book.subset(members.iter().copied()) };
+            let zones = Some((zone.to_string(), c.dst.zone.clone().unwrap_or_default()));
+            rules.extend(rules_of(c, &group, &src, dst.clone(), zones, &mut warnings));
+        }
     }
     Ok(Ruleset {
         subject: Subject::Firewall(fw.to_string()),

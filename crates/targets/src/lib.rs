@@ -85,11 +85,13 @@ pub struct RenderOptions {
     /// nftables table (family inet) and the prefix of iptables chains and
     /// Windows rule groups.
     pub table: String,
+    /// The platform each network firewall's Aerleon export names.
+    pub aerleon: aerleon::AerleonPlatforms,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { table: "portmatrix".into() }
+        RenderOptions { table: "portmatrix".into(), aerleon: Default::default() }
     }
 }
 

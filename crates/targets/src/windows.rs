@@ -127,6 +127,7 @@ mod tests {
             sports: None,
             icmp: Vec::new(),
             reasons: vec![FlowTag::new("p", flow)],
+            zones: None,
         }
     }
 
