@@ -169,6 +169,9 @@ fn term(o: &mut String, defs: &mut Defs, rs: &Ruleset, r: &FlowRule, nets: &BTre
     let _ = writeln!(o, "  action:: accept\n}}\n");
 }
 
+/// The zones a policy block is for (`None`: a platform without zones).
+type ZonePair = Option<(String, String)>;
+
 /// `(policy, NETWORK.net, SERVICES.svc)` for one ruleset.
 pub fn render(rs: &Ruleset, h: &Header, platform: AerleonPlatform) -> (String, String, String) {
     let mut sets = SetNames::default();
@@ -180,7 +183,7 @@ pub fn render(rs: &Ruleset, h: &Header, platform: AerleonPlatform) -> (String, S
         let _ = writeln!(pol, "# {line}");
     }
     // Zone-based platforms: one policy per zone pair.
-    let mut blocks: BTreeMap<Option<(String, String)>, Vec<(usize, &FlowRule)>> = BTreeMap::new();
+    let mut blocks: BTreeMap<ZonePair, Vec<(usize, &FlowRule)>> = BTreeMap::new();
     for (i, r) in rules.iter().enumerate() {
         let key = if platform.zoned() { r.key.zones.clone() } else { None };
         blocks.entry(key).or_default().push((i + 1, r));

@@ -199,7 +199,9 @@ fn rich_rules(rs: &Ruleset, objects: &mut Objects) -> String {
 /// Rich rules accepting the base policy's ICMP types from anywhere.
 fn base_icmp(rs: &Ruleset) -> String {
     let mut o = String::new();
-    for (proto, fam, what) in [(Proto::Icmp, Family::V4, "ICMP errors"), (Proto::Icmpv6, Family::V6, "ICMPv6 errors and neighbour discovery")] {
+    for (proto, fam, what) in
+        [(Proto::Icmp, Family::V4, "ICMP errors"), (Proto::Icmpv6, Family::V6, "ICMPv6 errors and neighbour discovery")]
+    {
         let types = rs.base.icmp_types(proto);
         if types.is_empty() {
             continue;
@@ -247,7 +249,10 @@ fn host_ipv6_policy(rs: &Ruleset, h: &Header) -> String {
         header_comment(h)
     );
     for t in rs.base.icmp_types(Proto::Icmpv6) {
-        if matches!(t, IcmpType::NeighborSolicitation | IcmpType::NeighborAdvertisement | IcmpType::RouterAdvertisement | IcmpType::RouterSolicitation) {
+        if matches!(
+            t,
+            IcmpType::NeighborSolicitation | IcmpType::NeighborAdvertisement | IcmpType::RouterAdvertisement | IcmpType::RouterSolicitation
+        ) {
             let _ = writeln!(o, "  <rule family=\"ipv6\"><icmp-type name=\"{}\"/><accept/></rule>", icmp_name(t));
         }
     }
@@ -311,6 +316,10 @@ pub fn render(rs: &Ruleset, h: &Header, opts: &RenderOptions) -> Vec<OutputFile>
     for (name, s) in &objects.services {
         files.push(OutputFile { name: format!("{dir}/services/{name}.xml"), contents: service_xml(name, s, h), loader: None });
     }
-    files.push(OutputFile { name: format!("{dir}/load.sh"), contents: load_script(&zone, rs.forward(), h), loader: Some(Loader::Firewalld) });
+    files.push(OutputFile {
+        name: format!("{dir}/load.sh"),
+        contents: load_script(&zone, rs.forward(), h),
+        loader: Some(Loader::Firewalld),
+    });
     files
 }

@@ -222,4 +222,3 @@ fn merge_destinations(rules: Vec<FlowRule>) -> Vec<FlowRule> {
     }
     out
 }
-

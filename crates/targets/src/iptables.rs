@@ -165,7 +165,8 @@ fn ports_match(l: &Layout, p: &PortSet, dir: &str) -> String {
 fn rule_lines(l: &Layout, r: &FlowRule, chain: &str, out: &mut String) {
     let k = &r.key;
     let comment = q(&comment_of(&r.tags));
-    let daddr = if k.dst.is_empty() { String::new() } else { format!(" -d {}", k.dst.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")) };
+    let daddr =
+        if k.dst.is_empty() { String::new() } else { format!(" -d {}", k.dst.iter().map(|d| d.to_string()).collect::<Vec<_>>().join(",")) };
     let src = format!("-m set --match-set {} src", k.set);
     match &r.service {
         Service::Ports(p) => {
@@ -176,9 +177,14 @@ fn rule_lines(l: &Layout, r: &FlowRule, chain: &str, out: &mut String) {
             let _ = writeln!(out, "-A {chain}{daddr} -p {} {src}{dport}{sport} -m comment --comment {comment} -j ACCEPT", k.proto);
         }
         Service::Icmp(types) => {
-            let (p, m, opt) = if k.proto == Proto::Icmp { ("icmp", "icmp", "--icmp-type") } else { ("ipv6-icmp", "icmp6", "--icmpv6-type") };
+            let (p, m, opt) =
+                if k.proto == Proto::Icmp { ("icmp", "icmp", "--icmp-type") } else { ("ipv6-icmp", "icmp6", "--icmpv6-type") };
             for t in types {
-                let _ = writeln!(out, "-A {chain}{daddr} -p {p} {src} -m {m} {opt} {} -m comment --comment {comment} -j ACCEPT", icmp_type(k.family, *t));
+                let _ = writeln!(
+                    out,
+                    "-A {chain}{daddr} -p {p} {src} -m {m} {opt} {} -m comment --comment {comment} -j ACCEPT",
+                    icmp_type(k.family, *t)
+                );
             }
         }
     }

@@ -17,12 +17,12 @@ pub mod windows;
 
 use portmatrix_model::Os;
 
-pub use compile::{compile_firewall, compile_host, Job, JobKind};
 pub use compile::Shared;
+pub use compile::{compile_firewall, compile_host, Job, JobKind};
 pub use groups::AddressBook;
 pub use ir::{
-    comment_of, firewall_ruleset, firewall_ruleset_with, host_ruleset, host_ruleset_with, BasePolicy, Chain, Family, GroupName, Rule, Ruleset,
-    RulesetError, Subject,
+    comment_of, firewall_ruleset, firewall_ruleset_with, host_ruleset, host_ruleset_with, BasePolicy, Chain, Family, GroupName, Rule,
+    Ruleset, RulesetError, Subject,
 };
 
 /// The firewall syntaxes portmatrix writes.

@@ -16,7 +16,9 @@ use std::collections::{HashMap, HashSet};
 
 use ipnet::IpNet;
 use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, PayloadField, Prefix, Range, SetItem, CT};
-use nftables::schema::{self, Chain as NfChain, MetainfoObject, NfCmd, NfListObject, NfObject, Nftables as Doc, SetFlag, SetType, SetTypeValue, Table};
+use nftables::schema::{
+    self, Chain as NfChain, MetainfoObject, NfCmd, NfListObject, NfObject, Nftables as Doc, SetFlag, SetType, SetTypeValue, Table,
+};
 use nftables::stmt::{Accept, Counter, Drop, Match, Operator, Statement};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
@@ -110,7 +112,10 @@ fn net_expr(n: &IpNet) -> Expression<'static> {
     if n.prefix_len() == n.max_prefix_len() {
         Expression::String(n.addr().to_string().into())
     } else {
-        Expression::Named(NamedExpression::Prefix(Prefix { addr: Box::new(Expression::String(n.network().to_string().into())), len: n.prefix_len().into() }))
+        Expression::Named(NamedExpression::Prefix(Prefix {
+            addr: Box::new(Expression::String(n.network().to_string().into())),
+            len: n.prefix_len().into(),
+        }))
     }
 }
 

@@ -87,9 +87,8 @@ pub fn render(rs: &Ruleset, h: &Header, opts: &RenderOptions) -> String {
     let mut groups: BTreeMap<&str, Vec<Rule>> = BTreeMap::new();
     for r in &rs.rules {
         let rules = groups.entry(r.group.as_str()).or_default();
-        let same = |x: &Rule| {
-            x.proto == r.proto && x.dports == r.dports && x.sports == r.sports && x.icmp == r.icmp && x.reasons == r.reasons
-        };
+        let same =
+            |x: &Rule| x.proto == r.proto && x.dports == r.dports && x.sports == r.sports && x.icmp == r.icmp && x.reasons == r.reasons;
         match rules.iter_mut().find(|x| same(x) && x.proto.has_ports()) {
             Some(x) => x.src.extend(r.src.iter().copied()),
             None => rules.push(r.clone()),
@@ -135,7 +134,8 @@ mod tests {
     /// group of their sources, with both families of one flow in one rule.
     #[test]
     fn rules_are_grouped_by_sources_and_split_at_the_limit() {
-        let many: Vec<ipnet::IpNet> = (0..2500u32).map(|i| ipnet::IpNet::from(std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))).collect();
+        let many: Vec<ipnet::IpNet> =
+            (0..2500u32).map(|i| ipnet::IpNet::from(std::net::IpAddr::V4(std::net::Ipv4Addr::from(0x0a00_0000 + i)))).collect();
         let v6: ipnet::IpNet = "2001:db8::/64".parse().unwrap();
         let rs = Ruleset {
             subject: Subject::Host("h".into()),

@@ -5,6 +5,7 @@
 //! environment and sets `PORTMATRIX_ACLGEN`; without it the test says so
 //! and passes, except under CI.
 
+#[allow(dead_code)] // compile_all is for the other tests
 mod common;
 
 use std::path::PathBuf;

@@ -85,7 +85,7 @@ fn no_rule_without_an_address_match() {
         let p = common::plan_of(&ex);
         for f in common::compile_all(&p, Target::Iptables) {
             for line in f.contents.lines().filter(|l| l.starts_with("-A") && l.contains("--dports")) {
-                assert!(line.contains(" -s "), "{}: {line}", f.name);
+                assert!(line.contains(" -s ") || line.contains(" --match-set "), "{}: {line}", f.name);
             }
         }
         for h in p.hosts.iter().filter(|h| h.managed) {
@@ -110,12 +110,16 @@ fn rule_comments_name_the_flows_that_need_every_port() {
                 let words: Vec<&str> = line.split(' ').collect();
                 let at = words.iter().position(|w| *w == "dport").unwrap();
                 let proto = Proto::parse(words[at - 1]).unwrap();
-                let ports_text: String = words[at + 1..].iter().take_while(|w| !w.starts_with("counter")).copied().collect::<Vec<_>>().join("");
+                let ports_text: String =
+                    words[at + 1..].iter().take_while(|w| !w.starts_with("counter")).copied().collect::<Vec<_>>().join("");
                 let ports = PortSet::parse(ports_text.trim_matches(['{', '}'])).unwrap();
                 let (_, comment) = line.split_once(" comment \"").unwrap();
                 let tags: Vec<&str> = comment.trim_end_matches('"').split(' ').collect();
                 for tag in &tags {
-                    let needs = rs.rules.iter().any(|r| r.proto == proto && r.reasons.iter().any(|x| x.to_string() == *tag) && ports.is_subset(&r.dports));
+                    let needs = rs
+                        .rules
+                        .iter()
+                        .any(|r| r.proto == proto && r.reasons.iter().any(|x| x.to_string() == *tag) && ports.is_subset(&r.dports));
                     assert!(needs, "{}: `{tag}` does not need all of {ports}: {line}", h.name);
                 }
                 let counters = words.windows(3).filter(|w| w[0] == "counter" && w[1] == "name").count();

@@ -8,7 +8,6 @@
 //! packet and compared with `Ruleset::permits`. The same is done for the
 //! iptables + ipset files, read back from their text.
 
-
 use std::collections::HashMap;
 use std::net::IpAddr;
 
@@ -54,8 +53,11 @@ struct HostSpec {
 }
 
 fn host_strategy() -> impl Strategy<Value = HostSpec> {
-    (proptest::sample::subsequence(vec!["a", "b", "c"], 1..=3), any::<bool>(), any::<bool>())
-        .prop_map(|(roles, v6, zone)| HostSpec { roles, v6, zone })
+    (proptest::sample::subsequence(vec!["a", "b", "c"], 1..=3), any::<bool>(), any::<bool>()).prop_map(|(roles, v6, zone)| HostSpec {
+        roles,
+        v6,
+        zone,
+    })
 }
 
 fn setup(hosts: &[HostSpec], extra: bool, client_prefix: u8) -> Option<Plan> {
@@ -229,7 +231,9 @@ fn doc_permits(rules: &[Vec<Step>], p: &Packet) -> bool {
 
 fn probes(p: &Plan) -> (Vec<IpAddr>, Vec<Packet>) {
     let mut addrs: Vec<IpAddr> = p.hosts.iter().flat_map(|h| h.addresses.clone()).collect();
-    addrs.extend(["172.16.0.9", "172.16.200.1", "172.31.0.5", "192.0.2.1", "fd00:1::5", "2001:db8::1"].iter().map(|s| s.parse::<IpAddr>().unwrap()));
+    addrs.extend(
+        ["172.16.0.9", "172.16.200.1", "172.31.0.5", "192.0.2.1", "fd00:1::5", "2001:db8::1"].iter().map(|s| s.parse::<IpAddr>().unwrap()),
+    );
     let mut pkts = Vec::new();
     let protos = [Proto::Tcp, Proto::Udp, Proto::Sctp, Proto::Icmp, Proto::Icmpv6];
     // Known types only: an unknown one (`None`) is a question for `explain`.

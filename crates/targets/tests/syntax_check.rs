@@ -134,7 +134,8 @@ fn firewalld_accepts_every_generated_configuration() {
                     for (i, script) in half.iter().enumerate() {
                         // A fresh configuration as the package installs it.
                         let cfg = tempfile::tempdir().unwrap();
-                        let stock = std::fs::read_to_string("/etc/firewalld/firewalld.conf").unwrap_or_else(|_| "DefaultZone=public\n".into());
+                        let stock =
+                            std::fs::read_to_string("/etc/firewalld/firewalld.conf").unwrap_or_else(|_| "DefaultZone=public\n".into());
                         std::fs::write(cfg.path().join("firewalld.conf"), stock).unwrap();
                         // A second load over the first: once per thread is enough.
                         for _ in 0..(if i == 0 { 2 } else { 1 }) {

@@ -33,18 +33,20 @@ fn run(name: &str, fw: portmatrix_targets::Target) {
         eprintln!("note: {n}");
     }
     assert!(report.results.iter().any(|r| r.target.expect == portmatrix_verify::probe::Expect::Block));
-    if !plan.firewalls.is_empty() {
-        // ipset files come on top (one per firewall, loaded first).
-        let routers = report.loaded.iter().filter(|l| l.starts_with("router:") && !l.ends_with("(ipset)")).count();
-        // iptables: one merged file per family; nftables: one per firewall.
-        let expect = match fw {
-            portmatrix_targets::Target::Iptables => 2,
-            portmatrix_targets::Target::Firewalld => 1,
-            _ => plan.firewalls.len(),
-        };
-        assert_eq!(routers, expect, "{:?}", report.loaded);
+    // Every network firewall's rules are loaded in a namespace of its own
+    // (iptables: a file per family, after its ipsets; nftables and
+    // firewalld: one ruleset).
+    let per_firewall = if fw == portmatrix_targets::Target::Iptables { 2 } else { 1 };
+    for f in &plan.firewalls {
+        let files = report.loaded.iter().filter(|l| l.starts_with(&format!("{}:", f.name)) && !l.ends_with("(ipset)")).count();
+        assert_eq!(files, per_firewall, "{}: {:?}", f.name, report.loaded);
     }
-    assert!(report.loaded.len() >= plan.hosts.iter().filter(|h| h.managed).count(), "{:?}", report.loaded);
+    // Every managed host is loaded, or listed as not tested with the reason.
+    for h in plan.hosts.iter().filter(|h| h.managed) {
+        let loaded = report.loaded.iter().any(|l| l.starts_with(&format!("{}:", h.name)));
+        let listed = report.not_tested.iter().any(|l| l.starts_with(&format!("{}:", h.name)));
+        assert!(loaded != listed, "{}: {:?} {:?}", h.name, report.loaded, report.not_tested);
+    }
     assert!(failed.is_empty(), "{}", portmatrix_verify::output::table(&report.results));
 }
 
@@ -121,19 +123,33 @@ fn load(name: &str) -> portmatrix_plan::Plan {
 }
 
 /// Without firewall rules, the negative probes get through: they test the
-/// rules, not the absence of listeners.
+/// rules, not the absence of listeners. With no filter on any path they are
+/// unenforced, which fails the lab only under `strict`.
 #[test]
 fn without_rules_forbidden_probes_pass() {
     if skip(&["ip"]) {
         return;
     }
     let plan = load("jtel-stack.yaml");
-    let opts = LabOptions { firewall: None, ..LabOptions::default() };
-    let report = lab::run(&plan, &opts).expect("lab");
-    let neg: Vec<_> = report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Block).collect();
-    assert!(!neg.is_empty());
-    assert!(neg.iter().all(|r| !r.ok), "{}", portmatrix_verify::output::table(&report.results));
-    assert!(report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach).all(|r| r.ok));
+    for strict in [false, true] {
+        let opts = LabOptions { firewall: None, strict, ..LabOptions::default() };
+        let report = lab::run(&plan, &opts).expect("lab");
+        let neg: Vec<_> = report
+            .results
+            .iter()
+            .zip(&report.judgements)
+            .filter(|(r, _)| r.target.expect == portmatrix_verify::probe::Expect::Block)
+            .collect();
+        assert!(!neg.is_empty());
+        assert!(
+            neg.iter().all(|(r, j)| r.verdict == portmatrix_verify::probe::Verdict::Pass && j.unenforced),
+            "{}",
+            portmatrix_verify::output::table(&report.results)
+        );
+        assert!(neg.iter().all(|(r, _)| r.ok != strict));
+        assert_eq!(report.passed(), !strict);
+        assert!(report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach).all(|r| r.ok));
+    }
 }
 
 /// Deletes the line containing `needle` (a rule, or a set's elements) from
@@ -190,7 +206,7 @@ fn delete_rule(host: &'static str, needle: &'static str) -> portmatrix_verify::l
             return;
         }
         if !f.contents.contains(needle) {
-            return; // another file of the node (a router with several firewalls)
+            return; // the other family's file
         }
         let before = f.contents.lines().count();
         f.contents = f.contents.lines().filter(|l| !l.contains(needle)).collect::<Vec<_>>().join("\n") + "\n";
@@ -241,7 +257,11 @@ fn mutation_deleting_a_middle_rule_blocks_its_flow() {
 /// Removing a network from a source set blocks every flow of that group.
 #[test]
 fn mutation_deleting_a_set_member_blocks_the_flows_of_its_group() {
-    mutation_with(portmatrix_targets::Target::Nftables, delete_member("stack1", "pbx_softphones", "10.22.0.0/16"), &["stack/sip", "stack/sips"]);
+    mutation_with(
+        portmatrix_targets::Target::Nftables,
+        delete_member("stack1", "pbx_softphones", "10.22.0.0/16"),
+        &["stack/sip", "stack/sips"],
+    );
 }
 
 #[test]
@@ -258,7 +278,7 @@ fn mutation_deleting_a_network_firewall_element_blocks_its_flow() {
     mutation_on(
         "mixed.yaml",
         portmatrix_targets::Target::Nftables,
-        delete_element("router", "ip saddr @rem_uccx ip daddr 10.60.0.11 tcp dport 8443 "),
+        delete_element("core-fw", "ip saddr @rem_uccx ip daddr 10.60.0.11 tcp dport 8443 "),
         &["rem/uccx-resc"],
     );
 }
@@ -268,7 +288,7 @@ fn mutation_deleting_a_network_firewall_iptables_rule_blocks_its_flow() {
     mutation_on(
         "mixed.yaml",
         portmatrix_targets::Target::Iptables,
-        delete_rule("router", "-d 10.60.0.11/32 -p tcp -m set --match-set rem_uccx src"),
+        delete_rule("core-fw", "-d 10.60.0.11/32 -p tcp -m set --match-set rem_uccx src"),
         &["rem/uccx-resc"],
     );
 }
@@ -291,7 +311,11 @@ fn mutation_deleting_a_firewalld_rich_rule_blocks_its_flow() {
     mutation_on(
         "avaya-pom.yaml",
         portmatrix_targets::Target::Firewalld,
-        delete_firewalld_line("pom1", "zones/portmatrix.xml", "<rule family=\"ipv4\"><source ipset=\"pm_pom1_pom2_sp7f6\"/><service name=\"pm_pom_alm_service_tcp\"/>"),
+        delete_firewalld_line(
+            "pom1",
+            "zones/portmatrix.xml",
+            "<rule family=\"ipv4\"><source ipset=\"pm_pom1_pom2_sp7f6\"/><service name=\"pm_pom_alm_service_tcp\"/>",
+        ),
         &["pom/alm-service"],
     );
 }

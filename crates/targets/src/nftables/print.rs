@@ -56,7 +56,8 @@ pub fn document(doc: &Nftables<'_>) -> Result<String> {
     while i < objs.len() {
         match objs[i] {
             NfObject::CmdObject(NfCmd::Add(NfListObject::Table(t))) => {
-                let body_follows = matches!(objs.get(i + 1), Some(NfObject::CmdObject(NfCmd::Add(x))) if !matches!(x, NfListObject::Table(_)));
+                let body_follows =
+                    matches!(objs.get(i + 1), Some(NfObject::CmdObject(NfCmd::Add(x))) if !matches!(x, NfListObject::Table(_)));
                 if !body_follows {
                     writeln!(o, "table {} {}", family(t.family)?, token(&t.name)?).expect("string");
                     i += 1;
@@ -253,9 +254,7 @@ mod tests {
     fn refuses_what_it_cannot_print_faithfully() {
         let hostile = Expression::String("10.0.0.1 } accept; drop {".into());
         assert!(expr(&hostile).is_err());
-        let doc = Nftables {
-            objects: Cow::Owned(vec![NfObject::CmdObject(NfCmd::Flush(nftables::schema::FlushObject::Ruleset(None)))]),
-        };
+        let doc = Nftables { objects: Cow::Owned(vec![NfObject::CmdObject(NfCmd::Flush(nftables::schema::FlushObject::Ruleset(None)))]) };
         assert!(document(&doc).is_err());
     }
 }
