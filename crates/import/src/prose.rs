@@ -183,9 +183,9 @@ fn sentence_ports(text: &str) -> Vec<(Vec<Proto>, Vec<Item>)> {
     out
 }
 
-/// A port read by `served_ports`: (initiator, listener when the sentence
-/// names it, transport, port).
-type Served = (String, Option<String>, Vec<Proto>, Vec<Item>);
+/// A port read by `served_ports`: (initiator when the sentence names it,
+/// listener when the sentence names it, transport, port).
+type Served = (Option<String>, Option<String>, Vec<Proto>, Vec<Item>);
 
 /// Phrases after which a port's users are named: "port used to serve clients".
 const SERVES: &[&str] = &["port used to serve ", "port that serves ", "port used by ", "port for connections from "];
@@ -237,9 +237,47 @@ fn served_ports(text: &str) -> Vec<Served> {
             let name = sentence[w.len()..w.len() + end].trim();
             (name.split_whitespace().count() <= 5).then(|| name.to_string())
         });
-        out.push((party.to_string(), subject, vec![proto], vec![Item::Port(port)]));
+        out.push((Some(party.to_string()), subject.clone(), vec![proto], vec![Item::Port(port)]));
+        // "plus the port obtained by adding 10000 to the data port, so 16379":
+        // a second port of the same listener; its users are not named here.
+        if let Some(derived) = derived_port(sentence, port) {
+            out.push((None, subject, vec![proto], vec![Item::Port(derived)]));
+        }
     }
     out
+}
+
+/// A port the sentence derives from `base` by a stated offset ("adding
+/// 10000 to the data port", "the data port + 10000", "the data port plus
+/// 10000") and also states as a number ("so 16379"): read only when the
+/// sum and the stated number agree, so no port is computed unseen.
+fn derived_port(sentence: &str, base: u16) -> Option<u16> {
+    let toks: Vec<String> = sentence
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')' || c == ';')
+        .map(|t| t.trim_end_matches(['.', ':']).to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let number = |t: &str| t.parse::<u32>().ok().filter(|_| t.chars().all(|c| c.is_ascii_digit()));
+    let offset = toks.windows(3).find_map(|w| match (w[0].as_str(), number(&w[1]), w[2].as_str()) {
+        ("adding", Some(n), "to") => Some(n),
+        (_, _, _) if matches!(w[0].as_str(), "+" | "plus") && w[1] != "the" => number(&w[1]).filter(|_| w[2] != "to"),
+        _ => None,
+    })?;
+    let sum = u32::from(base) + offset;
+    let stated = toks.iter().filter_map(|t| number(t)).any(|n| n == sum);
+    (stated && offset > 0 && sum <= 65535).then_some(sum as u16)
+}
+
+/// The party a later sentence of the section says a port links with
+/// itself: "a node-to-node channel" with the subject "Redis Cluster node"
+/// → that subject. The last word of the subject, singular, must be the
+/// word repeated around "-to-".
+fn self_link(subject: &str, later: &[&str]) -> bool {
+    let Some(last) = subject.split_whitespace().last() else { return false };
+    let last = last.to_ascii_lowercase();
+    let word = last.strip_suffix('s').unwrap_or(&last);
+    let pair = format!("{word}-to-{word}");
+    later.iter().any(|t| t.to_ascii_lowercase().contains(&pair))
 }
 
 fn lower_has(text: &str, what: &str) -> bool {
@@ -380,8 +418,17 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
         // "the normal TCP port used to serve clients, for example 6379".
         let served = served_ports(text);
         if !served.is_empty() {
+            let later = section_after(doc, *line);
             for (from, to, protos, items) in served {
-                out.push(ProseFlow { from: Some(from), to, protos, items, how: "port that serves a party", ..base.clone() });
+                let (from, how) = match (&from, &to) {
+                    (Some(_), _) => (from, "port that serves a party"),
+                    // The derived port: a later sentence may say who uses it.
+                    (None, Some(subject)) if self_link(subject, &later) => {
+                        (Some(subject.clone()), "port derived by a stated offset; its users named by a later sentence")
+                    }
+                    (None, _) => (None, "port derived by a stated offset"),
+                };
+                out.push(ProseFlow { from, to, protos, items, how, ..base.clone() });
             }
             continue;
         }
@@ -394,6 +441,11 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
         }
     }
     out
+}
+
+/// The paragraphs of the section after `line`, up to the next heading.
+fn section_after(doc: &Document, line: usize) -> Vec<&str> {
+    doc.prose.iter().filter(|p| p.line > line).take_while(|p| !p.heading).map(|p| p.text.as_str()).collect()
 }
 
 /// The section heading that applies to each line, with its direction.
@@ -458,11 +510,33 @@ mod tests {
     fn a_port_named_by_the_party_it_serves() {
         let text = "Every Redis Cluster node needs two open TCP connections: the normal Redis TCP port used to serve clients, for example 6379, plus the port obtained by adding 10000 to the data port, so 16379 in the example.";
         let got = served_ports(text);
-        assert_eq!(got, [("clients".to_string(), Some("Redis Cluster node".to_string()), vec![Proto::Tcp], vec![Item::Port(6379)])]);
+        let node = Some("Redis Cluster node".to_string());
+        assert_eq!(
+            got,
+            [
+                (Some("clients".to_string()), node.clone(), vec![Proto::Tcp], vec![Item::Port(6379)]),
+                (None, node, vec![Proto::Tcp], vec![Item::Port(16379)]),
+            ]
+        );
         // No number right after the party, two transports, or none: nothing.
         assert!(served_ports("The TCP port used to serve clients is set in the configuration file.").is_empty());
         assert!(served_ports("The TCP and UDP port used by agents, for example 4000.").is_empty());
         assert!(served_ports("The port used by agents, for example 4000.").is_empty());
         assert_eq!(served_ports("The UDP port used by phones (5060) must be open.")[0].3, [Item::Port(5060)]);
+    }
+
+    #[test]
+    fn a_derived_port_needs_its_offset_and_its_sum_stated() {
+        let s = "the TCP port used by clients, for example 6379, plus the port obtained by adding 10000 to the data port, so 16379";
+        assert_eq!(derived_port(s, 6379), Some(16379));
+        assert_eq!(derived_port("the client port + 1, that is 5001", 5000), Some(5001));
+        // A sum the text does not state, a stated number that is not the sum, no offset: nothing.
+        assert_eq!(derived_port("plus the port obtained by adding 10000 to the data port", 6379), None);
+        assert_eq!(derived_port("adding 10000 to the data port, so 16380", 6379), None);
+        assert_eq!(derived_port("so 16379 in the example", 6379), None);
+        assert_eq!(derived_port("adding 65000 to the data port, so 71379", 6379), None, "beyond 65535");
+        assert!(self_link("Redis Cluster node", &["The bus is a node-to-node channel."]));
+        assert!(self_link("Each broker", &["Broker-to-broker replication uses it."]));
+        assert!(!self_link("Redis Cluster node", &["Clients talk to the command port."]));
     }
 }
