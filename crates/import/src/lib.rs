@@ -19,6 +19,7 @@ pub mod doc;
 pub mod emit;
 pub mod grid;
 pub mod header;
+pub mod hints;
 pub mod html;
 pub mod md;
 pub mod pdf;

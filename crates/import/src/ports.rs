@@ -486,7 +486,18 @@ impl Parser {
                     if self.clause(&w) {
                         continue;
                     }
-                    if l == "any" || l == "all" {
+                    if (l == "any" || l == "all")
+                        && self.cur.items.is_empty()
+                        && self.cur.protos.is_empty()
+                        && matches!(self.peek(), Some(Tok::Num(_)))
+                    {
+                        // "Any 427" in a firewall's port column: any transport
+                        // (TCP and UDP) to that port, noted for review.
+                        self.flush();
+                        self.cur.protos = vec![Proto::Tcp, Proto::Udp];
+                        self.prefixed = true;
+                        self.cell.notes.push(format!("{w} protocol: TCP and UDP"));
+                    } else if l == "any" || l == "all" {
                         self.push_item(Item::Any);
                     } else if is_placeholder(&w) {
                         self.push_item(Item::Unknown(w.clone()));
@@ -795,6 +806,12 @@ mod tests {
         assert!(c.groups.is_empty());
         assert!(c.error.is_none());
         assert_eq!(items("TCP 1433*"), [Port(1433)]);
+        // "Any 427": any transport to one port, never "any port and 427".
+        let c = parse_cell("Any 427");
+        assert_eq!(c.groups[0].items, [(Port(427), false)]);
+        assert_eq!(c.groups[0].protos, [Proto::Tcp, Proto::Udp]);
+        assert!(!c.notes.is_empty(), "the reading is noted");
+        assert_eq!(items("Any"), [Any]);
     }
 
     #[test]
