@@ -433,6 +433,8 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
     };
     let mut mapped: Vec<(Table, Mapping)> = Vec::new();
     for t in &doc.tables {
+        let rewritten = crate::shapes::arrow_header(t);
+        let t = rewritten.as_ref().unwrap_or(t);
         match map_header(&t.header) {
             Some(mut m) if !t.rows.is_empty() => {
                 m.listener_host = process_host(t, &mut m);

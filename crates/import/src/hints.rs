@@ -83,7 +83,8 @@ pub fn condition_in_text(text: &str) -> Option<(String, String)> {
             }
         }
     }
-    let phrases = ["only when ", "only if ", "only in ", "needed if you want to ", "if you want to ", "required if ", "when ", "if "];
+    let phrases =
+        ["only when ", "only if ", "only in ", "only for ", "needed if you want to ", "if you want to ", "required if ", "when ", "if "];
     for p in phrases {
         let Some(i) = lower.find(p).filter(|i| *i == 0 || !lower.as_bytes()[i - 1].is_ascii_alphanumeric()) else { continue };
         let rest = &text[i + p.len()..];

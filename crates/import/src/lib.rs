@@ -29,6 +29,7 @@ pub mod prose;
 pub mod proto;
 pub mod roles;
 pub mod score;
+pub mod shapes;
 pub mod text;
 pub mod xlsx;
 

@@ -280,6 +280,72 @@ fn self_link(subject: &str, later: &[&str]) -> bool {
     later.iter().any(|t| t.to_ascii_lowercase().contains(&pair))
 }
 
+/// A flow stated as "A to B requires the TCP port for PBX/1556": (from, to, transport, ports).
+type Route = (String, String, Vec<Proto>, Vec<Item>);
+
+/// Sentences that name both ends and the ports: "Media server to client
+/// requires the TCP port for PBX/1556", "Client to storage server requires
+/// the TCP ports for spad/10102 and spoold/10082". "A to/from B" or
+/// "bi-directional" means both sides initiate: a flow each way. The ports
+/// come after a transport and "port(s)": numbers, or `name/number`.
+fn routes(text: &str) -> Vec<Route> {
+    let body = strip_bullet(text);
+    let lower = body.to_ascii_lowercase();
+    let Some(verb) = [" requires ", " require ", " needs ", " need "].iter().filter_map(|v| lower.find(v).map(|i| (i, v.len()))).min()
+    else {
+        return Vec::new();
+    };
+    let subject = &body[..verb.0];
+    let predicate = &body[verb.0 + verb.1..];
+    let sl = subject.to_ascii_lowercase();
+    let (a, b, both) = if let Some(i) = sl.find(" to/from ") {
+        (&subject[..i], &subject[i + 9..], true)
+    } else if let Some(i) = sl.find(" to ") {
+        (&subject[..i], &subject[i + 4..], false)
+    } else {
+        return Vec::new();
+    };
+    let name = |s: &str| {
+        let s = s.trim().trim_start_matches("the ").trim_start_matches("The ").trim();
+        let n = s.split_whitespace().count();
+        (n > 0 && n <= 4 && !s.contains(|c: char| c.is_ascii_digit() || c == ',' || c == ':')).then(|| s.to_string())
+    };
+    let (Some(a), Some(b)) = (name(a), name(b)) else { return Vec::new() };
+    let toks: Vec<&str> = predicate.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter(|t| !t.is_empty()).collect();
+    let Some(t) = toks.iter().position(|t| proto_of(t).is_some_and(|p| matches!(p, Proto::Tcp | Proto::Udp))) else {
+        return Vec::new();
+    };
+    if toks.iter().skip(t + 1).any(|w| proto_of(w).is_some_and(|p| matches!(p, Proto::Tcp | Proto::Udp))) {
+        return Vec::new(); // two transports: which port has which is not said.
+    }
+    let proto = proto_of(toks[t]).into_iter().collect::<Vec<_>>();
+    if !toks.get(t + 1).is_some_and(|w| matches!(w.to_ascii_lowercase().as_str(), "port" | "ports")) {
+        return Vec::new();
+    }
+    let mut items = Vec::new();
+    for w in &toks[t + 2..] {
+        let w = w.trim_end_matches(['.', ':']);
+        let num =
+            w.rsplit_once('/')
+                .map_or(w, |(name, n)| if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') { n } else { "" });
+        match num.parse::<u16>() {
+            Ok(p) if p > 0 && num.chars().all(|c| c.is_ascii_digit()) => items.push(Item::Port(p)),
+            _ if matches!(w.to_ascii_lowercase().as_str(), "for" | "and" | "the" | "of") || w.contains('/') => {}
+            _ if !items.is_empty() => break,
+            _ => {}
+        }
+    }
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let both = both || lower.contains("bi-directional") || lower.contains("bidirectional");
+    let mut out = vec![(a.clone(), b.clone(), proto.clone(), items.clone())];
+    if both && !a.eq_ignore_ascii_case(&b) {
+        out.push((b, a, proto, items));
+    }
+    out
+}
+
 fn lower_has(text: &str, what: &str) -> bool {
     text.to_ascii_lowercase().contains(what)
 }
@@ -415,6 +481,17 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
                 continue;
             }
         }
+        // "Media server to client requires the TCP port for PBX/1556".
+        let found = routes(text);
+        if !found.is_empty() {
+            let condition =
+                base.condition.clone().or_else(|| crate::hints::condition_in_text(text).map(|(f, _)| f).filter(|f| !f.is_empty()));
+            for (from, to, protos, items) in found {
+                let how = "a sentence naming both ends";
+                out.push(ProseFlow { from: Some(from), to: Some(to), protos, items, how, condition: condition.clone(), ..base.clone() });
+            }
+            continue;
+        }
         // "the normal TCP port used to serve clients, for example 6379".
         let served = served_ports(text);
         if !served.is_empty() {
@@ -523,6 +600,30 @@ mod tests {
         assert!(served_ports("The TCP and UDP port used by agents, for example 4000.").is_empty());
         assert!(served_ports("The port used by agents, for example 4000.").is_empty());
         assert_eq!(served_ports("The UDP port used by phones (5060) must be open.")[0].3, [Item::Port(5060)]);
+    }
+
+    #[test]
+    fn sentences_naming_both_ends() {
+        let tcp = vec![Proto::Tcp];
+        let r = routes("- Primary server to/from media servers requires the TCP port for PBX/1556, bi-directional.");
+        assert_eq!(
+            r,
+            [
+                ("Primary server".to_string(), "media servers".to_string(), tcp.clone(), vec![Item::Port(1556)]),
+                ("media servers".to_string(), "Primary server".to_string(), tcp.clone(), vec![Item::Port(1556)]),
+            ]
+        );
+        let r = routes("Client to storage server requires the TCP ports for spad/10102 and spoold/10082 for Client Direct backup.");
+        assert_eq!(r, [("Client".to_string(), "storage server".to_string(), tcp.clone(), vec![Item::Port(10102), Item::Port(10082)])]);
+        // One direction unless the text says both; a party to itself once.
+        assert_eq!(routes("Media server to client requires the TCP port for PBX/1556.").len(), 1);
+        assert_eq!(routes("Media server to media server requires the TCP port for PBX/1556, bi-directional.").len(), 1);
+        // No transport, two transports, no port word, or no "A to B": nothing.
+        assert!(routes("Media server to client requires port 1556.").is_empty());
+        assert!(routes("Media server to client requires TCP and UDP port 1556.").is_empty());
+        assert!(routes("Media server to client requires the TCP service vnetd/13724.").is_empty());
+        assert!(routes("Each media server requires the TCP port 1556.").is_empty());
+        assert!(routes("Version 7 to 10 requires the TCP port 1556.").is_empty(), "a number is no party");
     }
 
     #[test]
