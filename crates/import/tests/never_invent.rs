@@ -64,7 +64,18 @@ fn sentence() -> impl Strategy<Value = String> {
         Just("the end devices must be able to connect ".to_string()),
         Just(" or ".to_string()),
         Just(". ".to_string()),
-        "[-,:;()→é ]",
+        // A port derived by a stated offset, a sentence naming both ends,
+        // a self link and conditions.
+        Just("plus the port obtained by adding ".to_string()),
+        Just(" to the data port, so ".to_string()),
+        Just("node-to-node".to_string()),
+        Just("Media server to/from client requires the TCP port for PBX/".to_string()),
+        Just(" to media server requires the UDP ports for ".to_string()),
+        Just(", bi-directional".to_string()),
+        Just("Optional (HA) ".to_string()),
+        Just(" only when ".to_string()),
+        Just(" is enabled".to_string()),
+        "[-,:;()→é/ ]",
         "[a-zA-Z]{1,6}",
     ];
     prop::collection::vec(atoms, 0..14).prop_map(|v| v.concat())
@@ -92,6 +103,24 @@ proptest! {
         let c = parse_cell(&text);
         let items: Vec<Item> = c.items().map(|(i, _)| i.clone()).collect();
         check(&text, &items)?;
+    }
+
+    #[test]
+    fn arrow_header_tables_only_hold_written_ports(text in cellish(), purpose in sentence()) {
+        // A table whose header names the ends with an arrow.
+        let md = format!("# Ports\n\n| Site A → | Site B |\n|---|---|\n| DST {} | {} |\n", text.replace('|', ""), purpose.replace('|', ""));
+        let imp = portmatrix_import::import(md.as_bytes(), &portmatrix_import::Options::new("p.md")).unwrap();
+        prop_assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
+        let m = portmatrix_model::matrix_from_str("d.yaml", &imp.yaml).unwrap();
+        for f in &m.flows {
+            let set = f.ports.as_ref().and_then(|p| p.resolve(&|n| m.param_default(n)).ok()).unwrap_or_default();
+            if set.is_all() || text.contains(['>', '<']) {
+                continue;
+            }
+            for (a, b) in set.ranges() {
+                prop_assert!(written(&md, a) && written(&md, b), "{a}-{b} from {md:?}");
+            }
+        }
     }
 
     #[test]
