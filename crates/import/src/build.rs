@@ -122,7 +122,26 @@ fn direction(s: &str) -> Option<(bool, bool)> {
     match t.as_str() {
         "IN" | "INBOUND" | "INCOMING" | "INGRESS" | "<-" | "←" => Some((false, true)),
         "OUT" | "OUTBOUND" | "OUTGOING" | "EGRESS" | "->" | "→" => Some((true, false)),
-        "IN/OUT" | "OUT/IN" | "IN-OUT" | "BOTH" | "BIDIRECTIONAL" | "<->" | "↔" | "IN&OUT" | "INOUT" => Some((true, true)),
+        "IN/OUT"
+        | "OUT/IN"
+        | "IN-OUT"
+        | "BOTH"
+        | "BIDIRECTIONAL"
+        | "BI-DIRECTIONAL"
+        | "<->"
+        | "↔"
+        | "<=>"
+        | "⇔"
+        | "⇄"
+        | "IN&OUT"
+        | "INOUT"
+        | "TWO-WAY"
+        | "OUTGOINGANDINCOMING"
+        | "INCOMINGANDOUTGOING"
+        | "INBOUNDANDOUTBOUND"
+        | "OUTBOUNDANDINBOUND"
+        | "INBOUND/OUTBOUND"
+        | "OUTBOUND/INBOUND" => Some((true, true)),
         _ => None,
     }
 }
@@ -1301,6 +1320,21 @@ fn finish(b: &mut Builder) {
         }
     }
     b.d.flows = out;
+    // Browsers, the Internet, cloud services, users: outside the product.
+    let mut marked = Vec::new();
+    for (id, role) in b.d.roles.roles.iter_mut() {
+        let names = std::iter::once(&role.title).chain(&role.aliases);
+        if let Some(word) = names.filter_map(|n| crate::roles::outside_word(n)).next() {
+            role.external = Some(word.clone());
+            marked.push((id.clone(), word));
+        }
+    }
+    for (id, word) in marked {
+        b.review(
+            &format!("role `{id}`"),
+            format!("`{id}` is marked external (its name says \"{word}\"): no host of a deployment stands for it; remove `external` if the product runs it"),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -1312,7 +1346,8 @@ mod tests {
     fn direction_words() {
         assert_eq!(direction("IN"), Some((false, true)));
         assert_eq!(direction("OUT"), Some((true, false)));
-        for w in ["IN/OUT", "OUT/IN", "both", "Bidirectional", "<->"] {
+        for w in ["IN/OUT", "OUT/IN", "both", "Bidirectional", "Bi-Directional", "Outgoing and incoming", "Inbound/Outbound", "<->", "⇄"]
+        {
             assert_eq!(direction(w), Some((true, true)), "{w}");
         }
         assert_eq!(direction("inbound"), Some((false, true)));
