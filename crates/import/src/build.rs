@@ -114,6 +114,8 @@ struct Builder {
     self_names: Vec<String>,
     /// Review items already made (kept unique in linear time).
     reviewed: std::collections::HashSet<(String, String)>,
+    /// Footnote legends of the document ("‡ only when the feature is configured").
+    footnotes: Vec<(char, String)>,
 }
 
 /// Direction words: (initiated by the system, initiated by the peer).
@@ -449,6 +451,7 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         self_id: None,
         self_names: Vec::new(),
         reviewed: Default::default(),
+        footnotes: crate::hints::footnotes(doc.prose.iter().map(|p| p.text.as_str())),
     };
     let mut mapped: Vec<(Table, Mapping)> = Vec::new();
     for t in &doc.tables {
@@ -944,7 +947,13 @@ fn neither_end(b: &mut Builder, t: &Table, purpose: &str, review: &mut Vec<Strin
 /// HEC is enabled", "(Optional) Needed if you want to ...", "TCP and UDP
 /// (optional)"): a feature, off by default, and a review item.
 fn row_condition(b: &mut Builder, r: &Row, name: &str, purpose: &str, at: &str) -> Option<String> {
-    let (feature, words) = r.cells.iter().find_map(|c| crate::hints::condition_in_text(c))?;
+    // A footnote mark in a cell whose legend states a condition, else the cells' own words.
+    let marked = b.footnotes.iter().find(|(mark, _)| r.cells.iter().any(|c| c.contains(*mark)));
+    let from_note = marked.and_then(|(mark, text)| {
+        crate::hints::condition_in_text(text)
+            .map(|(f, w)| (if crate::hints::generic(&f) { String::new() } else { f }, format!("{mark} {w}")))
+    });
+    let (feature, words) = from_note.or_else(|| r.cells.iter().find_map(|c| crate::hints::condition_in_text(c)))?;
     let stem = if feature.is_empty() {
         let base = if name.trim().is_empty() { purpose } else { name };
         format!("opt-{}", role_id(&base.split_whitespace().take(4).collect::<Vec<_>>().join(" ")))

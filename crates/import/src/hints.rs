@@ -114,6 +114,34 @@ pub fn condition_in_text(text: &str) -> Option<(String, String)> {
     optional.then(|| (String::new(), "optional".to_string()))
 }
 
+/// Marks that tie a cell to a footnote; `*` is left out, being a bullet
+/// and a wildcard as often as a mark.
+const MARKS: &[char] = &['‡', '†', '§', '¹', '²', '³', '⁴'];
+
+/// Footnote legends in the document's text: "* redirected to HTTPS; ‡ only
+/// when the feature is configured" → [('‡', "only when the feature is
+/// configured")]. Each mark keeps its first legend.
+pub fn footnotes<'a>(texts: impl Iterator<Item = &'a str>) -> Vec<(char, String)> {
+    let mut out: Vec<(char, String)> = Vec::new();
+    for text in texts {
+        for part in text.split(';') {
+            let part = part.trim();
+            let Some(mark) = part.chars().next().filter(|c| MARKS.contains(c)) else { continue };
+            let legend = part[mark.len_utf8()..].trim();
+            if !legend.is_empty() && !out.iter().any(|(m, _)| *m == mark) {
+                out.push((mark, legend.to_string()));
+            }
+        }
+    }
+    out
+}
+
+/// A condition that names no feature of its own ("the feature", "this
+/// option"): the row's name names it.
+pub fn generic(feature: &str) -> bool {
+    feature.is_empty() || matches!(feature, "feature" | "option" | "service" | "function" | "it" | "this")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -128,6 +156,15 @@ mod tests {
         assert_eq!(initiator_in_text("Traffic from 10.0.0.0/8"), None);
         assert_eq!(initiator_in_text("Data sent from any of the many systems that feed the index"), None);
         assert_eq!(initiator_in_text("Web interface"), None);
+    }
+
+    #[test]
+    fn footnote_legends() {
+        let got = footnotes(["* redirected to HTTPS; ‡ only when the feature is configured", "† HA pairs only"].into_iter());
+        assert_eq!(got, [('‡', "only when the feature is configured".to_string()), ('†', "HA pairs only".to_string())]);
+        assert!(footnotes(["* a bullet, not a mark", "Price: 5 §"].into_iter()).is_empty());
+        let (f, _) = condition_in_text(&got[0].1).unwrap();
+        assert!(generic(&f), "\"the feature\" names none: {f}");
     }
 
     #[test]
