@@ -410,10 +410,65 @@ fn labelled_value(v: &str) -> String {
     v
 }
 
-/// The one transport a section's prose names, if it names one.
+/// The one transport a section's prose names, if it names one, and the
+/// ports its heading states ("Indexer Control Port: TCP 9404") until a
+/// sentence of the section names their ends.
 #[derive(Default, Clone)]
 struct Section {
     transport: Option<Proto>,
+    heading_ports: Option<(Vec<Proto>, Vec<Item>, String)>,
+}
+
+/// Ports a heading states after its label, with their transport:
+/// "Indexer Control Port: TCP 9404", "Webserver Port: TCP 80/443".
+fn heading_ports(heading: &str) -> Option<(Vec<Proto>, Vec<Item>)> {
+    let (label, value) = heading.rsplit_once(':')?;
+    if !label.to_ascii_lowercase().contains("port") {
+        return None;
+    }
+    let cell = parse_cell(value.trim());
+    let [g] = cell.groups.as_slice() else { return None };
+    (cell.error.is_none() && !g.protos.is_empty() && cell.hosts.is_empty())
+        .then(|| (g.protos.clone(), g.items.iter().map(|(i, _)| i.clone()).collect()))
+}
+
+/// The ends a sentence gives "this port": "Ingesters connect to the
+/// indexers on this port" → (Ingesters, indexers); "Indexers use this port
+/// to talk to each other" → (Indexers, Indexers). Names of at most four
+/// words without digits.
+fn this_port_ends(text: &str) -> Option<(String, String)> {
+    let name = |s: &str| {
+        let s = s.trim().trim_start_matches("The ").trim_start_matches("the ").trim();
+        let n = s.split_whitespace().count();
+        (n > 0 && n <= 4 && !s.contains(|c: char| c.is_ascii_digit() || c == ',')).then(|| s.to_string())
+    };
+    for sentence in text.split(". ") {
+        let lower = sentence.to_ascii_lowercase();
+        if !lower.contains("this port") {
+            continue;
+        }
+        if let Some(i) =
+            lower.find(" use this port to talk to each other").or_else(|| lower.find(" use this port to communicate with each other"))
+        {
+            if let Some(x) = name(&sentence[..i]) {
+                return Some((x.clone(), x));
+            }
+        }
+        const VERBS: &[&str] =
+            &[" connect to ", " connects to ", " talk to ", " talks to ", " reach ", " reaches ", " send to ", " sends to "];
+        let Some((at, verb)) = VERBS.iter().filter_map(|v| lower.find(v).map(|i| (i, v.len()))).min() else { continue };
+        let object = &sentence[at + verb..];
+        let ol = object.to_ascii_lowercase();
+        let Some(end) =
+            [" on this port", " over this port", " through this port", " via this port"].iter().filter_map(|w| ol.find(w)).min()
+        else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (name(&sentence[..at]), name(&object[..end])) {
+            return Some((a, b));
+        }
+    }
+    None
 }
 
 /// Reads ports from the document's prose.
@@ -422,8 +477,25 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
     let mut sec = Section::default();
     for Prose { line, text, heading } in &doc.prose {
         if *heading {
-            sec = Section::default();
+            sec = Section { heading_ports: heading_ports(text).map(|(p, i)| (p, i, text.clone())), ..Section::default() };
             continue;
+        }
+        // The ports of the section's heading, once a sentence names their ends.
+        if let Some((protos, items, heading)) = sec.heading_ports.clone() {
+            if let Some((from, to)) = this_port_ends(text) {
+                sec.heading_ports = None;
+                out.push(ProseFlow {
+                    line: *line,
+                    from: Some(from),
+                    to: Some(to),
+                    protos,
+                    items,
+                    purpose: heading,
+                    condition: condition(text),
+                    how: "ports in the section heading, ends in its text",
+                });
+                continue;
+            }
         }
         if sec.transport.is_none() {
             let tcp = text.contains("TCP");
@@ -600,6 +672,21 @@ mod tests {
         assert!(served_ports("The TCP and UDP port used by agents, for example 4000.").is_empty());
         assert!(served_ports("The port used by agents, for example 4000.").is_empty());
         assert_eq!(served_ports("The UDP port used by phones (5060) must be open.")[0].3, [Item::Port(5060)]);
+    }
+
+    #[test]
+    fn ports_in_a_heading_with_the_ends_in_the_section() {
+        assert_eq!(heading_ports("Indexer Control Port: TCP 9404"), Some((vec![Proto::Tcp], vec![Item::Port(9404)])));
+        assert_eq!(heading_ports("Webserver Port: TCP 80/443"), Some((vec![Proto::Tcp], vec![Item::Port(80), Item::Port(443)])));
+        assert_eq!(heading_ports("Ports: see below"), None);
+        assert_eq!(heading_ports("Step 2: TCP 80"), None, "a label without \"port\"");
+        assert_eq!(heading_ports("Control Port: 9404"), None, "no transport");
+        let e = |t: &str| this_port_ends(t);
+        assert_eq!(e("Ingesters connect to the indexers on this port to upload entries."), Some(("Ingesters".into(), "indexers".into())));
+        assert_eq!(e("The webserver talks to the indexers over this port, which is set."), Some(("webserver".into(), "indexers".into())));
+        assert_eq!(e("Indexers use this port to talk to each other for replication."), Some(("Indexers".into(), "Indexers".into())));
+        assert_eq!(e("Ingesters connect to the indexers."), None, "not about this port");
+        assert_eq!(e("This port is the default; 4023 may change."), None);
     }
 
     #[test]

@@ -84,7 +84,7 @@ fn corpus_scores() {
 
 const FLOOR_P: f64 = 0.99;
 const FLOOR_R: f64 = 0.98;
-const FLOOR_DOCS_AT_TARGET: usize = 23;
+const FLOOR_DOCS_AT_TARGET: usize = 24;
 const FLOOR_CONDITIONS_KEPT: usize = 16;
 
 /// Documents written after the reading rules and never used to develop

@@ -75,6 +75,8 @@ fn sentence() -> impl Strategy<Value = String> {
         Just("Optional (HA) ".to_string()),
         Just(" only when ".to_string()),
         Just(" is enabled".to_string()),
+        Just("Ingesters connect to the indexers on this port".to_string()),
+        Just("Indexers use this port to talk to each other".to_string()),
         "[-,:;()→é/ ]",
         "[a-zA-Z]{1,6}",
     ];
@@ -85,15 +87,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
     #[test]
-    fn prose_only_yields_written_ports(text in sentence()) {
-        let md = format!("# Ports\n\n{text}\n");
+    fn prose_only_yields_written_ports(text in sentence(), heading in cellish()) {
+        // A heading that may state ports ("Control Port: TCP 9404") before the sentence.
+        let md = format!("# Ports\n\n## Control Port: {}\n\n{text}\n", heading.replace('\n', " "));
         let imp = portmatrix_import::import(md.as_bytes(), &portmatrix_import::Options::new("p.md")).unwrap();
         prop_assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
         let m = portmatrix_model::matrix_from_str("d.yaml", &imp.yaml).unwrap();
         for f in &m.flows {
             let set = f.ports.as_ref().and_then(|p| p.resolve(&|n| m.param_default(n)).ok()).unwrap_or_default();
             for (a, b) in set.ranges() {
-                prop_assert!(written(&text, a) && written(&text, b), "{a}-{b} from {text:?}");
+                prop_assert!(written(&md, a) && written(&md, b), "{a}-{b} from {md:?}");
             }
         }
     }
