@@ -301,9 +301,17 @@ fn files_for(plan: &Plan, rs: &Ruleset, fw: FwTarget, opts: &LabOptions, notes: 
 /// Loads the kernel files of one node into its namespace, each through its
 /// loader (the text form of nftables; the JSON form says the same).
 fn load_files(loaded: &mut Vec<String>, node: &str, ns: &str, dir: &std::path::Path, files: &[OutputFile]) -> io::Result<()> {
-    for f in files {
+    if crate::firewalld::is_firewalld(files) {
+        let name = crate::firewalld::load(ns, &dir.join(node), files)?;
+        loaded.push(format!("{node}: {name} (firewalld)"));
+        return Ok(());
+    }
+    // The ipsets first: the iptables rules match them by name.
+    let (sets, rest): (Vec<&OutputFile>, Vec<&OutputFile>) = files.iter().partition(|f| f.loader == Some(Loader::IpsetRestore));
+    for f in sets.into_iter().chain(rest) {
         let (tool, extra): (&str, &[&str]) = match f.loader {
             Some(Loader::Nft) => ("nft", &["-f"]),
+            Some(Loader::IpsetRestore) => ("ipset", &["restore", "-f"]),
             Some(Loader::IptablesRestore) => ("iptables-restore", &[]),
             Some(Loader::Ip6tablesRestore) => ("ip6tables-restore", &[]),
             _ => continue,
