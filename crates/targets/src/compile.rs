@@ -85,10 +85,20 @@ impl<'p> Shared<'p> {
         &self.book
     }
 
+    /// The input ruleset of one managed host (no scan of the whole plan).
+    pub fn host_ruleset(&self, host: &str) -> Result<Ruleset, RulesetError> {
+        let inbound = self.inbound.get(host).map(Vec::as_slice).unwrap_or_default();
+        host_ruleset_with(self.plan, &self.book, inbound.iter().copied(), host)
+    }
+
+    /// The forward ruleset of one network firewall.
+    pub fn firewall_ruleset(&self, fw: &str) -> Result<Ruleset, RulesetError> {
+        firewall_ruleset_with(self.plan, &self.book, fw)
+    }
+
     /// The files of one managed host; a target that does not fit its OS is an error.
     pub fn compile_host(&self, host: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
-        let inbound = self.inbound.get(host).map(Vec::as_slice).unwrap_or_default();
-        let rs = host_ruleset_with(self.plan, &self.book, inbound.iter().copied(), host)?;
+        let rs = self.host_ruleset(host)?;
         let info = self.plan.host(host).expect("host_ruleset found it");
         if let Some(why) = policy::misfit(target, info) {
             return Err(CompileError::Misfit(why));
@@ -101,7 +111,7 @@ impl<'p> Shared<'p> {
         if !target.backend().capabilities().forward {
             return Err(CompileError::NoForward(target));
         }
-        let rs = firewall_ruleset_with(self.plan, &self.book, fw)?;
+        let rs = self.firewall_ruleset(fw)?;
         Ok(self.render(rs, target, opts))
     }
 
