@@ -115,7 +115,10 @@ fn documents(p: &Plan) -> Vec<(String, nftables::schema::Nftables<'static>, Stri
         .collect()
 }
 
-fn edited(example: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
+/// Replace the first occurrence of `.0` with `.1` in an example inventory.
+type Edit = (&'static str, &'static str);
+
+fn edited(example: &str, edits: &[Edit]) -> (tempfile::TempDir, std::path::PathBuf) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(example);
     let mut yaml = std::fs::read_to_string(&src).unwrap();
     for (from, to) in edits {
@@ -136,7 +139,7 @@ struct Seen {
     refills: usize,
 }
 
-fn check_edit(example: &str, edits: &[(&str, &str)], a_ns: &Netns, b_ns: &Netns) -> Seen {
+fn check_edit(example: &str, edits: &[Edit], a_ns: &Netns, b_ns: &Netns) -> Seen {
     let old = common::plan_of(&Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(example));
     let (_dir, path) = edited(example, edits);
     let new = common::plan_of(&path);
@@ -173,7 +176,7 @@ fn delta_applied_to_old_ruleset_equals_new_ruleset_in_the_kernel() {
     }
     let (a, b) = (Netns::new("a"), Netns::new("b"));
     let store2 = "  acd-store2:\n    addresses: [10.10.0.22]\n    zone: servers\n    os: linux\n    roles: [acd/acd-store]\n";
-    let cases: Vec<(&str, &str, Vec<(&str, &str)>)> = vec![
+    let cases: Vec<(&str, &str, Vec<Edit>)> = vec![
         ("host removed", "jtel-acd.yaml", vec![(store2, "")]),
         ("feature off", "jtel-acd.yaml", vec![("reporting-api: true", "reporting-api: false")]),
         ("second feature off", "jtel-acd.yaml", vec![("tts: true", "tts: false")]),
