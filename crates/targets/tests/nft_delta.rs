@@ -48,11 +48,20 @@ impl Netns {
         String::from_utf8(out.stdout).expect("nft prints UTF-8")
     }
     fn load(&self, what: &str, script: &str) {
+        if let Err(e) = self.try_load(script) {
+            panic!("nft -f rejects {what}:\n{e}\n--- script ---\n{script}");
+        }
+    }
+    fn try_load(&self, script: &str) -> Result<(), String> {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("script.nft");
         std::fs::write(&path, script).unwrap();
         let out = Command::new("ip").args(["netns", "exec", &self.0, "nft", "-f"]).arg(&path).output().expect("run nft");
-        assert!(out.status.success(), "nft -f rejects {what}:\n{}\n--- script ---\n{script}", String::from_utf8_lossy(&out.stderr));
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(String::from_utf8_lossy(&out.stderr).into_owned())
+        }
     }
     /// The table as the kernel holds it, normalised: handles and counter
     /// values dropped (they differ between two loads of the same table),
@@ -137,6 +146,27 @@ struct Seen {
     deltas: usize,
     element_lines: usize,
     refills: usize,
+    mutants_caught: usize,
+}
+
+/// The comparison must catch a wrong delta: each kind of command left out
+/// in turn (element deletions, element additions, chain flushes) must make
+/// nft refuse the script or list a table other than the new one. Returns
+/// how many mutants were tried; every one must be caught.
+fn mutants_caught(ns: &Netns, old_text: &str, script: &str, fresh: &[Value]) -> usize {
+    let mut tried = 0;
+    for cut in ["delete element ", "add element ", "flush chain "] {
+        if !script.lines().any(|l| l.starts_with(cut)) {
+            continue;
+        }
+        let mutant: String = script.lines().filter(|l| !l.starts_with(cut)).map(|l| format!("{l}\n")).collect();
+        ns.nft(&["flush", "ruleset"]);
+        ns.load("old ruleset", old_text);
+        let caught = ns.try_load(&mutant).is_err() || ns.table() != fresh;
+        assert!(caught, "the kernel comparison misses a delta without its `{cut}` lines:\n{mutant}");
+        tried += 1;
+    }
+    tried
 }
 
 fn check_edit(example: &str, edits: &[Edit], a_ns: &Netns, b_ns: &Netns) -> Seen {
@@ -165,6 +195,7 @@ fn check_edit(example: &str, edits: &[Edit], a_ns: &Netns, b_ns: &Netns) -> Seen
         let (after, fresh) = (a_ns.table(), b_ns.table());
         assert_ne!(before, fresh, "{example} {name}: a delta although the kernel tables are equal");
         assert_eq!(after, fresh, "{example} {name}: old ruleset + delta differs from the new ruleset\n--- delta ---\n{script}");
+        seen.mutants_caught += mutants_caught(a_ns, &old_text, &script, &fresh);
     }
     seen
 }
@@ -204,7 +235,8 @@ fn delta_applied_to_old_ruleset_equals_new_ruleset_in_the_kernel() {
         total.deltas += seen.deltas;
         total.element_lines += seen.element_lines;
         total.refills += seen.refills;
+        total.mutants_caught += seen.mutants_caught;
     }
-    // Both forms of change were exercised: element edits and chain refills.
-    assert!(total.element_lines > 0 && total.refills > 0, "{total:?}");
+    // Both forms of change were exercised, and broken deltas were caught.
+    assert!(total.element_lines > 0 && total.refills > 0 && total.mutants_caught > 0, "{total:?}");
 }
