@@ -27,8 +27,12 @@ use nftables::expr::Expression;
 use nftables::schema::{Chain, NfCmd, NfListObject, NfObject, Nftables as Doc, Rule, Set, Table};
 use nftables::types::NfFamily;
 
+use portmatrix_plan::Plan;
+
 use super::print::{self, Unsupported};
+use crate::compile::{jobs_for_all, Job, JobKind, Shared};
 use crate::escape::comment_line;
+use crate::{Header, RenderOptions, Target};
 
 /// Why no delta could be written.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -137,7 +141,7 @@ fn elements(s: &Set) -> Result<Vec<String>, DeltaError> {
 
 /// What the script does, gathered before anything is printed.
 #[derive(Default)]
-struct Plan {
+struct Steps {
     /// `# why` and the command, for the lines before the block.
     removals: Vec<(String, String)>,
     /// Objects the block (re)adds, in the new document's order.
@@ -154,7 +158,7 @@ pub fn script(old: &Doc<'static>, new: &Doc<'static>, about: &[String]) -> Resul
         return Err(DeltaError::TableMismatch { old: a.table.name.to_string(), new: b.table.name.to_string() });
     }
     let t = format!("{} {}", print::family(b.table.family)?, print::token(&b.table.name)?);
-    let mut p = Plan::default();
+    let mut p = Steps::default();
     chains(&a, &b, &t, &mut p)?;
     sets(&a, &b, &t, &mut p)?;
     counters(&a, &b, &t, &mut p)?;
@@ -166,7 +170,7 @@ pub fn script(old: &Doc<'static>, new: &Doc<'static>, about: &[String]) -> Resul
 
 /// Chains: changed rules → flush and refill; changed definition or gone →
 /// delete (after its flush); new → add with its rules.
-fn chains(a: &Parts, b: &Parts, t: &str, p: &mut Plan) -> Result<(), DeltaError> {
+fn chains(a: &Parts, b: &Parts, t: &str, p: &mut Steps) -> Result<(), DeltaError> {
     for (old, old_rules) in &a.chains {
         let name = print::token(&old.name)?;
         match b.chain(&old.name) {
@@ -201,7 +205,7 @@ fn chains(a: &Parts, b: &Parts, t: &str, p: &mut Plan) -> Result<(), DeltaError>
 }
 
 /// Sets: same definition → element lines; otherwise delete and add whole.
-fn sets(a: &Parts, b: &Parts, t: &str, p: &mut Plan) -> Result<(), DeltaError> {
+fn sets(a: &Parts, b: &Parts, t: &str, p: &mut Steps) -> Result<(), DeltaError> {
     for old in &a.sets {
         let name = print::token(&old.name)?;
         match b.set(&old.name) {
@@ -236,7 +240,7 @@ fn sets(a: &Parts, b: &Parts, t: &str, p: &mut Plan) -> Result<(), DeltaError> {
 }
 
 /// Counters: by name; a kept counter keeps its packets and bytes.
-fn counters(a: &Parts, b: &Parts, t: &str, p: &mut Plan) -> Result<(), DeltaError> {
+fn counters(a: &Parts, b: &Parts, t: &str, p: &mut Steps) -> Result<(), DeltaError> {
     let (was, now): (BTreeSet<&str>, BTreeSet<&str>) = (a.counters.iter().copied().collect(), b.counters.iter().copied().collect());
     for name in a.counters.iter().filter(|n| !now.contains(*n)) {
         let name = print::token(name)?;
@@ -260,7 +264,7 @@ fn counters(a: &Parts, b: &Parts, t: &str, p: &mut Plan) -> Result<(), DeltaErro
     Ok(())
 }
 
-fn render(p: &Plan, table: &Table<'static>, about: &[String]) -> Result<String, DeltaError> {
+fn render(p: &Steps, table: &Table<'static>, about: &[String]) -> Result<String, DeltaError> {
     let mut o = String::from("#!/usr/sbin/nft -f\n");
     for line in about {
         writeln!(o, "# {}", comment_line(line)).expect("string");
@@ -279,4 +283,61 @@ fn render(p: &Plan, table: &Table<'static>, about: &[String]) -> Result<String, 
         writeln!(o, "\n# {}\n{cmd}", comment_line(why)).expect("string");
     }
     Ok(o)
+}
+
+/// One host's or network firewall's delta script.
+#[derive(Debug, Clone)]
+pub struct SubjectDelta {
+    pub job: Job,
+    pub script: String,
+}
+
+/// The deltas between two plans, for every managed Linux host and network
+/// firewall compiled for nftables in both; subjects in only one plan have
+/// no old (or no new) table to change and are listed apart.
+#[derive(Debug, Clone, Default)]
+pub struct PlanDeltas {
+    pub deltas: Vec<SubjectDelta>,
+    pub only_old: Vec<Job>,
+    pub only_new: Vec<Job>,
+}
+
+/// [`script`] for every subject of both plans whose nftables table changes.
+pub fn plan_deltas(old: &Plan, new: &Plan, opts: &RenderOptions) -> Result<PlanDeltas, String> {
+    let (old_jobs, _) = jobs_for_all(old, Target::Nftables);
+    let (new_jobs, _) = jobs_for_all(new, Target::Nftables);
+    let (was, now): (BTreeSet<&Job>, BTreeSet<&Job>) = (old_jobs.iter().collect(), new_jobs.iter().collect());
+    let (old_ix, new_ix) = (Shared::new(old), Shared::new(new));
+    let mut out = PlanDeltas {
+        only_old: was.difference(&now).map(|j| (*j).clone()).collect(),
+        only_new: now.difference(&was).map(|j| (*j).clone()).collect(),
+        ..PlanDeltas::default()
+    };
+    for job in was.intersection(&now) {
+        let (a, b) = (document(&old_ix, job, opts)?, document(&new_ix, job, opts)?);
+        let about = [
+            format!("Delta for {} {}: inventory `{}` to inventory `{}`.", kind(job), job.name, old.inventory, new.inventory),
+            "Review it, then load it with `nft -f` on a host whose table is the old ruleset as compiled.".to_string(),
+        ];
+        if let Some(script) = script(&a, &b, &about).map_err(|e| format!("{} {}: {e}", kind(job), job.name))? {
+            out.deltas.push(SubjectDelta { job: (*job).clone(), script });
+        }
+    }
+    Ok(out)
+}
+
+fn kind(job: &Job) -> &'static str {
+    match job.kind {
+        JobKind::Host => "host",
+        JobKind::Firewall => "network firewall",
+    }
+}
+
+fn document(ix: &Shared, job: &Job, opts: &RenderOptions) -> Result<Doc<'static>, String> {
+    let rs = match job.kind {
+        JobKind::Host => ix.host_ruleset(&job.name),
+        JobKind::Firewall => ix.firewall_ruleset(&job.name),
+    }
+    .map_err(|e| format!("{} {}: {e}", kind(job), job.name))?;
+    Ok(super::layout(&rs, &Header::new(&ix.plan().inventory, &rs), opts))
 }
