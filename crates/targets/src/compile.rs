@@ -124,7 +124,17 @@ impl<'p> Shared<'p> {
 
     fn render(&self, rs: Ruleset, target: Target, opts: &RenderOptions) -> Compiled {
         let files = target.backend().render(&rs, &Header::new(&self.plan.inventory, &rs), opts);
-        Compiled { files, warnings: rs.warnings }
+        let mut warnings = rs.warnings.clone();
+        if !rs.dnat.is_empty() && !matches!(target, Target::Nftables | Target::Iptables) {
+            // Never drop the forwards silently: only nftables and iptables write them yet.
+            warnings.push(format!(
+                "{}: {} port forward(s) not written: the {} target does not render NAT yet (nftables and iptables do)",
+                rs.name(),
+                rs.dnat.len(),
+                target.name()
+            ));
+        }
+        Compiled { files, warnings }
     }
 }
 
