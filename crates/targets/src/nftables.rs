@@ -9,6 +9,7 @@
 //! than sources × ports. Each rule names its flows in its comment and counts
 //! into one named counter per flow (`nft -j list counters` reads them back).
 
+pub mod delta;
 mod print;
 
 use std::borrow::Cow;

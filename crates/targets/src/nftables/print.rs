@@ -30,7 +30,7 @@ fn unsupported<T>(what: impl std::fmt::Debug) -> Result<T> {
 const WIDTH: usize = 100;
 
 /// A word printed bare: letters, digits and `.:/-_@`, never empty.
-fn token(s: &str) -> Result<&str> {
+pub(super) fn token(s: &str) -> Result<&str> {
     let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || ".:/-_@".contains(c));
     if ok {
         Ok(s)
@@ -39,7 +39,7 @@ fn token(s: &str) -> Result<&str> {
     }
 }
 
-fn family(f: NfFamily) -> Result<&'static str> {
+pub(super) fn family(f: NfFamily) -> Result<&'static str> {
     match f {
         NfFamily::INet => Ok("inet"),
         NfFamily::IP => Ok("ip"),
@@ -217,7 +217,7 @@ fn statement(s: &Statement<'_>, o: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn expr(e: &Expression<'_>) -> Result<String> {
+pub(super) fn expr(e: &Expression<'_>) -> Result<String> {
     Ok(match e {
         Expression::String(s) => token(s)?.to_string(),
         Expression::Number(n) => n.to_string(),
