@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory, Parser, Subcommand};
 
 mod args;
+mod cmd_audit;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
@@ -79,6 +80,12 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
+    /// Compare what is deployed with the plan (rules: exactly, over the whole packet space)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  portmatrix audit rules -i inv.yaml --host web1 web1.nft.json\n  sudo portmatrix audit rules -i inv.yaml --host web1 --live"
+    )]
+    Audit(cmd_audit::AuditCmd),
     /// Print shell completions
     #[command(
         after_help = "Examples:\n  portmatrix completions bash > /etc/bash_completion.d/portmatrix\n  portmatrix completions zsh > ~/.zfunc/_portmatrix"
@@ -109,6 +116,7 @@ fn main() -> ExitCode {
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
+        Command::Audit(c) => cmd_audit::run(c),
         Command::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "portmatrix", &mut std::io::stdout());
             exit::CLEAN
