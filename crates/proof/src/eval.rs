@@ -3,8 +3,8 @@
 //! shares nothing with the sweep but the read-back model.
 
 use portmatrix_targets::read::{
-    addr_u128, Action, Chain, ChainId, Cond, CtState, Dim, Hook, Policy, ReadBack, TableFamily, Test, Values, Verdict as RbVerdict,
-    FAMILY_V4, FAMILY_V6,
+    addr_u128, Action, Chain, ChainId, Cond, Dim, Hook, Policy, ReadBack, TableFamily, Test, Values, Verdict as RbVerdict, FAMILY_V4,
+    FAMILY_V6,
 };
 use portmatrix_targets::{Chain as Kind, Family};
 
@@ -52,7 +52,7 @@ fn holds(c: &Cond, p: &Packet, kind: Kind) -> bool {
         return false;
     }
     let t = match &c.test {
-        Test::CtState(s) => s.contains(&CtState::New),
+        Test::CtState(s) => s.iter().any(|x| crate::space::ct_value(*x) == p.ct_state.value()),
         Test::DaddrLocal => kind == Kind::Input,
         Test::Region(clauses) => {
             // An interface the packet does not have fails the match either way.

@@ -6,7 +6,9 @@ use portmatrix_model::{IcmpType, Proto};
 use portmatrix_targets::read::net_range;
 use portmatrix_targets::{Family, Ruleset};
 
-use crate::space::{family_value, full, Bx, DPORT, DST, FAM, IIF, ITYPE, PROTO, SPORT, SRC};
+use crate::space::{
+    family_value, full, Bx, CT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, DPORT, DST, FAM, IIF, ITYPE, PROTO, SPORT, SRC,
+};
 
 /// One thing the plan intends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -17,6 +19,8 @@ pub enum Item {
     BaseIcmp(Proto, IcmpType),
     /// Everything on the loopback interface (input only).
     Loopback,
+    /// Packets of established and related connections.
+    ReturnTraffic,
 }
 
 pub fn proto_number(p: Proto) -> u8 {
@@ -36,8 +40,16 @@ fn addr_full(f: Family) -> (u128, u128) {
 /// The boxes of every intended item, each with its item.
 pub fn boxes(rs: &Ruleset, ifaces: usize, lo_class: Option<u128>) -> Vec<(Bx, Item)> {
     let mut out = Vec::new();
+    // New connections; invalid packets too when the base policy does not drop them.
+    let fresh = (CT_NEW, if rs.base.drop_invalid { CT_NEW } else { CT_INVALID });
+    if rs.base.return_traffic {
+        let mut b = full(ifaces);
+        b[CT] = (CT_ESTABLISHED, CT_RELATED);
+        out.push((b, Item::ReturnTraffic));
+    }
     for (i, r) in rs.rules.iter().enumerate() {
         let mut b = full(ifaces);
+        b[CT] = fresh;
         b[FAM] = (family_value(r.family), family_value(r.family));
         b[PROTO] = (proto_number(r.proto) as u128, proto_number(r.proto) as u128);
         let dsts: Vec<(u128, u128)> = if r.dst.is_empty() { vec![addr_full(r.family)] } else { r.dst.iter().map(net_range).collect() };
@@ -71,6 +83,7 @@ pub fn boxes(rs: &Ruleset, ifaces: usize, lo_class: Option<u128>) -> Vec<(Bx, It
             _ => continue,
         };
         let mut b = full(ifaces);
+        b[CT] = fresh;
         b[FAM] = (family_value(fam), family_value(fam));
         b[PROTO] = (proto_number(p) as u128, proto_number(p) as u128);
         b[ITYPE] = (n as u128, n as u128);
@@ -78,6 +91,7 @@ pub fn boxes(rs: &Ruleset, ifaces: usize, lo_class: Option<u128>) -> Vec<(Bx, It
     }
     if let (true, Some(lo)) = (rs.base.loopback, lo_class) {
         let mut b = full(ifaces);
+        b[CT] = fresh;
         b[IIF] = (lo, lo);
         out.push((b, Item::Loopback));
     }

@@ -213,7 +213,7 @@ impl<'a> Setup<'a> {
         }
         let mut items = Vec::new();
         for (b, item) in intent::boxes(intent, n, Some(lo)) {
-            let ignored = windows && matches!(item, Item::BaseIcmp(..) | Item::Loopback);
+            let ignored = windows && matches!(item, Item::BaseIcmp(..) | Item::Loopback | Item::ReturnTraffic);
             let idx = match items.iter().position(|i| *i == item) {
                 Some(i) => i,
                 None => {
@@ -223,6 +223,13 @@ impl<'a> Setup<'a> {
             };
             boxes.push(b);
             tags.push(if ignored { Tag::DontCare } else { Tag::Intent(idx as u32) });
+        }
+        if windows {
+            // Windows keeps connection state itself: only new connections are the script's.
+            let mut b = space::full(n);
+            b[space::CT] = (space::CT_ESTABLISHED, space::CT_INVALID);
+            boxes.push(b);
+            tags.push(Tag::DontCare);
         }
         for (pi, part) in prog.parts.iter().enumerate() {
             for (k, (b, _)) in part.boxes.iter().enumerate() {
@@ -462,13 +469,26 @@ impl<'a> Setup<'a> {
             Item::Loopback => {
                 Planned { kind: "loopback", reasons: Vec::new(), description: "everything on the loopback interface (base policy)".into() }
             }
+            Item::ReturnTraffic => Planned {
+                kind: "return-traffic",
+                reasons: Vec::new(),
+                description: "packets of established and related connections (base policy)".into(),
+            },
         }
     }
 
+    /// A packet of the cell, chosen to look ordinary: not a network's
+    /// first address, an ephemeral source port, a destination port above 0.
     fn witness(&self, cell: &Bx) -> Packet {
         let mut p = [0u128; D];
         for (d, v) in p.iter_mut().enumerate() {
-            *v = cell[d].0;
+            let (lo, hi) = cell[d];
+            *v = match d {
+                SRC | DST if hi - lo >= 2 => lo + 1,
+                SPORT => 49152u128.clamp(lo, hi),
+                DPORT if lo == 0 && hi > 0 => 1,
+                _ => lo,
+            };
         }
         Packet::from_point(&p, &self.ifaces)
     }

@@ -4,11 +4,11 @@
 //! every cell of the packet space.
 
 use portmatrix_targets::read::{
-    Action, Base, Chain as RbChain, ChainId, Clause, Cond, CtState, Dim, Hook, Origin, ReadBack, TableFamily, Test, Verdict,
+    Action, Base, Chain as RbChain, ChainId, Clause, Cond, Dim, Hook, Origin, ReadBack, TableFamily, Test, Verdict,
 };
 use portmatrix_targets::{Chain as Kind, Family};
 
-use crate::space::{full, restrict, Bx, Ifaces, FAM, IIF, OIF};
+use crate::space::{ct_value, full, restrict, Bx, Ifaces, CT, FAM, IIF, OIF};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LVerdict {
@@ -124,8 +124,23 @@ impl Lowerer<'_> {
             pos.push(b);
         }
         let holds = match &c.test {
-            // New connections: conntrack calls their first packet `new`.
-            Test::CtState(states) => states.contains(&CtState::New),
+            Test::CtState(states) => {
+                let mut b = full(n);
+                let boxes: Region = states
+                    .iter()
+                    .map(|s| {
+                        b[CT] = (ct_value(*s), ct_value(*s));
+                        (b, None)
+                    })
+                    .collect();
+                match (c.negated, boxes.is_empty()) {
+                    (false, true) => return false,
+                    (false, false) => pos.push(boxes),
+                    (true, false) => neg.push(boxes),
+                    (true, true) => {}
+                }
+                return true;
+            }
             // Input sees only packets to the host's own addresses; forward never does.
             Test::DaddrLocal => self.kind == Kind::Input,
             Test::Region(clauses) => {

@@ -1,8 +1,8 @@
 //! The packet space of new connections and its boxes.
 //!
-//! A packet is a point in nine dimensions: family, protocol, destination,
+//! A packet is a point in ten dimensions: family, protocol, destination,
 //! source, destination port, source port, ICMP type, input interface,
-//! output interface. Addresses are u128 (IPv4 in the low 32 bits, its
+//! output interface, and its connection's conntrack state. Addresses are u128 (IPv4 in the low 32 bits, its
 //! family dimension set apart); interfaces are classes of names (each name a
 //! ruleset mentions, each wildcard's remaining names, and "any other").
 //! Dimensions a protocol does not have (ports of ICMP, the type of TCP)
@@ -10,11 +10,13 @@
 
 use std::net::IpAddr;
 
-use portmatrix_targets::read::{addr_of, icmp_type_name, proto_name, Dim, IfName, Values, FAMILY_V4, FAMILY_V6, ICMP, ICMPV6, PORT_PROTOS};
+use portmatrix_targets::read::{
+    addr_of, icmp_type_name, proto_name, CtState, Dim, IfName, Values, FAMILY_V4, FAMILY_V6, ICMP, ICMPV6, PORT_PROTOS,
+};
 use portmatrix_targets::Family;
 use serde::Serialize;
 
-pub const D: usize = 9;
+pub const D: usize = 10;
 pub const FAM: usize = 0;
 pub const PROTO: usize = 1;
 pub const DST: usize = 2;
@@ -24,6 +26,25 @@ pub const SPORT: usize = 5;
 pub const ITYPE: usize = 6;
 pub const IIF: usize = 7;
 pub const OIF: usize = 8;
+/// Conntrack state: [`CT_NEW`], established, related, invalid, untracked.
+pub const CT: usize = 9;
+
+pub const CT_NEW: u128 = 0;
+pub const CT_ESTABLISHED: u128 = 1;
+pub const CT_RELATED: u128 = 2;
+pub const CT_INVALID: u128 = 3;
+pub const CT_UNTRACKED: u128 = 4;
+
+/// The state's value in the [`CT`] dimension.
+pub fn ct_value(s: CtState) -> u128 {
+    match s {
+        CtState::New => CT_NEW,
+        CtState::Established => CT_ESTABLISHED,
+        CtState::Related => CT_RELATED,
+        CtState::Invalid => CT_INVALID,
+        CtState::Untracked => CT_UNTRACKED,
+    }
+}
 
 /// A box: one inclusive interval per dimension.
 pub type Bx = [(u128, u128); D];
@@ -53,6 +74,7 @@ pub fn full(ifaces: usize) -> Bx {
     b[ITYPE] = (0, 255);
     b[IIF] = (0, ifaces as u128);
     b[OIF] = (0, ifaces as u128);
+    b[CT] = (0, CT_UNTRACKED);
     b
 }
 
@@ -94,9 +116,11 @@ impl Ifaces {
         exact.dedup();
         prefixes.sort();
         prefixes.dedup();
+        // "Any other name" first, so that witnesses prefer an ordinary
+        // interface to loopback or a named one.
         let mut classes = vec![Class::None];
-        classes.extend(exact.iter().cloned().map(Class::Exact));
         classes.extend(prefixes.iter().cloned().map(Class::Rest));
+        classes.extend(exact.iter().cloned().map(Class::Exact));
         Ifaces { classes, prefixes, exact }
     }
     /// Number of classes, not counting "no interface".
@@ -177,6 +201,45 @@ pub struct Packet {
     pub iif: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub oif: Option<String>,
+    /// The conntrack state of its connection.
+    pub ct_state: State,
+}
+
+/// Conntrack states a packet can be in (untracked packets are not in the space).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum State {
+    New,
+    Established,
+    Related,
+    Invalid,
+}
+
+impl State {
+    pub fn value(self) -> u128 {
+        match self {
+            State::New => CT_NEW,
+            State::Established => CT_ESTABLISHED,
+            State::Related => CT_RELATED,
+            State::Invalid => CT_INVALID,
+        }
+    }
+    pub fn of(v: u128) -> Self {
+        match v {
+            CT_ESTABLISHED => State::Established,
+            CT_RELATED => State::Related,
+            CT_INVALID => State::Invalid,
+            _ => State::New,
+        }
+    }
+    pub fn as_str(self) -> &'static str {
+        match self {
+            State::New => "new",
+            State::Established => "established",
+            State::Related => "related",
+            State::Invalid => "invalid",
+        }
+    }
 }
 
 impl Packet {
@@ -197,6 +260,7 @@ impl Packet {
             icmp_type_name: if icmp { icmp_type_name(proto, p[ITYPE] as u8) } else { None },
             iif: ifaces.name(p[IIF]),
             oif: ifaces.name(p[OIF]),
+            ct_state: State::of(p[CT]),
         }
     }
 
@@ -212,6 +276,7 @@ impl Packet {
         p[ITYPE] = self.icmp_type.unwrap_or(0) as u128;
         p[IIF] = self.iif.as_deref().map_or(NO_IFACE, |n| ifaces.index_of(n));
         p[OIF] = self.oif.as_deref().map_or(NO_IFACE, |n| ifaces.index_of(n));
+        p[CT] = self.ct_state.value();
         p
     }
 
@@ -228,6 +293,9 @@ impl std::fmt::Display for Packet {
             (a, Some(p)) => format!("{a}:{p}"),
             (a, None) => a.to_string(),
         };
+        if self.ct_state != State::New {
+            write!(f, "{} ", self.ct_state.as_str())?;
+        }
         write!(f, "{proto}")?;
         if let Some(t) = self.icmp_type {
             match self.icmp_type_name {
@@ -297,6 +365,7 @@ pub fn universe(dst: &dyn Fn(Family) -> Vec<(u128, u128)>, iif: &[(u128, u128)],
                         b[ITYPE] = itype;
                         b[IIF] = i;
                         b[OIF] = o;
+                        b[CT] = (CT_NEW, CT_INVALID);
                         out.push(b);
                     }
                 }

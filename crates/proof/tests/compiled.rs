@@ -22,9 +22,7 @@ fn compiled_rulesets_match_their_plan() {
                     }
                     _ => ReadBack::from_powershell(file(&files, ".ps1")).unwrap(),
                 };
-                let t = std::time::Instant::now();
                 let r = check(&p, &subject(&job), &rb).unwrap();
-                eprintln!("{} {target} {} {:?} {:?}", name(&ex), job.name, t.elapsed(), r.stats);
                 assert!(
                     r.exact_match,
                     "{} {target} {}: {}\n{}",

@@ -3,6 +3,9 @@
 
 #![allow(dead_code)]
 
+pub mod mutate;
+pub mod oracle;
+
 use std::path::{Path, PathBuf};
 
 use portmatrix_plan::{plan, Deployment, Plan};
