@@ -48,6 +48,11 @@ pub fn intended(rs: &Ruleset, p: &Packet) -> bool {
         return false;
     }
     let Some(proto) = proto_of(p.protocol) else { return false };
+    // ICMP is IPv4's and ICMPv6 IPv6's (as `explain` says; `BasePolicy::accepts`
+    // alone does not look at the family).
+    if (proto == Proto::Icmp && !p.src.is_ipv4()) || (proto == Proto::Icmpv6 && p.src.is_ipv4()) {
+        return false;
+    }
     let icmp_type = p.icmp_type.map(|t| IcmpType::from_number(proto, t));
     if let Some(None) = icmp_type {
         // A type the model has no name for: nothing plans it.
