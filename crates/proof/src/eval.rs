@@ -33,6 +33,7 @@ fn value(p: &Packet, d: Dim) -> Option<u128> {
         Dim::Sport => p.src_port.unwrap_or(0) as u128,
         Dim::Dport => p.dst_port.unwrap_or(0) as u128,
         Dim::IcmpType => p.icmp_type.unwrap_or(0) as u128,
+        Dim::CtState => p.ct_state.value(),
         Dim::Iif | Dim::Oif => return None,
     })
 }
@@ -52,7 +53,6 @@ fn holds(c: &Cond, p: &Packet, kind: Kind) -> bool {
         return false;
     }
     let t = match &c.test {
-        Test::CtState(s) => s.iter().any(|x| crate::space::ct_value(*x) == p.ct_state.value()),
         Test::DaddrLocal => kind == Kind::Input,
         Test::Region(clauses) => {
             // An interface the packet does not have fails the match either way.

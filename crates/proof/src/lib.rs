@@ -76,7 +76,7 @@ pub fn check_with(plan: &Plan, subject: &Subject, rb: &ReadBack, opts: &Options)
 /// `firewall_ruleset` made of the plan).
 pub fn check_ruleset(intent: &Ruleset, rb: &ReadBack, opts: &Options) -> Report {
     let setup = Setup::new(intent, rb, opts);
-    let mut agg = Aggregate::default();
+    let mut agg = Aggregate { lo: setup.ifaces.index_of("lo"), ..Aggregate::default() };
     let mut trues = Vec::new();
     sweep::sweep(&setup.boxes, &setup.key, |cell, act| {
         if let Some(c) = setup.classify(cell, act, &mut trues) {
@@ -246,8 +246,7 @@ impl<'a> Setup<'a> {
             }
         }
         let key = tags.iter().map(|t| *t == Tag::Universe).collect();
-        let mut notes =
-            vec!["compared over packets that open a new connection (conntrack state new); return traffic is not compared".to_string()];
+        let mut notes = vec!["compared over every packet of the conntrack states new, established, related and invalid".to_string()];
         if kind == Kind::Input {
             let own: Vec<String> = intent.own.iter().map(ToString::to_string).collect();
             notes.push(format!("destinations: the host's own addresses ({})", if own.is_empty() { "none".into() } else { own.join(", ") }));
@@ -701,8 +700,16 @@ struct ForeignAgg {
     unknown: bool,
 }
 
+/// How unusual a cell's packets are (lower makes a clearer witness): a
+/// packet of a new connection on an ordinary interface is plainest.
+fn plainness(cell: &Bx, lo: u128) -> u8 {
+    u8::from(cell[space::CT].0 != space::CT_NEW) * 2 + u8::from(cell[IIF].0 == lo)
+}
+
 #[derive(Default)]
 struct Aggregate {
+    /// The loopback interface's class.
+    lo: u128,
     index: HashMap<Key, usize>,
     entries: Vec<(Key, Agg)>,
     foreign: Vec<Option<ForeignAgg>>,
@@ -712,7 +719,13 @@ struct Aggregate {
 impl Aggregate {
     fn bump(&mut self, key: Key, cell: &Bx) {
         match self.index.get(&key) {
-            Some(&i) => self.entries[i].1.cells += 1,
+            Some(&i) => {
+                let a = &mut self.entries[i].1;
+                a.cells += 1;
+                if plainness(cell, self.lo) < plainness(&a.first, self.lo) {
+                    a.first = *cell;
+                }
+            }
             None => {
                 self.index.insert(key.clone(), self.entries.len());
                 self.entries.push((key, Agg { first: *cell, cells: 1 }));
@@ -734,7 +747,11 @@ impl Aggregate {
         for (pi, o) in c.foreign {
             let f = self.foreign[pi].get_or_insert_with(ForeignAgg::default);
             match (o, c.intent) {
-                (Outcome::Drop(a), Some(_)) if f.drops_planned.is_none() => f.drops_planned = Some((*cell, a)),
+                (Outcome::Drop(a), Some(_))
+                    if f.drops_planned.as_ref().is_none_or(|(c, _)| plainness(cell, self.lo) < plainness(c, self.lo)) =>
+                {
+                    f.drops_planned = Some((*cell, a))
+                }
                 (Outcome::Drop(_), None) if f.drops_unplanned.is_none() => f.drops_unplanned = Some(*cell),
                 (Outcome::Unknown(..), _) => f.unknown = true,
                 _ => {}

@@ -8,7 +8,7 @@ use portmatrix_targets::read::{
 };
 use portmatrix_targets::{Chain as Kind, Family};
 
-use crate::space::{ct_value, full, restrict, Bx, Ifaces, CT, FAM, IIF, OIF};
+use crate::space::{full, restrict, Bx, Ifaces, FAM, IIF, OIF};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LVerdict {
@@ -124,23 +124,6 @@ impl Lowerer<'_> {
             pos.push(b);
         }
         let holds = match &c.test {
-            Test::CtState(states) => {
-                let mut b = full(n);
-                let boxes: Region = states
-                    .iter()
-                    .map(|s| {
-                        b[CT] = (ct_value(*s), ct_value(*s));
-                        (b, None)
-                    })
-                    .collect();
-                match (c.negated, boxes.is_empty()) {
-                    (false, true) => return false,
-                    (false, false) => pos.push(boxes),
-                    (true, false) => neg.push(boxes),
-                    (true, true) => {}
-                }
-                return true;
-            }
             // Input sees only packets to the host's own addresses; forward never does.
             Test::DaddrLocal => self.kind == Kind::Input,
             Test::Region(clauses) => {

@@ -10,9 +10,7 @@
 
 use std::net::IpAddr;
 
-use portmatrix_targets::read::{
-    addr_of, icmp_type_name, proto_name, CtState, Dim, IfName, Values, FAMILY_V4, FAMILY_V6, ICMP, ICMPV6, PORT_PROTOS,
-};
+use portmatrix_targets::read::{addr_of, icmp_type_name, proto_name, Dim, IfName, Values, FAMILY_V4, FAMILY_V6, ICMP, ICMPV6, PORT_PROTOS};
 use portmatrix_targets::Family;
 use serde::Serialize;
 
@@ -35,17 +33,6 @@ pub const CT_RELATED: u128 = 2;
 pub const CT_INVALID: u128 = 3;
 pub const CT_UNTRACKED: u128 = 4;
 
-/// The state's value in the [`CT`] dimension.
-pub fn ct_value(s: CtState) -> u128 {
-    match s {
-        CtState::New => CT_NEW,
-        CtState::Established => CT_ESTABLISHED,
-        CtState::Related => CT_RELATED,
-        CtState::Invalid => CT_INVALID,
-        CtState::Untracked => CT_UNTRACKED,
-    }
-}
-
 /// A box: one inclusive interval per dimension.
 pub type Bx = [(u128, u128); D];
 
@@ -61,6 +48,7 @@ pub fn index(d: Dim) -> usize {
         Dim::IcmpType => ITYPE,
         Dim::Iif => IIF,
         Dim::Oif => OIF,
+        Dim::CtState => CT,
     }
 }
 

@@ -59,7 +59,13 @@ struct HostSpec {
 }
 
 fn host_strategy() -> impl Strategy<Value = HostSpec> {
-    (proptest::sample::subsequence(vec!["a", "b", "c"], 1..=3), any::<bool>(), proptest::bool::weighted(0.25), proptest::bool::weighted(0.85), any::<bool>())
+    (
+        proptest::sample::subsequence(vec!["a", "b", "c"], 1..=3),
+        any::<bool>(),
+        proptest::bool::weighted(0.25),
+        proptest::bool::weighted(0.85),
+        any::<bool>(),
+    )
         .prop_map(|(roles, v6, windows, managed, zone2)| HostSpec { roles, v6, windows, managed, zone2 })
 }
 
@@ -102,7 +108,8 @@ fn rulesets(p: &Plan) -> Vec<(Ruleset, Target, ReadBack, Vec<String>)> {
     let mut out = Vec::new();
     let mut jobs: Vec<(Job, Vec<Target>)> = Vec::new();
     for h in p.hosts.iter().filter(|h| h.managed) {
-        let targets = if h.os == Some(portmatrix_model::Os::Windows) { vec![Target::Windows] } else { vec![Target::Nftables, Target::Iptables] };
+        let targets =
+            if h.os == Some(portmatrix_model::Os::Windows) { vec![Target::Windows] } else { vec![Target::Nftables, Target::Iptables] };
         jobs.push((Job { kind: JobKind::Host, name: h.name.clone() }, targets));
     }
     jobs.push((Job { kind: JobKind::Firewall, name: "fw".into() }, vec![Target::Nftables, Target::Iptables]));
@@ -132,9 +139,20 @@ fn rulesets(p: &Plan) -> Vec<(Ruleset, Target, ReadBack, Vec<String>)> {
 fn packets(p: &Plan, rs: &Ruleset, picks: &[(usize, usize, usize, usize, usize, usize, usize)]) -> Vec<Packet> {
     let mut srcs: Vec<IpAddr> = p.hosts.iter().flat_map(|h| h.addresses.clone()).collect();
     srcs.extend(
-        ["172.16.0.0", "172.16.0.9", "172.16.255.255", "172.17.0.1", "172.16.200.1", "172.31.0.5", "192.0.2.1", "fd00:1::5", "fd00:2::1", "2001:db8::1"]
-            .iter()
-            .map(|s| s.parse::<IpAddr>().unwrap()),
+        [
+            "172.16.0.0",
+            "172.16.0.9",
+            "172.16.255.255",
+            "172.17.0.1",
+            "172.16.200.1",
+            "172.31.0.5",
+            "192.0.2.1",
+            "fd00:1::5",
+            "fd00:2::1",
+            "2001:db8::1",
+        ]
+        .iter()
+        .map(|s| s.parse::<IpAddr>().unwrap()),
     );
     let dsts: Vec<IpAddr> = if rs.chain == Chain::Input { rs.own.clone() } else { srcs.clone() };
     if dsts.is_empty() {
@@ -157,7 +175,15 @@ fn packets(p: &Plan, rs: &Ruleset, picks: &[(usize, usize, usize, usize, usize, 
             let dst = dsts.iter().copied().filter(|d| d.is_ipv4() == src.is_ipv4()).nth(di % dsts.len())?;
             let forward = rs.chain == Chain::Forward;
             let iif = if !forward && st % 7 == 6 { "lo" } else { "eth9" };
-            let mut pk = packet(src, dst, protos[pi % protos.len()], Some(ports[po % ports.len()]), Some(types[it % types.len()]), iif, forward.then_some("eth8"));
+            let mut pk = packet(
+                src,
+                dst,
+                protos[pi % protos.len()],
+                Some(ports[po % ports.len()]),
+                Some(types[it % types.len()]),
+                iif,
+                forward.then_some("eth8"),
+            );
             if let Some(s) = pk.src_port.as_mut() {
                 *s = sports[sp % sports.len()];
             }

@@ -8,7 +8,7 @@ use super::ipset::{self, IpSet};
 use super::names::{icmp_type_number, proto_number, ICMP, ICMPV6, PORT_PROTOS};
 use super::{
     Action, Base, Chain, ChainId, Clause, Cond, CtState, Dim, DocumentItem, Hook, IfName, Policy, ReadBack, ReadError, Rule, RuleLoc,
-    Syntax, TableFamily, Term, Test, Unjudged, Values, Verdict,
+    Syntax, TableFamily, Term, Unjudged, Values, Verdict,
 };
 use crate::ir::Family;
 
@@ -377,7 +377,7 @@ impl<'a> RuleParser<'a> {
                         None => self.cannot(format!("conntrack state `{s}`")),
                     }
                 }
-                self.conds.push(Cond { requires: Vec::new(), test: Test::CtState(states), negated: neg });
+                self.region(Vec::new(), vec![CtState::term(&states)], neg);
                 1
             }
             ("icmp", "--icmp-type") => self.icmp(a, false, neg),

@@ -44,10 +44,13 @@ pub enum Dim {
     Iif,
     /// Output interface (by name); packets to the host itself have none.
     Oif,
+    /// The conntrack state of the packet's connection ([`CtState::value`]).
+    CtState,
 }
 
 impl Dim {
-    pub const ALL: [Dim; 9] = [Dim::Family, Dim::Proto, Dim::Src, Dim::Dst, Dim::Sport, Dim::Dport, Dim::IcmpType, Dim::Iif, Dim::Oif];
+    pub const ALL: [Dim; 10] =
+        [Dim::Family, Dim::Proto, Dim::Src, Dim::Dst, Dim::Sport, Dim::Dport, Dim::IcmpType, Dim::Iif, Dim::Oif, Dim::CtState];
     pub fn name(self) -> &'static str {
         match self {
             Dim::Family => "family",
@@ -59,6 +62,7 @@ impl Dim {
             Dim::IcmpType => "ICMP type",
             Dim::Iif => "input interface",
             Dim::Oif => "output interface",
+            Dim::CtState => "conntrack state",
         }
     }
 }
@@ -178,6 +182,20 @@ impl CtState {
             _ => None,
         }
     }
+    /// The state's value in [`Dim::CtState`].
+    pub fn value(self) -> u128 {
+        match self {
+            CtState::New => 0,
+            CtState::Established => 1,
+            CtState::Related => 2,
+            CtState::Invalid => 3,
+            CtState::Untracked => 4,
+        }
+    }
+    /// A condition term: the state is one of these.
+    pub fn term(states: &[CtState]) -> Term {
+        (Dim::CtState, Values::Ranges(states.iter().map(|s| (s.value(), s.value())).collect()))
+    }
 }
 
 /// What a condition tests.
@@ -185,8 +203,6 @@ impl CtState {
 pub enum Test {
     /// The packet lies in one of these clauses.
     Region(Vec<Clause>),
-    /// The connection's state is one of these.
-    CtState(Vec<CtState>),
     /// `fib daddr type local`: the destination is an address of this machine.
     DaddrLocal,
 }

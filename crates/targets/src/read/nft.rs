@@ -478,6 +478,8 @@ enum Kind {
     NfProto,
     /// `meta protocol`: the ethertype.
     EtherType,
+    /// `ct state`: state names (a list is any of them).
+    CtState,
 }
 
 /// A packet field a match reads.
@@ -493,7 +495,6 @@ struct Key {
 /// What the left side of a match is.
 enum Left {
     Keys(Vec<Key>),
-    CtState,
     DaddrLocal,
 }
 
@@ -578,7 +579,6 @@ impl Cx<'_> {
         let left = body.get("left").ok_or("a match without a left side")?;
         let right = body.get("right").ok_or("a match without a right side")?;
         match self.left(left)? {
-            Left::CtState => Ok((ct_state(op, right)?, false)),
             Left::DaddrLocal => {
                 let local = match right {
                     Value::String(s) => s == "local",
@@ -609,7 +609,9 @@ impl Cx<'_> {
                 meta_key(key).map(|k| Left::Keys(vec![k]))
             }
             "ct" => match body.get("key").and_then(Value::as_str) {
-                Some("state") if body.get("dir").is_none() => Ok(Left::CtState),
+                Some("state") if body.get("dir").is_none() => {
+                    Ok(Left::Keys(vec![Key { dim: Dim::CtState, kind: Kind::CtState, requires: Vec::new(), raw_transport: false }]))
+                }
                 Some(other) => Err(format!("match on ct {other}")),
                 None => Err("match on ct without a key".into()),
             },
@@ -631,7 +633,7 @@ impl Cx<'_> {
                 for p in parts {
                     match self.left(p)? {
                         Left::Keys(k) => keys.extend(k),
-                        _ => return Err("concatenation with ct state or fib".into()),
+                        _ => return Err("concatenation with fib".into()),
                     }
                 }
                 Ok(Left::Keys(keys))
@@ -705,7 +707,7 @@ impl Cx<'_> {
         let data = body.get("data").ok_or("vmap without data")?;
         let keys = match self.left(key)? {
             Left::Keys(k) => k,
-            _ => return Err("vmap on ct state or fib".into()),
+            _ => return Err("vmap on fib".into()),
         };
         *raw |= keys.iter().any(|k| k.raw_transport);
         let (entries, set_name): (Vec<Value>, Option<&str>) = match data {
@@ -744,21 +746,6 @@ fn negation(op: &str) -> Judged<bool> {
         "!=" => Ok(true),
         other => Err(format!("operator `{other}`")),
     }
-}
-
-fn ct_state(op: &str, right: &Value) -> Judged<Cond> {
-    let names: Vec<Value> = match right {
-        Value::String(_) => vec![right.clone()],
-        Value::Array(a) => a.clone(),
-        Value::Object(_) => set_items(right),
-        _ => return Err("ct state compared with something other than state names".into()),
-    };
-    let mut states = Vec::new();
-    for n in &names {
-        let s = n.as_str().and_then(CtState::parse).ok_or_else(|| format!("unknown ct state {n}"))?;
-        states.push(s);
-    }
-    Ok(Cond { requires: Vec::new(), test: Test::CtState(states), negated: negation(op)? })
 }
 
 fn verdict(v: &Value) -> Judged<Verdict> {
@@ -885,8 +872,13 @@ fn values(kind: Kind, v: &Value) -> Judged<Values> {
         }
         return Ok(Values::Names(names));
     }
+    let items = match (kind, v) {
+        // `ct state established,related` lists its flags as a plain array.
+        (Kind::CtState, Value::Array(a)) => a.clone(),
+        _ => set_items(v),
+    };
     let mut ranges = Vec::new();
-    for item in set_items(v) {
+    for item in items {
         ranges.push(range(kind, unwrap_elem(&item).0)?);
     }
     Ok(Values::Ranges(ranges))
@@ -968,6 +960,10 @@ fn scalar(kind: Kind, v: &Value) -> Judged<u128> {
             Value::Number(n) if n.as_u64() == Some(0x0800) => Ok(FAMILY_V4),
             Value::Number(n) if n.as_u64() == Some(0x86dd) => Ok(FAMILY_V6),
             _ => Err(format!("meta protocol {v} (not IPv4 or IPv6)")),
+        },
+        Kind::CtState => match v.as_str().and_then(CtState::parse) {
+            Some(s) => Ok(s.value()),
+            None => Err(format!("ct state {v}")),
         },
         Kind::Ifname => Err("an interface name where a number is expected".into()),
     }
