@@ -20,7 +20,11 @@ struct Run {
 
 fn run(args: &[&str]) -> Run {
     let out = Command::new(BIN).args(args).env("NO_COLOR", "1").env_remove("COLUMNS").output().expect("runs");
-    Run { code: out.status.code().expect("exited"), stdout: String::from_utf8(out.stdout).unwrap(), stderr: String::from_utf8(out.stderr).unwrap() }
+    Run {
+        code: out.status.code().expect("exited"),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
 }
 
 /// Compiles every host and firewall of an example into a temporary directory.
