@@ -165,7 +165,9 @@ fn read_files(files: &[PathBuf]) -> Result<ReadBack, String> {
             }
             Some(Detected::IptablesSave(fam)) => {
                 let name = f.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-                let fam = fam.unwrap_or(if name.contains("ip6") || name.contains("v6") { Family::V6 } else if v4.is_some() { Family::V6 } else { Family::V4 });
+                // Nothing in the file tells: its name, else the second such file is IPv6.
+                let v6_named = name.contains("ip6") || name.contains("v6");
+                let fam = fam.unwrap_or(if v6_named || v4.is_some() { Family::V6 } else { Family::V4 });
                 if fam == Family::V4 {
                     &mut v4
                 } else {

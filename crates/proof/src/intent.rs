@@ -7,7 +7,7 @@ use portmatrix_targets::read::net_range;
 use portmatrix_targets::{Family, Ruleset};
 
 use crate::space::{
-    family_value, full, Bx, CT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, DPORT, DST, FAM, IIF, ITYPE, PROTO, SPORT, SRC,
+    family_value, full, Bx, Iv, CT, CT_ESTABLISHED, CT_INVALID, CT_NEW, CT_RELATED, DPORT, DST, FAM, IIF, ITYPE, PROTO, SPORT, SRC,
 };
 
 /// One thing the plan intends.
@@ -53,7 +53,7 @@ pub fn boxes(rs: &Ruleset, ifaces: usize, lo_class: Option<u128>) -> Vec<(Bx, It
         b[FAM] = (family_value(r.family), family_value(r.family));
         b[PROTO] = (proto_number(r.proto) as u128, proto_number(r.proto) as u128);
         let dsts: Vec<(u128, u128)> = if r.dst.is_empty() { vec![addr_full(r.family)] } else { r.dst.iter().map(net_range).collect() };
-        let shapes: Vec<((u128, u128), (u128, u128), (u128, u128))> = if r.proto.has_ports() {
+        let shapes: Vec<(Iv, Iv, Iv)> = if r.proto.has_ports() {
             let sports: Vec<(u128, u128)> = match &r.sports {
                 Some(s) => s.ranges().map(|(a, b)| (a as u128, b as u128)).collect(),
                 None => vec![(0, 65535)],

@@ -199,7 +199,7 @@ impl<'a> Setup<'a> {
             }
         };
         let all_ifaces: Vec<(u128, u128)> = (1..=n as u128).map(|i| (i, i)).collect();
-        let (iif, oif): (Vec<(u128, u128)>, Vec<(u128, u128)>) = match kind {
+        let (iif, oif): (Vec<space::Iv>, Vec<space::Iv>) = match kind {
             Kind::Input => (all_ifaces.clone(), vec![(space::NO_IFACE, space::NO_IFACE)]),
             // Routed packets never come from or go to loopback.
             Kind::Forward => {

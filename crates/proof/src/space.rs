@@ -33,8 +33,11 @@ pub const CT_RELATED: u128 = 2;
 pub const CT_INVALID: u128 = 3;
 pub const CT_UNTRACKED: u128 = 4;
 
+/// An inclusive interval of one dimension.
+pub type Iv = (u128, u128);
+
 /// A box: one inclusive interval per dimension.
-pub type Bx = [(u128, u128); D];
+pub type Bx = [Iv; D];
 
 /// The position of a model dimension in a box.
 pub fn index(d: Dim) -> usize {
@@ -329,7 +332,7 @@ pub fn universe(dst: &dyn Fn(Family) -> Vec<(u128, u128)>, iif: &[(u128, u128)],
     let mut out = Vec::new();
     for fam in [Family::V4, Family::V6] {
         let amax = if fam == Family::V4 { u32::MAX as u128 } else { u128::MAX };
-        let mut shapes: Vec<((u128, u128), (u128, u128), (u128, u128))> = Vec::new();
+        let mut shapes: Vec<(Iv, Iv, Iv)> = Vec::new();
         for &p in &PORT_PROTOS {
             shapes.push(((p as u128, p as u128), (0, 65535), (0, 0)));
         }

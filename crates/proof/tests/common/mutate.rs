@@ -268,56 +268,7 @@ pub fn nft(text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> 
             }
             (probe, format!("removed element {i} of @{name}"))
         }
-        Kind::WidenPrefix | Kind::WidenPorts => {
-            let s = sets(&doc);
-            let si = s[rng.below(s.len())];
-            let name = items(&doc)[si]["add"]["set"]["name"].as_str()?.to_string();
-            let n = items(&doc)[si]["add"]["set"]["elem"].as_array()?.len();
-            let i = rng.below(n);
-            let mut probe = element_probe(text, &name, i, ctx)?;
-            let mut elem = items(&doc)[si]["add"]["set"]["elem"][i].clone();
-            let mut parts = concat_of(&elem);
-            let what;
-            if kind == Kind::WidenPrefix {
-                // The source (or, on forward, sometimes the destination) prefix.
-                let k = if ctx.forward() && rng.below(2) == 1 { 1 } else { 0 };
-                let (a, len) = prefix_of(&parts[k])?;
-                if len == 0 {
-                    return None;
-                }
-                let shorter = len - rng.range(1, (len as u64).min(8)) as u8;
-                let full = if a.is_ipv4() { 32 } else { 128 };
-                let fam = if a.is_ipv4() { Family::V4 } else { Family::V6 };
-                let outside = addr_of(fam, addr_u128(a) ^ (1u128 << (full - len)));
-                if k == 0 {
-                    probe.src = outside;
-                } else {
-                    probe.dst = outside;
-                }
-                parts[k] = net_json(a, shorter);
-                what = format!("widened a prefix of element {i} of @{name} from /{len} to /{shorter}");
-            } else {
-                let last = parts.len() - 1;
-                let (a, b) = ports_of(&parts[last])?;
-                let k = rng.range(1, 16) as u16;
-                let (na, nb, p) = if rng.below(2) == 0 && b <= 65535 - k {
-                    (a, b + k, b + 1)
-                } else if a >= k {
-                    (a - k, b, a - 1)
-                } else {
-                    return None;
-                };
-                probe.dst_port = Some(p);
-                parts[last] = ports_json(na, nb);
-                what = format!("widened the ports of element {i} of @{name} from {a}-{b} to {na}-{nb}");
-            }
-            set_concat(&mut elem, parts);
-            items_mut(&mut doc)[si]["add"]["set"]["elem"][i] = elem;
-            if overlaps_sibling(&doc, si, i) {
-                return None;
-            }
-            (Some(probe), what)
-        }
+        Kind::WidenPrefix | Kind::WidenPorts => nft_widen(&mut doc, text, ctx, kind, rng)?,
         Kind::AddRule => {
             let fams = ctx.families();
             let fam = fams[rng.below(fams.len())];
@@ -354,40 +305,93 @@ pub fn nft(text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> 
             );
             (Some(p), "policy drop -> accept".into())
         }
-        Kind::ForeignAccept | Kind::ForeignDrop => {
-            let probe = if kind == Kind::ForeignDrop { Some(ctx.planned(rng)?) } else { None };
-            let fam = match &probe {
-                Some(p) => family_of(p),
-                None => {
-                    let fams = ctx.families();
-                    fams[rng.below(fams.len())]
-                }
-            };
-            let tfam = match (rng.below(2), fam) {
-                (0, _) => "inet",
-                (_, Family::V4) => "ip",
-                _ => "ip6",
-            };
-            let prio: i64 = if kind == Kind::ForeignAccept { -(rng.range(1, 300) as i64) } else { rng.range(0, 400) as i64 - 200 };
-            let name = format!("foreign{}", rng.range(0, 999));
-            let list = items_mut(&mut doc);
-            list.push(json!({"add": {"table": {"family": tfam, "name": name}}}));
-            list.push(json!({"add": {"chain": {"family": tfam, "table": name, "name": "c", "type": "filter", "hook": hook, "prio": prio, "policy": "accept"}}}));
-            if let Some(p) = &probe {
-                let l3 = if fam == Family::V4 { "ip" } else { "ip6" };
-                let expr = vec![
-                    json!({"match": {"op": "==", "left": {"payload": {"protocol": l3, "field": "saddr"}}, "right": p.src.to_string()}}),
-                    json!({"drop": null}),
-                ];
-                list.push(json!({"add": {"rule": {"family": tfam, "table": name, "chain": "c", "expr": expr}}}));
-            }
-            let policy = "accept";
-            (probe, format!("foreign {tfam} table {name}, {hook} priority {prio}, policy {policy}"))
-        }
+        Kind::ForeignAccept | Kind::ForeignDrop => nft_foreign(&mut doc, ctx, kind, hook, rng)?,
     };
     let mut out = serde_json::to_string_pretty(&doc).unwrap();
     out.push('\n');
     Some(Mutated { kind, files: vec![out], probe, what })
+}
+
+fn nft_widen(doc: &mut Value, text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<(Option<Packet>, String)> {
+    let s = sets(doc);
+    let si = s[rng.below(s.len())];
+    let name = items(doc)[si]["add"]["set"]["name"].as_str()?.to_string();
+    let n = items(doc)[si]["add"]["set"]["elem"].as_array()?.len();
+    let i = rng.below(n);
+    let mut probe = element_probe(text, &name, i, ctx)?;
+    let mut elem = items(doc)[si]["add"]["set"]["elem"][i].clone();
+    let mut parts = concat_of(&elem);
+    let what;
+    if kind == Kind::WidenPrefix {
+        // The source (or, on forward, sometimes the destination) prefix.
+        let k = if ctx.forward() && rng.below(2) == 1 { 1 } else { 0 };
+        let (a, len) = prefix_of(&parts[k])?;
+        if len == 0 {
+            return None;
+        }
+        let shorter = len - rng.range(1, (len as u64).min(8)) as u8;
+        let full = if a.is_ipv4() { 32 } else { 128 };
+        let fam = if a.is_ipv4() { Family::V4 } else { Family::V6 };
+        let outside = addr_of(fam, addr_u128(a) ^ (1u128 << (full - len)));
+        if k == 0 {
+            probe.src = outside;
+        } else {
+            probe.dst = outside;
+        }
+        parts[k] = net_json(a, shorter);
+        what = format!("widened a prefix of element {i} of @{name} from /{len} to /{shorter}");
+    } else {
+        let last = parts.len() - 1;
+        let (a, b) = ports_of(&parts[last])?;
+        let k = rng.range(1, 16) as u16;
+        let (na, nb, p) = if rng.below(2) == 0 && b <= 65535 - k {
+            (a, b + k, b + 1)
+        } else if a >= k {
+            (a - k, b, a - 1)
+        } else {
+            return None;
+        };
+        probe.dst_port = Some(p);
+        parts[last] = ports_json(na, nb);
+        what = format!("widened the ports of element {i} of @{name} from {a}-{b} to {na}-{nb}");
+    }
+    set_concat(&mut elem, parts);
+    items_mut(doc)[si]["add"]["set"]["elem"][i] = elem;
+    if overlaps_sibling(doc, si, i) {
+        return None;
+    }
+    Some((Some(probe), what))
+}
+
+fn nft_foreign(doc: &mut Value, ctx: &Ctx, kind: Kind, hook: &str, rng: &mut Rng) -> Option<(Option<Packet>, String)> {
+    let probe = if kind == Kind::ForeignDrop { Some(ctx.planned(rng)?) } else { None };
+    let fam = match &probe {
+        Some(p) => family_of(p),
+        None => {
+            let fams = ctx.families();
+            fams[rng.below(fams.len())]
+        }
+    };
+    let tfam = match (rng.below(2), fam) {
+        (0, _) => "inet",
+        (_, Family::V4) => "ip",
+        _ => "ip6",
+    };
+    let prio: i64 = if kind == Kind::ForeignAccept { -(rng.range(1, 300) as i64) } else { rng.range(0, 400) as i64 - 200 };
+    let name = format!("foreign{}", rng.range(0, 999));
+    let list = items_mut(doc);
+    list.push(json!({"add": {"table": {"family": tfam, "name": name}}}));
+    list.push(json!({"add": {"chain": {"family": tfam, "table": name, "name": "c", "type": "filter", "hook": hook, "prio": prio, "policy": "accept"}}}));
+    if let Some(p) = &probe {
+        let l3 = if fam == Family::V4 { "ip" } else { "ip6" };
+        let expr = vec![
+            json!({"match": {"op": "==", "left": {"payload": {"protocol": l3, "field": "saddr"}}, "right": p.src.to_string()}}),
+            json!({"drop": null}),
+        ];
+        list.push(json!({"add": {"rule": {"family": tfam, "table": name, "chain": "c", "expr": expr}}}));
+    }
+    let policy = "accept";
+    Some((probe, format!("foreign {tfam} table {name}, {hook} priority {prio}, policy {policy}")))
 }
 
 // ---------------------------------------------------------------- iptables
@@ -440,62 +444,7 @@ pub fn iptables(v4: &str, v6: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Opt
     let text = if fam == Family::V4 { v4 } else { v6 };
     let chain = if ctx.forward() { "FORWARD" } else { "INPUT" };
     let (new, probe, what) = match kind {
-        Kind::RemoveElement | Kind::WidenPrefix | Kind::WidenPorts => {
-            let lines = rule_lines(text, chain);
-            if lines.is_empty() {
-                return None;
-            }
-            let i = lines[rng.below(lines.len())];
-            let line = text.lines().nth(i)?;
-            let mut probe = line_probe(text, fam, i, ctx)?;
-            match kind {
-                Kind::RemoveElement => (replace_line(text, i, None), Some(probe), format!("removed line {}", i + 1)),
-                Kind::WidenPrefix => {
-                    let toks: Vec<&str> = line.split(' ').collect();
-                    let k = toks.iter().position(|t| *t == if ctx.forward() && rng.below(2) == 1 { "-d" } else { "-s" })?;
-                    let net: ipnet::IpNet = toks[k + 1].parse().ok()?;
-                    if net.prefix_len() == 0 {
-                        return None;
-                    }
-                    let shorter = net.prefix_len() - rng.range(1, (net.prefix_len() as u64).min(8)) as u8;
-                    let full = net.max_prefix_len();
-                    let outside = addr_of(fam, addr_u128(net.network()) ^ (1u128 << (full - net.prefix_len())));
-                    if toks[k] == "-s" {
-                        probe.src = outside;
-                    } else {
-                        probe.dst = outside;
-                    }
-                    let wide = ipnet::IpNet::new(net.network(), shorter).unwrap().trunc();
-                    let mut t: Vec<String> = toks.iter().map(|s| s.to_string()).collect();
-                    t[k + 1] = wide.to_string();
-                    (replace_line(text, i, Some(&t.join(" "))), Some(probe), format!("line {}: {net} -> {wide}", i + 1))
-                }
-                _ => {
-                    let toks: Vec<&str> = line.split(' ').collect();
-                    let k = toks.iter().position(|t| *t == "--dports")?;
-                    let items: Vec<&str> = toks[k + 1].split(',').collect();
-                    let j = rng.below(items.len());
-                    let (a, b) = match items[j].split_once(':') {
-                        Some((a, b)) => (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?),
-                        None => (items[j].parse().ok()?, items[j].parse().ok()?),
-                    };
-                    let step = rng.range(1, 16) as u16;
-                    if b > 65535 - step {
-                        return None;
-                    }
-                    let mut list: Vec<String> = items.iter().map(|s| s.to_string()).collect();
-                    list[j] = format!("{a}:{}", b + step);
-                    let joined = list.join(",");
-                    if multiport_weight(&joined) > 15 {
-                        return None;
-                    }
-                    probe.dst_port = Some(b + 1);
-                    let mut t: Vec<String> = toks.iter().map(|s| s.to_string()).collect();
-                    t[k + 1] = joined;
-                    (replace_line(text, i, Some(&t.join(" "))), Some(probe), format!("line {}: port {a}-{b} widened by {step}", i + 1))
-                }
-            }
-        }
+        Kind::RemoveElement | Kind::WidenPrefix | Kind::WidenPorts => ipt_edit(text, fam, chain, ctx, kind, rng)?,
         Kind::AddRule => {
             let src = ctx.stranger(fam, rng);
             let dst = ctx.dst(fam)?;
@@ -553,6 +502,64 @@ pub fn iptables(v4: &str, v6: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Opt
     };
     let files = if fam == Family::V4 { vec![new, v6.to_string()] } else { vec![v4.to_string(), new] };
     Some(Mutated { kind, files, probe, what })
+}
+
+/// Removes or widens one accept rule line.
+fn ipt_edit(text: &str, fam: Family, chain: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<(String, Option<Packet>, String)> {
+    let lines = rule_lines(text, chain);
+    if lines.is_empty() {
+        return None;
+    }
+    let i = lines[rng.below(lines.len())];
+    let line = text.lines().nth(i)?;
+    let mut probe = line_probe(text, fam, i, ctx)?;
+    Some(match kind {
+        Kind::RemoveElement => (replace_line(text, i, None), Some(probe), format!("removed line {}", i + 1)),
+        Kind::WidenPrefix => {
+            let toks: Vec<&str> = line.split(' ').collect();
+            let k = toks.iter().position(|t| *t == if ctx.forward() && rng.below(2) == 1 { "-d" } else { "-s" })?;
+            let net: ipnet::IpNet = toks[k + 1].parse().ok()?;
+            if net.prefix_len() == 0 {
+                return None;
+            }
+            let shorter = net.prefix_len() - rng.range(1, (net.prefix_len() as u64).min(8)) as u8;
+            let full = net.max_prefix_len();
+            let outside = addr_of(fam, addr_u128(net.network()) ^ (1u128 << (full - net.prefix_len())));
+            if toks[k] == "-s" {
+                probe.src = outside;
+            } else {
+                probe.dst = outside;
+            }
+            let wide = ipnet::IpNet::new(net.network(), shorter).unwrap().trunc();
+            let mut t: Vec<String> = toks.iter().map(|s| s.to_string()).collect();
+            t[k + 1] = wide.to_string();
+            (replace_line(text, i, Some(&t.join(" "))), Some(probe), format!("line {}: {net} -> {wide}", i + 1))
+        }
+        _ => {
+            let toks: Vec<&str> = line.split(' ').collect();
+            let k = toks.iter().position(|t| *t == "--dports")?;
+            let items: Vec<&str> = toks[k + 1].split(',').collect();
+            let j = rng.below(items.len());
+            let (a, b) = match items[j].split_once(':') {
+                Some((a, b)) => (a.parse::<u16>().ok()?, b.parse::<u16>().ok()?),
+                None => (items[j].parse().ok()?, items[j].parse().ok()?),
+            };
+            let step = rng.range(1, 16) as u16;
+            if b > 65535 - step {
+                return None;
+            }
+            let mut list: Vec<String> = items.iter().map(|s| s.to_string()).collect();
+            list[j] = format!("{a}:{}", b + step);
+            let joined = list.join(",");
+            if multiport_weight(&joined) > 15 {
+                return None;
+            }
+            probe.dst_port = Some(b + 1);
+            let mut t: Vec<String> = toks.iter().map(|s| s.to_string()).collect();
+            t[k + 1] = joined;
+            (replace_line(text, i, Some(&t.join(" "))), Some(probe), format!("line {}: port {a}-{b} widened by {step}", i + 1))
+        }
+    })
 }
 
 // ---------------------------------------------------------------- PowerShell
