@@ -2,13 +2,14 @@
 //! `audit rules` reads a ruleset back (files or the local kernel) and runs
 //! the exact check of `portmatrix-proof` on it.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::Command as Process;
 
 use clap::{Args, Subcommand, ValueEnum};
 use portmatrix_proof::{Options, Report};
-use portmatrix_targets::read::{detect, Detected, ReadBack, ReadError};
-use portmatrix_targets::{Family, Subject};
+use portmatrix_targets::read::files::{self, Input};
+use portmatrix_targets::read::ReadBack;
+use portmatrix_targets::Subject;
 
 use crate::exit;
 
@@ -135,85 +136,15 @@ fn print(r: &Report, format: AuditFormat) {
     }
 }
 
-fn read_text(p: &Path) -> Result<String, String> {
-    let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
-    String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", p.display()))
-}
-
-fn located(p: &Path, e: ReadError) -> String {
-    format!("{}: {e}", p.display())
-}
-
 /// Reads the given files into one read-back ruleset.
 fn read_files(files: &[PathBuf]) -> Result<ReadBack, String> {
-    let mut nft: Option<(PathBuf, String)> = None;
-    let mut v4: Option<(PathBuf, String)> = None;
-    let mut v6: Option<(PathBuf, String)> = None;
-    let mut ipset: Option<String> = None;
-    let mut ps: Option<(PathBuf, String)> = None;
-    for f in files {
-        let text = read_text(f)?;
-        let slot = match detect(&text) {
-            Some(Detected::NftJson) => &mut nft,
-            Some(Detected::PowerShell) => &mut ps,
-            Some(Detected::IpsetSave) => {
-                if ipset.is_some() {
-                    return Err(format!("{}: a second ipset file; give one `ipset save` output", f.display()));
-                }
-                ipset = Some(text);
-                continue;
-            }
-            Some(Detected::IptablesSave(fam)) => {
-                let name = f.file_name().map(|n| n.to_string_lossy().to_ascii_lowercase()).unwrap_or_default();
-                // Nothing in the file tells: its name, else the second such file is IPv6.
-                let v6_named = name.contains("ip6") || name.contains("v6");
-                let fam = fam.unwrap_or(if v6_named || v4.is_some() { Family::V6 } else { Family::V4 });
-                if fam == Family::V4 {
-                    &mut v4
-                } else {
-                    &mut v6
-                }
-            }
-            None => {
-                return Err(format!(
-                    "{}: not a ruleset this command reads (nftables JSON, iptables-save, ip6tables-save, ipset save or a portmatrix PowerShell script)",
-                    f.display()
-                ))
-            }
-        };
-        if let Some((prev, _)) = slot {
-            return Err(format!("{} and {} hold the same kind of ruleset; give one of each", prev.display(), f.display()));
-        }
-        *slot = Some((f.clone(), text));
+    let mut inputs = Vec::new();
+    for p in files {
+        let bytes = std::fs::read(p).map_err(|e| format!("cannot read {}: {e}", p.display()))?;
+        let text = String::from_utf8(bytes).map_err(|_| format!("{} is not UTF-8 text", p.display()))?;
+        inputs.push(Input { name: p.display().to_string(), text });
     }
-    if let Some((p, t)) = ps {
-        if nft.is_some() || v4.is_some() || v6.is_some() {
-            return Err(format!("{}: a Windows script cannot be combined with Linux rulesets", p.display()));
-        }
-        return ReadBack::from_powershell(&t).map_err(|e| located(&p, e));
-    }
-    let ipt = if v4.is_some() || v6.is_some() {
-        let rb = ReadBack::from_iptables_save(v4.as_ref().map(|x| x.1.as_str()), v6.as_ref().map(|x| x.1.as_str()), ipset.as_deref());
-        let path = v4.as_ref().or(v6.as_ref()).map(|x| x.0.clone()).unwrap_or_default();
-        Some(rb.map_err(|e| located(&path, e))?)
-    } else {
-        if ipset.is_some() {
-            return Err("an ipset file without iptables-save output".into());
-        }
-        None
-    };
-    let iptables_nft = [&v4, &v6].iter().any(|x| x.as_ref().is_some_and(|(_, t)| t.contains("(nf_tables)")));
-    match (nft, ipt) {
-        (Some((p, t)), ipt) => {
-            let n = ReadBack::from_nft_json(&t).map_err(|e| located(&p, e))?;
-            Ok(match ipt {
-                Some(i) => ReadBack::merge_live(n, i, iptables_nft),
-                None => n,
-            })
-        }
-        (None, Some(i)) => Ok(i),
-        (None, None) => Err("no ruleset given".into()),
-    }
+    files::combine(inputs).map_err(|e| e.to_string())
 }
 
 /// Runs a program that prints a ruleset; `None` when it is not installed.
@@ -234,23 +165,5 @@ fn read_live() -> Result<ReadBack, String> {
     let v6 = output_of("ip6tables-save", &[])?;
     // ipset is optional: without it, `-m set` rules are reported as not judged.
     let ipset = output_of("ipset", &["save"]).ok().flatten();
-    if nft.is_none() && v4.is_none() && v6.is_none() {
-        return Err("neither nft nor iptables-save is installed: nothing to read".into());
-    }
-    let iptables_nft = v4.as_deref().is_some_and(|t| t.contains("(nf_tables)"));
-    let n = match &nft {
-        Some(t) => Some(ReadBack::from_nft_json(t).map_err(|e| format!("nft -j list ruleset: {e}"))?),
-        None => None,
-    };
-    let i = if v4.is_some() || v6.is_some() {
-        Some(ReadBack::from_iptables_save(v4.as_deref(), v6.as_deref(), ipset.as_deref()).map_err(|e| format!("iptables-save: {e}"))?)
-    } else {
-        None
-    };
-    Ok(match (n, i) {
-        (Some(n), Some(i)) => ReadBack::merge_live(n, i, iptables_nft),
-        (Some(n), None) => n,
-        (None, Some(i)) => i,
-        (None, None) => unreachable!("checked above"),
-    })
+    files::live(nft.as_deref(), v4.as_deref(), v6.as_deref(), ipset.as_deref()).map_err(|e| e.to_string())
 }

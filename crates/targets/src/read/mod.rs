@@ -13,6 +13,7 @@
 //! [`ipset`] `save` file for `-m set`), [`powershell`] (the script
 //! portmatrix's windows backend writes).
 
+pub mod files;
 pub mod ipset;
 pub mod iptables;
 mod names;
