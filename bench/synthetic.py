@@ -2,6 +2,11 @@
 """Writes a synthetic inventory of N hosts running the five catalog products.
 
 Usage: bench/synthetic.py 10000 target/release/portmatrix > /tmp/big.yaml
+       bench/synthetic.py 10000 target/release/portmatrix --duplicate-last > /tmp/load.yaml
+
+`--duplicate-last` writes the last host twice: loading then reads and checks
+the whole inventory and fails on that duplicate key (exit 2) before any
+planning, so timing it times the load alone (see bench/plan-scale.sh).
 
 Each product gets N/5 hosts, one internal role per host, round-robin, with
 contiguous addresses per product (as real server subnets would be). Every
@@ -11,8 +16,10 @@ import json
 import subprocess
 import sys
 
-n = int(sys.argv[1]) if len(sys.argv) > 1 else 10000
-binary = sys.argv[2] if len(sys.argv) > 2 else "target/release/portmatrix"
+flags = [a for a in sys.argv[1:] if a.startswith("--")]
+args = [a for a in sys.argv[1:] if not a.startswith("--")]
+n = int(args[0]) if len(args) > 0 else 10000
+binary = args[1] if len(args) > 1 else "target/release/portmatrix"
 products = {
     "acd": ("jtel-acd", "{ redundancy: true }", "{}"),
     "stack": ("jtel-stack", "{}", "{}"),
@@ -43,4 +50,6 @@ for pi, (name, rs) in enumerate(roles.items()):
         role = internal[i % len(internal)]
         addr = f"10.{pi + 1}.{i // 250}.{i % 250 + 1}"
         out.append(f"  {name}-{i}: {{ addresses: [{addr}], zone: servers, roles: [{name}/{role}] }}")
+if "--duplicate-last" in flags:
+    out.append(out[-1])
 print("\n".join(out))

@@ -6,6 +6,7 @@ cd "$(dirname "$0")/.."
 
 need_pkgs=()
 command -v nft >/dev/null || need_pkgs+=(nftables)
+command -v ansible-playbook >/dev/null || need_pkgs+=(ansible-core)
 command -v iptables-restore >/dev/null || need_pkgs+=(iptables)
 command -v ip >/dev/null || need_pkgs+=(iproute2)
 command -v chromium >/dev/null || need_pkgs+=(chromium)

@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use portmatrix_model::diag::Diagnostics;
-use portmatrix_model::lint::{lint_matrix, DENY_BY_DEFAULT};
+use portmatrix_model::lint::lint_matrix;
 use portmatrix_model::yaml::{self, Node, NodeKind};
 use portmatrix_model::{Cond, Flow, Matrix, PortSet, Severity, SourceFile, Span};
 
@@ -129,7 +129,7 @@ fn check_file(path: &Path) -> Vec<String> {
     let mut fail = |msg: String| problems.push(format!("{name}: {msg}"));
 
     for k in keys(&root) {
-        if !["matrix", "version", "flow_count", "checks"].contains(&k) {
+        if !["matrix", "version", "flow_count", "features", "checks"].contains(&k) {
             fail(format!("unknown key `{k}` in the expectation file"));
         }
     }
@@ -157,6 +157,12 @@ fn check_file(path: &Path) -> Vec<String> {
     let count: usize = text(get(&root, "flow_count").expect("flow_count:"), "flow_count").parse().expect("flow_count is a number");
     if m.flows.len() != count {
         fail(format!("flow_count: the matrix has {} flows, expected {count}", m.flows.len()));
+    }
+
+    if let Some(features) = get(&root, "features") {
+        for p in check_features(&spec, &m, features) {
+            fail(p);
+        }
     }
 
     let Some(NodeKind::Seq(checks)) = get(&root, "checks").map(|n| &n.kind) else {
@@ -249,6 +255,42 @@ fn check_file(path: &Path) -> Vec<String> {
     problems
 }
 
+/// The optional `features:` map: each named feature's default and its
+/// exclusive group (`none` when it must have none).
+fn check_features(spec: &str, m: &Matrix, features: &Node) -> Vec<String> {
+    let mut problems = Vec::new();
+    let NodeKind::Map(entries) = &features.kind else {
+        return vec!["`features` is not a map".into()];
+    };
+    for (k, want) in entries {
+        let fname = text(k, "feature name");
+        let what = format!("{spec} feature {fname}");
+        let Some(f) = m.features.get(fname) else {
+            problems.push(format!("{what}: no such feature in the matrix"));
+            continue;
+        };
+        for key in keys(want) {
+            if !["default", "exclusive"].contains(&key) {
+                problems.push(format!("{what}: unknown key `{key}`"));
+            }
+        }
+        if let Some(d) = get(want, "default") {
+            let d = text(d, "default");
+            if d != f.default.to_string() {
+                problems.push(format!("{what}: default is {}, expected {d}", f.default));
+            }
+        }
+        if let Some(x) = get(want, "exclusive") {
+            let x = text(x, "exclusive");
+            let got = f.exclusive.as_deref().unwrap_or("none");
+            if x != got {
+                problems.push(format!("{what}: exclusive is `{got}`, expected `{x}`"));
+            }
+        }
+    }
+    problems
+}
+
 #[test]
 fn catalog_matches_expectations() {
     let files = expect_files();
@@ -301,14 +343,15 @@ fn every_catalog_matrix_loads() {
     }
 }
 
-/// `portmatrix check` on the catalog: nothing that fails without
-/// `--deny warnings` (an unaccepted `duplicate` or `listen-conflict`).
+/// `portmatrix check --deny warnings` on the catalog: no open finding at
+/// all, in particular no lint error (a flow from `any` whose acceptance does
+/// not quote the document) and no unaccepted `duplicate` or `listen-conflict`.
 #[test]
 fn catalog_passes_check() {
     let mut failing = Vec::new();
     for m in all_matrices() {
         for d in lint_matrix(&m) {
-            if d.severity == Severity::Warning && DENY_BY_DEFAULT.contains(&d.code) {
+            if d.severity != Severity::Accepted {
                 failing.push(d.short());
             }
             if d.severity == Severity::Accepted {
@@ -316,7 +359,27 @@ fn catalog_passes_check() {
             }
         }
     }
-    assert!(failing.is_empty(), "unaccepted findings that fail `check`:\n{}", failing.join("\n"));
+    assert!(failing.is_empty(), "unaccepted findings that fail `check --deny warnings`:\n{}", failing.join("\n"));
+}
+
+/// The catalog is held to the catalog's lint rules: its files are known as
+/// catalog files, so a flow from `any` there is an error unless accepted
+/// with the document's own words.
+#[test]
+fn catalog_files_are_linted_as_catalog() {
+    for e in portmatrix_catalog::entries() {
+        assert!(portmatrix_model::lint::is_catalog_file(e.path), "{} is not recognised as a catalog file", e.path);
+        let m = e.load().unwrap_or_else(|d| panic!("{}: {d:?}", e.path));
+        for f in m.flows.iter().filter(|f| f.from.iter().any(|n| n.value == "any")) {
+            let reason = f.accept.get("any-source").map(String::as_str).unwrap_or("");
+            assert!(
+                portmatrix_model::lint::quotes_any_wording(reason),
+                "{} flow `{}` is from `any` without quoting the document's any / Internet / all: {reason:?}",
+                e.path,
+                f.id.value
+            );
+        }
+    }
 }
 
 #[test]

@@ -10,7 +10,7 @@ use clap::Args;
 #[derive(Args, Debug, Clone)]
 pub struct InventoryArg {
     /// The inventory (a deployment's YAML file)
-    #[arg(short = 'i', long = "inventory", value_name = "FILE")]
+    #[arg(short = 'i', long = "inventory", value_name = "FILE", value_hint = clap::ValueHint::FilePath)]
     pub inventory: PathBuf,
 }
 

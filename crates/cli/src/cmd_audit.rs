@@ -12,6 +12,7 @@ use portmatrix_targets::read::ReadBack;
 use portmatrix_targets::Subject;
 
 use crate::exit;
+use crate::failure::{Failure, Outcome};
 
 #[derive(Subcommand)]
 pub enum AuditCmd {
@@ -63,50 +64,29 @@ pub struct RulesArgs {
     /// The nftables table portmatrix wrote (`compile --table`)
     #[arg(long, value_name = "NAME", default_value = "portmatrix", value_parser = crate::args::parse_table_name)]
     pub table: String,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = AuditFormat::Table)]
     pub format: AuditFormat,
 }
 
-pub fn run(c: AuditCmd) -> u8 {
+pub fn run(c: AuditCmd) -> Outcome {
     match c {
         AuditCmd::Rules(a) => rules(a),
     }
 }
 
-fn rules(a: RulesArgs) -> u8 {
-    let plan = match crate::cmd_plan::load_plan(&a.inventory.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
+fn rules(a: RulesArgs) -> Outcome {
+    let plan = crate::cmd_plan::plan_of(&a.inventory.inventory)?;
+    let subject = match (a.host, a.firewall) {
+        (Some(h), _) => Subject::Host(h),
+        (_, Some(f)) => Subject::Firewall(f),
+        _ => return Err("say what to check: --host NAME or --firewall NAME".into()),
     };
-    let subject = match (&a.host, &a.firewall) {
-        (Some(h), _) => Subject::Host(h.clone()),
-        (_, Some(f)) => Subject::Firewall(f.clone()),
-        _ => {
-            eprintln!("error: say what to check: --host NAME or --firewall NAME");
-            return exit::UNUSABLE;
-        }
-    };
-    let rb = if a.live { read_live() } else { read_files(&a.files) };
-    let rb = match rb {
-        Ok(rb) => rb,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::UNUSABLE;
-        }
-    };
-    let report = match portmatrix_proof::check_with(&plan, &subject, &rb, &Options { table: a.table.clone() }) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::UNUSABLE;
-        }
-    };
+    let rb = if a.live { read_live()? } else { read_files(&a.files)? };
+    let report =
+        portmatrix_proof::check_with(&plan, &subject, &rb, &Options { table: a.table }).map_err(|e| Failure::Message(e.to_string()))?;
     print(&report, a.format);
-    if report.exact_match {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
-    }
+    Ok(if report.exact_match { exit::CLEAN } else { exit::FINDINGS })
 }
 
 fn print(r: &Report, format: AuditFormat) {

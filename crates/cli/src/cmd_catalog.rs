@@ -1,7 +1,7 @@
 //! `portmatrix catalog`: the built-in matrices.
 
 use clap::Subcommand;
-use portmatrix_report::table::Table;
+use portmatrix_report::table::{Cell, Table};
 
 use crate::output::{self, Format};
 
@@ -13,6 +13,7 @@ pub enum CatalogCmd {
         /// Also list older versions kept for comparison
         #[arg(long)]
         all: bool,
+        /// Output format
         #[arg(long, short, value_enum, default_value_t = Format::Table)]
         format: Format,
     },
@@ -21,33 +22,28 @@ pub enum CatalogCmd {
     Show(crate::cmd_show::ShowArgs),
 }
 
-pub fn run(cmd: CatalogCmd) -> u8 {
+pub fn run(cmd: CatalogCmd) -> crate::failure::Outcome {
     match cmd {
         CatalogCmd::List { all, format } => {
-            let mut matrices = match portmatrix_catalog::all() {
-                Ok(m) => m,
-                Err(d) => {
-                    crate::diagnostics::print_all(&d);
-                    return crate::exit::UNUSABLE;
-                }
-            };
+            let mut matrices = portmatrix_catalog::all()?;
             if !all {
                 matrices = crate::matrices::catalog();
             }
             let mut t = Table::new(&["id", "version", "title", "roles", "flows", "features", "params"]);
             for m in &matrices {
+                let count = |n: usize| Cell::Int(n as i64);
                 t.push(vec![
-                    m.matrix.value.clone(),
-                    m.version.value.clone(),
-                    m.title.clone(),
-                    m.roles.len().to_string(),
-                    m.flows.len().to_string(),
-                    m.features.len().to_string(),
-                    m.params.len().to_string(),
+                    Cell::from(m.matrix.value.clone()),
+                    Cell::from(m.version.value.clone()),
+                    Cell::from(m.title.clone()),
+                    count(m.roles.len()),
+                    count(m.flows.len()),
+                    count(m.features.len()),
+                    count(m.params.len()),
                 ]);
             }
             output::print(&output::table(&t, format));
-            crate::exit::CLEAN
+            Ok(crate::exit::CLEAN)
         }
         CatalogCmd::Show(args) => crate::cmd_show::run(args),
     }

@@ -24,7 +24,8 @@ pub enum Deny {
 #[command(after_help = "Checks each file completely and reports every problem at once.\n\n\
 Errors (the file cannot be used) exit 2. Lint findings: `duplicate` and `listen-conflict` exit 1; \
 the others (plaintext, any-source, wide-range, no-default) are warnings and exit 1 only with \
-`--deny warnings`. A finding the matrix accepts (`accept: { code: reason }`) is listed as accepted \
+`--deny warnings`, except `any-source` in a catalog matrix (a file in a directory named `catalog`), \
+which is an error unless accepted with the document's own wording quoted. A finding the matrix accepts (`accept: { code: reason }`) is listed as accepted \
 and never fails.\n\n\
 Examples:\n  portmatrix check catalog/*.yaml\n  portmatrix check --deny warnings my-product.yaml\n  portmatrix check --format json my-product.yaml | jq '.[] | select(.severity==\"error\")'\n  portmatrix check jtel-acd            # a catalog id works too")]
 pub struct CheckArgs {
@@ -34,6 +35,7 @@ pub struct CheckArgs {
     /// Make every warning a failure
     #[arg(long, value_enum)]
     pub deny: Option<Deny>,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = CheckFormat::Text)]
     pub format: CheckFormat,
     /// Do not list accepted findings
@@ -41,7 +43,7 @@ pub struct CheckArgs {
     pub hide_accepted: bool,
 }
 
-pub fn run(a: CheckArgs) -> u8 {
+pub fn run(a: CheckArgs) -> crate::failure::Outcome {
     let mut all: Vec<Diagnostic> = Vec::new();
     let mut unusable = false;
     let mut summary = Vec::new();
@@ -49,7 +51,7 @@ pub fn run(a: CheckArgs) -> u8 {
         match crate::matrices::load(f) {
             Ok(m) => {
                 let findings = lint_matrix(&m);
-                let open = findings.iter().filter(|d| d.severity == Severity::Warning).count();
+                let open = findings.iter().filter(|d| d.severity != Severity::Accepted).count();
                 summary.push(format!("{f}: {} flows, {open} finding(s), {} accepted", m.flows.len(), findings.len() - open));
                 all.extend(findings);
             }
@@ -63,7 +65,10 @@ pub fn run(a: CheckArgs) -> u8 {
     if a.hide_accepted {
         all.retain(|d| d.severity != Severity::Accepted);
     }
-    let fails = |d: &Diagnostic| d.severity == Severity::Warning && (a.deny.is_some() || DENY_BY_DEFAULT.contains(&d.code));
+    // Lint errors (`any-source` in a catalog matrix) fail like deny-by-default warnings.
+    let fails = |d: &Diagnostic| {
+        d.severity == Severity::Error || (d.severity == Severity::Warning && (a.deny.is_some() || DENY_BY_DEFAULT.contains(&d.code)))
+    };
     match a.format {
         CheckFormat::Json => {
             let v: Vec<_> = all
@@ -77,9 +82,7 @@ pub fn run(a: CheckArgs) -> u8 {
             crate::output::print(&(serde_json::to_string_pretty(&v).expect("JSON") + "\n"));
         }
         CheckFormat::Short => {
-            for d in &all {
-                println!("{}", d.short());
-            }
+            crate::output::print(&all.iter().map(|d| d.short() + "\n").collect::<String>());
         }
         CheckFormat::Text => {
             crate::diagnostics::print_all(&all);
@@ -88,11 +91,13 @@ pub fn run(a: CheckArgs) -> u8 {
             }
         }
     }
-    if unusable {
+    // check's output is the diagnostics themselves: an unusable file is an
+    // exit code here, already printed in the chosen format.
+    Ok(if unusable {
         crate::exit::UNUSABLE
     } else if all.iter().any(fails) {
         crate::exit::FINDINGS
     } else {
         crate::exit::CLEAN
-    }
+    })
 }

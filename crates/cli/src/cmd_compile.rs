@@ -18,13 +18,14 @@ Examples:\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --ho
 pub struct CompileArgs {
     #[command(flatten)]
     pub inventory: crate::args::InventoryArg,
+    /// Firewall syntax to write
     #[arg(short, long, value_enum)]
     pub target: Target,
     /// One managed host (input rules)
-    #[arg(long, value_name = "HOST", conflicts_with_all = ["firewall", "all"])]
+    #[arg(long, value_name = "HOST", conflicts_with_all = ["firewall", "all"], add = clap_complete::ArgValueCompleter::new(crate::complete::hosts))]
     pub host: Option<String>,
     /// One network firewall (forward rules)
-    #[arg(long, value_name = "FIREWALL", conflicts_with = "all")]
+    #[arg(long, value_name = "FIREWALL", conflicts_with = "all", add = clap_complete::ArgValueCompleter::new(crate::complete::firewalls))]
     pub firewall: Option<String>,
     /// Every managed host the target fits, and every network firewall
     #[arg(long)]

@@ -23,24 +23,22 @@ pub struct QueryArgs {
     /// Search only the given files, not the catalog
     #[arg(long)]
     pub no_catalog: bool,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
 }
 
-pub fn run(a: QueryArgs) -> u8 {
+pub fn run(a: QueryArgs) -> crate::failure::Outcome {
     let mut matrices: Vec<Matrix> = if a.no_catalog { Vec::new() } else { crate::matrices::catalog() };
-    let mut bad = false;
+    let mut errors = Vec::new();
     for f in &a.files {
         match crate::matrices::load(f) {
             Ok(m) => matrices.push(m),
-            Err(d) => {
-                crate::diagnostics::print_all(&d);
-                bad = true;
-            }
+            Err(d) => errors.extend(d),
         }
     }
-    if bad {
-        return crate::exit::UNUSABLE;
+    if !errors.is_empty() {
+        return Err(errors.into());
     }
     let filter = FlowFilter { role: a.role.clone(), feature: None, port: a.port.map(|p| p.0), proto: a.port.and_then(|p| p.1) };
     let mut t = Table::new(&["matrix", "listener", "title", "proto", "ports", "from", "flow", "when"]);
@@ -80,5 +78,5 @@ pub fn run(a: QueryArgs) -> u8 {
     if !found {
         eprintln!("no flow matches");
     }
-    crate::exit::CLEAN
+    Ok(crate::exit::CLEAN)
 }

@@ -49,8 +49,9 @@ pub struct RenderArgs {
     pub matrix: Option<String>,
     /// Render the plan of this inventory instead of a matrix: the planned
     /// connections (XLSX: a sheet per zone pair and per host) and a diagram of the zones
-    #[arg(long, short = 'i', value_name = "INV")]
+    #[arg(long, short = 'i', value_name = "FILE")]
     pub inventory: Option<PathBuf>,
+    /// Output format (a document or a diagram)
     #[arg(long, short, value_enum)]
     pub format: RenderFormat,
     /// Write to this file (atomically) instead of standard output
@@ -58,36 +59,19 @@ pub struct RenderArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn run(a: RenderArgs) -> u8 {
+pub fn run(a: RenderArgs) -> crate::failure::Outcome {
     let format = a.format.report();
     let bytes = match (&a.matrix, &a.inventory) {
-        (Some(spec), _) => {
-            let m = match crate::matrices::load(spec) {
-                Ok(m) => m,
-                Err(d) => {
-                    crate::diagnostics::print_all(&d);
-                    return crate::exit::UNUSABLE;
-                }
-            };
-            match render_matrix(&m, format) {
-                Ok(b) => b,
-                Err(e) => {
-                    eprintln!("error: {e}");
-                    return crate::exit::UNUSABLE;
-                }
-            }
-        }
-        (None, Some(inv)) => match render_inventory(inv, format) {
-            Ok(b) => b,
-            Err(code) => return code,
-        },
-        (None, None) => unreachable!("clap requires MATRIX or --inventory"),
+        (Some(spec), _) => render_matrix(&crate::matrices::load(spec)?, format)?,
+        (None, Some(inv)) => render_inventory(inv, format)?,
+        (None, None) => return Err("give a matrix (catalog id or file) or --inventory FILE".into()),
     };
-    emit(a.output.as_deref(), format, &bytes)
+    emit(a.output.as_deref(), format, &bytes)?;
+    Ok(crate::exit::CLEAN)
 }
 
 /// Writes the rendering to a file, or to standard output (never binary to a terminal).
-fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> u8 {
+fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> Result<(), crate::failure::Failure> {
     match output {
         Some(path) => {
             let r = if format.is_binary() {
@@ -95,34 +79,60 @@ fn emit(output: Option<&std::path::Path>, format: Format, bytes: &[u8]) -> u8 {
             } else {
                 crate::output::write_atomic(path, &String::from_utf8_lossy(bytes))
             };
-            match r {
-                Ok(()) => crate::exit::CLEAN,
-                Err(e) => {
-                    eprintln!("error: cannot write {}: {e}", path.display());
-                    crate::exit::UNUSABLE
-                }
-            }
+            r.map_err(|e| format!("cannot write {}: {e}", path.display()).into())
         }
         None => {
             if format.is_binary() && std::io::stdout().is_terminal() {
-                eprintln!(
-                    "error: {} is binary; write it to a file with `-o FILE` or redirect standard output",
+                return Err(format!(
+                    "{} is binary; write it to a file with `-o FILE` or redirect standard output",
                     format.extension().to_uppercase()
-                );
-                return crate::exit::UNUSABLE;
+                )
+                .into());
             }
             let mut out = std::io::stdout().lock();
             let _ = out.write_all(bytes);
             let _ = out.flush();
-            crate::exit::CLEAN
+            Ok(())
         }
     }
 }
 
-fn render_inventory(inv: &std::path::Path, format: Format) -> Result<Vec<u8>, u8> {
-    let plan = crate::cmd_plan::load_plan(inv)?;
-    portmatrix_report::plan_report::render_plan(&plan, format).map_err(|e| {
-        eprintln!("error: {e}");
-        crate::exit::UNUSABLE
-    })
+fn render_inventory(inv: &std::path::Path, format: Format) -> Result<Vec<u8>, crate::failure::Failure> {
+    let (dep, plan) = crate::cmd_plan::deployment_plan_of(inv)?;
+    let cover = portmatrix_report::change_request::Cover::new(&dep, &cover_date());
+    Ok(portmatrix_report::plan_report::render_change_request(&plan, Some(&cover), format)?)
+}
+
+/// The date on a change request's cover: `SOURCE_DATE_EPOCH` when set (for
+/// reproducible documents), else today (UTC), as YYYY-MM-DD.
+pub fn cover_date() -> String {
+    let secs = std::env::var("SOURCE_DATE_EPOCH")
+        .ok()
+        .and_then(|s| s.trim().parse::<i64>().ok())
+        .unwrap_or_else(|| std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64));
+    let (y, m, d) = civil_from_days(secs.div_euclid(86_400));
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+/// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
+fn civil_from_days(z: i64) -> (i64, u32, u32) {
+    let z = z + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn dates_from_days() {
+        assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+        assert_eq!(super::civil_from_days(19_782), (2024, 2, 29));
+        assert_eq!(super::civil_from_days(-1), (1969, 12, 31));
+    }
 }

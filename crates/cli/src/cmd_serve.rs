@@ -5,11 +5,18 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use portmatrix_report::web::{App, Server};
+use portmatrix_web::{App, Server};
+
+use crate::failure::{Failure, Outcome};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n\nThe server listens on loopback unless told otherwise; it has no authentication."
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n  portmatrix serve -i site.yaml --compare old/site.yaml\n\n\
+With --compare, the UI also shows what changed from the older inventory to the served one (/diff/deployment): the \
+connections to open and to close, filtered by firewall and zone pair, and the delta change request to download \
+(the same documents as `portmatrix diff OLD NEW --format xlsx|html|md|csv`).\n\nThe server listens on loopback unless told otherwise; it has no authentication. It answers only to the \
+host names it listens as (its address, and localhost when it listens on loopback): a request for any other Host \
+gets 421, so a web page that rebinds its own name to this address cannot read the deployment."
 )]
 pub struct ServeArgs {
     /// Matrix files (or catalog ids) to show besides the catalog
@@ -22,49 +29,32 @@ pub struct ServeArgs {
     /// --format json` or `portmatrix lab --format json`
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Also show what changed from this older inventory to the one of -i:
+    /// what to open and to close, and the delta change request
+    #[arg(long, value_name = "OLD_INV", requires = "inventory")]
+    pub compare: Option<PathBuf>,
     /// Address to listen on; port 0 picks a free port
     #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR:PORT")]
     pub listen: SocketAddr,
 }
 
-pub fn run(a: ServeArgs) -> u8 {
+pub fn run(a: ServeArgs) -> Outcome {
     let mut matrices = Vec::new();
-    match portmatrix_catalog::all() {
-        Ok(all) => {
-            for m in all {
-                let current = portmatrix_catalog::get(&m.matrix.value).is_some_and(|c| c.is_ok_and(|c| c.version == m.version));
-                let key = if current { m.matrix.value.clone() } else { m.key() };
-                matrices.push((key, m));
-            }
-        }
-        Err(d) => {
-            crate::diagnostics::print_all(&d);
-            return crate::exit::UNUSABLE;
-        }
+    for m in portmatrix_catalog::all()? {
+        let current = portmatrix_catalog::get(&m.matrix.value).is_some_and(|c| c.is_ok_and(|c| c.version == m.version));
+        let key = if current { m.matrix.value.clone() } else { m.key() };
+        matrices.push((key, m));
     }
     for spec in &a.matrices {
-        match crate::matrices::load(spec) {
-            Ok(m) => {
-                let mut key = m.key();
-                if matrices.iter().any(|(k, _)| *k == key) {
-                    key = format!("{key}~{}", matrices.len());
-                }
-                matrices.push((key, m));
-            }
-            Err(d) => {
-                crate::diagnostics::print_all(&d);
-                return crate::exit::UNUSABLE;
-            }
+        let m = crate::matrices::load(spec)?;
+        let mut key = m.key();
+        if matrices.iter().any(|(k, _)| *k == key) {
+            key = format!("{key}~{}", matrices.len());
         }
+        matrices.push((key, m));
     }
     let results = match &a.results {
-        Some(f) => match portmatrix_report::web::results::load_results(f) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                eprintln!("error: {e}");
-                return crate::exit::UNUSABLE;
-            }
-        },
+        Some(f) => Some(portmatrix_web::results::load_results(f).map_err(|e| Failure::Message(e.to_string()))?),
         None => None,
     };
     if !a.listen.ip().is_loopback() {
@@ -72,32 +62,27 @@ pub fn run(a: ServeArgs) -> u8 {
     }
     let mut app = App::new(matrices);
     if let Some(inv) = &a.inventory {
-        match crate::cmd_plan::load_plan(inv) {
-            Ok(plan) => app = app.with_plan(plan),
-            Err(code) => return code,
+        let (dep, plan) = crate::cmd_plan::deployment_plan_of(inv)?;
+        let date = crate::cmd_render::cover_date();
+        if let Some(old) = &a.compare {
+            let (old_dep, old_plan) = crate::cmd_plan::deployment_plan_of(old)?;
+            let diff = portmatrix_diff::diff_deployments(&old_plan, &plan);
+            let cover = portmatrix_report::delta::DeltaCover::new(&old_dep, &dep, &date);
+            app = app.with_comparison(portmatrix_web::diff::Comparison { diff, cover });
         }
+        let cover = portmatrix_report::change_request::Cover::new(&dep, &date);
+        app = app.with_plan(plan).with_cover(cover);
     }
     if let Some(r) = results {
         app = app.with_results(r);
     }
-    let server = match Server::bind(a.listen, app) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("error: cannot listen on {}: {e}", a.listen);
-            return crate::exit::UNUSABLE;
-        }
-    };
+    let server = Server::bind(a.listen, app).map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
     let addr = server.local_addr().unwrap_or(a.listen);
     {
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "portmatrix: serving on http://{addr}/ (Ctrl-C to stop)");
         let _ = out.flush();
     }
-    match server.run() {
-        Ok(()) => crate::exit::CLEAN,
-        Err(e) => {
-            eprintln!("error: {e}");
-            crate::exit::UNUSABLE
-        }
-    }
+    server.run().map_err(|e| e.to_string())?;
+    Ok(crate::exit::CLEAN)
 }

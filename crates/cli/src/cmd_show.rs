@@ -13,6 +13,7 @@ use crate::output::{self, Format};
 pub struct ShowArgs {
     /// A catalog id (`jtel-acd`, `jtel-acd@previous`) or a matrix file
     pub matrix: String,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = Format::Table)]
     pub format: Format,
     /// Only flows from or to this role (id, title or the document's name for it)
@@ -36,19 +37,12 @@ pub fn parse_port_proto(s: &str) -> Result<(u16, Option<Proto>), String> {
     Ok((port, proto))
 }
 
-pub fn run(a: ShowArgs) -> u8 {
-    let m = match crate::matrices::load(&a.matrix) {
-        Ok(m) => m,
-        Err(d) => {
-            crate::diagnostics::print_all(&d);
-            return crate::exit::UNUSABLE;
-        }
-    };
+pub fn run(a: ShowArgs) -> crate::failure::Outcome {
+    let m = crate::matrices::load(&a.matrix)?;
     if let Some(f) = &a.feature {
         if !m.features.contains_key(f.as_str()) {
             let known: Vec<&str> = m.features.keys().map(|k| k.value.as_str()).collect();
-            eprintln!("error: `{}` has no feature `{f}`; features: {}", m.matrix.value, known.join(", "));
-            return crate::exit::UNUSABLE;
+            return Err(format!("`{}` has no feature `{f}`; features: {}", m.matrix.value, known.join(", ")).into());
         }
     }
     let filter =
@@ -76,5 +70,5 @@ pub fn run(a: ShowArgs) -> u8 {
         }
     };
     output::print(&text);
-    crate::exit::CLEAN
+    Ok(crate::exit::CLEAN)
 }

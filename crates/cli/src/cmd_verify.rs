@@ -8,10 +8,11 @@ use clap::{Args, ValueEnum};
 use portmatrix_plan::Plan;
 use portmatrix_verify::flows::{host_nodes, probe_plan, ProbeOptions};
 use portmatrix_verify::probe::{ProbeConfig, ProbeResult, Target};
-use portmatrix_verify::responder::{read_receipts_file, BindState, ResponderConfig};
+use portmatrix_verify::responder::{read_receipts, BindState, Rate, ReceiptCaps, ResponderConfig};
 use portmatrix_verify::{lab, output as vout, parse_proto_ports, Key, PortSet, Proto};
 
 use crate::exit;
+use crate::failure::{Failure, Outcome};
 
 #[derive(Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum ResultFormat {
@@ -23,23 +24,43 @@ pub enum ResultFormat {
     Junit,
 }
 
-/// The shared secret: `--key` or the PORTMATRIX_KEY environment variable.
-fn key(arg: &Option<String>) -> Result<Key, u8> {
-    match arg.clone().or_else(|| std::env::var("PORTMATRIX_KEY").ok()) {
-        Some(k) if !k.is_empty() => Ok(Key::from_secret(k.as_bytes())),
-        _ => {
-            eprintln!("error: give the shared secret with --key or PORTMATRIX_KEY (the same on responder and prober)");
-            Err(exit::UNUSABLE)
-        }
+/// How responder and prober get the shared secret (flattened into both).
+#[derive(Args)]
+pub struct KeyArgs {
+    /// File holding the shared secret, readable only by you (chmod 600); else PORTMATRIX_KEY
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Removed: a key on the command line can be read by every user of the machine
+    #[arg(long, hide = true, num_args = 0..=1, default_missing_value = "", value_name = "KEY")]
+    pub key: Option<String>,
+}
+
+/// The shared secret: `--key-file` or the PORTMATRIX_KEY environment
+/// variable, never the command line.
+fn key(a: &KeyArgs) -> Result<Key, Failure> {
+    if a.key.is_some() {
+        return Err(format!(
+            "--key is no longer accepted: a key on the command line can be read by every user of this machine \
+             (ps, /proc/PID/cmdline). Put it in a file only you can read and pass --key-file PATH \
+             (umask 077; printf %s \"$SECRET\" > key), or set {}",
+            portmatrix_verify::token::KEY_ENV
+        )
+        .into());
+    }
+    Key::load(a.key_file.as_deref(), std::env::var_os(portmatrix_verify::token::KEY_ENV)).map_err(|e| e.to_string().into())
+}
+
+/// A rate in probes per second: positive and finite.
+fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!("`{s}` is not a positive number of probes per second")),
     }
 }
 
-fn emit(text: &str, out: &Option<PathBuf>) -> Result<(), u8> {
+fn emit(text: &str, out: &Option<PathBuf>) -> Result<(), Failure> {
     match out {
-        Some(p) => crate::output::write_atomic(p, text).map_err(|e| {
-            eprintln!("error: writing {}: {e}", p.display());
-            exit::UNUSABLE
-        }),
+        Some(p) => crate::output::write_atomic(p, text).map_err(|e| format!("writing {}: {e}", p.display()).into()),
         None => {
             crate::output::print(text);
             Ok(())
@@ -55,8 +76,8 @@ fn render(results: &[ProbeResult], format: ResultFormat, suite: &str) -> String 
     }
 }
 
-fn load_plan(inv: &std::path::Path) -> Result<Plan, u8> {
-    crate::cmd_plan::load_plan(inv)
+fn plan_of(inv: &std::path::Path) -> Result<Plan, Failure> {
+    crate::cmd_plan::plan_of(inv)
 }
 
 /// Warns when the host's inventory addresses are not on this machine (the
@@ -75,14 +96,18 @@ fn warn_missing_addresses(host: &str, addrs: &[IpAddr]) {
 // ---------------------------------------------------------------- responder
 
 #[derive(Args)]
-#[command(after_help = "The responder answers each probe with a token (HMAC of the probe's nonce, the \
-destination address, port and protocol under the host's key), so the prober knows which host answered. \
-A UDP answer is never larger than its request; each source is rate-limited; ports already taken are \
-reported as in-use. It runs until SIGINT or SIGTERM.\n\n\
-Examples:\n  PORTMATRIX_KEY=s3cret portmatrix responder -i examples/jtel-acd.yaml --host acd-web1\n  \
-portmatrix responder --key s3cret --name web1 --bind 10.0.0.5 --listen tcp:80,443 --listen udp:5060 --receipts /tmp/receipts.jsonl")]
+#[command(after_help = "The responder answers each probe with its observations (protocol, the address and \
+port the probe reached, the source address and port it came from, its host name), signed with a token under \
+the host's key: the prober knows which host answered and that nobody changed the reply on the way. It listens \
+only on the host's own addresses (never 0.0.0.0 or ::). A UDP answer is never larger than its request; probes \
+are rate-limited per source address, per /24 or /64, and in all; the receipt log is capped. Ports already \
+taken are reported as in-use. It runs until SIGINT or SIGTERM and then says what it recorded and dropped.\n\n\
+The key comes from --key-file (a file only you can read) or PORTMATRIX_KEY, never from the command line.\n\n\
+Examples:\n  portmatrix responder -i examples/jtel-acd.yaml --host acd-web1 --key-file ~/.config/portmatrix/key\n  \
+PORTMATRIX_KEY=\"$(cat key)\" portmatrix responder -i inv.yaml --host web1 --bind 10.0.0.5 --receipts /var/tmp/receipts.jsonl\n  \
+portmatrix responder --key-file key --name web1 --bind 10.0.0.5 --bind 2001:db8::5 --listen tcp:80,443 --listen udp:5060")]
 pub struct ResponderArgs {
-    /// The inventory: listen on every port the host must accept
+    /// The inventory: listen on every port the host must accept, on the host's addresses
     #[arg(short, long, requires = "host")]
     pub inventory: Option<PathBuf>,
     /// The host of the inventory this machine is
@@ -94,77 +119,84 @@ pub struct ResponderArgs {
     /// Without an inventory: the host name the token is made for
     #[arg(long, default_value = "responder", conflicts_with = "inventory")]
     pub name: String,
-    /// Addresses to bind (default: the host's inventory addresses, else 0.0.0.0 and ::)
-    #[arg(long)]
+    /// Addresses to listen on (repeatable): required without an inventory; with one, some of the host's addresses (default: all)
+    #[arg(long, value_name = "ADDR", required_unless_present = "inventory")]
     pub bind: Vec<IpAddr>,
-    /// The shared secret (else PORTMATRIX_KEY)
-    #[arg(long)]
-    pub key: Option<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Append a receipt per probe (nonce, source, time) to this JSON-lines file
     #[arg(long)]
     pub receipts: Option<PathBuf>,
     /// Serve the receipts on this Unix socket (a prober on the machine reads it with --receipts)
     #[arg(long)]
     pub control: Option<PathBuf>,
+    /// Most receipts kept in memory, and written to the --receipts file
+    #[arg(long, default_value_t = ReceiptCaps::default().max_count)]
+    pub max_receipts: usize,
+    /// Most MiB of receipts kept in memory, and in the --receipts file
+    #[arg(long, value_name = "MIB", default_value_t = ReceiptCaps::default().max_bytes >> 20)]
+    pub max_receipts_mib: u64,
     /// Most ports bound per protocol and address; larger sets are sampled
     #[arg(long, default_value_t = 512)]
     pub sample_limit: usize,
-    /// Probes per second allowed per source address
-    #[arg(long, default_value_t = 2000.0)]
+    /// Probes per second answered per source address (bursts of twice that)
+    #[arg(long, value_parser = parse_rate, default_value_t = 2000.0)]
     pub rate: f64,
+    /// Probes per second answered per source /24 (IPv4) or /64 (IPv6)
+    #[arg(long, value_parser = parse_rate, default_value_t = 4000.0)]
+    pub prefix_rate: f64,
+    /// Probes per second answered in all
+    #[arg(long, value_parser = parse_rate, default_value_t = 20000.0)]
+    pub global_rate: f64,
 }
 
-pub fn responder(a: ResponderArgs) -> u8 {
-    let key = match key(&a.key) {
-        Ok(k) => k,
-        Err(c) => return c,
-    };
-    let (name, mut addrs, listen) = match (&a.inventory, &a.host) {
-        (Some(inv), Some(host)) => {
-            let plan = match load_plan(inv) {
-                Ok(p) => p,
-                Err(c) => return c,
-            };
-            let Some(h) = plan.host(host) else {
-                let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-                eprintln!("error: no host `{host}` in the inventory; hosts: {}", names.join(", "));
-                return exit::UNUSABLE;
-            };
-            let pp = probe_plan(&plan, &host_nodes(&plan), &ProbeOptions::default());
-            let listen = pp.listen.get(host).cloned().unwrap_or_default();
-            (host.clone(), h.addresses.clone(), listen)
+/// What a responder serves: its host name, addresses and port sets.
+struct Served {
+    name: String,
+    addrs: Vec<IpAddr>,
+    listen: Vec<(Proto, PortSet)>,
+}
+
+/// What the responder serves, from the inventory or from the flags.
+fn responder_listen(a: &ResponderArgs) -> Result<Served, Failure> {
+    let (Some(inv), Some(host)) = (&a.inventory, &a.host) else {
+        let mut listen = Vec::new();
+        for l in &a.listen {
+            listen.push(parse_proto_ports(l).map_err(|e| format!("--listen {e}"))?);
         }
-        _ => {
-            let mut listen = Vec::new();
-            for l in &a.listen {
-                match parse_proto_ports(l) {
-                    Ok(x) => listen.push(x),
-                    Err(e) => {
-                        eprintln!("error: --listen {e}");
-                        return exit::UNUSABLE;
-                    }
-                }
-            }
-            (a.name.clone(), Vec::new(), listen)
-        }
+        return Ok(Served { name: a.name.clone(), addrs: a.bind.clone(), listen });
     };
+    let plan = plan_of(inv)?;
+    let Some(h) = plan.host(host) else {
+        let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
+        return Err(format!("no host `{host}` in the inventory; hosts: {}", names.join(", ")).into());
+    };
+    if let Some(foreign) = a.bind.iter().find(|b| !h.addresses.contains(b)) {
+        let own: Vec<String> = h.addresses.iter().map(|a| a.to_string()).collect();
+        return Err(format!("--bind {foreign} is not an address of {host} in the inventory (its addresses: {})", own.join(", ")).into());
+    }
+    let addrs = if a.bind.is_empty() { h.addresses.clone() } else { a.bind.clone() };
+    let pp = probe_plan(&plan, &host_nodes(&plan), &ProbeOptions::default());
+    let listen = pp.listen.get(host).cloned().unwrap_or_default();
+    Ok(Served { name: host.clone(), addrs, listen })
+}
+
+pub fn responder(a: ResponderArgs) -> Outcome {
+    let key = key(&a.key)?;
+    let Served { name, addrs, listen } = responder_listen(&a)?;
     if listen.iter().all(|(p, s): &(Proto, PortSet)| *p == Proto::Icmp || s.is_empty()) {
-        eprintln!("error: nothing to listen on (give --listen, or a host that accepts tcp or udp flows)");
-        return exit::UNUSABLE;
+        return Err("nothing to listen on (give --listen, or a host that accepts tcp or udp flows)".into());
     }
-    if !a.bind.is_empty() {
-        addrs = a.bind.clone();
-    }
-    if addrs.is_empty() {
-        addrs = vec!["0.0.0.0".parse().expect("literal"), "::".parse().expect("literal")];
-    }
-    warn_missing_addresses(&name, &addrs);
     let mut cfg = ResponderConfig::new(name.clone(), key, addrs, listen);
     cfg.sample_limit = a.sample_limit;
-    cfg.rate_per_sec = a.rate;
-    cfg.rate_burst = a.rate * 2.0;
+    cfg.limits.per_address = Rate::per_sec(a.rate);
+    cfg.limits.per_prefix = Rate::per_sec(a.prefix_rate);
+    cfg.limits.global = Rate::per_sec(a.global_rate);
+    cfg.receipt_caps = ReceiptCaps { max_count: a.max_receipts, max_bytes: a.max_receipts_mib.saturating_mul(1 << 20) };
     cfg.receipts_file = a.receipts.clone();
     cfg.control = a.control.clone();
+    cfg.check().map_err(|e| e.to_string())?;
+    warn_missing_addresses(&name, &cfg.addrs);
     let r = portmatrix_verify::responder::serve_until_signal(&cfg, |rep| {
         for n in &rep.notes {
             eprintln!("note: {n}");
@@ -181,14 +213,23 @@ pub fn responder(a: ResponderArgs) -> u8 {
         eprintln!("responder {name}: listening on {} socket(s); Ctrl-C or SIGTERM stops it", rep.listening());
     });
     match r {
-        Ok(()) => {
-            eprintln!("responder {name}: stopped");
-            exit::CLEAN
+        Ok(stats) => {
+            eprintln!("responder {name}: stopped; receipts: {}", stats.receipts.summary(&cfg.receipt_caps));
+            let d = stats.rate_limited;
+            if d.total() > 0 {
+                eprintln!(
+                    "responder {name}: rate limit dropped {} probe(s): {} per address, {} per prefix, {} over the global rate, \
+                     {} while too many sources were tracked",
+                    d.total(),
+                    d.address,
+                    d.prefix,
+                    d.global,
+                    d.table_full
+                );
+            }
+            Ok(exit::CLEAN)
         }
-        Err(e) => {
-            eprintln!("error: {e}");
-            exit::UNUSABLE
-        }
+        Err(e) => Err(e.to_string().into()),
     }
 }
 
@@ -199,9 +240,11 @@ pub fn responder(a: ResponderArgs) -> u8 {
 it arrived, no answer came back), refused (RST or ICMP error, with the address that sent it), wrong-host \
 (token mismatch), nat (delivered from another source address: a warning), local. Exit 1 if a required flow \
 fails or a forbidden probe gets through.\n\n\
-Examples:\n  PORTMATRIX_KEY=s3cret portmatrix probe -i examples/jtel-acd.yaml --from acd-lb1\n  \
+The key comes from --key-file (a file only you can read) or PORTMATRIX_KEY, never from the command line; \
+it must be the responders' key.\n\n\
+Examples:\n  portmatrix probe -i examples/jtel-acd.yaml --from acd-lb1 --key-file ~/.config/portmatrix/key\n  \
 portmatrix probe -i inv.yaml --from web1 --to db1 --only acd/db-replication --format junit -o probes.xml\n  \
-portmatrix probe --key s3cret --target 10.0.0.5/tcp:80,443@web1 --target 10.0.0.5/icmp")]
+PORTMATRIX_KEY=\"$(cat key)\" portmatrix probe --address 10.0.0.5/tcp:80,443@web1 --address 10.0.0.5/icmp --receipts /run/pmx.sock")]
 pub struct ProbeArgs {
     /// The inventory: probe every planned connection from --from
     #[arg(short, long, requires = "from")]
@@ -219,11 +262,10 @@ pub struct ProbeArgs {
     #[arg(long)]
     pub no_negative: bool,
     /// Without an inventory: ADDR/PROTO:PORTS[@HOST], e.g. 10.0.0.5/tcp:443@web1 or 10.0.0.5/icmp (repeatable)
-    #[arg(long, short = 't', conflicts_with = "inventory")]
-    pub target: Vec<String>,
-    /// The shared secret (else PORTMATRIX_KEY)
-    #[arg(long)]
-    pub key: Option<String>,
+    #[arg(long, short = 'a', value_name = "ADDR/PROTO:PORTS[@HOST]", conflicts_with = "inventory")]
+    pub address: Vec<String>,
+    #[command(flatten)]
+    pub key: KeyArgs,
     /// Receipt files or control sockets of the responders, to tell blocked from return-blocked and see NAT
     #[arg(long)]
     pub receipts: Vec<PathBuf>,
@@ -239,6 +281,7 @@ pub struct ProbeArgs {
     /// Ports probed per connection (first, last, evenly spaced)
     #[arg(long, default_value_t = 8)]
     pub ports_per_flow: usize,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = ResultFormat::Table)]
     pub format: ResultFormat,
     /// Write the results here instead of standard output
@@ -269,26 +312,36 @@ fn parse_target(s: &str) -> Result<Vec<Target>, String> {
         .collect())
 }
 
-pub fn probe(a: ProbeArgs) -> u8 {
-    let key = match key(&a.key) {
-        Ok(k) => k,
-        Err(c) => return c,
-    };
-    let mut cfg = ProbeConfig::new(key);
+/// Every receipt of the responders' files and sockets; says which could not
+/// be read and which are incomplete (then `blocked` may be `return-blocked`).
+fn gather_receipts(files: &[PathBuf]) -> Vec<portmatrix_verify::responder::Receipt> {
+    let mut all = Vec::new();
+    for f in files {
+        match read_receipts(f) {
+            Ok(r) => {
+                for why in &r.incomplete {
+                    eprintln!("warning: receipts incomplete: {why}; a probe without a receipt may show blocked instead of return-blocked");
+                }
+                all.extend(r.receipts);
+            }
+            Err(e) => eprintln!("warning: receipts {}: {e}", f.display()),
+        }
+    }
+    all
+}
+
+pub fn probe(a: ProbeArgs) -> Outcome {
+    let mut cfg = ProbeConfig::new(key(&a.key)?);
     cfg.timeout = Duration::from_millis(a.timeout_ms);
     cfg.retries = a.retries;
     cfg.concurrency = a.concurrency;
     cfg.progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
     let (targets, suite) = match (&a.inventory, &a.from) {
         (Some(inv), Some(from)) => {
-            let plan = match load_plan(inv) {
-                Ok(p) => p,
-                Err(c) => return c,
-            };
+            let plan = plan_of(inv)?;
             let Some(h) = plan.host(from) else {
                 let names: Vec<&str> = plan.hosts.iter().map(|h| h.name.as_str()).collect();
-                eprintln!("error: no host `{from}` in the inventory; hosts: {}", names.join(", "));
-                return exit::UNUSABLE;
+                return Err(format!("no host `{from}` in the inventory; hosts: {}", names.join(", ")).into());
             };
             cfg.local_addrs = h.addresses.clone();
             warn_missing_addresses(from, &h.addresses);
@@ -302,7 +355,7 @@ pub fn probe(a: ProbeArgs) -> u8 {
                 t.retain(|t| t.host.as_deref() == Some(to.as_str()));
             }
             if let Some(only) = &a.only {
-                t.retain(|t| t.label.split(',').any(|l| l == only || l.rsplit('/').next() == Some(only.as_str())));
+                t.retain(|t| t.flows.iter().any(|f| f.to_string() == *only || f.flow == *only));
             }
             if a.no_negative {
                 t.retain(|t| t.expect == portmatrix_verify::probe::Expect::Reach);
@@ -311,40 +364,19 @@ pub fn probe(a: ProbeArgs) -> u8 {
         }
         _ => {
             let mut t = Vec::new();
-            for s in &a.target {
-                match parse_target(s) {
-                    Ok(x) => t.extend(x),
-                    Err(e) => {
-                        eprintln!("error: --target {e}");
-                        return exit::UNUSABLE;
-                    }
-                }
+            for s in &a.address {
+                t.extend(parse_target(s).map_err(|e| format!("--address {e}"))?);
             }
             (t, "portmatrix probe".to_string())
         }
     };
     if targets.is_empty() {
-        eprintln!("error: nothing to probe (give -i INV --from HOST, or --target)");
-        return exit::UNUSABLE;
+        return Err("nothing to probe (give -i INV --from HOST, or --address)".into());
     }
     let files = a.receipts.clone();
-    let results = match portmatrix_verify::probe::run_blocking(targets, &cfg, move || {
-        files.iter().filter_map(|f| read_receipts_file(f).ok()).flatten().collect()
-    }) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: {e}");
-            return exit::UNUSABLE;
-        }
-    };
-    if let Err(c) = emit(&render(&results, a.format, &suite), &a.output) {
-        return c;
-    }
-    if results.iter().all(|r| r.ok) {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
-    }
+    let results = portmatrix_verify::probe::run_blocking(targets, &cfg, move || gather_receipts(&files)).map_err(|e| e.to_string())?;
+    emit(&render(&results, a.format, &suite), &a.output)?;
+    Ok(if results.iter().all(|r| r.ok) { exit::CLEAN } else { exit::FINDINGS })
 }
 
 // ---------------------------------------------------------------- lab
@@ -373,20 +405,35 @@ pub enum LabFormat {
 
 #[derive(Args)]
 #[command(after_help = "A twin of the deployment on this machine (root, iproute2, and nft or iptables): a \
-network namespace per host with the inventory's addresses, a bridge per zone in a router namespace that \
-carries the network firewall, networks as namespaces with a representative address. It loads each managed \
-host's compiled rules, starts responders, probes every required flow from every source and a sample of \
-forbidden ports, prints the verdict per flow and tears everything down, also on Ctrl-C. Nothing is added \
-to this machine's own network namespace; the lab refuses to start if one of its addresses is configured here.\n\n\
+network namespace per host with the inventory's addresses and per network a connection names (with a \
+representative address), a bridge per zone, a namespace per network firewall with an interface in each of its \
+zones, so that every probe crosses exactly the firewalls its path crosses in the deployment, and an unfiltered \
+router for zones no firewall joins. It loads each managed host's and each firewall's rules (compiled, or yours \
+with --rules), starts responders, probes every required flow and, for every ordered pair of endpoints, near-miss \
+forbidden ports (ports open to others, the ports either side of open ranges, admin and database ports), and \
+tears everything down, also on Ctrl-C.\n\n\
+A forbidden probe that gets through where a filter on its path should drop it fails the lab. One whose path \
+holds no filter at all (same zone to an unmanaged host, zones no firewall joins, rules not loadable such as \
+Windows) is reported as unenforced and fails only with --strict. Every blocked probe names the layer that \
+dropped it; the summary lists what was loaded where and what was not tested. Flows between roles on one host \
+are listed as local and never counted as proven.\n\n\
+Nothing is added to this machine's own network namespace; the lab refuses to start if one of its addresses \
+is configured here.\n\n\
 Examples:\n  sudo portmatrix lab -i examples/jtel-acd.yaml\n  sudo portmatrix lab -i examples/mixed.yaml --target iptables --format junit -o lab.xml\n  \
+sudo portmatrix lab -i examples/mixed.yaml --rules reviewed-rules/ --strict\n  \
 sudo portmatrix lab -i examples/avaya-pom.yaml --keep    # then: ip netns list")]
 pub struct LabArgs {
-    /// The inventory
-    #[arg(short, long)]
-    pub inventory: PathBuf,
-    /// Which compiled rules to load
+    #[command(flatten)]
+    pub inventory: crate::args::InventoryArg,
+    /// Which rulesets to load
     #[arg(long, short, value_enum, default_value_t = LabTarget::Nftables)]
     pub target: LabTarget,
+    /// Load the rulesets in DIR (NAME.nft, or NAME.iptables and NAME.ip6tables, as `compile` names them) instead of compiling them
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+    /// Forbidden probes that cross no filter (unenforced) fail the lab too
+    #[arg(long)]
+    pub strict: bool,
     /// Leave the namespaces in place afterwards
     #[arg(long)]
     pub keep: bool,
@@ -399,9 +446,10 @@ pub struct LabArgs {
     /// Ports probed per connection (first, last, evenly spaced)
     #[arg(long, default_value_t = 8)]
     pub ports_per_flow: usize,
-    /// Negative probes per source and destination host
-    #[arg(long, default_value_t = 3)]
+    /// Forbidden ports probed per ordered pair of endpoints
+    #[arg(long, default_value_t = 5)]
     pub negatives: usize,
+    /// Output format
     #[arg(long, short, value_enum, default_value_t = LabFormat::Table)]
     pub format: LabFormat,
     /// Write the report here instead of standard output
@@ -409,98 +457,114 @@ pub struct LabArgs {
     pub output: Option<PathBuf>,
 }
 
-pub fn lab(a: LabArgs) -> u8 {
+pub fn lab(a: LabArgs) -> Outcome {
     if let Some(why) = portmatrix_verify::netns::unavailable(&["ip"]) {
-        eprintln!("error: the lab cannot run here: {why}");
-        return exit::UNUSABLE;
+        return Err(format!("the lab cannot run here: {why}").into());
     }
-    let tool = match a.target {
-        LabTarget::Nftables => Some("nft"),
-        LabTarget::Iptables => Some("iptables-restore"),
+    let firewall = match a.target {
+        LabTarget::Nftables => Some(portmatrix_targets::Target::Nftables),
+        LabTarget::Iptables => Some(portmatrix_targets::Target::Iptables),
         LabTarget::None => None,
     };
+    let tool = firewall.map(|t| if t == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" });
     if let Some(why) = tool.and_then(|t| portmatrix_verify::netns::unavailable(&[t])) {
-        eprintln!("error: the lab cannot load rules: {why}");
-        return exit::UNUSABLE;
+        return Err(format!("the lab cannot load rules: {why}").into());
     }
-    let plan = match load_plan(&a.inventory) {
-        Ok(p) => p,
-        Err(c) => return c,
-    };
+    if a.rules.is_some() && firewall.is_none() {
+        return Err("--rules needs --target nftables or iptables: which syntax are the files in?".into());
+    }
+    let plan = plan_of(&a.inventory.inventory)?;
     let opts = lab::LabOptions {
-        firewall: match a.target {
-            LabTarget::Nftables => Some(portmatrix_targets::Target::Nftables),
-            LabTarget::Iptables => Some(portmatrix_targets::Target::Iptables),
-            LabTarget::None => None,
-        },
-        probe: ProbeOptions { ports_per_connection: a.ports_per_flow, negatives_per_destination: a.negatives },
+        firewall,
+        rules_dir: a.rules.clone(),
+        probe: ProbeOptions { ports_per_connection: a.ports_per_flow, negatives_per_pair: a.negatives },
         timeout: Duration::from_millis(a.timeout_ms),
         retries: a.retries,
+        strict: a.strict,
         keep: a.keep,
         cleanup_on_signal: true,
         ..lab::LabOptions::default()
     };
-    let report = match lab::run(&plan, &opts) {
-        Ok(r) => r,
-        Err(e) => {
-            eprintln!("error: lab: {e}");
-            return exit::UNUSABLE;
-        }
-    };
+    let report = lab::run(&plan, &opts).map_err(|e| format!("lab: {e}"))?;
     for n in &report.notes {
         eprintln!("note: {n}");
     }
     let suite = format!("lab {} ({})", report.inventory, report.firewall);
     let text = match a.format {
-        LabFormat::Json => serde_json::to_string_pretty(&report).expect("serialisable") + "\n",
+        LabFormat::Json => crate::output::json(&report),
         LabFormat::Junit => vout::junit(&suite, &report.results),
         LabFormat::Probes => vout::table(&report.results),
-        LabFormat::Table => {
-            let flows = &report.flows;
-            let mut s = String::new();
-            let w = flows.iter().map(|f| f.flow.len()).max().unwrap_or(4).max(4);
-            s.push_str(&format!("{:<6}  {:<w$}  {:>6}  VERDICTS\n", "RESULT", "FLOW", "PROBES"));
-            for f in flows {
-                let v: Vec<String> = f.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
-                s.push_str(&format!("{:<6}  {:<w$}  {:>6}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.flow, f.probes, v.join(", ")));
-            }
-            let failed: Vec<ProbeResult> = report.results.iter().filter(|r| !r.ok).cloned().collect();
-            if !failed.is_empty() {
-                s.push_str("\nfailed probes:\n");
-                s.push_str(&vout::table(&failed));
-            }
-            let sum = vout::summary(&report.results);
-            s.push_str(&format!(
-                "\n{suite}: {} flows, {} probes: {} ok, {} required not reachable, {} forbidden reachable; \
-{} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, probes {} ms, teardown {} ms)\n",
-                flows.len(),
-                sum.total,
-                sum.ok,
-                sum.required_failed,
-                sum.forbidden_passed,
-                report.namespaces,
-                report.responders,
-                report.sockets,
-                report.timings.total_ms as f64 / 1000.0,
-                report.timings.build_ms,
-                report.timings.load_ms,
-                report.timings.probe_ms,
-                report.timings.teardown_ms,
-            ));
-            if let Some(k) = &report.kept {
-                s.push_str(&format!("kept: namespaces {k}* (delete with: ip netns del NAME)\n"));
-            }
-            s
-        }
+        LabFormat::Table => lab_table(&report, &suite),
     };
-    if let Err(c) = emit(&text, &a.output) {
-        return c;
+    emit(&text, &a.output)?;
+    Ok(if report.passed() { exit::CLEAN } else { exit::FINDINGS })
+}
+
+fn lab_table(report: &lab::LabReport, suite: &str) -> String {
+    let flows = &report.flows;
+    let mut s = String::new();
+    let w = flows.iter().map(|f| f.flow.len()).max().unwrap_or(4).max(4);
+    s.push_str(&format!("{:<6}  {:<w$}  {:>6}  VERDICTS\n", "RESULT", "FLOW", "PROBES"));
+    for f in flows {
+        let v: Vec<String> = f.verdicts.iter().map(|(k, n)| format!("{k} {n}")).collect();
+        s.push_str(&format!("{:<6}  {:<w$}  {:>6}  {}\n", if f.ok { "ok" } else { "FAIL" }, f.flow, f.probes, v.join(", ")));
     }
-    if report.results.iter().all(|r| r.ok) {
-        exit::CLEAN
-    } else {
-        exit::FINDINGS
+    let failed: Vec<ProbeResult> = report.results.iter().filter(|r| !r.ok).cloned().collect();
+    if !failed.is_empty() {
+        s.push_str("\nfailed probes:\n");
+        s.push_str(&vout::table(&failed));
     }
+    let unenforced: Vec<ProbeResult> =
+        report.results.iter().zip(&report.judgements).filter(|(_, j)| j.unenforced).map(|(r, _)| r.clone()).collect();
+    if !unenforced.is_empty() {
+        s.push_str("\nunenforced (no filter on the path; fails only with --strict):\n");
+        s.push_str(&vout::table(&unenforced));
+    }
+    let mut dropped: std::collections::BTreeMap<&str, usize> = std::collections::BTreeMap::new();
+    for j in &report.judgements {
+        if let Some(l) = &j.dropped_by {
+            *dropped.entry(l.as_str()).or_default() += 1;
+        }
+    }
+    s.push_str("\nloaded:\n");
+    for l in &report.loaded {
+        s.push_str(&format!("  {l}\n"));
+    }
+    if !report.not_tested.is_empty() {
+        s.push_str("not tested:\n");
+        for l in &report.not_tested {
+            s.push_str(&format!("  {l}\n"));
+        }
+    }
+    if !dropped.is_empty() {
+        let d: Vec<String> = dropped.iter().map(|(l, n)| format!("{l} {n}")).collect();
+        s.push_str(&format!("blocked probes by the layer that dropped them: {}\n", d.join(", ")));
+    }
+    let sum = &report.summary;
+    s.push_str(&format!(
+        "\n{suite}: {} flows, {} probes: {} required ok, {} required not reachable, {} forbidden blocked, {} forbidden reachable, \
+{} unenforced, {} local (not proven); {} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, probes {} ms, teardown {} ms)\n",
+        flows.len(),
+        sum.probes,
+        sum.required_ok,
+        sum.required_failed,
+        sum.forbidden_blocked,
+        sum.forbidden_reachable,
+        sum.unenforced,
+        sum.local,
+        report.namespaces,
+        report.responders,
+        report.sockets,
+        report.timings.total_ms as f64 / 1000.0,
+        report.timings.build_ms,
+        report.timings.load_ms,
+        report.timings.probe_ms,
+        report.timings.teardown_ms,
+    ));
+    if let Some(k) = &report.kept {
+        s.push_str(&format!("kept: namespaces {k}* (delete with: ip netns del NAME)\n"));
+    }
+    s
 }
 
 #[cfg(test)]

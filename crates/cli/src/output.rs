@@ -5,7 +5,7 @@ use std::io::Write;
 use std::path::Path;
 
 use clap::ValueEnum;
-use portmatrix_report::table::Table;
+use portmatrix_report::table::{Density, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum Format {
@@ -13,9 +13,19 @@ pub enum Format {
     Table,
     /// Markdown table
     Md,
+    /// Comma-separated values (spreadsheet formulas neutralised)
     Csv,
+    /// JSON, numbers as numbers
     Json,
+    /// YAML, the same structure as JSON
     Yaml,
+}
+
+/// `--wide`: terminal tables show every column unwrapped (set once, in main).
+static WIDE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+
+pub fn set_wide(wide: bool) {
+    let _ = WIDE.set(wide);
 }
 
 pub fn terminal_width() -> Option<u16> {
@@ -28,14 +38,34 @@ pub fn terminal_width() -> Option<u16> {
 
 pub fn table(t: &Table, format: Format) -> String {
     match format {
-        Format::Table => t.to_text(terminal_width()),
+        Format::Table => {
+            let density = if WIDE.get().copied().unwrap_or(false) { Density::Wide } else { Density::Compact };
+            t.to_text_with(terminal_width(), density)
+        }
         Format::Md => t.to_markdown(),
         Format::Csv => t.to_csv(),
-        Format::Json | Format::Yaml => {
-            let mut s = serde_json::to_string_pretty(&t.to_json()).expect("JSON of strings");
-            s.push('\n');
-            s
-        }
+        Format::Json => json(&t.to_json()),
+        Format::Yaml => yaml(&t.to_json()),
+    }
+}
+
+/// Pretty JSON with a final newline.
+pub fn json<T: serde::Serialize + ?Sized>(v: &T) -> String {
+    let mut s = serde_json::to_string_pretty(v).expect("serialisable");
+    s.push('\n');
+    s
+}
+
+/// YAML of a serialisable value.
+pub fn yaml<T: serde::Serialize>(v: &T) -> String {
+    serde_saphyr::to_string(v).unwrap_or_else(|e| format!("# cannot write YAML: {e}\n"))
+}
+
+/// JSON or YAML of a value, as `format` asks (table formats fall back to JSON).
+pub fn structured<T: serde::Serialize>(v: &T, format: Format) -> String {
+    match format {
+        Format::Yaml => yaml(v),
+        _ => json(v),
     }
 }
 
@@ -56,6 +86,17 @@ pub fn write_atomic_bytes(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
 /// [`write_atomic_bytes`] for text.
 pub fn write_atomic(path: &Path, text: &str) -> std::io::Result<()> {
     write_atomic_bytes(path, text.as_bytes())
+}
+
+/// Like [`write_atomic_bytes`], but fails with `AlreadyExists` instead of
+/// replacing a file (or a symlink) that is already there.
+pub fn write_new(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let mut tmp = tempfile::Builder::new().prefix(".portmatrix-").tempfile_in(dir)?;
+    tmp.write_all(bytes)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist_noclobber(path).map_err(|e| e.error)?;
+    Ok(())
 }
 
 /// Files for one output directory, written all or nothing: each goes to a

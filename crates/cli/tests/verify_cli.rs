@@ -36,7 +36,8 @@ fn responder_and_probe_binaries_in_namespaces() {
     let _ = std::fs::remove_file(&receipts);
     let control = std::env::temp_dir().join(format!("pmx-cli-control-{}.sock", std::process::id()));
     let mut child = Command::new("ip")
-        .args(["netns", "exec", lab.ns("a"), BIN, "responder", "--key", "k", "--name", "a"])
+        .args(["netns", "exec", lab.ns("a"), BIN, "responder", "--name", "a"])
+        .env("PORTMATRIX_KEY", "k")
         .args(["--bind", "10.251.1.1", "--listen", "tcp:8080", "--listen", "udp:5060,6000-6999"])
         .args(["--sample-limit", "16", "--receipts", receipts.to_str().unwrap()])
         .args(["--control", control.to_str().unwrap()])
@@ -61,9 +62,10 @@ fn responder_and_probe_binaries_in_namespaces() {
     assert!(seen.iter().any(|l| l.contains("sampled 16")), "{seen:?}");
 
     let out = Command::new("ip")
-        .args(["netns", "exec", lab.ns("c"), BIN, "probe", "--key", "k", "--format", "json"])
-        .args(["--target", "10.251.1.1/tcp:8080@a", "--target", "10.251.1.1/udp:5060@a"])
-        .args(["--target", "10.251.1.1/tcp:8080@b", "--target", "10.251.1.1/tcp:8081@a"])
+        .args(["netns", "exec", lab.ns("c"), BIN, "probe", "--format", "json"])
+        .env("PORTMATRIX_KEY", "k")
+        .args(["--address", "10.251.1.1/tcp:8080@a", "--address", "10.251.1.1/udp:5060@a"])
+        .args(["--address", "10.251.1.1/tcp:8080@b", "--address", "10.251.1.1/tcp:8081@a"])
         .args(["--timeout-ms", "500", "--receipts", receipts.to_str().unwrap()])
         .output()
         .expect("probe");
@@ -112,7 +114,7 @@ fn inventory_driven_responder_and_probe() {
     let plan = portmatrix_plan::plan(&dep).expect("plan");
     let mut t = Topology::default();
     for n in portmatrix_verify::flows::host_nodes(&plan).into_iter().filter(|n| n.name == "pom1" || n.name == "pom2") {
-        t.nodes.push(netns::Node { name: n.name, zone: n.zone, addrs: n.addrs });
+        t.nodes.push(netns::Node { name: n.name, zone: n.zone.unwrap_or_default(), addrs: n.addrs });
     }
     let lab = t.build().expect("topology");
     let mut child = Command::new("ip")

@@ -4,7 +4,11 @@
 //! its ports; checks that no page requests anything but the loopback server
 //! and that the rendered HTML report requests nothing at all; with the
 //! example inventory, opens a host of the deployment view, downloads its
-//! nftables file and compares it byte for byte with `portmatrix compile`.
+//! nftables file and compares it byte for byte with `portmatrix compile`;
+//! asks the explain form by host name; downloads a network firewall's
+//! nftables file and compares it with `portmatrix compile --firewall`;
+//! checks that the change request's HTML fits the screen and that its
+//! table of contents lands on its sections.
 //! Screenshots go to `test-artifacts/`.
 //!
 //! Without Chromium the test prints why and passes, unless `CI` is set: in CI
@@ -386,6 +390,61 @@ fn web_ui_in_headless_chromium() {
         compiled.stdout.len()
     );
 
+    // The deployment's zone diagram spans the width of the page.
+    b.navigate(&format!("{base}d"));
+    let fill = b.eval(
+        "(() => { const d = document.querySelector('.diagram'); const s = d.querySelector('svg'); return s.getBoundingClientRect().width / d.clientWidth; })()",
+    );
+    let fill = fill.as_f64().expect("a ratio");
+    assert!(fill > 0.95, "the zone diagram fills its box: {fill}");
+
+    // Explain by host name, with the form: the flow that permits it and the firewalls on the path.
+    b.navigate(&format!("{base}d/explain"));
+    for (field, text) in [("x-from", "acd-lb1"), ("x-to", "acd-store1"), ("x-service", "445/tcp")] {
+        b.eval(&format!("document.getElementById('{field}').focus()"));
+        b.call("Input.insertText", json!({"text": text}));
+    }
+    b.click_and_wait("form.filters button[type=submit]");
+    assert!(b.eval("location.search").as_str().is_some_and(|s| s.contains("from=acd-lb1")), "a plain GET form");
+    assert_eq!(b.eval("document.getElementById('verdict').dataset.verdict"), "permitted");
+    let hits = b.eval("document.getElementById('hits').textContent");
+    assert!(hits.as_str().is_some_and(|t| t.contains("acd/internal-samba")), "{hits}");
+    b.screenshot("09-explain.png");
+    b.navigate(&format!("{base}d/explain?from=acd-lb9&to=acd-dbm1&service=3306/tcp"));
+    let alert = b.eval("document.querySelector('[role=alert]').textContent");
+    assert!(alert.as_str().is_some_and(|t| t.contains("did you mean")), "a misspelt host gets a hint: {alert}");
+    b.navigate(&format!("{base}d/explain?from=10.20.1.5&to=acd-dbm1&service=3306/tcp"));
+    assert_eq!(b.eval("document.getElementById('verdict').dataset.verdict"), "denied");
+    let dropped = b.eval("document.getElementById('dropped-by').textContent");
+    assert!(dropped.as_str().is_some_and(|t| t.contains("core-fw")), "{dropped}");
+
+    // A network firewall's page: its nftables file, downloaded with a click,
+    // is byte for byte what `portmatrix compile --firewall` writes.
+    b.navigate(&format!("{base}d"));
+    b.click_and_wait("a[href='/d/firewall/core-fw']");
+    assert_eq!(b.eval("location.pathname"), "/d/firewall/core-fw");
+    b.screenshot("10-firewall-core-fw.png");
+    b.click("a[data-file='core-fw.nft']");
+    let begun = b.wait_browser_event("Browser.downloadWillBegin", &|_| true);
+    let guid = begun["params"]["guid"].as_str().expect("download guid").to_string();
+    let name = begun["params"]["suggestedFilename"].as_str().expect("file name").to_string();
+    assert_eq!(name, "core-fw.nft");
+    b.wait_browser_event("Browser.downloadProgress", &|e| e["params"]["guid"] == guid.as_str() && e["params"]["state"] == "completed");
+    let downloaded = std::fs::read(downloads.path().join(&name)).expect("the downloaded file");
+    let compiled = Command::new(env!("CARGO_BIN_EXE_portmatrix"))
+        .args(["compile", "--target", "nftables", "--firewall", "core-fw", "-i"])
+        .arg(example_inventory())
+        .output()
+        .expect("run compile");
+    assert!(compiled.status.success(), "compile: {}", String::from_utf8_lossy(&compiled.stderr));
+    assert!(!downloaded.is_empty());
+    assert!(
+        downloaded == compiled.stdout,
+        "the downloaded core-fw.nft differs from `portmatrix compile --firewall core-fw` ({} vs {} bytes)",
+        downloaded.len(),
+        compiled.stdout.len()
+    );
+
     // Nothing but the loopback server was asked for anything.
     let requests = b.take_requests();
     assert!(!requests.is_empty());
@@ -408,4 +467,29 @@ fn web_ui_in_headless_chromium() {
     assert_eq!(requests, vec![file_url.clone()], "the report loads nothing but itself");
     assert!(b.eval("document.querySelector('svg.pm-diagram') !== null").as_bool() == Some(true));
     b.screenshot("06-jtel-acd-report.png");
+
+    // The change request as one HTML file: a table of contents whose links
+    // land on their sections, and a page no wider than the screen.
+    let report = dir.path().join("change-request.html");
+    let st = Command::new(env!("CARGO_BIN_EXE_portmatrix"))
+        .args(["render", "--format", "html", "-o"])
+        .arg(&report)
+        .arg("-i")
+        .arg(example_inventory())
+        .status()
+        .expect("run render");
+    assert!(st.success());
+    b.navigate(&format!("file://{}", report.display()));
+    let overflow = b.eval("document.documentElement.scrollWidth - window.innerWidth").as_f64().expect("a width");
+    assert!(overflow <= 0.0, "the change request is {overflow}px wider than the screen");
+    let links = b.eval("[...document.querySelectorAll('nav.toc a')].map(a => a.getAttribute('href'))");
+    let links: Vec<String> = links.as_array().expect("links").iter().map(|v| v.as_str().unwrap_or_default().to_string()).collect();
+    assert!(links.len() >= 5, "{links:?}");
+    let last = links[3].clone();
+    b.click(&format!("nav.toc a[href='{last}']"));
+    b.eval("new Promise(r => setTimeout(r, 200))");
+    assert_eq!(b.eval("location.hash").as_str(), Some(last.as_str()));
+    let top = b.eval(&format!("document.getElementById('{}').getBoundingClientRect().top", &last[1..])).as_f64().expect("top");
+    assert!(top.abs() < 5.0, "{last} scrolled to the top: {top}");
+    b.screenshot("11-change-request.png");
 }

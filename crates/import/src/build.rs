@@ -30,7 +30,6 @@ pub struct FlowDraft {
     pub cite: String,
     pub notes: Vec<String>,
     pub review: Vec<String>,
-    pub accept: Vec<(String, String)>,
     /// Label for the id.
     label: String,
     /// The first port as the document writes it, for the id.
@@ -113,6 +112,8 @@ struct Builder {
     d: Draft,
     self_id: Option<String>,
     self_names: Vec<String>,
+    /// Review items already made (kept unique in linear time).
+    reviewed: std::collections::HashSet<(String, String)>,
 }
 
 /// Direction words: (initiated by the system, initiated by the peer).
@@ -137,7 +138,7 @@ fn yes(s: &str) -> Option<bool> {
 impl Builder {
     fn review(&mut self, at: &str, text: impl Into<String>) {
         let r = Review { at: at.to_string(), text: text.into() };
-        if !self.d.review.contains(&r) {
+        if self.reviewed.insert((r.at.clone(), r.text.clone())) {
             self.d.review.push(r);
         }
     }
@@ -158,6 +159,10 @@ impl Builder {
                 self.d.roles.intern(base, wording)
             }
         }
+    }
+
+    fn self_is_placeholder(&self) -> bool {
+        self.d.self_role.as_ref().is_some_and(|(_, why)| why.ends_with("a placeholder"))
     }
 
     fn self_role(&mut self) -> String {
@@ -266,6 +271,48 @@ impl Builder {
     }
 }
 
+fn reads_as_ports(text: &str) -> bool {
+    let c = parse_cell(text);
+    c.error.is_none() && !c.groups.is_empty()
+}
+
+/// A row whose first cells were merged with the row above and lost in the
+/// export is shifted one cell left (its last cell empty, its port cell one
+/// column early): it is put back, the first cell taken from the row above.
+fn shift_right_if_cut(r: &mut Row, prev: &Row, m: &Mapping, width: usize) {
+    let Some(p) = m.find(Col::Ports) else { return };
+    if width < 3 || p == 0 || r.cells.len() != width || !r.cells[width - 1].trim().is_empty() {
+        return;
+    }
+    if reads_as_ports(&r.cells[p]) || !reads_as_ports(&r.cells[p - 1]) {
+        return;
+    }
+    r.cells.pop();
+    r.cells.insert(0, prev.cell(0).to_string());
+}
+
+/// A row with its own ports and protocol whose end cells are empty repeats
+/// the ends of the row above (a merged cell spread down). True when filled.
+fn fill_down(r: &mut Row, prev: &Row, m: &Mapping) -> bool {
+    let (Some(p), Some(q)) = (m.find(Col::Ports), m.find(Col::Proto)) else { return false };
+    if !reads_as_ports(r.cell(p)) || r.cell(q).trim().is_empty() {
+        return false;
+    }
+    let mut filled = false;
+    for c in [Col::From, Col::To] {
+        if let Some(i) = m.find(c) {
+            if r.cell(i).trim().is_empty() && !prev.cell(i).trim().is_empty() {
+                while r.cells.len() <= i {
+                    r.cells.push(String::new());
+                }
+                r.cells[i] = prev.cell(i).to_string();
+                filled = true;
+            }
+        }
+    }
+    filled
+}
+
 /// Rows that continue the row above (a wrapped cell, a second port line)
 /// are merged into it; rows that hold a single note are dropped.
 fn merge_rows(t: &Table, m: &Mapping, notes: &mut Vec<(Row, String)>) -> Vec<Row> {
@@ -282,6 +329,13 @@ fn merge_rows(t: &Table, m: &Mapping, notes: &mut Vec<(Row, String)>) -> Vec<Row
                 let last = &mut r.cells[width - 1];
                 let joined = extra.join(" ");
                 *last = if last.trim().is_empty() { joined } else { format!("{last} {joined}") };
+            }
+        }
+        if let Some(prev) = out.last() {
+            shift_right_if_cut(&mut r, prev, m, width);
+            if fill_down(&mut r, prev, m) {
+                out.push(r);
+                continue;
             }
         }
         let r = &r;
@@ -375,11 +429,15 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         },
         self_id: None,
         self_names: Vec::new(),
+        reviewed: Default::default(),
     };
     let mut mapped: Vec<(Table, Mapping)> = Vec::new();
     for t in &doc.tables {
         match map_header(&t.header) {
-            Some(m) if !t.rows.is_empty() => mapped.push((t.clone(), m)),
+            Some(mut m) if !t.rows.is_empty() => {
+                m.listener_host = process_host(t, &mut m);
+                mapped.push((t.clone(), m))
+            }
             _ => b.d.tables.push(TableReport {
                 index: t.index,
                 label: t.label(),
@@ -406,10 +464,16 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
                 b.add_self_name(&name);
                 b.d.self_role = Some((name, why));
             }
-            None => {
-                b.add_self_name("server");
-                b.d.self_role = Some(("server".into(), "no table names it; a placeholder".into()));
-            }
+            None => match crate::peer::system_named(doc) {
+                Some(name) => {
+                    b.add_self_name(&name);
+                    b.d.self_role = Some((name, "the system the document's headings and prose name most".into()));
+                }
+                None => {
+                    b.add_self_name("server");
+                    b.d.self_role = Some(("server".into(), "no table names it; a placeholder".into()));
+                }
+            },
         }
     }
     if needs_self {
@@ -434,8 +498,18 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
                 b.review(&format!("{}, {}", t.label(), r.place()), format!("a line in the table that is not a row: \"{text}\""));
             }
         }
-        for r in &rows {
-            table_row(&mut b, t, m, r);
+        let returns = return_rows(&rows, m);
+        for (r, back_of) in rows.iter().zip(&returns) {
+            match back_of {
+                Some(j) => b.review(
+                    &format!("{}, row {} ({})", t.label(), r.number, r.place()),
+                    format!(
+                        "the row mirrors row {} with dynamic ports as its destination: the return traffic of that connection, which a stateful firewall allows; no flow made",
+                        rows[*j].number
+                    ),
+                ),
+                None => table_row(&mut b, t, m, r),
+            }
         }
         let flows = b.d.flows.len() - before_flows;
         let reviews = b.d.review.len() - before_reviews + b.d.flows[before_flows..].iter().map(|f| f.review.len()).sum::<usize>();
@@ -450,7 +524,11 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
             reviews,
         });
     }
-    for s in &doc.strays {
+    let read_lines = prose_flows(&mut b, doc);
+    for w in &doc.warnings {
+        b.review(&w.at, w.text.clone());
+    }
+    for s in doc.strays.iter().filter(|s| !read_lines.contains(&s.line)) {
         let at = if s.line > 0 { format!("L{}", s.line) } else { "text".to_string() };
         b.review(
             &format!("{at}, outside any table"),
@@ -460,6 +538,132 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
     b.d.tables.sort_by_key(|t| t.index);
     finish(&mut b);
     b.d
+}
+
+/// The system a heading names ("Using UFW on the BigBlueButton server" →
+/// "BigBlueButton server"), if it names one.
+fn heading_system(heading: &str) -> Option<String> {
+    let doc = Document { title: Some(heading.to_string()), ..Document::default() };
+    peer::system_named(&doc)
+}
+
+/// Rows that state the return traffic of another row of the table: ends
+/// swapped, the other row's listener port as source port and dynamic ports
+/// (`>1023`, `1024-65535`) as destination ("80 ICM server >1023 Agent PC"
+/// after ">1023 Agent PC 80 ICM server"). For each row, the row it mirrors.
+fn return_rows(rows: &[Row], m: &Mapping) -> Vec<Option<usize>> {
+    let (Some(from), Some(to), Some(ports), Some(src)) = (m.find(Col::From), m.find(Col::To), m.find(Col::Ports), m.find(Col::SrcPorts))
+    else {
+        return vec![None; rows.len()];
+    };
+    let key = |r: &Row, i: usize| squeeze(r.cell(i)).to_lowercase();
+    let dynamic = |text: &str| {
+        let c = parse_cell(text);
+        c.error.is_none()
+            && c.items().count() > 0
+            && c.items().all(|(i, _)| matches!(i, Item::Range(lo, 65535) if *lo >= 1024 && *lo <= 49152))
+    };
+    rows.iter()
+        .map(|r| {
+            if !dynamic(r.cell(ports)) || dynamic(r.cell(src)) {
+                return None;
+            }
+            rows.iter().position(|o| {
+                key(o, from) == key(r, to)
+                    && key(o, to) == key(r, from)
+                    && key(o, ports) == key(r, src)
+                    && dynamic(o.cell(src))
+                    && !dynamic(o.cell(ports))
+            })
+        })
+        .collect()
+}
+
+/// "25 or 587", "500/UDP, or 4500 UDP": `or` before a number (not "TCP or UDP").
+fn port_alternatives(text: &str) -> bool {
+    let lower = text.to_ascii_lowercase();
+    let toks: Vec<&str> = lower.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter(|t| !t.is_empty()).collect();
+    toks.windows(2).any(|w| w[0] == "or" && w[1].starts_with(|c: char| c.is_ascii_digit()))
+}
+
+/// A heading that could name a party: short, without a number and without
+/// the words of a topic ("Force media traffic through port 443" is about
+/// a port, not a party that connects).
+fn heading_names_a_party(heading: &str) -> bool {
+    let words: Vec<String> =
+        heading.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()).to_ascii_lowercase()).collect();
+    let topic = ["port", "ports", "traffic", "firewall", "rules", "requirements"];
+    let number = |w: &String| !w.is_empty() && w.chars().all(|c| c.is_ascii_digit() || c == '-');
+    words.len() <= 6 && !words.iter().any(|w| number(w) || topic.contains(&w.as_str()))
+}
+
+/// Flows stated in prose, lists and firewall commands; returns the lines read.
+fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
+    let found = crate::prose::flows(doc);
+    if found.is_empty() {
+        return Vec::new();
+    }
+    if b.self_names.is_empty() {
+        if let Some(name) = peer::system_named(doc) {
+            b.add_self_name(&name);
+            b.d.self_role = Some((name, "the system the document's headings and prose name most".into()));
+        }
+    }
+    let mut lines = Vec::new();
+    for pf in found {
+        let at = if pf.line > 0 { format!("L{}, outside any table", pf.line) } else { "text outside any table".to_string() };
+        lines.push(pf.line);
+        let (heading, inbound) = crate::prose::section_of(doc, pf.line);
+        let system = heading_system(&heading);
+        let mut review = vec![format!("read from prose ({}); check the ends and the ports against the document", pf.how)];
+        let to = match (&pf.to, &system) {
+            (Some(t), _) => read_ends(t).ends.first().map(|e| b.role(e)),
+            (None, Some(s)) => Some(b.role(&End::Named { base: s.clone(), wording: s.clone() })),
+            (None, None) => Some(b.self_role()),
+        };
+        let from = match &pf.from {
+            Some(f) => read_ends(f).ends.first().map(|e| b.role(e)),
+            // A section headed by another party, about inbound traffic: that party connects.
+            None if system.is_none()
+                && inbound == Some(true)
+                && !heading.is_empty()
+                && !heading.contains('?')
+                && heading_names_a_party(&heading) =>
+            {
+                read_ends(&heading).ends.first().map(|e| b.role(e))
+            }
+            None => {
+                review.push("the text names no initiator: `any` is used".into());
+                Some("any".to_string())
+            }
+        };
+        let (Some(from), Some(to)) = (from, to) else {
+            b.review(&at, format!("ports read from \"{}\" but its ends are not named; no flow made", truncate(&pf.purpose, 120)));
+            continue;
+        };
+        if pf.protos.is_empty() {
+            b.review(&at, format!("no transport protocol stated for \"{}\"; no flow made", truncate(&pf.purpose, 120)));
+            continue;
+        }
+        let when = pf.condition.as_ref().map(|c| {
+            let f = role_id(c);
+            b.d.features
+                .entry(f.clone())
+                .or_insert(FeatureDraft { default: false, about: format!("the document says \"only if {c}\" ({at})") });
+            f
+        });
+        let ctx = RowCtx { at: &at, purpose: &pf.purpose, name: "", proto: &ProtoCell::default(), when, review };
+        let cell = Cell {
+            groups: vec![Group {
+                protos: pf.protos.clone(),
+                items: pf.items.iter().map(|i| (i.clone(), false)).collect(),
+                ..Group::default()
+            }],
+            ..Cell::default()
+        };
+        emit(b, &ctx, vec![from], vec![to], &cell, &Cell::default(), &pf.purpose, "");
+    }
+    lines
 }
 
 fn truncate(s: &str, n: usize) -> String {
@@ -537,6 +741,17 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     let direction_table = m.has(Col::Direction) && !(m.has(Col::From) && m.has(Col::To));
     if direction_table {
         let dir_text = cell(Col::Direction);
+        // "Nagios server > Monitored host": the cell names both ends.
+        if let Some((a, c)) = crate::prose::arrow(&dir_text) {
+            let mut row_review = Vec::new();
+            let from = ends_or_any(b, &a, "initiator", &mut row_review);
+            let to = ends_or_any(b, &c, "listener", &mut row_review);
+            let ports_text =
+                [Col::Ports, Col::RemotePorts, Col::LocalPorts].into_iter().map(cell).find(|c| !c.is_empty()).unwrap_or_default();
+            let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when: when.clone(), review: row_review };
+            emit(b, &ctx, from, to, &parse_cell(&ports_text), &Cell::default(), &ports_text, "");
+            return;
+        }
         let Some((out, inn)) = direction(&dir_text) else {
             b.review(&at, format!("direction `{dir_text}` not understood; no flow made"));
             return;
@@ -574,15 +789,61 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     }
 
     let mut row_review: Vec<String> = Vec::new();
-    let from = if m.has(Col::From) { ends_or_any(b, &cell(Col::From), "initiator", &mut row_review) } else { vec![b.self_role()] };
-    let to = if m.has(Col::To) { ends_or_any(b, &cell(Col::To), "listener", &mut row_review) } else { vec![b.self_role()] };
+    let inbound_section = {
+        let t = t.title.trim().to_ascii_lowercase();
+        matches!(t.as_str(), "inbound" | "incoming" | "ingress") || t.starts_with("inbound ") || t.ends_with(" inbound")
+    };
+    let (from, to) = if !m.has(Col::From) && !m.has(Col::To) {
+        neither_end(b, t, &mut row_review)
+    } else if !m.has(Col::From) && inbound_section {
+        // An "Inbound" table names the parties that connect to the system.
+        (ends_or_any(b, &cell(Col::To), "initiator", &mut row_review), vec![b.self_role()])
+    } else {
+        let from = if m.has(Col::From) {
+            ends_or_any(b, &cell(Col::From), "initiator", &mut row_review)
+        } else if let Some(subject) = section_initiator(t) {
+            row_review.push(format!("the initiator is read from the section: \"{subject}\" connects; check it"));
+            read_ends(&subject).ends.iter().map(|e| b.role(e)).collect()
+        } else if b.self_is_placeholder() {
+            // A listener column alone, and no system named anywhere: the
+            // table lists what its components accept, from anyone.
+            row_review.push("the table names no initiator: `any` is used; name the parties that connect".into());
+            vec!["any".into()]
+        } else {
+            vec![b.self_role()]
+        };
+        let to = if let Some(host) = &m.listener_host {
+            row_review.push(format!(
+                "the listener is the host the section names (\"{host}\"); the row's component is a process on it: check the host"
+            ));
+            read_ends(host).ends.iter().map(|e| b.role(e)).collect()
+        } else if m.has(Col::To) {
+            ends_or_any(b, &cell(Col::To), "listener", &mut row_review)
+        } else {
+            vec![b.self_role()]
+        };
+        (from, to)
+    };
     if to == ["any"] && m.has(Col::To) && cell(Col::To).trim().is_empty() {
         b.review(&at, "the listener is not named; no flow made");
         return;
     }
     let ports_text = cell(Col::Ports);
+    if port_alternatives(&ports_text) {
+        row_review.push(format!(
+            "the port cell offers alternatives (\"{}\"): every port is opened; if the document means one or the other, make exclusive features",
+            squeeze(&ports_text)
+        ));
+    }
     let ports = parse_cell(&ports_text);
     let src = parse_cell(&cell(Col::SrcPorts));
+    if is_return_traffic(&purpose) {
+        b.review(
+            &at,
+            "the row states the return traffic of a connection (\"response\"); a stateful firewall allows it, so no flow is made",
+        );
+        return;
+    }
     let ctx = RowCtx { at: &at, purpose: &purpose, name: &name, proto: &proto, when, review: row_review };
     // A direction column beside source and destination columns: arrows
     // and "bidirectional" are clear, IN/OUT relative to an unnamed side not.
@@ -616,6 +877,70 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
     emit(b, &ctx, from, to, &ports, &src, &ports_text, "");
 }
 
+/// Ends of a table with neither an initiator nor a listener column: the
+/// two sides its section names ("between the Entra Connect server and the
+/// on-premises AD"), in the order written; else anyone to the system the
+/// document describes.
+fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
+    // The title may be the first line of the sentence the intro ends.
+    let joined = format!("{} {}", t.title, t.intro);
+    for text in [t.intro.as_str(), joined.as_str(), t.title.as_str()] {
+        if let Some((x, y)) = peer::between(text) {
+            let (xs, ys) = (read_ends(&x).ends, read_ends(&y).ends);
+            if let (Some(a), Some(c)) = (xs.first(), ys.first()) {
+                review.push(format!("the ends are read from the section: \"{x}\" connects to \"{y}\"; check the direction"));
+                return (vec![b.role(a)], vec![b.role(c)]);
+            }
+        }
+    }
+    if let Some(subject) = section_initiator(t) {
+        review.push(format!("the initiator is read from the section: \"{subject}\" connects; check it"));
+        let from: Vec<String> = read_ends(&subject).ends.iter().map(|e| b.role(e)).collect();
+        if !from.is_empty() {
+            return (from, vec![b.self_role()]);
+        }
+    }
+    review.push("the table names no initiator: `any` is used; name the parties that connect".into());
+    (vec!["any".into()], vec![b.self_role()])
+}
+
+/// A listener column that names processes, not hosts: another column of
+/// the table gives each row's executable ("Services\\ServerAgent\\ServerAgent.exe")
+/// and the section heading names one host ("CE Core Server Rules"). The
+/// listener column becomes the row's name and the host its listener.
+fn process_host(t: &Table, m: &mut Mapping) -> Option<String> {
+    let to = m.find(Col::To)?;
+    let host = peer::host_of_heading(&t.title)?;
+    let is_path = |c: &str| {
+        let c = c.trim().to_ascii_lowercase();
+        (c.contains('\\') || c.contains('/')) && [".exe", ".dll", ".jar", ".bin", ".sh"].iter().any(|e| c.ends_with(e))
+    };
+    let path_col = (0..t.header.len()).filter(|&i| m.cols.get(i).is_some_and(Option::is_none)).any(|i| {
+        let filled: Vec<&str> = t.rows.iter().map(|r| r.cell(i)).filter(|c| !c.trim().is_empty()).collect();
+        !filled.is_empty() && filled.iter().filter(|c| is_path(c)).count() * 2 > filled.len()
+    });
+    if !path_col {
+        return None;
+    }
+    m.cols[to] = if m.has(Col::Name) { Some(Col::Purpose) } else { Some(Col::Name) };
+    Some(host)
+}
+
+/// The party the text introducing a table says opens the connections
+/// ("the end devices must be able to connect outbound on the following
+/// ports"); the title may be the first line of the sentence the intro ends.
+fn section_initiator(t: &Table) -> Option<String> {
+    let joined = format!("{} {}", t.title, t.intro);
+    let found = [t.intro.as_str(), joined.as_str(), t.title.as_str()].into_iter().find_map(peer::connecting_subject);
+    found.filter(|s| !read_ends(s).ends.is_empty())
+}
+
+/// "Response to above", "return traffic", "reply": no connection of its own.
+fn is_return_traffic(purpose: &str) -> bool {
+    let l = purpose.trim().to_ascii_lowercase();
+    l.starts_with("response to") || l.starts_with("reply to") || l.starts_with("return traffic") || l == "response" || l == "reply"
+}
+
 fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>) -> Vec<String> {
     let Ends { ends, conditions, incomplete } = read_ends(text);
     for c in conditions {
@@ -627,6 +952,24 @@ fn ends_or_any(b: &mut Builder, text: &str, what: &str, review: &mut Vec<String>
     if ends.is_empty() {
         review.push(format!("the {what} is not named; `any` is used"));
         return vec!["any".into()];
+    }
+    let alternatives = crate::roles::alternatives(text);
+    if !alternatives.is_empty() {
+        let listed = alternatives.join("\" or \"");
+        // Addresses and DNS names are hosts of their own: each is kept.
+        let addresses = alternatives.iter().any(|a| crate::roles::fqdn_of(a).is_some() || a.starts_with(|c: char| c.is_ascii_digit()));
+        if what == "listener" && !addresses {
+            // "Indexers or heavy forwarders": the service runs on one of
+            // them; one role stands for whichever the site uses.
+            let base = squeeze(&alternatives.join(" or "));
+            review.push(format!(
+                "the listener cell names alternatives (\"{listed}\"): one role stands for whichever runs the service; give it those hosts, or split it into exclusive features"
+            ));
+            return vec![b.role(&End::Named { base, wording: squeeze(text) })];
+        }
+        review.push(format!(
+            "the {what} cell names alternatives (\"{listed}\"): each of them is allowed; if the document means one or the other, make exclusive features"
+        ));
     }
     let mut ids: Vec<String> = Vec::new();
     for e in &ends {
@@ -730,6 +1073,17 @@ fn emit(b: &mut Builder, ctx: &RowCtx, from: Vec<String>, to: Vec<String>, ports
     }
     if ports.footnote {
         review.push("a port carries a footnote mark (*): read the footnote".into());
+    }
+    if let Some(c) = &ports.clause {
+        review.push(format!("the port cell adds \"{c}\": a condition or a limit to check"));
+    }
+    for h in &ports.hosts {
+        review.push(format!(
+            "the port cell names the host `{h}`: the flow goes to that host (a multicast group or an outside service is an end of its own)"
+        ));
+    }
+    if !ports.notes.is_empty() {
+        notes.push(format!("the port cell says ({})", ports.notes.join("; ")));
     }
     // "80/443" with "HTTP/HTTPS": one flow per pair.
     let single_group_plain = groups.len() == 1 && groups[0].protos.is_empty();
@@ -852,19 +1206,16 @@ fn emit(b: &mut Builder, ctx: &RowCtx, from: Vec<String>, to: Vec<String>, ports
 }
 
 fn finish(b: &mut Builder) {
-    // Identical flows stated twice become one flow citing both places.
+    // Identical flows stated twice become one flow citing both places
+    // (found by key, so that 300,000 rows stay linear).
+    type Key = (Vec<String>, Vec<String>, Vec<Proto>, Option<String>, Option<String>, Option<String>, bool);
     let mut out: Vec<FlowDraft> = Vec::new();
+    let mut index: std::collections::HashMap<Key, usize> = std::collections::HashMap::new();
     for f in std::mem::take(&mut b.d.flows) {
-        match out.iter_mut().find(|g| {
-            g.from == f.from
-                && g.to == f.to
-                && g.proto == f.proto
-                && g.ports == f.ports
-                && g.src_ports == f.src_ports
-                && g.when == f.when
-                && g.icmp == f.icmp
-        }) {
-            Some(g) => {
+        let key: Key = (f.from.clone(), f.to.clone(), f.proto.clone(), f.ports.clone(), f.src_ports.clone(), f.when.clone(), f.icmp);
+        match index.get(&key) {
+            Some(&i) => {
+                let g = &mut out[i];
                 g.cite = format!("{}; {}", g.cite, f.cite);
                 for r in f.review {
                     if !g.review.contains(&r) {
@@ -875,24 +1226,29 @@ fn finish(b: &mut Builder) {
                     g.purpose = format!("{} / {}", g.purpose, f.purpose);
                 }
             }
-            None => out.push(f),
+            None => {
+                index.insert(key, out.len());
+                out.push(f);
+            }
         }
     }
     // Ids: the row's label and first port.
-    let mut used: Vec<String> = Vec::new();
+    let mut used: std::collections::HashSet<String> = std::collections::HashSet::new();
+    let mut next: std::collections::HashMap<String, usize> = std::collections::HashMap::new();
     for f in out.iter_mut() {
         let port = if f.icmp { "icmp".to_string() } else { f.first_port.split('+').next().unwrap_or("").to_string() };
         let base = role_id(&format!("{} {}", f.label, port));
         let base = if base.starts_with("role-") { format!("flow-{port}") } else { base };
         let base: String = base.chars().take(60).collect::<String>().trim_end_matches('-').to_string();
         let base = if base.is_empty() { "flow".to_string() } else { base };
+        // The next suffix to try per base keeps this linear.
+        let k = next.entry(base.clone()).or_insert(2);
         let mut id = base.clone();
-        let mut k = 2;
         while used.contains(&id) {
             id = format!("{base}-{k}");
-            k += 1;
+            *k += 1;
         }
-        used.push(id.clone());
+        used.insert(id.clone());
         f.id = id;
     }
     for f in &out {
@@ -1036,5 +1392,124 @@ mod tests {
             ]
         );
         assert!(d.flows[3].review.iter().any(|r| r.contains("relative")));
+    }
+
+    #[test]
+    fn the_section_names_the_initiator_of_a_listener_only_table() {
+        let mut t =
+            table(&["Protocol", "Target port", "Targets"], &[&["TCP", "443", "all networks"], &["UDP", "53", "Customer DNS server"]]);
+        t.title = "To talk to the telephone system, the end devices must be able to connect".into();
+        t.intro = "outbound on the following ports:".into();
+        let d = build1(t.clone(), None);
+        let ends: Vec<_> = d.flows.iter().map(|f| (f.from.join(","), f.to.join(","))).collect();
+        assert_eq!(ends, [("end-devices".to_string(), "any".to_string()), ("end-devices".into(), "customer-dns-server".into())]);
+        assert!(d.flows.iter().all(|f| f.review.iter().any(|r| r.contains("read from the section"))));
+        // Without such a sentence the initiator stays `any`, under review.
+        t.title = "Ports".into();
+        t.intro.clear();
+        let d = build1(t, None);
+        assert!(d.flows.iter().all(|f| f.from == ["any"] && f.review.iter().any(|r| r.contains("names no initiator"))));
+    }
+
+    #[test]
+    fn a_component_column_of_processes_runs_on_the_host_the_heading_names() {
+        let mut t = table(
+            &["Component", "File Path", "Ports", "Source"],
+            &[
+                &["Server Agent", "Services\\ServerAgent\\ServerAgent.exe", "TCP 9998", "Server"],
+                &["Naming Service", "Services\\NamingService\\Naming.exe", "TCP 9999", "Server, Client"],
+            ],
+        );
+        t.title = "CE Core Server Rules".into();
+        let d = build1(t.clone(), None);
+        assert!(d.flows.iter().all(|f| f.to == ["ce-core-server"]), "{:?}", d.flows);
+        assert_eq!(d.flows[1].from, ["server", "client"]);
+        assert!(d.flows[0].purpose.contains("Server Agent"), "{}", d.flows[0].purpose);
+        // Without executables the component column is the listener.
+        for r in &mut t.rows {
+            r.cells[1] = "see the manual".into();
+        }
+        let d = build1(t.clone(), None);
+        assert_eq!(d.flows[0].to, ["server-agent"]);
+        // Nor without a heading naming a host.
+        t.title = "Firewall rules".into();
+        t.rows[0].cells[1] = "Services\\ServerAgent\\ServerAgent.exe".into();
+        t.rows[1].cells[1] = "Services\\NamingService\\Naming.exe".into();
+        assert_eq!(build1(t, None).flows[0].to, ["server-agent"]);
+    }
+
+    #[test]
+    fn alternatives_in_an_end_cell_are_never_taken_silently() {
+        let t = table(
+            &["Port", "Protocol", "Component", "Used By"],
+            &[
+                &["8088", "TCP", "Indexers or heavy forwarders (HTTP Event Collector)", "Applications or log sources"],
+                &["443", "TCP", "dockerhub.example.com or registry.example.net", "Stack"],
+                &["9997", "TCP", "Indexers", "Forwarders"],
+            ],
+        );
+        let d = build1(t, None);
+        // A listener offered as alternatives is one role, under review.
+        assert_eq!(d.flows[0].to, ["indexers-or-heavy-forwarders"]);
+        assert!(d.flows[0].review.iter().any(|r| r.contains("listener cell names alternatives")), "{:?}", d.flows[0].review);
+        // Initiators offered as alternatives are each allowed, under review.
+        assert_eq!(d.flows[0].from, ["applications", "log-sources"]);
+        assert!(d.flows[0].review.iter().any(|r| r.contains("initiator cell names alternatives")));
+        // DNS names stay hosts of their own, under review.
+        assert_eq!(d.flows[1].to.len(), 2, "{:?}", d.flows[1].to);
+        assert!(d.flows[1].review.iter().any(|r| r.contains("alternatives")));
+        assert!(d.flows[2].review.is_empty(), "{:?}", d.flows[2].review);
+    }
+
+    #[test]
+    fn a_heading_about_a_port_names_no_party() {
+        assert!(heading_names_a_party("Monitoring server"));
+        assert!(heading_names_a_party("Remote agents"));
+        assert!(heading_names_a_party("3CX clients, SBCs and bridges"));
+        assert!(!heading_names_a_party("Force media traffic through port 443"));
+        assert!(!heading_names_a_party("Firewall rules"));
+        assert!(!heading_names_a_party("What the server needs from the clients of the cluster"));
+    }
+
+    #[test]
+    fn rows_that_mirror_another_with_dynamic_ports_are_return_traffic() {
+        let header = ["Source port", "Source", "Destination port", "Destination", "Protocol", "Purpose"];
+        let t = table(
+            &header,
+            &[
+                &[">1023", "Agent PC", "80", "ICM server", "TCP", "Download"],
+                &["80", "ICM server", ">1023", "Agent PC", "TCP", "Download"],
+                &[">1023", "ICM server", "8103", "AgentRouter", "TCP", "Routing"],
+                &["8103", "AgentRouter", "1024-65535", "ICM server", "TCP", "Routing"],
+                // Not mirrored: a different port, or no dynamic destination.
+                &["9000", "AgentRouter", "1024-65535", "ICM server", "TCP", "Callbacks"],
+                &["80", "ICM server", "8080", "Agent PC", "TCP", "Push"],
+            ],
+        );
+        let d = build1(t, None);
+        let got: Vec<_> = d.flows.iter().map(|f| (f.from.join(","), f.to.join(","), f.ports.clone().unwrap_or_default())).collect();
+        assert_eq!(
+            got,
+            [
+                ("agent-pc".to_string(), "icm-server".to_string(), "80".to_string()),
+                ("icm-server".into(), "agentrouter".into(), "8103".into()),
+                ("agentrouter".into(), "icm-server".into(), "1024-65535".into()),
+                ("icm-server".into(), "agent-pc".into(), "8080".into()),
+            ]
+        );
+        assert_eq!(d.review.iter().filter(|r| r.text.contains("mirrors row")).count(), 2);
+    }
+
+    #[test]
+    fn ports_offered_as_alternatives_are_under_review() {
+        assert!(port_alternatives("25 or 587"));
+        assert!(port_alternatives("500/UDP, 2746/UDP (gateways only), or 4500 UDP."));
+        assert!(!port_alternatives("5060 / 5061 (TCP or UDP)"));
+        assert!(!port_alternatives("80, 443"));
+        let t =
+            table(&["Source", "Destination", "Port", "Protocol"], &[&["App", "Mail", "25 or 587", "TCP"], &["App", "Web", "443", "TCP"]]);
+        let d = build1(t, None);
+        assert!(d.flows[0].review.iter().any(|r| r.contains("offers alternatives")), "{:?}", d.flows[0].review);
+        assert!(d.flows[1].review.is_empty());
     }
 }

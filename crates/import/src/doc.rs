@@ -67,11 +67,35 @@ pub struct Stray {
     pub text: String,
 }
 
+/// Something the extractor left out or cut (a cell beyond the limits, a
+/// too deeply nested element): a review item of the draft.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// Where: "sheet Ports, XFD1048576", "HTML table 2, row 3".
+    pub at: String,
+    pub text: String,
+}
+
+/// A line of prose outside tables: a heading, a paragraph line, a list
+/// item, a command in a code block.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prose {
+    /// 1-based line; 0 when the format has none (HTML).
+    pub line: usize,
+    pub text: String,
+    pub heading: bool,
+}
+
 /// An extracted document.
 #[derive(Debug, Clone, Default)]
 pub struct Document {
     pub tables: Vec<Table>,
     pub strays: Vec<Stray>,
+    /// What the extractor left out or cut.
+    pub warnings: Vec<Warning>,
+    /// Headings and prose outside tables, in order (for naming the system
+    /// and reading ports stated in sentences, lists and commands).
+    pub prose: Vec<Prose>,
     /// The document's first heading or title, if it has one.
     pub title: Option<String>,
 }

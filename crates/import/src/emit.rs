@@ -42,25 +42,40 @@ fn list(items: &[String]) -> String {
     format!("[{}]", items.iter().map(|s| quote(s)).collect::<Vec<_>>().join(", "))
 }
 
+/// The `review:` list: general items, then each flow's.
+fn write_review(w: &mut String, d: &Draft) {
+    let flow_items: usize = d.flows.iter().map(|f| f.review.len()).sum();
+    if d.review.is_empty() && flow_items == 0 {
+        return;
+    }
+    let _ = writeln!(
+        w,
+        "\nreview:                 # {} open item(s): {} general, {} on flows",
+        d.review.len() + flow_items,
+        d.review.len(),
+        flow_items
+    );
+    for r in &d.review {
+        let _ = writeln!(w, "  - about: {}", quote(&r.text));
+        let _ = writeln!(w, "    at: {}", quote(&r.at));
+    }
+    for f in &d.flows {
+        for r in &f.review {
+            let _ = writeln!(w, "  - about: {}", quote(r));
+            let _ = writeln!(w, "    at: {}", quote(&f.cite));
+            let _ = writeln!(w, "    flow: {}", quote(&f.id));
+        }
+    }
+}
+
 /// Writes the draft.
 pub fn to_yaml(d: &Draft) -> String {
     let mut y = String::new();
     let w = &mut y;
     let _ = writeln!(w, "# Draft matrix written by `portmatrix import` from {}.", comment(&d.document));
     let _ = writeln!(w, "# Every flow cites its table and row. Purposes are the document's own words:");
-    let _ = writeln!(w, "# rewrite them, check each flow against the document, and resolve every");
-    let _ = writeln!(w, "# `review:` comment (listed here and beside the flow it concerns).");
-    let flow_reviews: usize = d.flows.iter().map(|f| f.review.len()).sum();
-    let _ = writeln!(w, "#");
-    let _ = writeln!(w, "# review items: {} ({} general, {} on flows)", d.review.len() + flow_reviews, d.review.len(), flow_reviews);
-    for r in &d.review {
-        let _ = writeln!(w, "# review: [{}] {}", comment(&r.at), comment(&r.text));
-    }
-    for f in &d.flows {
-        for r in &f.review {
-            let _ = writeln!(w, "# review: [flow {}] {}", f.id, comment(r));
-        }
-    }
+    let _ = writeln!(w, "# rewrite them, check each flow against the document, and resolve every item");
+    let _ = writeln!(w, "# of `review:` (then delete it): `portmatrix check` fails while any is open.");
     let _ = writeln!(w);
     let _ = writeln!(w, "matrix: {}", quote(&d.matrix));
     let _ = writeln!(w, "title: {}", quote(&d.title));
@@ -68,6 +83,7 @@ pub fn to_yaml(d: &Draft) -> String {
     let _ = writeln!(w, "source:");
     let _ = writeln!(w, "  document: {}", quote(&d.document));
     let _ = writeln!(w, "about: {}", quote(&format!("Draft imported from {}; not yet reviewed.", d.document)));
+    write_review(w, d);
     if !d.features.is_empty() {
         let _ = writeln!(w, "\nfeatures:");
         for (name, f) in &d.features {
@@ -144,12 +160,6 @@ pub fn to_yaml(d: &Draft) -> String {
             let _ = writeln!(w, "    cite: {}", quote(&f.cite));
             if !f.notes.is_empty() {
                 let _ = writeln!(w, "    note: {}", quote(&f.notes.join(" ")));
-            }
-            if !f.accept.is_empty() {
-                let _ = writeln!(w, "    accept:");
-                for (code, reason) in &f.accept {
-                    let _ = writeln!(w, "      {}: {}", quote(code), quote(reason));
-                }
             }
         }
     }

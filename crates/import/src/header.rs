@@ -84,6 +84,10 @@ pub fn classify(header: &str) -> Option<Col> {
     if has_prefix("optional") || has("enabled") || has("mandatory") || has("required") {
         return Some(Col::Optional);
     }
+    // "Used By": the parties that connect.
+    if has("used") && has("by") && !has_prefix("port") {
+        return Some(Col::From);
+    }
     let porty = has_prefix("port") || has("portrange") || has("ports");
     if porty {
         if has("source") || has("src") || has("sender") || has("client") || has("initiator") {
@@ -97,6 +101,15 @@ pub fn classify(header: &str) -> Option<Col> {
         }
         return Some(Col::Ports);
     }
+    // "Application Protocol", "Service": what runs over the transport, not
+    // the transport itself.
+    if has("application") && (has("protocol") || has("protocols")) && !has("network") && !has("transport") {
+        return Some(Col::Name);
+    }
+    // A lone "Type" column beside ports holds the transport ("TCP and UDP").
+    if w.len() == 1 && has("type") {
+        return Some(Col::Proto);
+    }
     if has("protocol")
         || has("protocols")
         || has("proto")
@@ -106,13 +119,32 @@ pub fn classify(header: &str) -> Option<Col> {
     {
         return Some(Col::Proto);
     }
-    if has("source") || has("from") || has("sender") || has("initiator") || has("client") || has("origin") || has("src") {
+    if has("source")
+        || has("sources")
+        || has("from")
+        || has("sender")
+        || has("initiator")
+        || has("initiators")
+        || has("client")
+        || has("clients")
+        || has("origin")
+        || has("src")
+        || has("contacting")
+        || has("connecting")
+        || has("requesting")
+    {
         return Some(Col::From);
     }
     if has("destination")
         || has("to")
         || has("listener")
+        || has("listening")
+        || has("accepting")
         || has("target")
+        || has("targets")
+        || has("destinations")
+        || has("component")
+        || has("device")
         || has("dest")
         || has("dst")
         || has("receiver")
@@ -143,7 +175,7 @@ pub fn classify(header: &str) -> Option<Col> {
     {
         return Some(Col::Purpose);
     }
-    if has("name") || has("application") || has("service") || has("connection") || has("flow") {
+    if has("name") || has("application") || has("service") || has("connection") || has("flow") || has("scenario") || has("feature") {
         return Some(Col::Name);
     }
     None
@@ -153,6 +185,9 @@ pub fn classify(header: &str) -> Option<Col> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Mapping {
     pub cols: Vec<Option<Col>>,
+    /// The host every row's listener runs on, when the listener column
+    /// names processes on one host the section heading names.
+    pub listener_host: Option<String>,
 }
 
 impl Mapping {
@@ -223,8 +258,10 @@ pub fn map_header(header: &[String]) -> Option<Mapping> {
     let has = |k: Col| cols.contains(&Some(k));
     let any_ports = has(Col::Ports) || has(Col::RemotePorts) || has(Col::LocalPorts);
     let ends = has(Col::From) || has(Col::To) || has(Col::Direction);
-    if any_ports && (ends || has(Col::Proto)) {
-        Some(Mapping { cols })
+    // A port column beside a purpose or a name is a port table too ("Protocol
+    // and Port | Usage"): its protocols are in the port cells.
+    if any_ports && (ends || has(Col::Proto) || has(Col::Purpose) || has(Col::Name)) {
+        Some(Mapping { cols, listener_host: None })
     } else {
         None
     }
@@ -295,6 +332,9 @@ mod tests {
             ("Destination", To),
             ("Destination System", To),
             ("Listener", To),
+            ("Listening Host", To),
+            ("Contacting Hosts", From),
+            ("Connecting system", From),
             ("Destination Port", Ports),
             ("Port(s)", Ports),
             ("Ports / Portrange", Ports),

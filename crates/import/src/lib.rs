@@ -8,9 +8,10 @@
 //! flow cites its table and row and every doubtful cell is a review item.
 //! It never invents a port: what it cannot read is a review item.
 //!
-//! The draft is checked with the model before it is returned: it loads,
-//! and the lint findings that would fail `portmatrix check` (duplicates,
-//! listener conflicts) are accepted with a `review:` reason.
+//! The draft is checked with the model before it is returned: it loads.
+//! It accepts no lint finding and carries its doubts in a first-class
+//! `review:` list, so `portmatrix check` fails until a person has
+//! resolved them.
 
 pub mod build;
 pub mod delimited;
@@ -20,10 +21,13 @@ pub mod grid;
 pub mod header;
 pub mod html;
 pub mod md;
+pub mod pdf;
 pub mod peer;
 pub mod ports;
+pub mod prose;
 pub mod proto;
 pub mod roles;
+pub mod score;
 pub mod text;
 pub mod xlsx;
 
@@ -48,6 +52,8 @@ pub enum Format {
     /// Plain text: tab-separated, column-aligned or one-cell-per-line
     /// tables (PDF text), and Markdown pipe tables within it.
     Text,
+    /// PDF, read as text through `pdftotext -layout`.
+    Pdf,
 }
 
 impl Format {
@@ -59,6 +65,7 @@ impl Format {
             Format::Xlsx => "xlsx",
             Format::Html => "html",
             Format::Text => "text",
+            Format::Pdf => "pdf",
         }
     }
 }
@@ -155,7 +162,11 @@ pub fn detect(name: &str, bytes: &[u8]) -> Format {
         "csv" | "tsv" => return Format::Csv,
         "xlsx" | "xlsm" | "xlsb" | "xls" | "ods" => return Format::Xlsx,
         "html" | "htm" | "xhtml" => return Format::Html,
+        "pdf" => return Format::Pdf,
         _ => {}
+    }
+    if pdf::is_pdf(bytes) {
+        return Format::Pdf;
     }
     if bytes.starts_with(b"PK\x03\x04") || bytes.starts_with(&[0xD0, 0xCF, 0x11, 0xE0]) {
         return Format::Xlsx;
@@ -189,6 +200,7 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
         Format::Csv => delimited::extract(&decode(bytes), name),
         Format::Xlsx => xlsx::extract(bytes)?,
         Format::Html => html::extract(&decode(bytes)),
+        Format::Pdf => return extract(&pdf::to_text(bytes, name)?, Format::Text, name).map(|(d, _)| (d, Format::Pdf)),
         Format::Text | Format::Auto => {
             let text = decode(bytes);
             if has_pipe_table(&text) {
@@ -210,6 +222,9 @@ pub fn extract(bytes: &[u8], format: Format, name: &str) -> Result<(Document, Fo
                     t.index = i + 1;
                 }
                 d.strays = rest.strays;
+                d.prose.extend(rest.prose);
+                d.prose.sort_by_key(|p| p.line);
+                d.prose.dedup_by_key(|p| p.line);
                 if d.title.is_none() {
                     d.title = rest.title;
                 }
@@ -246,44 +261,17 @@ pub fn import(bytes: &[u8], opts: &Options) -> Result<Import, String> {
     Ok(Import { draft, yaml, format, tables, port_tables, check_errors })
 }
 
-/// Writes the draft, loads it with the model and accepts (with a review
-/// reason) the lint findings that would fail `portmatrix check`. Accepting
-/// a finding changes no other finding, so one lint pass suffices; the
-/// final text is loaded once more to prove it still loads.
+/// Writes the draft and loads it with the model: a draft that does not
+/// load is a bug of the importer. Lint findings are not accepted here
+/// (drafts pre-accept nothing): `portmatrix check` reports them with the
+/// open review items.
 fn settle(draft: &mut Draft) -> (String, Vec<String>) {
-    use portmatrix_model::lint::{lint_matrix, DENY_BY_DEFAULT};
-    let load = |yaml: &str| -> Result<portmatrix_model::Matrix, Vec<String>> {
-        portmatrix_model::matrix_from_str("draft.yaml", yaml)
-            .map_err(|diags| diags.iter().map(|d| format!("{} [{}]", d.message, d.code)).collect())
-    };
     let yaml = emit::to_yaml(draft);
-    let m = match load(&yaml) {
-        Ok(m) => m,
-        Err(e) => return (yaml, e),
-    };
-    let by_span: std::collections::HashMap<usize, &str> = m.flows.iter().map(|f| (f.id.span.offset, f.id.value.as_str())).collect();
-    let by_id: std::collections::HashMap<String, usize> = draft.flows.iter().enumerate().map(|(i, f)| (f.id.clone(), i)).collect();
-    let mut changed = false;
-    for d in lint_matrix(&m) {
-        if d.severity != portmatrix_model::Severity::Warning || !DENY_BY_DEFAULT.contains(&d.code) {
-            continue;
-        }
-        let Some(&i) = by_span.get(&d.span.offset).and_then(|id| by_id.get(*id)) else {
-            continue;
-        };
-        let f = &mut draft.flows[i];
-        if !f.accept.iter().any(|(c, _)| c == d.code) {
-            f.accept.push((d.code.to_string(), format!("review: {}", d.message)));
-            f.review.push(format!("{}: {}", d.code, d.message));
-            changed = true;
-        }
-    }
-    if !changed {
-        return (yaml, Vec::new());
-    }
-    let yaml = emit::to_yaml(draft);
-    match load(&yaml) {
+    match portmatrix_model::matrix_from_str("draft.yaml", &yaml) {
         Ok(_) => (yaml, Vec::new()),
-        Err(e) => (yaml, e),
+        Err(diags) => {
+            let errors = diags.iter().map(|d| format!("{} [{}]", d.message, d.code)).collect();
+            (yaml, errors)
+        }
     }
 }

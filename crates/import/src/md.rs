@@ -4,7 +4,7 @@
 
 use pulldown_cmark::{Event, Options, Parser, Tag, TagEnd};
 
-use crate::doc::{mentions_port, Document, Row, Stray, Table};
+use crate::doc::{mentions_port, Document, Prose, Row, Stray, Table};
 use crate::text::LineIndex;
 
 #[derive(Default)]
@@ -145,13 +145,18 @@ pub fn extract(original: &str) -> Document {
                 if let Some((l, text, heading)) = prose.take() {
                     for (k, part) in text.split('\n').enumerate() {
                         let part = part.trim();
-                        if part.is_empty() {
-                            continue;
-                        }
-                        if mentions_port(part) {
+                        if !part.is_empty() && mentions_port(part) {
                             doc.strays.push(Stray { line: l + k, text: part.to_string() });
                         }
-                        ctx.prose.push((l + k, part.to_string(), heading));
+                        // Titles come from single lines ("the last short line above").
+                        if !part.is_empty() {
+                            ctx.prose.push((l + k, part.to_string(), heading));
+                        }
+                    }
+                    // A paragraph is one text, whatever its line breaks.
+                    let whole = crate::doc::squeeze(&text);
+                    if !whole.is_empty() {
+                        doc.prose.push(Prose { line: l, text: whole, heading });
                     }
                 }
             }
@@ -163,7 +168,12 @@ pub fn extract(original: &str) -> Document {
                 } else if let Some((_, p, _)) = prose.as_mut() {
                     p.push_str(&t);
                 } else if in_code {
-                    // Code blocks are not tables.
+                    // Commands in code blocks (ufw, firewall-cmd, iptables).
+                    for (k, part) in t.split('\n').enumerate() {
+                        if !part.trim().is_empty() {
+                            doc.prose.push(Prose { line: line + k, text: part.trim().to_string(), heading: false });
+                        }
+                    }
                 }
             }
             Event::InlineHtml(h) | Event::Html(h) => {
@@ -187,6 +197,9 @@ pub fn extract(original: &str) -> Document {
             _ => {}
         }
         let _ = in_table;
+    }
+    if doc.title.is_none() {
+        doc.title = doc.prose.iter().find(|p| p.heading).map(|p| p.text.clone());
     }
     doc
 }

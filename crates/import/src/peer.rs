@@ -194,6 +194,117 @@ pub fn owner_phrase(text: &str) -> Option<(String, String)> {
     None
 }
 
+/// Words that end the name of a system a document is about.
+const SYSTEM_NOUNS: &[&str] = &["server", "servers", "node", "nodes", "host", "controller", "controllers", "appliance", "gateway", "agent"];
+
+/// The system a document describes, from its title, headings and prose:
+/// the most frequent "X server" / "X nodes" / "X controllers" phrase whose
+/// words before the noun are capitalised ("the FreeSWITCH server", "SQL
+/// Server", "RabbitMQ nodes", "Domain controllers").
+pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
+    let mut texts: Vec<&str> = Vec::new();
+    if let Some(t) = &doc.title {
+        texts.push(t);
+    }
+    // Prose holds the text around tables whole; table titles and intros
+    // repeat parts of it, so they count only where there is no prose.
+    if doc.prose.is_empty() {
+        for t in &doc.tables {
+            texts.push(&t.title);
+            texts.push(&t.intro);
+        }
+    }
+    texts.extend(doc.prose.iter().map(|p| p.text.as_str()));
+    let mut counts: Vec<(String, usize, usize)> = Vec::new();
+    for (order, text) in texts.iter().enumerate() {
+        let words: Vec<&str> = text.split_whitespace().map(|w| w.trim_matches(|c: char| !c.is_alphanumeric())).collect();
+        for (i, w) in words.iter().enumerate() {
+            if !SYSTEM_NOUNS.contains(&w.to_lowercase().as_str()) {
+                continue;
+            }
+            let mut start = i;
+            while start > 0 && i - start < 2 {
+                let prev = words[start - 1];
+                let capital = prev.chars().next().is_some_and(|c| c.is_uppercase()) && !STOP.contains(&prev.to_lowercase().as_str());
+                if !capital {
+                    break;
+                }
+                start -= 1;
+            }
+            // "Domain controllers" at a sentence start names itself.
+            if start == i && !w.chars().next().is_some_and(|c| c.is_uppercase()) {
+                continue;
+            }
+            let name = words[start..=i].join(" ");
+            // A capitalised noun ("OpenVidu Server", "Management Node") is a product's own name.
+            let weight = if w.chars().next().is_some_and(|c| c.is_uppercase()) && start < i { 2 } else { 1 };
+            match counts.iter_mut().find(|c| c.0.eq_ignore_ascii_case(&name)) {
+                Some(c) => c.1 += weight,
+                None => counts.push((name, weight, order)),
+            }
+        }
+    }
+    let best = counts.into_iter().max_by_key(|(_, n, order)| (*n, std::cmp::Reverse(*order))).map(|(name, _, _)| name);
+    // Else a title "Configuring the firewall for 3CX" names it after "for".
+    best.or_else(|| {
+        let t = doc.title.as_deref()?;
+        let (_, tail) = t.rsplit_once(" for ")?;
+        let tail = tail.trim().trim_end_matches(['.', ':']);
+        (!tail.is_empty() && tail.split_whitespace().count() <= 3 && tail.starts_with(|c: char| c.is_uppercase() || c.is_ascii_digit()))
+            .then(|| tail.to_string())
+    })
+}
+
+/// Verb phrases after which a sentence's subject is the party that opens
+/// connections: "the end devices must be able to connect outbound".
+const CONNECTING_VERBS: &[&str] = &[
+    " must be able to connect",
+    " need to be able to connect",
+    " needs to be able to connect",
+    " must be able to reach",
+    " must be able to establish",
+    " need to connect",
+    " needs to connect",
+    " must connect",
+    " connect outbound",
+    " connects outbound",
+];
+
+/// The initiator a sentence introducing a one-ended table names: "To talk
+/// to the telephone system, the end devices must be able to connect
+/// outbound on the following ports" → "end devices". The subject is the
+/// clause before the verb (after the last comma), without its article, at
+/// most five words and naming something (not "you", "it", "they").
+pub fn connecting_subject(text: &str) -> Option<String> {
+    let lower = text.to_ascii_lowercase();
+    let at = CONNECTING_VERBS.iter().filter_map(|v| lower.find(v)).min()?;
+    let before = &text[..at];
+    let clause_start = before.rfind([',', '.', ';', ':', '\n']).map(|i| i + 1).unwrap_or(0);
+    let subject = strip_leading(before[clause_start..].trim());
+    let n = subject.split_whitespace().count();
+    let lower_subject = subject.to_ascii_lowercase();
+    let pronoun = ["you", "it", "they", "we", "this", "these", "which", "that"].contains(&lower_subject.as_str());
+    (n > 0 && n <= 5 && !pronoun && subject.chars().any(char::is_alphabetic)).then_some(subject)
+}
+
+/// Words a section heading adds after the name of a host: "CE Core
+/// Server Rules", "Database Server Ports", "Web Node Firewall Rules".
+const HEADING_TAILS: &[&str] = &["rules", "rule", "ports", "port", "firewall", "requirements", "policies", "policy", "settings"];
+
+/// The host a section heading names, when it is "<name> <system noun>"
+/// followed only by words such as "Rules" or "Ports": "CE Core Server
+/// Rules" → "CE Core Server". None when the heading names no such host.
+pub fn host_of_heading(title: &str) -> Option<String> {
+    let mut words: Vec<&str> = title.split_whitespace().collect();
+    while words.last().is_some_and(|w| HEADING_TAILS.contains(&w.to_ascii_lowercase().trim_matches(|c: char| !c.is_alphanumeric()))) {
+        words.pop();
+    }
+    let last = words.last()?.to_ascii_lowercase();
+    // A name: every word capitalised ("Ports used by the X Server" is a sentence, not a host).
+    let named = words.iter().all(|w| w.chars().next().is_some_and(|c| c.is_uppercase() || c.is_ascii_digit()));
+    (named && words.len() >= 2 && words.len() <= 6 && SYSTEM_NOUNS.contains(&last.as_str())).then(|| words.join(" "))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -247,5 +358,25 @@ mod tests {
         );
         assert_eq!(owner_phrase("access customer's network shared folders for backup purposes").unwrap().0, "network shared folders");
         assert!(owner_phrase("send email notifications").is_none());
+    }
+
+    #[test]
+    fn the_subject_that_connects() {
+        let s = connecting_subject("To talk to the telephone system, the end devices must be able to connect outbound");
+        assert_eq!(s.as_deref(), Some("end devices"));
+        assert_eq!(connecting_subject("Agent PCs need to connect to these ports.").as_deref(), Some("Agent PCs"));
+        assert_eq!(connecting_subject("You must be able to connect to the server."), None);
+        assert_eq!(connecting_subject("Open these ports on the server."), None);
+        assert_eq!(connecting_subject("On this segment, hosts must connect outbound").as_deref(), Some("hosts"));
+        assert_eq!(connecting_subject("Every machine that is placed in the perimeter network of the company must connect"), None);
+    }
+
+    #[test]
+    fn the_host_a_heading_names() {
+        assert_eq!(host_of_heading("CE Core Server Rules").as_deref(), Some("CE Core Server"));
+        assert_eq!(host_of_heading("Database Server Firewall Rules").as_deref(), Some("Database Server"));
+        assert_eq!(host_of_heading("Firewall Rules"), None);
+        assert_eq!(host_of_heading("Server"), None);
+        assert_eq!(host_of_heading("Ports used by the Recording Server"), None);
     }
 }

@@ -59,6 +59,15 @@ pub struct Cell {
     pub slash_list: bool,
     /// Why the cell could not be read; then `groups` is empty.
     pub error: Option<String>,
+    /// Words in parentheses that qualify the ports without changing them
+    /// ("(HTTPS)", "(Random high RPC Port)"), as written.
+    pub notes: Vec<String>,
+    /// A clause after the ports ("for the default instance", "if HEC is
+    /// enabled"): the ports stand, the clause is for a person to read.
+    pub clause: Option<String>,
+    /// Hosts written with a port ("webmeeting.3cx.net:443",
+    /// "239.1.2.3:5004"): the port is read, the host is an end to review.
+    pub hosts: Vec<String>,
 }
 
 impl Cell {
@@ -356,7 +365,69 @@ impl Parser {
             }
             return Ok(());
         }
+        if !nums {
+            // Words only: a note on the ports ("(HTTPS)", "(secure IMAP)").
+            let note =
+                inner.iter().filter_map(|t| if let Tok::Word(w) = t { Some(w.as_str()) } else { None }).collect::<Vec<_>>().join(" ");
+            self.cell.notes.push(note);
+            return Ok(());
+        }
         Err(format!("unknown qualifier `({})`", words.join(" ").to_lowercase()))
+    }
+
+    /// Words after the ports that start a clause: the rest of the line.
+    fn clause(&mut self, first: &str) -> bool {
+        const STARTS: &[&str] = &["for", "when", "if", "on", "with", "unless", "in", "from", "by", "per"];
+        let has_items = !self.cur.items.is_empty() || !self.cell.groups.is_empty();
+        if !has_items || !STARTS.contains(&first.to_ascii_lowercase().as_str()) {
+            return false;
+        }
+        let mut words = vec![first.to_string()];
+        while let Some(t) = self.peek().cloned() {
+            match t {
+                Tok::Newline => break,
+                Tok::Word(w) => words.push(w),
+                Tok::Num(n) => words.push(n.to_string()),
+                Tok::Sym(c) => words.push(c.to_string()),
+            }
+            self.i += 1;
+        }
+        let text = words.join(" ");
+        self.cell.clause = Some(match self.cell.clause.take() {
+            Some(c) => format!("{c}; {text}"),
+            None => text,
+        });
+        true
+    }
+
+    /// `a.b.c.d:port` (the numbers of an IPv4 address before a colon): the
+    /// port alone is an item; the address is noted as a host.
+    fn address_port(&mut self, first: u64) -> Option<Result<(), String>> {
+        let t = &self.toks;
+        let i = self.i;
+        let dotted =
+            (0..3).all(|k| t.get(i + 2 * k) == Some(&Tok::Sym('.')) && matches!(t.get(i + 2 * k + 1), Some(Tok::Num(n)) if *n <= 255));
+        if !dotted || first > 255 {
+            return None;
+        }
+        let octets: Vec<String> = std::iter::once(first)
+            .chain((0..3).map(|k| if let Some(Tok::Num(n)) = t.get(i + 2 * k + 1) { *n } else { 0 }))
+            .map(|n| n.to_string())
+            .collect();
+        let host = octets.join(".");
+        match (t.get(i + 6), t.get(i + 7)) {
+            (Some(Tok::Sym(':')), Some(Tok::Num(p))) => {
+                let p = *p;
+                self.i += 8;
+                self.cell.hosts.push(host);
+                Some(port_of(p).map(|p| self.push_item(Item::Port(p))))
+            }
+            _ => {
+                // An address without a port is no port list.
+                self.i += 6;
+                Some(Err(format!("`{host}` is an address, not a port")))
+            }
+        }
     }
 
     fn new(toks: Vec<Tok>) -> Self {
@@ -403,6 +474,18 @@ impl Parser {
                     }
                     let l = w.to_ascii_lowercase();
                     self.i += 1;
+                    // "webmeeting.3cx.net:443": a host and its port.
+                    if w.contains('.') && self.peek() == Some(&Tok::Sym(':')) {
+                        if let Some(Tok::Num(p)) = self.peek_at(1).cloned() {
+                            self.i += 2;
+                            self.cell.hosts.push(w.clone());
+                            self.push_item(Item::Port(port_of(p)?));
+                            continue;
+                        }
+                    }
+                    if self.clause(&w) {
+                        continue;
+                    }
                     if l == "any" || l == "all" {
                         self.push_item(Item::Any);
                     } else if is_placeholder(&w) {
@@ -419,8 +502,18 @@ impl Parser {
                 }
                 Tok::Num(n) => {
                     self.i += 1;
+                    if let Some(r) = self.address_port(n) {
+                        r?;
+                        continue;
+                    }
                     let p = port_of(n)?;
                     self.push_item(Item::Port(p));
+                    // "16384:32768" (ufw, iptables): a range, never two ports.
+                    if self.peek() == Some(&Tok::Sym(':')) && matches!(self.peek_at(1), Some(Tok::Num(_))) {
+                        self.i += 1;
+                        self.range_tail()?;
+                        continue;
+                    }
                     // A range or a per-unit count may follow.
                     if self.peek() == Some(&Tok::Sym('-')) {
                         match self.peek_at(1) {
@@ -702,6 +795,43 @@ mod tests {
         assert!(c.groups.is_empty());
         assert!(c.error.is_none());
         assert_eq!(items("TCP 1433*"), [Port(1433)]);
+    }
+
+    #[test]
+    fn colon_ranges_and_addresses_with_ports() {
+        // ufw and iptables write ranges with a colon: never two ports.
+        assert_eq!(items("16384:16400"), [Range(16384, 16400)]);
+        let c = parse_cell("16384:32768/udp");
+        assert_eq!(c.groups[0].items, [(Range(16384, 32768), false)]);
+        assert_eq!(c.groups[0].protos, [Proto::Udp]);
+        assert!(parse_cell("16400:16384").error.is_some(), "backwards");
+        // An address and a port: the port only, the address noted; no octet is a port.
+        let c = parse_cell("239.1.2.3:5004");
+        assert_eq!(c.items().map(|i| i.0.clone()).collect::<Vec<_>>(), [Port(5004)]);
+        assert_eq!(c.hosts, ["239.1.2.3"]);
+        let c = parse_cell("webmeeting.3cx.net:443");
+        assert_eq!(c.items().map(|i| i.0.clone()).collect::<Vec<_>>(), [Port(443)]);
+        assert_eq!(c.hosts, ["webmeeting.3cx.net"]);
+        assert!(parse_cell("10.0.0.1").error.is_some(), "an address alone is no port");
+    }
+
+    #[test]
+    fn notes_and_clauses_keep_the_ports() {
+        let c = parse_cell("443/TCP (HTTPS)");
+        assert_eq!(c.groups[0].protos, [Proto::Tcp]);
+        assert_eq!(c.notes, ["HTTPS"]);
+        let c = parse_cell("49152-65535 (Random high RPC Port)(TCP)");
+        assert_eq!(c.groups[0].items, [(Range(49152, 65535), false)]);
+        assert_eq!(c.groups[0].protos, [Proto::Tcp]);
+        let c = parse_cell("TCP port 1434 for the default instance");
+        assert_eq!(c.items().map(|i| i.0.clone()).collect::<Vec<_>>(), [Port(1434)]);
+        assert_eq!(c.clause.as_deref(), Some("for the default instance"));
+        let c = parse_cell("53/UDP, 53/TCP (DNS)");
+        assert_eq!(c.groups.len(), 2);
+        // A clause needs ports before it: prose stays unreadable.
+        assert!(parse_cell("for example 9325").error.is_some());
+        assert_eq!(protos("TCP and UDP 389"), [vec![Proto::Tcp, Proto::Udp]]);
+        assert!(parse_cell("TCP Dynamic").error.is_some(), "no number: a review item, never a guess");
     }
 
     #[test]

@@ -45,7 +45,10 @@ fn split_outside(text: &str, seps: &[&str]) -> Vec<String> {
                 let sc: Vec<char> = sep.chars().collect();
                 if chars[i..].starts_with(&sc) {
                     // "/" inside a URL ("https://x") is no separator.
-                    if *sep == "/" && (cur.ends_with(':') || cur.ends_with(":/") || chars.get(i + 1) == Some(&'/')) {
+                    // Nor is the "/" of a CIDR ("10.0.0.0/8", "::/0").
+                    let cidr =
+                        cur.ends_with(|c: char| c.is_ascii_digit() || c == ':') && chars.get(i + 1).is_some_and(|c| c.is_ascii_digit());
+                    if *sep == "/" && (cidr || cur.ends_with(':') || cur.ends_with(":/") || chars.get(i + 1) == Some(&'/')) {
                         break;
                     }
                     out.push(std::mem::take(&mut cur));
@@ -99,11 +102,30 @@ fn is_condition(s: &str) -> bool {
 }
 
 fn is_any(s: &str) -> bool {
-    matches!(s.to_ascii_lowercase().trim(), "any" | "all" | "*" | "0.0.0.0/0" | "anywhere" | "internet" | "any host" | "any ip")
+    matches!(
+        s.to_ascii_lowercase().trim(),
+        "any" | "all" | "*" | "0.0.0.0/0" | "::/0" | "anywhere" | "any host" | "any ip" | "all networks"
+    )
 }
 
 fn is_etc(s: &str) -> bool {
     matches!(s.to_ascii_lowercase().trim_end_matches('.').trim(), "etc" | "and so on" | "others" | "...")
+}
+
+/// The names a one-line cell offers as alternatives ("Indexers or heavy
+/// forwarders (HTTP Event Collector)" → ["Indexers", "heavy forwarders"]):
+/// `or` outside parentheses, between at least two names. Empty when the
+/// cell states no alternative.
+pub fn alternatives(cell: &str) -> Vec<String> {
+    if cell.trim().contains('\n') {
+        return Vec::new();
+    }
+    let (base, _) = parens(cell.trim());
+    let parts = split_outside(&base, &[" or ", " OR ", " Or "]);
+    if parts.len() < 2 || parts.iter().any(|p| p.is_empty() || is_any(p)) {
+        return Vec::new();
+    }
+    parts
 }
 
 /// Reads an endpoint cell.
@@ -350,5 +372,14 @@ mod tests {
         assert_eq!(r.intern("IECs", "IECs"), r.intern("IEC", "IEC"));
         assert_ne!(r.intern("All Windows", "All Windows"), r.intern("All Window", "All Window"));
         assert_ne!(r.intern("AES", "AES"), r.intern("AE", "AE"));
+    }
+
+    #[test]
+    fn alternatives_of_a_cell() {
+        assert_eq!(alternatives("Indexers or heavy forwarders (HTTP Event Collector)"), ["Indexers", "heavy forwarders"]);
+        assert!(alternatives("Indexers (receiving or forwarding)").is_empty());
+        assert!(alternatives("Indexers").is_empty());
+        assert!(alternatives("Any or none").is_empty());
+        assert!(alternatives("Workers or\nManagers").is_empty());
     }
 }

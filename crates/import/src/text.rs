@@ -12,7 +12,7 @@
 //!
 //! Lines outside every table that mention a port become stray mentions.
 
-use crate::doc::{mentions_port, squeeze, Document, Row, Stray, Table};
+use crate::doc::{mentions_port, squeeze, Document, Prose, Row, Stray, Table};
 use crate::grid;
 
 /// Byte offsets of line starts, for 1-based line numbers.
@@ -52,6 +52,7 @@ pub fn extract(text: &str, used: &[bool]) -> Document {
 
     tab_tables(&lines, &mut taken, &mut found);
     aligned_tables(&lines, &mut taken, &mut found);
+    word_tables(&lines, &mut taken, &mut found);
     stream_tables(&lines, &mut taken, &mut found);
 
     found.sort_by_key(|t| t.origin.trim_start_matches('L').parse::<usize>().unwrap_or(usize::MAX));
@@ -62,6 +63,11 @@ pub fn extract(text: &str, used: &[bool]) -> Document {
     for (i, l) in lines.iter().enumerate() {
         if !taken[i] && mentions_port(l) {
             doc.strays.push(Stray { line: i + 1, text: squeeze(l) });
+        }
+        if !taken[i] && !l.trim().is_empty() {
+            // A short line without a full stop that stands alone reads as a heading.
+            let alone = (i == 0 || lines[i - 1].trim().is_empty()) && caption_like(l);
+            doc.prose.push(Prose { line: i + 1, text: squeeze(l), heading: alone });
         }
     }
     doc.title = lines.iter().map(|l| l.trim()).find(|l| !l.is_empty() && l.len() <= 100).map(str::to_string);
@@ -959,6 +965,225 @@ fn from_to_rows(region: &[SLine]) -> (Vec<&'static str>, Vec<Row>) {
         });
     }
     (FROM_TO_HEADER.to_vec(), rows)
+}
+
+// -------------------------------------------------------- single-space tables
+
+/// Header nouns that end a column name ("FireWall Ports", "Dest-Port",
+/// "Network Protocol"): a header line whose words split into such names is
+/// the header of a table whose cells are apart by single spaces.
+const HEAD_NOUNS: &[&str] = &[
+    "port",
+    "ports",
+    "source-port",
+    "dest-port",
+    "protocol",
+    "protocols",
+    "description",
+    "device",
+    "source",
+    "destination",
+    "purpose",
+    "usage",
+    "notes",
+    "service",
+    "direction",
+    "name",
+];
+
+/// Splits a header line into column names, each one to three words ending
+/// in a header noun; None when the line does not split so.
+fn split_header(line: &str) -> Option<Vec<String>> {
+    let words: Vec<&str> = line.split_whitespace().collect();
+    if words.len() < 3 || words.len() > 16 {
+        return None;
+    }
+    let mut cols = Vec::new();
+    let mut i = 0;
+    while i < words.len() {
+        // The shortest name ending in a header noun keeps "Protocol" and
+        // "Source" apart; longer names take their qualifiers ("FireWall Ports").
+        let len = (1..=3).find(|&n| i + n <= words.len() && HEAD_NOUNS.contains(&words[i + n - 1].to_ascii_lowercase().as_str()))?;
+        cols.push(words[i..i + len].join(" "));
+        i += len;
+    }
+    (cols.len() >= 3).then_some(cols)
+}
+
+fn is_port_token(w: &str) -> bool {
+    let l = w.to_ascii_lowercase();
+    let core = l.trim_start_matches(['>', '<']).trim_end_matches(['*', ',']);
+    l == "<any>"
+        || l == "n/a"
+        || (!core.is_empty()
+            && core.starts_with(|c: char| c.is_ascii_digit())
+            && core.chars().all(|c| c.is_ascii_digit() || matches!(c, '-' | '–' | ':')))
+}
+
+fn is_proto_token(w: &str) -> bool {
+    let t = w.trim_end_matches(',');
+    !t.is_empty() && t.split('/').all(|p| matches!(p.to_ascii_uppercase().as_str(), "TCP" | "UDP" | "SCTP" | "ICMP" | "ESP" | "GRE" | "AH"))
+}
+
+/// Reads one row of a single-space table: each column takes the words of
+/// its kind in order (ports, a protocol, or text up to where the next
+/// column's kind begins). End columns of a table without a port column may
+/// start with a port ("80 ICM server"), which goes to the port column made
+/// beside them.
+fn split_row(kinds: &[Option<crate::header::Col>], line: &str) -> Vec<String> {
+    use crate::header::Col;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut cells = vec![String::new(); kinds.len()];
+    let mut i = 0;
+    let starts = |k: Option<Col>, w: &str| match k {
+        Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts) => is_port_token(w),
+        Some(Col::Proto) => is_proto_token(w),
+        _ => false,
+    };
+    for (c, k) in kinds.iter().enumerate() {
+        let next = kinds.get(c + 1).copied().flatten();
+        let mut taken: Vec<&str> = Vec::new();
+        match k {
+            Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts) => {
+                // One port expression: a port, then more only after a separator
+                // ("389 / 636", "80, 443"); two ports side by side are two columns.
+                if i < words.len() && is_port_token(words[i]) {
+                    taken.push(words[i]);
+                    i += 1;
+                    while i + 1 < words.len() && matches!(words[i], "/" | "," | "and" | "or") && is_port_token(words[i + 1]) {
+                        taken.extend([words[i], words[i + 1]]);
+                        i += 2;
+                    }
+                    while taken.last().is_some_and(|w| w.ends_with(',')) && i < words.len() && is_port_token(words[i]) {
+                        taken.push(words[i]);
+                        i += 1;
+                    }
+                }
+            }
+            Some(Col::Proto) => {
+                while i < words.len() && (is_proto_token(words[i]) || (!taken.is_empty() && matches!(words[i], "&" | "and" | "/"))) {
+                    taken.push(words[i]);
+                    i += 1;
+                }
+                // "TCP (HTTP)": the application in parentheses belongs here.
+                if i < words.len() && words[i].starts_with('(') {
+                    while i < words.len() {
+                        taken.push(words[i]);
+                        i += 1;
+                        if taken.last().is_some_and(|w| w.ends_with(')')) {
+                            break;
+                        }
+                    }
+                }
+            }
+            _ => {
+                let last = c + 1 == kinds.len();
+                let next_is_text =
+                    !last && !matches!(next, Some(Col::Ports | Col::SrcPorts | Col::RemotePorts | Col::LocalPorts | Col::Proto));
+                let mut n = 0;
+                while i < words.len() {
+                    if !last && !next_is_text && n > 0 && starts(next, words[i]) {
+                        break;
+                    }
+                    // Two text columns side by side: the first takes one word
+                    // (with its footnote marks and parentheses).
+                    if next_is_text && n > 0 && !words[i].starts_with('(') && !matches!(words[i], "*" | "‡" | "†") {
+                        break;
+                    }
+                    taken.push(words[i]);
+                    i += 1;
+                    n += 1;
+                    if next_is_text && taken.last().is_some_and(|w| w.starts_with('(') && !w.ends_with(')')) {
+                        while i < words.len() {
+                            taken.push(words[i]);
+                            i += 1;
+                            if taken.last().is_some_and(|w| w.ends_with(')')) {
+                                break;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        cells[c] = taken.join(" ");
+    }
+    cells
+}
+
+/// The header of a single-space table and its mapping. Ends whose cells
+/// start with their port ("80 ICM server") get a port column in front.
+fn word_header(line: &str) -> Option<(Vec<String>, crate::header::Mapping)> {
+    use crate::header::{classify, map_header, Col};
+    let header = split_header(line)?;
+    if let Some(m) = map_header(&header) {
+        return Some((header, m));
+    }
+    let mut cols: Vec<Option<Col>> = Vec::new();
+    let mut names = Vec::new();
+    for name in &header {
+        match classify(name) {
+            Some(Col::From) => {
+                names.extend([format!("{name} port"), name.clone()]);
+                cols.extend([Some(Col::SrcPorts), Some(Col::From)]);
+            }
+            Some(Col::To) => {
+                names.extend([format!("{name} port"), name.clone()]);
+                cols.extend([Some(Col::Ports), Some(Col::To)]);
+            }
+            other => {
+                names.push(name.clone());
+                cols.push(other);
+            }
+        }
+    }
+    let has = |k: Col| cols.contains(&Some(k));
+    (has(Col::Ports) && (has(Col::From) || has(Col::To))).then_some((names, crate::header::Mapping { cols, listener_host: None }))
+}
+
+fn word_tables(lines: &[&str], taken: &mut [bool], out: &mut Vec<Table>) {
+    for i in 0..lines.len() {
+        if taken[i] {
+            continue;
+        }
+        if let Some((header, mapping)) = word_header(lines[i]) {
+            read_word_rows(lines, taken, out, i, header, mapping);
+        }
+    }
+}
+
+fn read_word_rows(
+    lines: &[&str],
+    taken: &mut [bool],
+    out: &mut Vec<Table>,
+    at: usize,
+    header: Vec<String>,
+    mapping: crate::header::Mapping,
+) {
+    let mut rows = Vec::new();
+    let mut j = at + 1;
+    while j < lines.len() && !taken[j] && !blank(lines[j]) {
+        // A row starts with a port or a protocol where its first column wants one.
+        let cells = split_row(&mapping.cols, lines[j]);
+        rows.push(Row { cells, line: Some(j + 1), end_line: None, number: rows.len() + 1 });
+        j += 1;
+    }
+    if rows.is_empty() {
+        return;
+    }
+    let (title, intro) = caption_above(lines, taken, at);
+    for t in taken.iter_mut().take(j).skip(at) {
+        *t = true;
+    }
+    out.push(Table {
+        index: 0,
+        origin: format!("L{}", at + 1),
+        title,
+        intro,
+        header,
+        rows,
+        perspective: None,
+        how: "single-space columns",
+    });
 }
 
 #[cfg(test)]

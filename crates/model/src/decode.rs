@@ -277,9 +277,21 @@ impl<'n> MapReader<'n> {
     /// missing.
     pub fn finish(mut self, cx: &mut Cx) {
         let title = self.title();
-        for (k, _) in self.entries {
+        for (k, v) in self.entries {
             let name = k.as_scalar().map(|s| s.0).unwrap_or("");
             if self.asked.contains(&name) {
+                continue;
+            }
+            // `{ about: a, b }` reads as `about: a` and a key `b` with no
+            // value: the comma ended the value.
+            if v.is_null() && suggestion_is_none(name, &self.asked) {
+                let d = cx.error("unknown-key", k.span, format!("unknown key `{name}` in {title}"));
+                d.label = Some("a key without a value".into());
+                d.help = Some(format!(
+                    "inside `{{ }}` a comma ends a value: if `{name}` belongs to the value before it, quote that value (`about: \"a, {name}\"`); \
+                     known keys here: {}",
+                    self.asked.join(", ")
+                ));
                 continue;
             }
             let suggestion = did_you_mean(name, self.asked.iter().copied());
@@ -303,4 +315,8 @@ impl<'n> MapReader<'n> {
             d.help = Some(format!("add `{key}:` with {expected}"));
         }
     }
+}
+
+fn suggestion_is_none(name: &str, asked: &[&'static str]) -> bool {
+    did_you_mean(name, asked.iter().copied()).is_none()
 }

@@ -117,7 +117,7 @@ impl miette::SourceCode for Diagnostic {
         before: usize,
         after: usize,
     ) -> Result<Box<dyn miette::SpanContents<'a> + 'a>, miette::MietteError> {
-        let inner = self.file.text.read_span(span, before, after)?;
+        let inner = self.file.read_span(span, before, after)?;
         Ok(Box::new(miette::MietteSpanContents::new_named(
             self.file.name.clone(),
             inner.data(),
@@ -129,35 +129,72 @@ impl miette::SourceCode for Diagnostic {
     }
 }
 
+/// At most this many problems are kept while one input is read: a file of a
+/// million broken values would otherwise hold a million diagnostics (about
+/// 300 bytes each). Later ones are counted, not kept.
+pub const MAX_KEPT: usize = 10_000;
+
 /// Collects diagnostics while a file is read, so that all its problems are
-/// reported at once.
+/// reported at once (up to `MAX_KEPT`).
 #[derive(Debug, Default)]
 pub struct Diagnostics {
     pub items: Vec<Diagnostic>,
+    /// Problems found past `MAX_KEPT` and not kept.
+    pub dropped: usize,
+    /// Whether one of those was an error.
+    dropped_errors: bool,
 }
 
 impl Diagnostics {
+    /// Past `MAX_KEPT`, the newest problem takes the last place (so that the
+    /// caller can still amend the diagnostic it just pushed) and the one it
+    /// replaces is counted.
     pub fn push(&mut self, d: Diagnostic) {
-        self.items.push(d);
+        let full = self.items.len() >= MAX_KEPT;
+        match self.items.last_mut() {
+            Some(last) if full => {
+                self.dropped += 1;
+                self.dropped_errors |= last.severity == Severity::Error;
+                *last = d;
+            }
+            _ => self.items.push(d),
+        }
     }
     pub fn has_errors(&self) -> bool {
-        self.items.iter().any(|d| d.severity == Severity::Error)
+        self.dropped_errors || self.items.iter().any(|d| d.severity == Severity::Error)
     }
     pub fn extend(&mut self, other: Diagnostics) {
-        self.items.extend(other.items);
+        self.dropped += other.dropped;
+        self.dropped_errors |= other.dropped_errors;
+        other.items.into_iter().for_each(|d| self.push(d));
     }
     /// In file order, errors first at equal positions: deterministic output.
+    /// When problems were dropped, a last one says how many.
     pub fn sorted(mut self) -> Vec<Diagnostic> {
         self.items.sort_by(|a, b| {
             (a.file.name.as_str(), a.span.offset, a.severity, a.code).cmp(&(b.file.name.as_str(), b.span.offset, b.severity, b.code))
         });
+        if let (true, Some(last)) = (self.dropped > 0, self.items.last()) {
+            let summary = Diagnostic::error(
+                "too-many-problems",
+                &last.file,
+                Span::new(last.span.offset, 0),
+                format!("{} more problems were found and not kept", self.dropped),
+            )
+            .with_help(format!("only the first {MAX_KEPT} problems of an input are kept: fix these and check again"));
+            self.items.push(summary);
+        }
         self.items
     }
 }
 
 /// The closest candidate to a misspelt name, if it is close enough to be a
-/// plausible typo.
+/// plausible typo. Names over 256 bytes are no typo of a key or a role, and
+/// comparing a 10 MB name with every candidate takes seconds: none.
 pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
+    if name.len() > 256 {
+        return None;
+    }
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(name, c), c))

@@ -8,10 +8,12 @@ use ipnet::IpNet;
 use schemars::JsonSchema;
 use serde::Serialize;
 
-use crate::decode::{Cx, Decode};
+use crate::decode::{Cx, Decode, OneOrMany};
 use crate::diag::did_you_mean;
-use crate::matrix::{Name, Os};
+use crate::icmp::IcmpType;
+use crate::matrix::{Name, Os, Proto};
 use crate::names::{check_inventory_name, folded, RoleRef};
+use crate::ports::PortExpr;
 use crate::source::{SourceFile, Spanned};
 use crate::yaml::Node;
 
@@ -34,9 +36,38 @@ pub struct Inventory {
     pub bind: IndexMap<Spanned<RoleRef>, Binding>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub firewalls: IndexMap<Name, Firewall>,
+    /// Flows the site needs beyond its products' (monitoring, backup, NOC
+    /// ping), planned and compiled like catalog flows.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<SiteFlow>,
     #[serde(skip)]
     #[schemars(skip)]
     pub file: Option<Arc<SourceFile>>,
+}
+
+/// A flow of the site itself, with who owns it and why.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct SiteFlow {
+    pub id: Name,
+    /// Who asked for it and answers for it (a team, a ticket).
+    pub owner: String,
+    /// Why the site needs it.
+    pub purpose: String,
+    /// Initiators: host or network names, or `PRODUCT/ROLE`.
+    #[schemars(with = "Vec<String>")]
+    pub from: Vec<Name>,
+    /// Listeners: host or network names, or `PRODUCT/ROLE`.
+    #[schemars(with = "Vec<String>")]
+    pub to: Vec<Name>,
+    #[schemars(with = "Vec<Proto>")]
+    pub proto: Vec<Spanned<Proto>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ports: Option<Spanned<PortExpr>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub src_ports: Option<Spanned<PortExpr>>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub icmp: Vec<Spanned<IcmpType>>,
 }
 
 /// A product instance: which matrix, with which settings.
@@ -49,6 +80,13 @@ pub struct ProductRef {
     pub features: IndexMap<Name, Spanned<bool>>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub params: IndexMap<Name, Spanned<i64>>,
+    /// Roles (usually optional integrations) this site does not have, with
+    /// the reason: their flows leave the plan and are listed as not deployed.
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub absent: IndexMap<Name, String>,
+    /// Flows this site does not open, with the reason (a site decision).
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub exclude: IndexMap<Name, String>,
 }
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
@@ -108,8 +146,41 @@ pub struct Binding {
 pub struct Firewall {
     /// The zones this firewall forwards between.
     pub zones: Vec<Name>,
+    /// Inbound port forwards (destination NAT): traffic to a public
+    /// address and port goes on to a host's own address, same port.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub forwards: Vec<PortForward>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub about: Option<String>,
+}
+
+/// `{ public: 203.0.113.10, to: HOST, proto: udp, ports: 10000-20000 }`
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct PortForward {
+    /// The address outside parties connect to (on the firewall).
+    #[schemars(with = "String")]
+    pub public: Spanned<IpAddr>,
+    /// The host behind it.
+    pub to: Name,
+    #[schemars(with = "Vec<Proto>")]
+    pub proto: Vec<Spanned<Proto>>,
+    pub ports: Spanned<PortExpr>,
+}
+
+impl Decode for PortForward {
+    fn expected() -> String {
+        "a port forward: `{ public: ADDRESS, to: HOST, proto: udp, ports: 10000-20000 }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "port forward")?;
+        let public = m.req(cx, "public");
+        let to = m.req(cx, "to");
+        let proto: Option<OneOrMany<Spanned<Proto>>> = m.req(cx, "proto");
+        let ports = m.req(cx, "ports");
+        m.finish(cx);
+        Some(Self { public: public?, to: to?, proto: proto?.0, ports: ports? })
+    }
 }
 
 // ---- decoding -------------------------------------------------------------
@@ -178,8 +249,16 @@ impl Decode for ProductRef {
         let matrix = m.req(cx, "matrix");
         let features = m.opt(cx, "features").unwrap_or_default();
         let params = m.opt(cx, "params").unwrap_or_default();
+        let absent: IndexMap<Name, String> = m.opt(cx, "absent").unwrap_or_default();
+        let exclude: IndexMap<Name, String> = m.opt(cx, "exclude").unwrap_or_default();
         m.finish(cx);
-        Some(Self { matrix: matrix?, features, params })
+        for (k, why) in absent.iter().chain(&exclude) {
+            if why.trim().is_empty() {
+                cx.error("missing-reason", k.span, format!("`{}` is left out without a reason", k.value)).help =
+                    Some("say why, e.g. `wfo: no Avaya WFO at this site` — the change request shows it".into());
+            }
+        }
+        Some(Self { matrix: matrix?, features, params, absent, exclude })
     }
 }
 
@@ -235,6 +314,9 @@ impl Decode for Host {
     }
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         let mut m = cx.map(n, "host")?;
+        // Empty as written, not empty because its entries failed to decode
+        // (those have their own errors: one error per cause).
+        let written_empty = m.node("addresses").is_some_and(|a| matches!(&a.kind, crate::yaml::NodeKind::Seq(items) if items.is_empty()));
         let addresses: Option<Vec<Spanned<IpAddr>>> = m.req(cx, "addresses");
         let zone = m.opt(cx, "zone");
         let os = m.opt(cx, "os");
@@ -243,8 +325,9 @@ impl Decode for Host {
         let about = m.opt(cx, "about");
         m.finish(cx);
         let addresses = addresses?;
-        if addresses.is_empty() {
-            cx.error("no-address", n.span, "a host needs at least one address");
+        if written_empty {
+            cx.error("no-address", n.span, "a host needs at least one address").help =
+                Some("give its IPv4 and/or IPv6 addresses: `addresses: [10.0.0.5]`".into());
         }
         Some(Self { addresses, zone, os, roles, managed, about })
     }
@@ -274,9 +357,30 @@ impl Decode for Firewall {
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
         let mut m = cx.map(n, "firewall")?;
         let zones = m.req(cx, "zones");
+        let forwards = m.opt(cx, "forwards").unwrap_or_default();
         let about = m.opt(cx, "about");
         m.finish(cx);
-        Some(Self { zones: zones?, about })
+        Some(Self { zones: zones?, forwards, about })
+    }
+}
+
+impl Decode for SiteFlow {
+    fn expected() -> String {
+        "a site flow: `{ id, owner, purpose, from, to, proto, ports }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "site flow")?;
+        let id = m.req(cx, "id");
+        let owner = m.req(cx, "owner");
+        let purpose = m.req(cx, "purpose");
+        let from: Option<OneOrMany<Name>> = m.req(cx, "from");
+        let to: Option<OneOrMany<Name>> = m.req(cx, "to");
+        let proto: Option<OneOrMany<Spanned<Proto>>> = m.req(cx, "proto");
+        let ports = m.opt(cx, "ports");
+        let src_ports = m.opt(cx, "src_ports");
+        let icmp = m.opt::<OneOrMany<Spanned<IcmpType>>>(cx, "icmp").map(|o| o.0).unwrap_or_default();
+        m.finish(cx);
+        Some(Self { id: id?, owner: owner?, purpose: purpose?, from: from?.0, to: to?.0, proto: proto?.0, ports, src_ports, icmp })
     }
 }
 
@@ -292,6 +396,7 @@ impl Inventory {
         let hosts = m.req(cx, "hosts");
         let bind = m.opt(cx, "bind").unwrap_or_default();
         let firewalls = m.opt(cx, "firewalls").unwrap_or_default();
+        let flows = m.opt(cx, "flows").unwrap_or_default();
         m.finish(cx);
         Some(Self {
             inventory: inventory?,
@@ -303,6 +408,7 @@ impl Inventory {
             hosts: hosts?,
             bind,
             firewalls,
+            flows,
             file: Some(cx.file.clone()),
         })
     }
@@ -312,6 +418,7 @@ impl Inventory {
     /// resolve; product names in `PRODUCT/ROLE` exist.
     pub(crate) fn validate(&self, cx: &mut Cx) {
         self.check_names(cx);
+        self.check_site_flows(cx);
         let zone_ok = |cx: &mut Cx, z: &Name| {
             if !self.zones.contains_key(z.value.as_str()) {
                 unknown(cx, "zone", z, self.zones.keys());
@@ -352,20 +459,110 @@ impl Inventory {
             }
         }
         for fw in self.firewalls.values() {
+            self.check_forwards(cx, fw);
             let mut seen: Vec<&str> = Vec::new();
             for z in &fw.zones {
                 zone_ok(cx, z);
                 if seen.contains(&z.value.as_str()) {
                     cx.error("duplicate-zone", z.span, format!("zone `{}` is listed twice", z.value)).help =
                         Some("a firewall's zones are its interfaces: list each once".into());
+                } else {
+                    seen.push(&z.value);
                 }
-                seen.push(&z.value);
             }
             if seen.len() < 2 {
                 if let Some(z) = fw.zones.first() {
                     cx.error("firewall-one-zone", z.span, "a firewall between zones needs at least two zones");
                 }
             }
+        }
+    }
+
+    /// Port forwards: the host exists and sits in one of the firewall's
+    /// zones, the public address is no host's, the protocol has ports given
+    /// as numbers, and the host has an address of the public one's family.
+    fn check_forwards(&self, cx: &mut Cx, fw: &Firewall) {
+        for f in &fw.forwards {
+            match self.hosts.get(f.to.value.as_str()) {
+                None => unknown(cx, "host", &f.to, self.hosts.keys()),
+                Some(h) => {
+                    let in_zone = h.zone.as_ref().is_some_and(|z| fw.zones.iter().any(|x| x.value == z.value));
+                    if !in_zone {
+                        cx.error(
+                            "forward-outside-zones",
+                            f.to.span,
+                            format!("host `{}` is in none of this firewall's zones", f.to.value),
+                        )
+                        .help = Some("a firewall forwards to hosts on its own interfaces: put the host in one of its zones".into());
+                    }
+                    if !h.addresses.iter().any(|a| a.value.is_ipv4() == f.public.value.is_ipv4()) {
+                        cx.error(
+                            "forward-family",
+                            f.public.span,
+                            format!("host `{}` has no address of the family of {}", f.to.value, f.public.value),
+                        )
+                        .help = Some("forward an IPv4 public address to a host with an IPv4 address (or IPv6 to IPv6)".into());
+                    }
+                }
+            }
+            if let Some((owner, _)) = self.hosts.iter().find(|(_, h)| h.addresses.iter().any(|a| a.value == f.public.value)) {
+                cx.error("forward-public-taken", f.public.span, format!("{} is an address of host `{}`", f.public.value, owner.value))
+                    .help = Some("the public address belongs to the firewall, not to a host of the inventory".into());
+            }
+            for p in &f.proto {
+                if !p.value.has_ports() {
+                    cx.error("forward-proto", p.span, format!("{} has no ports to forward", p.value)).help =
+                        Some("forward tcp, udp or sctp".into());
+                }
+            }
+            if let Some(p) = f.ports.params().next() {
+                cx.error("site-flow-param", p.span, format!("`{}` is a parameter; a port forward gives its ports as numbers", p.value));
+            }
+        }
+    }
+
+    /// Site flows: ids unique and kebab-case, ends that name hosts,
+    /// networks or `PRODUCT/ROLE`, ports without parameters, a shape that
+    /// fits the protocol.
+    fn check_site_flows(&self, cx: &mut Cx) {
+        let mut seen: std::collections::HashMap<&str, &Name> = std::collections::HashMap::new();
+        for f in &self.flows {
+            if !crate::validate::is_kebab_id(&f.id.value) {
+                cx.error("bad-name", f.id.span, format!("`{}` is not a valid flow id", f.id.value)).help =
+                    Some("flow ids use lower-case letters, digits and `-`".into());
+            }
+            if let Some(prev) = seen.insert(&f.id.value, &f.id) {
+                let (line, _) = cx.file.line_col(prev.span.offset);
+                cx.error("duplicate-id", f.id.span, format!("site flow id `{}` is used twice", f.id.value)).help =
+                    Some(format!("the first is on line {line}"));
+            }
+            for end in f.from.iter().chain(&f.to) {
+                self.check_site_end(cx, end);
+            }
+            crate::validate::check_shape(cx, &f.id, &f.proto, f.ports.as_ref(), f.src_ports.as_ref(), &f.icmp);
+            for expr in f.ports.iter().chain(&f.src_ports) {
+                if let Some(p) = expr.params().next() {
+                    cx.error("site-flow-param", p.span, format!("`{}` is a parameter; a site flow gives its ports as numbers", p.value))
+                        .help = Some("write the port numbers, e.g. `ports: 9100` or `ports: 5000-5010`".into());
+                }
+            }
+        }
+    }
+
+    /// One end of a site flow: a host, a network, or `PRODUCT/ROLE`.
+    fn check_site_end(&self, cx: &mut Cx, end: &Name) {
+        if end.value.contains('/') {
+            match RoleRef::parse(&end.value, end.span) {
+                Ok(r) => self.check_role_ref(cx, &Spanned::new(r, end.span)),
+                Err(why) => {
+                    cx.error("bad-role-ref", end.span, format!("`{}` is not PRODUCT/ROLE: {why}", end.value));
+                }
+            }
+            return;
+        }
+        if !self.hosts.contains_key(end.value.as_str()) && !self.networks.contains_key(end.value.as_str()) {
+            let known = self.hosts.keys().chain(self.networks.keys());
+            unknown(cx, "host or network", end, known);
         }
     }
 

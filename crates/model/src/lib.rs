@@ -17,6 +17,7 @@ pub mod names;
 pub mod ports;
 pub mod schema;
 pub mod source;
+pub mod starter;
 pub mod validate;
 pub mod yaml;
 

@@ -41,6 +41,10 @@ pub struct Matrix {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<Requirement>,
     pub flows: Vec<Flow>,
+    /// Open review items: doubts left for a person (an imported draft's
+    /// unread cells). `check` reports each as a finding until it is removed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub review: Vec<ReviewItem>,
     /// The file this matrix was read from.
     #[serde(skip)]
     #[schemars(skip)]
@@ -123,6 +127,20 @@ pub struct Requirement {
     pub id: Name,
     pub about: String,
     pub cite: String,
+}
+
+/// Something a person must still check; resolved by deleting the item.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(deny_unknown_fields)]
+pub struct ReviewItem {
+    /// What to check.
+    pub about: Spanned<String>,
+    /// Where the document states it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at: Option<String>,
+    /// The flow it concerns, if one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub flow: Option<Name>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
@@ -376,6 +394,20 @@ impl Decode for Requirement {
     }
 }
 
+impl Decode for ReviewItem {
+    fn expected() -> String {
+        "a review item: `{ about, at, flow }`".into()
+    }
+    fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
+        let mut m = cx.map(n, "review item")?;
+        let about = m.req(cx, "about");
+        let at = m.opt(cx, "at");
+        let flow = m.opt(cx, "flow");
+        m.finish(cx);
+        Some(Self { about: about?, at, flow })
+    }
+}
+
 impl Decode for Flow {
     fn expected() -> String {
         "a flow: `{ id, from, to, proto, ports, purpose, cite }`".into()
@@ -441,6 +473,7 @@ impl Matrix {
         let groups = m.opt(cx, "groups").unwrap_or_default();
         let requirements = m.opt(cx, "requirements").unwrap_or_default();
         let flows = m.req(cx, "flows");
+        let review = m.opt(cx, "review").unwrap_or_default();
         m.finish(cx);
         Some(Self {
             matrix: matrix?,
@@ -455,6 +488,7 @@ impl Matrix {
             groups,
             requirements,
             flows: flows?,
+            review,
             file: Some(cx.file.clone()),
         })
     }

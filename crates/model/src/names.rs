@@ -69,7 +69,7 @@ pub fn name_problem(s: &str) -> Option<(String, String)> {
 
 fn describe_char(c: char) -> String {
     match c {
-        '/' => "`/`, which separates PRODUCT/ROLE".into(),
+        '/' => "`/` (names become file names, and `/` separates PRODUCT/ROLE)".into(),
         '\n' | '\r' => "a line break".into(),
         '"' | '\'' | '`' => format!("the quote {c}"),
         c if c.is_control() => format!("the control character U+{:04X}", c as u32),
@@ -181,6 +181,14 @@ impl fmt::Display for FlowTag {
 impl Serialize for FlowTag {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(self)
+    }
+}
+
+/// Read back from results files: `product/flow`.
+impl<'de> serde::Deserialize<'de> for FlowTag {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FlowTag::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("`{s}` is not product/flow")))
     }
 }
 

@@ -132,9 +132,20 @@ impl fmt::Debug for PortSet {
         write!(f, "PortSet({self})")
     }
 }
+/// In JSON a port set is typed: `[80, 443, [8000, 8010]]` (single ports
+/// as numbers, ranges as two-number arrays).
 impl Serialize for PortSet {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        use serde::ser::SerializeSeq;
+        let mut seq = s.serialize_seq(None)?;
+        for (a, b) in self.ranges() {
+            if a == b {
+                seq.serialize_element(&a)?;
+            } else {
+                seq.serialize_element(&[a, b])?;
+            }
+        }
+        seq.end()
     }
 }
 impl FromIterator<u16> for PortSet {
@@ -143,10 +154,10 @@ impl FromIterator<u16> for PortSet {
     }
 }
 
-/// A number or a parameter in a port expression.
+/// A number or a parameter in a port expression, with where it is written.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Term {
-    Num(u32),
+    Num(Spanned<u32>),
     Param(Spanned<String>),
 }
 
@@ -203,10 +214,12 @@ impl PortExpr {
     }
 
     /// The concrete port set, with `value` giving each parameter's value.
+    /// Any `i64` is accepted: arithmetic is checked, and a value that leaves
+    /// the port range is an error located at the term that holds it.
     pub fn resolve(&self, value: &dyn Fn(&str) -> Option<i64>) -> Result<PortSet, ResolveError> {
         let term = |t: &Term| -> Result<(i64, Span), ResolveError> {
             match t {
-                Term::Num(n) => Ok((*n as i64, Span::default())),
+                Term::Num(n) => Ok((i64::from(n.value), n.span)),
                 Term::Param(p) => value(p).map(|v| (v, p.span)).ok_or_else(|| ResolveError::Unset(p.clone())),
             }
         };
@@ -219,10 +232,13 @@ impl PortExpr {
                 PortItem::Any => PortSet::all(),
                 PortItem::Single(t) => PortSet::single(port(term(t)?, "port")?),
                 PortItem::Range(a, b) => {
-                    let (lo, hi) = (term(a)?, term(b)?);
-                    let (lo, hi) = (port(lo, "range start")?, port(hi, "range end")?);
+                    let (first, last) = (term(a)?, term(b)?);
+                    let (lo, hi) = (port(first, "range start")?, port(last, "range end")?);
                     if lo > hi {
-                        return Err(ResolveError::OutOfRange { span: Span::default(), message: format!("range {lo}-{hi} runs backwards") });
+                        return Err(ResolveError::OutOfRange {
+                            span: cover(first.1, last.1),
+                            message: format!("range {lo}-{hi} runs backwards"),
+                        });
                     }
                     PortSet::range(lo, hi)
                 }
@@ -232,7 +248,16 @@ impl PortExpr {
                     if c.0 < 1 {
                         return Err(ResolveError::OutOfRange { span: c.1, message: format!("count {} must be at least 1", c.0) });
                     }
-                    let hi = port((b.0 + c.0 - 1, c.1), "last port")?;
+                    // `c.0 - 1` cannot overflow (c.0 >= 1); the sum can.
+                    let hi = match b.0.checked_add(c.0 - 1) {
+                        Some(last) => port((last, c.1), "last port")?,
+                        None => {
+                            return Err(ResolveError::OutOfRange {
+                                span: c.1,
+                                message: format!("{} ports from {} run past port 65535", c.0, b.0),
+                            })
+                        }
+                    };
                     PortSet::range(lo, hi)
                 }
             };
@@ -266,10 +291,16 @@ impl PortExpr {
     }
 }
 
+/// The span from the start of `a` to the end of `b`.
+fn cover(a: Span, b: Span) -> Span {
+    let end = (b.offset + b.len).max(a.offset + a.len);
+    Span::new(a.offset, end - a.offset)
+}
+
 fn parse_term(s: &str, span: Span) -> Result<Term, (Span, String)> {
     if s.chars().all(|c| c.is_ascii_digit()) && !s.is_empty() {
         return match s.parse::<u32>() {
-            Ok(v) if v <= 65535 => Ok(Term::Num(v)),
+            Ok(v) if v <= 65535 => Ok(Term::Num(Spanned::new(v, span))),
             _ => Err((span, format!("{s} is not a port: ports run from 0 to 65535"))),
         };
     }

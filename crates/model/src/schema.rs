@@ -11,5 +11,9 @@ pub fn matrix_schema() -> serde_json::Value {
 }
 
 pub fn inventory_schema() -> serde_json::Value {
-    serde_json::to_value(schemars::schema_for!(crate::inventory::Inventory)).expect("a schema is JSON")
+    let mut s = serde_json::to_value(schemars::schema_for!(crate::inventory::Inventory)).expect("a schema is JSON");
+    if let Some(obj) = s.as_object_mut() {
+        obj.insert("$id".into(), "https://portmatrix.invalid/schema/inventory.json".into());
+    }
+    s
 }

@@ -5,12 +5,14 @@
 //! and unknown keys are errors.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
 
 use granit_parser::{ErrorKind, Event, Parser, ScalarStyle, StructureStyle, Tag};
+use hashbrown::HashTable;
 
 use crate::diag::{Diagnostic, Diagnostics};
-use crate::source::{SourceFile, Span};
+use crate::source::{SourceFile, Span, MAX_INPUT_BYTES};
 
 #[derive(Debug, Clone)]
 pub enum NodeKind {
@@ -65,8 +67,50 @@ impl Node {
     }
 }
 
+/// How deeply lists and mappings may nest, aliases expanded. A matrix needs
+/// five levels and an inventory six; the parser itself stops at 255 levels of
+/// one kind, and this bound holds for mixed block and flow nesting and for
+/// aliases, so that nothing that walks the tree (dropping it included) can
+/// recurse deeper than this.
+pub const MAX_DEPTH: usize = 256;
+
 /// How many nodes aliases may copy in one file.
 const ALIAS_NODES_MAX: usize = 100_000;
+
+/// How many bytes aliases may copy in one file (scalar text plus the size of
+/// each node): one long string aliased many times costs what it copies,
+/// however few nodes that is.
+pub const ALIAS_BYTES_MAX: usize = 16 << 20;
+
+/// How many nodes one file may have, aliases expanded: twice what an
+/// inventory of 200,000 hosts holds (about 10 per host). Every node costs
+/// memory whatever its text (4,000,000 tiny values take about 330 MiB
+/// before they are refused), so this and `MAX_INPUT_BYTES` bound the memory
+/// of the tree.
+pub const MAX_NODES: usize = 4_000_000;
+
+/// What a subtree costs when an alias copies it.
+#[derive(Debug, Clone, Copy, Default)]
+struct Cost {
+    nodes: usize,
+    bytes: usize,
+    /// Levels of lists and mappings: 0 for a scalar.
+    depth: usize,
+}
+
+impl Cost {
+    fn scalar(text: &str) -> Self {
+        Self { nodes: 1, bytes: std::mem::size_of::<Node>() + text.len(), depth: 0 }
+    }
+    fn collection() -> Self {
+        Self { nodes: 1, bytes: std::mem::size_of::<Node>(), depth: 1 }
+    }
+    fn add_child(&mut self, child: Cost) {
+        self.nodes += child.nodes;
+        self.bytes += child.bytes;
+        self.depth = self.depth.max(child.depth + 1);
+    }
+}
 
 fn span_of(s: &granit_parser::Span) -> Span {
     let start = s.start.byte_offset().unwrap_or(0);
@@ -74,17 +118,36 @@ fn span_of(s: &granit_parser::Span) -> Span {
     Span::new(start, end.saturating_sub(start))
 }
 
-enum Frame {
-    Seq(Vec<Node>, Span, usize, StructureStyle),
-    Map(Vec<(Node, Node)>, Option<Node>, Span, usize, StructureStyle),
+/// A list or mapping whose end has not been read yet.
+struct Frame {
+    kind: FrameKind,
+    /// What its children cost so far.
+    cost: Cost,
+    /// Where it starts.
+    span: Span,
+    anchor: usize,
+    style: StructureStyle,
+}
+
+enum FrameKind {
+    Seq(Vec<Node>),
+    Map {
+        entries: Vec<(Node, Node)>,
+        /// A key read, its value not yet.
+        pending: Option<Node>,
+        /// Indices of `entries` by key text: duplicate keys are found in
+        /// constant time, so a mapping of 200,000 hosts is checked in linear
+        /// time.
+        keys: HashTable<usize>,
+    },
 }
 
 impl Frame {
     /// Where an open `{` or `[` stands, if this is a flow collection.
     fn flow_open(&self) -> Option<(Span, char, char)> {
-        match self {
-            Frame::Seq(_, span, _, StructureStyle::Flow) => Some((*span, '[', ']')),
-            Frame::Map(_, _, span, _, StructureStyle::Flow) => Some((*span, '{', '}')),
+        match (&self.kind, self.style) {
+            (FrameKind::Seq(_), StructureStyle::Flow) => Some((self.span, '[', ']')),
+            (FrameKind::Map { .. }, StructureStyle::Flow) => Some((self.span, '{', '}')),
             _ => None,
         }
     }
@@ -148,24 +211,32 @@ fn syntax_error(file: &Arc<SourceFile>, kind: &ErrorKind, info: String, off: usi
 }
 
 /// A YAML tag is never part of this format. The parser does not give the
-/// tag's position: look for its text on the line before the value.
+/// tag's position: look for its text before the value (on the value's line
+/// or, for a block collection, the lines just before it).
 fn tag_error(file: &Arc<SourceFile>, tag: &Tag, node: Span) -> Diagnostic {
     let text = &file.text;
     let suffix = tag.suffix();
-    let (start, _) = line_of(text, node.offset);
-    let hay = &text[start..node.offset.min(text.len())];
+    let end = node.offset.min(text.len());
+    let mut floor = end.saturating_sub(1024);
+    while !text.is_char_boundary(floor) {
+        floor += 1;
+    }
+    let hay = &text[floor..end];
     let needle = format!("!{suffix}");
     let span = match hay.rfind(&needle) {
         Some(i) => {
-            let mut from = start + i;
-            while from > start && text.as_bytes()[from - 1] == b'!' {
+            let mut from = floor + i;
+            while from > floor && text.as_bytes()[from - 1] == b'!' {
                 from -= 1;
             }
-            Span::new(from, start + i + needle.len() - from)
+            Span::new(from, floor + i + needle.len() - from)
         }
         None => node,
     };
-    let written = &text[span.offset..span.offset + span.len];
+    let written = match &text[span.offset..span.offset + span.len] {
+        "" => needle.as_str(),
+        w => w,
+    };
     Diagnostic::error("yaml-tag", file, span, format!("`{written}` is a YAML tag here, not a value")).with_label("read as a tag").with_help(
         format!(
             "a value that starts with `!` is a YAML tag: quote it (`\"{written}\"`); in a condition, write `not {}`",
@@ -174,30 +245,187 @@ fn tag_error(file: &Arc<SourceFile>, tag: &Tag, node: Span) -> Diagnostic {
     )
 }
 
+/// Builds the tree from the parser's events within the bounds above.
+struct Builder<'f> {
+    file: &'f Arc<SourceFile>,
+    stack: Vec<Frame>,
+    /// Anchored nodes with what copying them costs: aliases copy them.
+    anchors: HashMap<usize, (Node, Cost)>,
+    alias_nodes: usize,
+    alias_bytes: usize,
+    nodes: usize,
+    hasher: RandomState,
+    root: Option<Node>,
+}
+
+/// Why building stopped early.
+type Stop = Box<Diagnostic>;
+
+impl<'f> Builder<'f> {
+    fn new(file: &'f Arc<SourceFile>) -> Self {
+        Self {
+            file,
+            stack: Vec::new(),
+            anchors: HashMap::new(),
+            alias_nodes: 0,
+            alias_bytes: 0,
+            nodes: 0,
+            hasher: RandomState::new(),
+            root: None,
+        }
+    }
+
+    fn too_deep(&self, span: Span) -> Stop {
+        let (line, _) = self.file.line_col(self.stack.first().map_or(span.offset, |f| f.span.offset));
+        Box::new(
+            Diagnostic::error("yaml-too-deep", self.file, span, format!("lists and mappings nest more than {MAX_DEPTH} levels deep here"))
+                .with_label("too deep")
+                .with_help(format!(
+                    "a matrix needs five levels and an inventory six; this nesting starts on line {line} \
+                     (aliases count with the value they copy)"
+                )),
+        )
+    }
+
+    /// Counts nodes against `MAX_NODES`.
+    fn count(&mut self, nodes: usize, span: Span) -> Result<(), Stop> {
+        self.nodes += nodes;
+        if self.nodes > MAX_NODES {
+            return Err(Box::new(
+                Diagnostic::error("yaml-too-large", self.file, span, format!("the file holds more than {MAX_NODES} values"))
+                    .with_label("the limit is reached here")
+                    .with_help(
+                        "an inventory of 200,000 hosts has about 2,000,000 values: split the file, or check that it is the right one",
+                    ),
+            ));
+        }
+        Ok(())
+    }
+
+    fn open(&mut self, kind: FrameKind, span: Span, anchor: usize, style: StructureStyle) -> Result<(), Stop> {
+        if self.stack.len() >= MAX_DEPTH {
+            return Err(self.too_deep(Span::new(span.offset, span.len.min(1))));
+        }
+        self.count(1, span)?;
+        self.stack.push(Frame { kind, cost: Cost::collection(), span, anchor, style });
+        Ok(())
+    }
+
+    fn close(&mut self, end: Span) -> Option<(Node, Cost, usize)> {
+        let frame = self.stack.pop()?;
+        let stop = end.offset + end.len;
+        let span = Span::new(frame.span.offset, stop.max(frame.span.offset) - frame.span.offset);
+        let kind = match frame.kind {
+            FrameKind::Seq(items) => NodeKind::Seq(items),
+            FrameKind::Map { entries, .. } => NodeKind::Map(entries),
+        };
+        Some((Node { kind, span }, frame.cost, frame.anchor))
+    }
+
+    /// A copy of an anchored node, charged to the alias budgets.
+    fn alias(&mut self, id: usize, span: Span) -> Result<(Node, Cost), Stop> {
+        let Some((node, cost)) = self.anchors.get(&id) else {
+            // The parser reports unknown anchors itself; this is a fallback.
+            return Err(Box::new(
+                Diagnostic::error("yaml-alias", self.file, span, "alias to an unknown anchor")
+                    .with_help("define the anchor (`&name`) before the alias (`*name`) that uses it"),
+            ));
+        };
+        let cost = *cost;
+        if self.stack.len() + cost.depth > MAX_DEPTH {
+            return Err(self.too_deep(span));
+        }
+        if self.alias_nodes + cost.nodes > ALIAS_NODES_MAX {
+            return Err(Box::new(
+                Diagnostic::error("yaml-alias", self.file, span, "aliases expand to too many values").with_label("this alias").with_help(
+                    format!("the file's aliases copy more than {ALIAS_NODES_MAX} values: write the values out, or nest aliases less"),
+                ),
+            ));
+        }
+        if self.alias_bytes + cost.bytes > ALIAS_BYTES_MAX {
+            return Err(Box::new(
+                Diagnostic::error("yaml-alias", self.file, span, "aliases expand to too much text").with_label("this alias").with_help(
+                    format!(
+                        "the file's aliases copy more than {} MiB (this one {} bytes): write the values out, or alias less",
+                        ALIAS_BYTES_MAX >> 20,
+                        cost.bytes
+                    ),
+                ),
+            ));
+        }
+        let copy = Node { kind: node.kind.clone(), span };
+        self.alias_nodes += cost.nodes;
+        self.alias_bytes += cost.bytes;
+        self.count(cost.nodes, span)?;
+        Ok((copy, cost))
+    }
+
+    /// Adds a finished node to the collection being read (or makes it the
+    /// document), reporting a key that its mapping already has. An anchored
+    /// node is kept for its aliases: that copy counts against `MAX_NODES`.
+    fn attach(&mut self, node: Node, cost: Cost, anchor: usize, diags: &mut Diagnostics) -> Result<(), Stop> {
+        if anchor != 0 {
+            self.count(cost.nodes, node.span)?;
+            self.anchors.insert(anchor, (node.clone(), cost));
+        }
+        let hasher = &self.hasher;
+        let Some(frame) = self.stack.last_mut() else {
+            self.root = Some(node);
+            return Ok(());
+        };
+        frame.cost.add_child(cost);
+        match &mut frame.kind {
+            FrameKind::Seq(items) => items.push(node),
+            FrameKind::Map { entries, pending, keys } => match pending.take() {
+                None => *pending = Some(node),
+                Some(key) => {
+                    if let Some((k, _)) = key.as_scalar() {
+                        let text_of = |i: &usize| entries[*i].0.as_scalar().map(|s| s.0);
+                        let hash = hasher.hash_one(k);
+                        if let Some(first) = keys.find(hash, |i| text_of(i) == Some(k)) {
+                            let (line, _) = self.file.line_col(entries[*first].0.span.offset);
+                            diags.push(
+                                Diagnostic::error("duplicate-key", self.file, key.span, format!("key `{k}` appears twice in this mapping"))
+                                    .with_label("second occurrence")
+                                    .with_help(format!("the first is on line {line}; keep one")),
+                            );
+                        } else {
+                            let index = entries.len();
+                            keys.insert_unique(hash, index, |i| hasher.hash_one(text_of(i).unwrap_or_default()));
+                        }
+                    }
+                    entries.push((key, node));
+                }
+            },
+        }
+        Ok(())
+    }
+}
+
 /// Parses one YAML document. Syntax errors, duplicate keys and extra
 /// documents are reported; `None` when nothing usable was read.
 pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
-    let mut stack: Vec<Frame> = Vec::new();
-    // Anchored nodes with their size in nodes: aliases copy them, and a
-    // budget keeps a file of nested aliases ("billion laughs") from
-    // exhausting memory.
-    let mut anchors: HashMap<usize, (Node, usize)> = HashMap::new();
-    let mut alias_budget = ALIAS_NODES_MAX;
-    let mut root: Option<Node> = None;
-    let mut documents = 0;
     let text_len = file.text.len();
-
+    if text_len > MAX_INPUT_BYTES {
+        diags.push(
+            Diagnostic::error("too-large", file, Span::default(), format!("the text is larger than {} MiB", MAX_INPUT_BYTES >> 20))
+                .with_help("portmatrix reads matrices and inventories of up to 64 MiB: split a larger inventory into several"),
+        );
+        return None;
+    }
+    let mut b = Builder::new(file);
+    let mut documents = 0;
     for item in Parser::new_from_str(&file.text) {
         let (event, espan) = match item {
             Ok(x) => x,
             Err(e) => {
                 let off = e.marker().byte_offset().unwrap_or(text_len).min(text_len);
-                diags.push(syntax_error(file, e.kind(), e.info(), off, &stack));
+                diags.push(syntax_error(file, e.kind(), e.info(), off, &b.stack));
                 return None;
             }
         };
         let span = span_of(&espan);
-        let finished: Option<(Node, usize)> = match event {
+        let step: Result<Option<(Node, Cost, usize)>, Stop> = match event {
             Event::DocumentStart(..) => {
                 documents += 1;
                 if documents > 1 {
@@ -205,95 +433,48 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
                         Diagnostic::error("yaml-multiple-documents", file, span, "more than one YAML document in this file")
                             .with_help("put each matrix or inventory in a file of its own"),
                     );
-                    return root;
+                    return b.root;
                 }
-                None
+                Ok(None)
             }
             Event::Scalar(text, style, anchor, tag) => {
                 if let Some(tag) = tag {
                     diags.push(tag_error(file, &tag, span));
                 }
-                Some((Node { kind: NodeKind::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain }, span }, anchor))
+                let cost = Cost::scalar(&text);
+                let node = Node { kind: NodeKind::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain }, span };
+                b.count(1, span).map(|()| Some((node, cost, anchor)))
             }
-            Event::Alias(id) => match anchors.get(&id) {
-                Some((_, size)) if *size > alias_budget => {
-                    diags.push(
-                        Diagnostic::error("yaml-alias", file, span, "aliases expand to too many values")
-                            .with_label("this alias")
-                            .with_help(format!(
-                                "the file's aliases copy more than {ALIAS_NODES_MAX} values: write the values out, or nest aliases less"
-                            )),
-                    );
-                    return None;
-                }
-                Some((n, size)) => {
-                    alias_budget -= size;
-                    Some((Node { kind: n.kind.clone(), span }, 0))
-                }
-                None => {
-                    diags.push(Diagnostic::error("yaml-alias", file, span, "alias to an unknown anchor"));
-                    return None;
-                }
-            },
+            Event::Alias(id) => b.alias(id, span).map(|(n, cost)| Some((n, cost, 0))),
             Event::SequenceStart(style, anchor, tag) => {
                 if let Some(tag) = tag {
                     diags.push(tag_error(file, &tag, span));
                 }
-                stack.push(Frame::Seq(Vec::new(), span, anchor, style));
-                None
+                b.open(FrameKind::Seq(Vec::new()), span, anchor, style).map(|()| None)
             }
             Event::MappingStart(style, anchor, tag) => {
                 if let Some(tag) = tag {
                     diags.push(tag_error(file, &tag, span));
                 }
-                stack.push(Frame::Map(Vec::new(), None, span, anchor, style));
-                None
+                let kind = FrameKind::Map { entries: Vec::new(), pending: None, keys: HashTable::new() };
+                b.open(kind, span, anchor, style).map(|()| None)
             }
-            Event::SequenceEnd | Event::MappingEnd => match stack.pop() {
-                Some(Frame::Seq(items, start, anchor, _)) => {
-                    let end = span.offset + span.len;
-                    Some((Node { kind: NodeKind::Seq(items), span: Span::new(start.offset, end.max(start.offset) - start.offset) }, anchor))
-                }
-                Some(Frame::Map(items, _, start, anchor, _)) => {
-                    let end = span.offset + span.len;
-                    Some((Node { kind: NodeKind::Map(items), span: Span::new(start.offset, end.max(start.offset) - start.offset) }, anchor))
-                }
-                None => None,
-            },
-            _ => None,
+            Event::SequenceEnd | Event::MappingEnd => Ok(b.close(span)),
+            _ => Ok(None),
         };
-        if let Some((node, anchor)) = finished {
-            if anchor != 0 {
-                let size = node.size();
-                anchors.insert(anchor, (node.clone(), size));
-            }
-            match stack.last_mut() {
-                Some(Frame::Seq(items, ..)) => items.push(node),
-                Some(Frame::Map(items, pending, ..)) => match pending.take() {
-                    None => *pending = Some(node),
-                    Some(key) => {
-                        if let Some((k, _)) = key.as_scalar() {
-                            if let Some((prev, _)) = items.iter().find(|(pk, _)| pk.as_scalar().map(|s| s.0) == Some(k)) {
-                                let (line, _) = file.line_col(prev.span.offset);
-                                diags.push(
-                                    Diagnostic::error("duplicate-key", file, key.span, format!("key `{k}` appears twice in this mapping"))
-                                        .with_label("second occurrence")
-                                        .with_help(format!("the first is on line {line}; keep one")),
-                                );
-                            }
-                        }
-                        items.push((key, node));
-                    }
-                },
-                None => root = Some(node),
+        match step.and_then(|done| done.map_or(Ok(()), |(node, cost, anchor)| b.attach(node, cost, anchor, diags))) {
+            Ok(()) => {}
+            Err(stop) => {
+                diags.push(*stop);
+                return None;
             }
         }
     }
-    if root.is_none() {
+    if b.root.is_none() {
         diags.push(
             Diagnostic::error("empty-document", file, Span::new(0, 0), "the file holds no YAML document")
                 .with_help("a matrix starts with `matrix: ID`; an inventory with `inventory: NAME`"),
         );
     }
-    root
+    b.root
 }

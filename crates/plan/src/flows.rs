@@ -13,7 +13,7 @@ use portmatrix_model::{Diagnostic, FlowTag, IcmpType, PortExpr, PortSet, Proto, 
 
 use crate::deployment::{Deployment, Product};
 use crate::endpoints::Endpoints;
-use crate::types::{Connection, Endpoint, EndpointKind, FqdnEgress, LocalFlow, Reason, Sources};
+use crate::types::{Connection, Endpoint, EndpointKind, FqdnEgress, LocalFlow, NotDeployed, Reason, Sources};
 
 /// Roles of one product listening on a host with their ports, and the flow
 /// that needs it: the input of the listener-conflict pass.
@@ -25,6 +25,7 @@ pub(crate) struct FlowOutput {
     pub connections: Vec<Connection>,
     pub local: Vec<LocalFlow>,
     pub egress: Vec<FqdnEgress>,
+    pub not_deployed: Vec<NotDeployed>,
     pub listeners: Listeners,
     pub warnings: Vec<Diagnostic>,
     /// Source sets by their members, so that flows with the same initiators
@@ -40,6 +41,8 @@ struct Gaps {
     unbound: BTreeMap<String, BTreeSet<FlowTag>>,
     unset: BTreeMap<String, BTreeSet<FlowTag>>,
     out_of_range: BTreeSet<String>,
+    /// Absent roles the current flow met: (role, why).
+    absent: Vec<(String, String)>,
 }
 
 pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnostics) -> FlowOutput {
@@ -47,9 +50,14 @@ pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnost
     for prod in dep.products.values() {
         let mut gaps = Gaps::default();
         for f in &prod.matrix.flows {
-            if f.when.as_ref().is_none_or(|w| w.eval(&|x| prod.feature_on(x))) {
-                plan_flow(dep, eps, prod, f, &mut gaps, &mut out);
+            if !f.when.as_ref().is_none_or(|w| w.eval(&|x| prod.feature_on(x))) {
+                continue;
             }
+            if let Some(why) = prod.excluded.get(&f.id.value) {
+                out.not_deployed.push(NotDeployed { reason: reason_of(prod, f), why: format!("excluded: {why}") });
+                continue;
+            }
+            plan_flow(dep, eps, prod, f, &mut gaps, &mut out);
         }
         report_gaps(&mut Cx { file: &dep.file, diags }, prod, gaps);
     }
@@ -85,20 +93,20 @@ fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: 
         },
         None => None,
     };
-    let reason = Arc::new(Reason {
-        product: prod.name.clone(),
-        matrix: prod.matrix.key(),
-        flow: f.id.value.clone(),
-        cite: f.cite.clone(),
-        purpose: f.purpose.clone(),
-    });
+    let reason = reason_of(prod, f);
     if f.same_host {
         plan_same_host(dep, prod, f, &ports, &reason, &mut out.local);
         return;
     }
+    gaps.absent.clear();
     let src = end_endpoints(dep, eps, prod, f, &f.from, gaps, None);
     let mut fqdn_dst: Vec<(RoleRef, Vec<String>)> = Vec::new();
     let dst = end_endpoints(dep, eps, prod, f, &f.to, gaps, Some(&mut fqdn_dst));
+    if (src.is_empty() || (dst.is_empty() && fqdn_dst.is_empty())) && !gaps.absent.is_empty() {
+        let why: Vec<String> = gaps.absent.iter().map(|(r, w)| format!("{r} ({w})")).collect();
+        out.not_deployed.push(NotDeployed { reason, why: format!("absent: {}", why.join(", ")) });
+        return;
+    }
     if src.is_empty() {
         return;
     }
@@ -125,48 +133,68 @@ fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: 
     };
     let m = &prod.matrix;
     let listener_roles: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).filter(|r| !m.roles[*r].external).collect();
+    let protos: Vec<Proto> = f.protos().collect();
     for d in dst {
-        connect(dep, prod, f, &sources, &d, &shape, &listener_roles, &reason, out);
+        connect(dep, Some((prod, &listener_roles)), &protos, &sources, &d, &shape, &reason, out);
     }
 }
 
-/// The ports and ICMP types of one flow, resolved.
-struct Shape {
-    ports: PortSet,
-    src_ports: Option<PortSet>,
-    icmp: Vec<IcmpType>,
+fn reason_of(prod: &Product, f: &Flow) -> Arc<Reason> {
+    Arc::new(Reason {
+        product: prod.name.clone(),
+        matrix: prod.matrix.key(),
+        flow: f.id.value.clone(),
+        cite: f.cite.clone(),
+        purpose: f.purpose.clone(),
+    })
 }
 
+/// The shared source set of these initiators.
+pub(crate) fn source_set(out: &mut FlowOutput, src: &[Arc<Endpoint>]) -> Arc<Sources> {
+    let key: Vec<(EndpointKind, String)> = src.iter().map(|e| (e.kind, e.name.clone())).collect();
+    let next_id = out.source_sets.len() + 1;
+    out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))).clone()
+}
+
+/// The ports and ICMP types of one flow, resolved.
+pub(crate) struct Shape {
+    pub ports: PortSet,
+    pub src_ports: Option<PortSet>,
+    pub icmp: Vec<IcmpType>,
+}
+
+/// The connections of one flow to one destination. `listener`: the product
+/// and its listening roles, for the port-conflict pass (none for site flows).
 #[allow(clippy::too_many_arguments)]
-fn connect(
+pub(crate) fn connect(
     dep: &Deployment,
-    prod: &Product,
-    f: &Flow,
+    listener: Option<(&Product, &BTreeSet<&str>)>,
+    protos: &[Proto],
     sources: &Arc<Sources>,
     d: &Arc<Endpoint>,
     shape: &Shape,
-    listener_roles: &BTreeSet<&str>,
     reason: &Arc<Reason>,
     out: &mut FlowOutput,
 ) {
+    // A listener listens whoever connects, locally or not.
+    if let (EndpointKind::Host, Some((prod, roles))) = (d.kind, listener) {
+        record_listeners(dep, prod, protos, d, &shape.ports, roles, reason, &mut out.listeners);
+    }
     let is_member = sources.members.iter().any(|s| s.is(d));
     // A host among its own sources: that part is local. The shared source
     // set still names the host (harmless: its own traffic never crosses its
     // input chain), which keeps planning linear.
     if is_member && d.kind == EndpointKind::Host {
-        for p in f.protos() {
+        for &p in protos {
             out.local.push(LocalFlow { host: d.name.clone(), proto: p, ports: shape.ports.clone(), reason: reason.clone() });
         }
         if sources.members.len() == 1 {
             return;
         }
     }
-    if d.kind == EndpointKind::Host {
-        record_listeners(dep, prod, f, d, &shape.ports, listener_roles, reason, &mut out.listeners);
-    }
     let fam = |nets: &[ipnet::IpNet]| (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
     let ((d4, d6), (s4, s6)) = (fam(&d.nets), fam(&sources.nets));
-    for p in f.protos() {
+    for &p in protos {
         let ok = match p {
             Proto::Icmp => d4 && s4,
             Proto::Icmpv6 => d6 && s6,
@@ -177,7 +205,7 @@ fn connect(
                 Diagnostic::warning(
                     "no-common-family",
                     &dep.file,
-                    prod.span,
+                    listener.map(|(p, _)| p.span).unwrap_or(dep.inventory.inventory.span),
                     format!("{}: no {p} rule towards `{}`: its addresses and the sources' share no address family", reason.tag(), d.name),
                 )
                 .with_help("give the host an address of the sources' family, or ignore if the flow is not needed there"),
@@ -206,7 +234,7 @@ fn connect(
 fn record_listeners(
     dep: &Deployment,
     prod: &Product,
-    f: &Flow,
+    protos: &[Proto],
     d: &Endpoint,
     ports: &PortSet,
     listener_roles: &BTreeSet<&str>,
@@ -223,13 +251,13 @@ fn record_listeners(
     if on_host.is_empty() {
         return;
     }
-    for p in f.protos().filter(|p| p.has_ports()) {
+    for &p in protos.iter().filter(|p| p.has_ports()) {
         listeners.entry((d.name.clone(), p)).or_default().push((on_host.clone(), ports.clone(), reason.tag()));
     }
 }
 
 /// Endpoints that stand for `role` of product `p`: hosts carrying it and bindings.
-fn role_endpoints(dep: &Deployment, eps: &Endpoints, p: &str, role: &str) -> Vec<Arc<Endpoint>> {
+pub(crate) fn role_endpoints(dep: &Deployment, eps: &Endpoints, p: &str, role: &str) -> Vec<Arc<Endpoint>> {
     let inv = &dep.inventory;
     let mut out: Vec<Arc<Endpoint>> = inv.hosts_with_role(p, role).map(|(n, _)| eps.hosts[n.value.as_str()].clone()).collect();
     if let Some(b) = inv.binding(p, role) {
@@ -267,6 +295,10 @@ fn end_endpoints(
         let mut missing: Vec<(&str, bool)> = Vec::new();
         let before = out.len();
         for role in m.expand(n) {
+            if let Some(why) = prod.absent.get(role) {
+                gaps.absent.push((role.to_string(), why.clone()));
+                continue;
+            }
             let found = role_endpoints(dep, eps, &prod.name, role);
             if !found.is_empty() {
                 out.extend(found);

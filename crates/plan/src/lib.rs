@@ -11,13 +11,18 @@ mod endpoints;
 mod explain;
 mod flows;
 mod plan;
+mod site;
 pub mod topology;
 mod types;
 
 pub use access::{admin_service, ADMIN_RDP, ADMIN_SSH};
 pub use addrset::difference as prefix_difference;
 pub use deployment::{Deployment, Product};
-pub use explain::{explain, Packet};
+pub use explain::{explain, explain_between, ExplainedPacket, Explanation, Packet};
 pub use plan::plan;
+pub use site::SITE;
 pub use topology::{Enforcement, Hop, Path, Topology};
-pub use types::{Connection, Endpoint, EndpointKind, FirewallInfo, FqdnEgress, HostInfo, LocalFlow, Plan, Reason, Sources};
+pub use types::service_name;
+pub use types::{
+    Connection, Endpoint, EndpointKind, FirewallInfo, Forward, FqdnEgress, HostInfo, LocalFlow, NotDeployed, Plan, Reason, Sources,
+};

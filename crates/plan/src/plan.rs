@@ -2,7 +2,8 @@
 //!
 //! 1. `endpoints`: hosts and networks as prefixes (networks lose the
 //!    addresses of other zones);
-//! 2. `flows`: active flows → connections, local flows, FQDN egress, gaps;
+//! 2. `flows`: active flows → connections, local flows, FQDN egress, gaps,
+//!    and what the inventory leaves out; `site`: the inventory's own flows;
 //! 3. `access`: management access to managed hosts;
 //! 4. `conflicts`: roles of one host listening on one port;
 //! 5. `merge` (here): deterministic order, identical connections merged;
@@ -19,7 +20,7 @@ use portmatrix_model::Diagnostic;
 use crate::deployment::Deployment;
 use crate::topology::{Path, Topology};
 use crate::types::{Connection, FirewallInfo, FqdnEgress, LocalFlow, Plan};
-use crate::{access, conflicts, endpoints, flows};
+use crate::{access, conflicts, endpoints, flows, site};
 
 pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
     let inv = &dep.inventory;
@@ -29,6 +30,7 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
     let hosts = endpoints::host_infos(inv);
     let eps = endpoints::build(inv, &dep.file, &mut warnings);
     let mut out = flows::plan_flows(dep, &eps, &mut diags);
+    site::plan_site_flows(dep, &eps, &mut out);
     warnings.append(&mut out.warnings);
     out.connections.extend(access::admin_access(dep, &eps, &hosts, &mut warnings));
     conflicts::listener_conflicts(dep, &out.listeners, &mut Cx { file: &dep.file, diags: &mut diags });
@@ -50,11 +52,38 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
         connections: merge(out.connections),
         local: sorted_local(out.local),
         egress_fqdn: sorted_egress(out.egress),
+        not_deployed: out.not_deployed,
+        forwards: forwards(inv),
         warnings,
+        host_index: Default::default(),
     };
     let enforcement = enforcement_warnings(dep, &plan);
     plan.warnings.extend(enforcement);
     Ok(plan)
+}
+
+/// The inventory's port forwards, one per protocol; the private address is
+/// the host's first of the public address's family (validated at load).
+fn forwards(inv: &portmatrix_model::Inventory) -> Vec<crate::types::Forward> {
+    let mut out = Vec::new();
+    for (fw, f) in &inv.firewalls {
+        for pf in &f.forwards {
+            let Some(host) = inv.hosts.get(pf.to.value.as_str()) else { continue };
+            let Some(private) = host.addresses.iter().map(|a| a.value).find(|a| a.is_ipv4() == pf.public.value.is_ipv4()) else { continue };
+            let Ok(ports) = pf.ports.resolve(&|_| None) else { continue };
+            for p in &pf.proto {
+                out.push(crate::types::Forward {
+                    firewall: fw.value.clone(),
+                    public: pf.public.value,
+                    host: pf.to.value.clone(),
+                    private,
+                    proto: p.value,
+                    ports: ports.clone(),
+                });
+            }
+        }
+    }
+    out
 }
 
 /// Deterministic order; identical connections from several flows merge.

@@ -111,11 +111,16 @@ impl Connection {
     }
     /// The service as a change request names it: `tcp/443`, `icmp/echo-request`.
     pub fn service(&self) -> String {
-        if self.proto.has_ports() {
-            format!("{}/{}", self.proto, self.ports)
-        } else {
-            format!("{}/{}", self.proto, self.icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
-        }
+        service_name(self.proto, &self.ports, &self.icmp)
+    }
+}
+
+/// A service as a change request names it: `tcp/443`, `icmp/echo-request`.
+pub fn service_name(proto: Proto, ports: &PortSet, icmp: &[IcmpType]) -> String {
+    if proto.has_ports() {
+        format!("{proto}/{ports}")
+    } else {
+        format!("{proto}/{}", icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
     }
 }
 
@@ -139,6 +144,27 @@ pub struct FqdnEgress {
     pub reason: Arc<Reason>,
 }
 
+/// A flow the site does not deploy: an integration declared absent, or a
+/// flow excluded by a site decision. The change request lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct NotDeployed {
+    pub reason: Arc<Reason>,
+    /// "absent: ROLE (why)" or "excluded: why".
+    pub why: String,
+}
+
+/// An inbound port forward: `public:ports` on `firewall` goes on to
+/// `private:ports` of `host` (destination NAT, same ports).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Forward {
+    pub firewall: String,
+    pub public: IpAddr,
+    pub host: String,
+    pub private: IpAddr,
+    pub proto: Proto,
+    pub ports: PortSet,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct FirewallInfo {
     pub name: String,
@@ -155,15 +181,23 @@ pub struct Plan {
     pub connections: Vec<Connection>,
     pub local: Vec<LocalFlow>,
     pub egress_fqdn: Vec<FqdnEgress>,
+    /// Flows left out by the inventory, with the reason.
+    pub not_deployed: Vec<NotDeployed>,
+    /// Inbound port forwards of the network firewalls.
+    pub forwards: Vec<Forward>,
     /// Problems that do not stop the plan (dropped connections, no admin
     /// network, zones no firewall enforces).
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
+    /// Host name → index in `hosts`, built on first use.
+    #[serde(skip)]
+    pub(crate) host_index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
 }
 
 impl Plan {
     pub fn host(&self, name: &str) -> Option<&HostInfo> {
-        self.hosts.iter().find(|h| h.name == name)
+        let index = self.host_index.get_or_init(|| self.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), i)).collect());
+        index.get(name).map(|&i| &self.hosts[i])
     }
     pub fn firewall(&self, name: &str) -> Option<&FirewallInfo> {
         self.firewalls.iter().find(|f| f.name == name)
@@ -178,6 +212,10 @@ impl Plan {
     pub fn enforcement(&self, src: &Endpoint, c: &Connection) -> Enforcement {
         let host_firewall = c.dst.kind == EndpointKind::Host && self.host(&c.dst.name).is_some_and(|h| h.managed);
         Enforcement { host_firewall, path: self.topology.path(src.zone.as_deref(), c.dst.zone.as_deref()) }
+    }
+    /// The forward that translates a packet to `dst` (a public address).
+    pub fn forward_for(&self, dst: IpAddr, proto: Proto, port: u16) -> Option<&Forward> {
+        self.forwards.iter().find(|f| f.public == dst && f.proto == proto && f.ports.contains(port))
     }
     /// The host or network an address belongs to (the most specific network).
     pub fn endpoint_of(&self, addr: IpAddr) -> Option<Endpoint> {

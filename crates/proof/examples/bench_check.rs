@@ -20,7 +20,8 @@ fn main() {
         eprintln!("usage: bench_check INVENTORY (host|firewall) NAME FILE [FILE2]");
         std::process::exit(2);
     };
-    let dep = portmatrix_plan::Deployment::load(std::path::Path::new(inv), &portmatrix_catalog::Catalog).unwrap_or_else(|d| panic!("{:?}", d[0].short()));
+    let dep = portmatrix_plan::Deployment::load(std::path::Path::new(inv), &portmatrix_catalog::Catalog)
+        .unwrap_or_else(|d| panic!("{:?}", d[0].short()));
     let plan = portmatrix_plan::plan(&dep).unwrap_or_else(|d| panic!("{:?}", d[0].short()));
     let subject = if kind == "host" { Subject::Host(name.clone()) } else { Subject::Firewall(name.clone()) };
     let text = std::fs::read_to_string(file).unwrap();
@@ -41,10 +42,19 @@ fn main() {
         last = Some(r);
     }
     let r = last.unwrap();
-    let elements: usize = ReadBack::from_nft_json(&text).map(|rb| rb.chains.iter().flat_map(|c| &c.rules).flat_map(|r| &r.conds).map(|c| match &c.test {
-        portmatrix_targets::read::Test::Region(cl) => cl.iter().filter(|x| x.origin.is_some()).count(),
-        _ => 0,
-    }).sum()).unwrap_or(0);
+    let elements: usize = ReadBack::from_nft_json(&text)
+        .map(|rb| {
+            rb.chains
+                .iter()
+                .flat_map(|c| &c.rules)
+                .flat_map(|r| &r.conds)
+                .map(|c| match &c.test {
+                    portmatrix_targets::read::Test::Region(cl) => cl.iter().filter(|x| x.origin.is_some()).count(),
+                    _ => 0,
+                })
+                .sum()
+        })
+        .unwrap_or(0);
     println!(
         "{kind} {name}: {} rule(s), {elements} set element(s), {} planned rule(s), {} boxes, {} cells; read {:.1} ms, check {:.1} ms (median of 7); {}",
         r.stats.rules,

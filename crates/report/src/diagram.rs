@@ -28,12 +28,18 @@ pub fn to_dot(g: &RoleGraph) -> String {
     o.push_str("  node [shape=box, style=rounded, fontname=\"Helvetica\", fontsize=11];\n");
     o.push_str("  edge [fontname=\"Helvetica\", fontsize=9];\n");
     let node_line = |n: &crate::graph::Node| {
-        let mut label = format!("{}\n{}", n.title, n.id);
+        let mut label = format!("{}\n{}", n.title, if n.firewall { "network firewall" } else { &n.id });
         if !n.fqdns.is_empty() {
             label.push('\n');
             label.push_str(&n.fqdns.join("\n"));
         }
-        let style = if n.external { ", style=\"rounded,dashed\"" } else { "" };
+        let style = if n.firewall {
+            ", shape=box, style=\"bold,filled\", fillcolor=\"#fde8e8\""
+        } else if n.external {
+            ", style=\"rounded,dashed\""
+        } else {
+            ""
+        };
         format!("{} [label={}{}];", dot_str(&n.id), dot_str(&label), style)
     };
     let _ = writeln!(o, "  subgraph cluster_product {{");
@@ -46,8 +52,11 @@ pub fn to_dot(g: &RoleGraph) -> String {
     for n in g.nodes.iter().filter(|n| n.external) {
         let _ = writeln!(o, "  {}", node_line(n));
     }
+    for &(a, b) in &g.links {
+        let _ = writeln!(o, "  {} -> {} [dir=none, style=dotted, color=gray];", dot_str(&g.nodes[a].id), dot_str(&g.nodes[b].id));
+    }
     for e in &g.edges {
-        let mut attrs = vec![format!("label={}", dot_str(&e.label())), format!("tooltip={}", dot_str(&e.flows.join(", ")))];
+        let mut attrs = vec![format!("label={}", dot_str(&e.label())), format!("tooltip={}", dot_str(&tooltip(g, e)))];
         if e.conditional {
             attrs.push("style=dashed".into());
         }
@@ -60,32 +69,63 @@ pub fn to_dot(g: &RoleGraph) -> String {
     o
 }
 
+/// The flows of an edge, and the firewalls it passes through.
+fn tooltip(g: &RoleGraph, e: &crate::graph::Edge) -> String {
+    let mut t = e.flows.join(", ");
+    if !e.via.is_empty() {
+        t.push_str(" through ");
+        t.push_str(&e.via.iter().map(|&i| g.nodes[i].title.as_str()).collect::<Vec<_>>().join(", "));
+    }
+    t
+}
+
 fn mermaid_id(id: &str) -> String {
     let mut s = String::from("r_");
     s.extend(id.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }));
     s
 }
 
+/// Text inside a quoted Mermaid label: quotes, angle brackets, pipes and
+/// Mermaid's own entity marker as entities, line breaks as spaces.
 fn mermaid_text(s: &str) -> String {
-    s.replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;").replace('|', "#124;")
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '#' => out.push_str("#35;"),
+            '"' => out.push_str("#quot;"),
+            '<' => out.push_str("#lt;"),
+            '>' => out.push_str("#gt;"),
+            '|' => out.push_str("#124;"),
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out
 }
 
 /// Mermaid flowchart: the same graph as DOT. Conditional edges are dotted.
 pub fn to_mermaid(g: &RoleGraph) -> String {
     let mut o = String::new();
-    let _ = writeln!(o, "---\ntitle: \"{} ({})\"\n---", mermaid_text(&g.title), g.id);
+    let _ = writeln!(o, "---\ntitle: \"{} ({})\"\n---", mermaid_text(&g.title), mermaid_text(&g.id));
     o.push_str("flowchart LR\n");
     let _ = writeln!(o, "  subgraph product[\"{}\"]", mermaid_text(&g.title));
     for n in g.nodes.iter().filter(|n| !n.external) {
-        let _ = writeln!(o, "    {}[\"{}<br/><small>{}</small>\"]", mermaid_id(&n.id), mermaid_text(&n.title), n.id);
+        if n.firewall {
+            let _ = writeln!(o, "    {}{{{{\"{}<br/><small>network firewall</small>\"}}}}", mermaid_id(&n.id), mermaid_text(&n.title));
+        } else {
+            let _ = writeln!(o, "    {}[\"{}<br/><small>{}</small>\"]", mermaid_id(&n.id), mermaid_text(&n.title), mermaid_text(&n.id));
+        }
     }
     o.push_str("  end\n");
     for n in g.nodes.iter().filter(|n| n.external) {
-        let mut label = format!("{}<br/><small>{}</small>", mermaid_text(&n.title), n.id);
+        let mut label = format!("{}<br/><small>{}</small>", mermaid_text(&n.title), mermaid_text(&n.id));
         for f in &n.fqdns {
             label.push_str(&format!("<br/><small>{}</small>", mermaid_text(f)));
         }
         let _ = writeln!(o, "  {}([\"{}\"])", mermaid_id(&n.id), label);
+    }
+    for &(a, b) in &g.links {
+        let _ = writeln!(o, "  {} -.- {}", mermaid_id(&g.nodes[a].id), mermaid_id(&g.nodes[b].id));
     }
     for e in &g.edges {
         let arrow = if e.conditional { "-.->" } else { "-->" };

@@ -14,6 +14,14 @@ pub struct Node {
     /// Not part of the product (external roles and `any`).
     pub external: bool,
     pub fqdns: Vec<String>,
+    /// A network firewall (zone diagrams): drawn between the zones it joins.
+    pub firewall: bool,
+}
+
+impl Node {
+    pub fn new(id: impl Into<String>, title: impl Into<String>, external: bool) -> Self {
+        Node { id: id.into(), title: title.into(), external, fqdns: Vec::new(), firewall: false }
+    }
 }
 
 /// All flows from one role to another.
@@ -29,6 +37,18 @@ pub struct Edge {
     pub conditional: bool,
     /// Every flow on this edge stays on one host.
     pub local: bool,
+    /// Nodes the edge passes through, in order (the firewalls on a zone path).
+    pub via: Vec<usize>,
+}
+
+impl Edge {
+    pub fn new(from: usize, to: usize) -> Self {
+        Edge { from, to, flows: Vec::new(), parts: Vec::new(), conditional: false, local: false, via: Vec::new() }
+    }
+    /// The nodes the edge visits: its start, the nodes it passes through, its end.
+    pub fn stops(&self) -> Vec<usize> {
+        std::iter::once(self.from).chain(self.via.iter().copied()).chain(std::iter::once(self.to)).collect()
+    }
 }
 
 impl Edge {
@@ -79,15 +99,23 @@ pub struct RoleGraph {
     pub wide: Vec<WideFlow>,
     /// The caption of the box around the internal nodes.
     pub group_label: String,
+    /// Undirected links without traffic of their own: a firewall's
+    /// interfaces to the zones it joins.
+    pub links: Vec<(usize, usize)>,
 }
 
-/// `tcp 5060`: a flow's protocols and listener ports as written.
-pub fn flow_part(f: &Flow) -> String {
+/// `tcp 5060`: a flow's protocols and listener ports, parameters resolved
+/// to their defaults (a diagram shows numbers, not parameter names).
+pub fn flow_part(m: &Matrix, f: &Flow) -> String {
     let protos = f.protos().map(|p| p.as_str()).collect::<Vec<_>>().join("/");
     let what = if !f.icmp.is_empty() {
         f.icmp.iter().map(|t| t.value.as_str()).collect::<Vec<_>>().join(",")
     } else {
-        f.ports.as_ref().map(|p| p.to_string()).unwrap_or_default()
+        match f.ports.as_ref().map(|p| p.resolve(&|n| m.param_default(n))) {
+            None => String::new(),
+            Some(Ok(set)) => set.to_string(),
+            Some(Err(_)) => "(port set by deployment)".into(),
+        }
     };
     if what.is_empty() {
         protos
@@ -120,22 +148,20 @@ impl RoleGraph {
             .roles
             .iter()
             .map(|(id, r)| Node {
-                id: id.value.clone(),
-                title: r.title.clone(),
-                external: r.external,
                 fqdns: r.fqdns.iter().map(|f| f.value.clone()).collect(),
+                ..Node::new(id.value.clone(), r.title.clone(), r.external)
             })
             .collect();
         let uses_any = m.flows.iter().any(|f| f.from.iter().chain(&f.to).any(|n| n.value == "any"));
         if uses_any {
-            nodes.push(Node { id: "any".into(), title: "any (bound by the deployment)".into(), external: true, fqdns: Vec::new() });
+            nodes.push(Node::new("any", "any (bound by the deployment)", true));
         }
         let index = |id: &str| nodes.iter().position(|n| n.id == id);
         let mut edges: Vec<Edge> = Vec::new();
         let mut wide = Vec::new();
         let names = |v: &[portmatrix_model::matrix::Name]| v.iter().map(|n| n.value.as_str()).collect::<Vec<_>>().join(", ");
         for f in &m.flows {
-            let part = flow_part(f);
+            let part = flow_part(m, f);
             let froms = dedup(end_roles(m, &f.from));
             let tos = dedup(end_roles(m, &f.to));
             let pairs = froms.len() * tos.len();
@@ -160,7 +186,7 @@ impl RoleGraph {
                     let e = match edges.iter_mut().find(|e| e.from == ia && e.to == ib) {
                         Some(e) => e,
                         None => {
-                            edges.push(Edge { from: ia, to: ib, flows: Vec::new(), parts: Vec::new(), conditional: true, local: true });
+                            edges.push(Edge { conditional: true, local: true, ..Edge::new(ia, ib) });
                             edges.last_mut().expect("just pushed")
                         }
                     };
@@ -182,6 +208,7 @@ impl RoleGraph {
             edges,
             wide,
             group_label: format!("{} — internal roles", m.title),
+            links: Vec::new(),
         }
     }
 }

@@ -82,7 +82,12 @@ pub fn ports_cell(m: &Matrix, f: &Flow) -> String {
 }
 
 pub fn flows_table(m: &Matrix, filter: &FlowFilter) -> Table {
-    let mut t = Table::new(&["id", "from", "to", "proto", "ports", "src ports", "app", "when", "purpose", "cite"]);
+    let mut t = Table::new(&["id", "from", "to", "proto", "ports", "src ports", "app", "when", "purpose", "cite"]).mono(&[
+        "id",
+        "ports",
+        "src ports",
+        "when",
+    ]);
     for f in m.flows.iter().filter(|f| filter.keep(m, f)) {
         t.push(vec![
             f.id.value.clone(),

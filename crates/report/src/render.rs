@@ -3,6 +3,7 @@
 
 use portmatrix_model::Matrix;
 
+use crate::escape::{markdown_block, markdown_inline};
 use crate::graph::RoleGraph;
 use crate::matrix_table::{flows_table, FlowFilter};
 use crate::svg::SvgOptions;
@@ -65,7 +66,7 @@ pub fn render_matrix(m: &Matrix, format: Format) -> Result<Vec<u8>, String> {
 
 /// The roles of a matrix as a table.
 pub fn roles_table(m: &Matrix) -> Table {
-    let mut t = Table::new(&["id", "title", "external", "os", "aliases", "fqdns", "about"]);
+    let mut t = Table::new(&["id", "title", "external", "os", "aliases", "fqdns", "about"]).mono(&["id"]);
     for (id, r) in &m.roles {
         t.push(vec![
             id.value.clone(),
@@ -82,7 +83,7 @@ pub fn roles_table(m: &Matrix) -> Table {
 
 /// Features and parameters in one table: what a deployment may set.
 pub fn settings_table(m: &Matrix) -> Table {
-    let mut t = Table::new(&["kind", "name", "default", "range", "notes", "about"]);
+    let mut t = Table::new(&["kind", "name", "default", "range", "notes", "about"]).mono(&["name", "default"]);
     for (name, f) in &m.features {
         t.push(vec![
             "feature".into(),
@@ -111,7 +112,7 @@ pub fn settings_table(m: &Matrix) -> Table {
 }
 
 pub fn requirements_table(m: &Matrix) -> Table {
-    let mut t = Table::new(&["id", "about", "cite"]);
+    let mut t = Table::new(&["id", "about", "cite"]).mono(&["id"]);
     for r in &m.requirements {
         t.push(vec![r.id.value.clone(), r.about.trim().to_string(), r.cite.clone()]);
     }
@@ -119,18 +120,20 @@ pub fn requirements_table(m: &Matrix) -> Table {
 }
 
 /// A Markdown document: summary, roles, settings, flows, requirements.
+/// Every text from the matrix is escaped: no HTML or links pass through.
 pub fn matrix_markdown(m: &Matrix) -> String {
-    let mut o = format!("# {} — {}\n\n", m.matrix.value, m.title);
-    o.push_str(&format!("Version: {}", m.version.value));
+    let md = markdown_inline;
+    let mut o = format!("# {} — {}\n\n", md(&m.matrix.value), md(&m.title));
+    o.push_str(&format!("Version: {}", md(&m.version.value)));
     if let Some(v) = &m.vendor {
-        o.push_str(&format!(" · Vendor: {v}"));
+        o.push_str(&format!(" · Vendor: {}", md(v)));
     }
     o.push_str("\n\n");
     if let Some(s) = &m.source {
-        o.push_str(&format!("Source: {}\n\n", s.document));
+        o.push_str(&format!("Source: {}\n\n", md(&s.document)));
     }
     if let Some(a) = &m.about {
-        o.push_str(a.trim());
+        o.push_str(&markdown_block(a.trim()));
         o.push_str("\n\n");
     }
     o.push_str(&format!("## Flows ({})\n\n", m.flows.len()));

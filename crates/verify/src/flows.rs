@@ -19,21 +19,22 @@ use portmatrix_plan::{Connection, EndpointKind, Plan};
 use crate::probe::{Expect, Target};
 use crate::{sample_ports, PortSet, Proto};
 
-/// TCP ports probed as "must not be reachable" when no flow opens them.
-pub const NEGATIVE_TCP: [u16; 8] = [23, 445, 1433, 3306, 5432, 6379, 9200, 27017];
-/// UDP ports probed as "must not be reachable" when no flow opens them.
-pub const NEGATIVE_UDP: [u16; 4] = [69, 161, 1900, 11211];
+/// Well-known admin, file-sharing and database ports (TCP), probed as "must
+/// not be reachable" where no flow opens them.
+pub const NEGATIVE_TCP: [u16; 8] = [22, 3389, 3306, 5432, 1433, 445, 23, 6379];
+/// The same for UDP.
+pub const NEGATIVE_UDP: [u16; 3] = [161, 69, 1900];
 
 #[derive(Debug, Clone)]
 pub struct ProbeOptions {
     pub ports_per_connection: usize,
-    /// Negative probes per (source, destination host), at most.
-    pub negatives_per_destination: usize,
+    /// Negative probes per ordered pair of endpoints, at most.
+    pub negatives_per_pair: usize,
 }
 
 impl Default for ProbeOptions {
     fn default() -> Self {
-        ProbeOptions { ports_per_connection: 8, negatives_per_destination: 3 }
+        ProbeOptions { ports_per_connection: 8, negatives_per_pair: 5 }
     }
 }
 
@@ -43,7 +44,7 @@ impl Default for ProbeOptions {
 pub struct Node {
     pub name: String,
     pub kind: EndpointKind,
-    pub zone: String,
+    pub zone: Option<String>,
     pub addrs: Vec<IpAddr>,
     /// Rules are compiled for it (a managed host).
     pub managed: bool,
@@ -57,7 +58,7 @@ pub fn host_nodes(plan: &Plan) -> Vec<Node> {
         .map(|h| Node {
             name: h.name.clone(),
             kind: EndpointKind::Host,
-            zone: h.zone.clone().unwrap_or_else(|| "default".into()),
+            zone: h.zone.clone(),
             addrs: h.addresses.clone(),
             managed: h.managed,
         })
@@ -90,13 +91,7 @@ pub fn lab_nodes(plan: &Plan) -> Vec<Node> {
             }
         }
         if !addrs.is_empty() {
-            nodes.push(Node {
-                name: name.to_string(),
-                kind: EndpointKind::Network,
-                zone: zone.unwrap_or("default").to_string(),
-                addrs,
-                managed: false,
-            });
+            nodes.push(Node { name: name.to_string(), kind: EndpointKind::Network, zone: zone.map(str::to_string), addrs, managed: false });
         }
     }
     nodes
@@ -134,7 +129,7 @@ pub struct ProbePlan {
     /// Source node → targets, required flows first.
     pub targets: BTreeMap<String, Vec<Target>>,
     /// Flows between roles on one host: nothing to probe.
-    pub local: Vec<(String, String)>,
+    pub local: Vec<(String, portmatrix_model::FlowTag)>,
     /// What could not be probed, and why.
     pub notes: Vec<String>,
 }
@@ -233,12 +228,9 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
                         t.src_addr = pin.then_some(src_addr);
                         t
                     });
-                    for tag in c.tags().iter().map(|t| t.to_string()) {
-                        if !t.label.split(',').any(|l| l == tag) {
-                            if !t.label.is_empty() {
-                                t.label.push(',');
-                            }
-                            t.label.push_str(&tag);
+                    for tag in c.tags() {
+                        if !t.flows.contains(&tag) {
+                            t.flows.push(tag);
                         }
                     }
                 }
@@ -246,75 +238,10 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
         }
     }
     for l in &plan.local {
-        out.local.push((l.host.clone(), l.reason.tag().to_string()));
+        out.local.push((l.host.clone(), l.reason.tag()));
     }
 
-    // Negative probes.
-    for src in nodes {
-        let Some(req) = targets.get(&src.name) else {
-            continue;
-        };
-        let dsts: BTreeSet<&str> = req.values().filter_map(|t| t.host.as_deref()).collect();
-        let mut neg = Vec::new();
-        for dname in dsts {
-            let Some(dst) = by_name.get(dname) else {
-                continue;
-            };
-            if dst.kind != EndpointKind::Host || !dst.managed {
-                continue;
-            }
-            let inbound: Vec<&Connection> = plan.inbound(dname).collect();
-            let open_from_src = |proto: Proto, port: u16| {
-                inbound.iter().any(|c| probe_proto(c).map(|p| p.0) == Some(proto) && c.ports.contains(port) && is_source(c, &src.addrs))
-            };
-            let open_any =
-                |proto: Proto, port: u16| inbound.iter().any(|c| probe_proto(c).map(|p| p.0) == Some(proto) && c.ports.contains(port));
-            let mut picks: Vec<(Proto, u16)> = Vec::new();
-            // A port another source may use, but not this one.
-            for c in &inbound {
-                let Some((proto, _)) = probe_proto(c) else {
-                    continue;
-                };
-                if proto == Proto::Icmp || is_source(c, &src.addrs) {
-                    continue;
-                }
-                if let Some(p) =
-                    sample_ports(&probeable(&c.ports), opts.ports_per_connection).into_iter().find(|p| !open_from_src(proto, *p))
-                {
-                    picks.push((proto, p));
-                    break;
-                }
-            }
-            let tcp = NEGATIVE_TCP.iter().map(|p| (Proto::Tcp, *p));
-            let udp = NEGATIVE_UDP.iter().map(|p| (Proto::Udp, *p));
-            let mut wk: Vec<(Proto, u16)> = Vec::new();
-            let (mut t, mut u) = (tcp.filter(|(pr, p)| !open_any(*pr, *p)), udp.filter(|(pr, p)| !open_any(*pr, *p)));
-            // Alternate tcp and udp.
-            loop {
-                let (a, b) = (t.next(), u.next());
-                if a.is_none() && b.is_none() {
-                    break;
-                }
-                wk.extend(a);
-                wk.extend(b);
-            }
-            picks.extend(wk);
-            picks.truncate(opts.negatives_per_destination);
-            for (proto, port) in picks {
-                listen.entry(dname.to_string()).or_default().entry(proto).or_default().insert(port);
-                for &addr in &dst.addrs {
-                    if !src.addrs.iter().any(|s| s.is_ipv4() == addr.is_ipv4()) {
-                        continue;
-                    }
-                    neg.push(Target::new(addr, proto, port).host(dname).source(&src.name).expect(Expect::Block).label("negative"));
-                }
-            }
-        }
-        let list = targets.get_mut(&src.name).expect("present");
-        for t in neg {
-            list.entry((t.addr, t.proto, t.port)).or_insert(t);
-        }
-    }
+    negatives(plan, nodes, opts, &mut listen, &mut targets);
 
     out.listen = listen
         .into_iter()
@@ -329,4 +256,86 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
         })
         .collect();
     out
+}
+
+/// Negative probes for every ordered pair of nodes (managed and unmanaged
+/// hosts, network stand-ins): near-miss ports first — ports the destination
+/// opens to other sources, the ports either side of each of its open ranges
+/// — then well-known admin and database ports; only ports the plan forbids
+/// from this source (as `explain` says), at most `negatives_per_pair`.
+fn negatives(
+    plan: &Plan,
+    nodes: &[Node],
+    opts: &ProbeOptions,
+    listen: &mut BTreeMap<String, BTreeMap<Proto, BTreeSet<u16>>>,
+    targets: &mut BTreeMap<String, BTreeMap<(IpAddr, Proto, u16), Target>>,
+) {
+    for dst in nodes {
+        // (proto, port ranges) open towards this destination, from anyone.
+        let open: Vec<(Proto, PortSet)> = plan
+            .connections
+            .iter()
+            .filter(|c| c.dst.name == dst.name && c.dst.kind == dst.kind)
+            .filter_map(|c| probe_proto(c).filter(|(p, _)| *p != Proto::Icmp).map(|(p, _)| (p, probeable(&c.ports))))
+            .collect();
+        for src in nodes.iter().filter(|s| s.name != dst.name) {
+            let picks = near_misses(plan, src, dst, &open, opts.negatives_per_pair);
+            if picks.is_empty() {
+                continue;
+            }
+            for (proto, port) in picks {
+                listen.entry(dst.name.clone()).or_default().entry(proto).or_default().insert(port);
+                for &addr in dst.addrs.iter().filter(|a| src.addrs.iter().any(|s| s.is_ipv4() == a.is_ipv4())) {
+                    let t = Target::new(addr, proto, port).host(&dst.name).source(&src.name).expect(Expect::Block);
+                    targets.entry(src.name.clone()).or_default().entry((addr, proto, port)).or_insert(t);
+                }
+            }
+        }
+    }
+}
+
+/// The near-miss ports from `src` to `dst` that the plan forbids.
+fn near_misses(plan: &Plan, src: &Node, dst: &Node, open: &[(Proto, PortSet)], limit: usize) -> Vec<(Proto, u16)> {
+    let forbidden = |proto: Proto, port: u16| {
+        let pp = match proto {
+            Proto::Tcp => PlanProto::Tcp,
+            Proto::Udp => PlanProto::Udp,
+            Proto::Icmp => return false,
+        };
+        src.addrs.iter().all(|s| {
+            dst.addrs
+                .iter()
+                .filter(|d| d.is_ipv4() == s.is_ipv4())
+                .all(|d| portmatrix_plan::explain(plan, &portmatrix_plan::Packet::to_port(*s, *d, pp, port)).is_empty())
+        })
+    };
+    let mut candidates: Vec<(Proto, u16)> = Vec::new();
+    for (proto, ports) in open {
+        candidates.extend(ports.first().map(|p| (*proto, p)));
+    }
+    for (proto, ports) in open {
+        for (lo, hi) in ports.ranges().take(2) {
+            candidates.extend(lo.checked_sub(1).filter(|p| *p > 0).map(|p| (*proto, p)));
+            candidates.extend(hi.checked_add(1).map(|p| (*proto, p)));
+        }
+    }
+    let (mut t, mut u) = (NEGATIVE_TCP.iter().map(|p| (Proto::Tcp, *p)), NEGATIVE_UDP.iter().map(|p| (Proto::Udp, *p)));
+    loop {
+        let (a, b) = (t.next(), u.next());
+        if a.is_none() && b.is_none() {
+            break;
+        }
+        candidates.extend(a);
+        candidates.extend(b);
+    }
+    let mut picks: Vec<(Proto, u16)> = Vec::new();
+    for c in candidates {
+        if picks.len() >= limit {
+            break;
+        }
+        if !picks.contains(&c) && forbidden(c.0, c.1) {
+            picks.push(c);
+        }
+    }
+    picks
 }

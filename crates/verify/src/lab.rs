@@ -1,39 +1,49 @@
-//! The lab: a twin of a deployment in network namespaces.
+//! The lab: a twin of a deployment in network namespaces ([`crate::twin`]),
+//! its rulesets loaded where the deployment has them, and every required and
+//! a set of forbidden flows probed.
 //!
-//! One namespace per host (with the inventory's addresses) and per network a
-//! connection names (with a representative address), a bridge per zone in a
-//! router namespace where the zone firewall sits. Each managed host loads its
-//! compiled rules, responders listen on every sampled required and negative
-//! port, each source probes its flows, and everything is torn down again.
+//! What the lab proves, and what it does not, is in its report: which
+//! ruleset went into which namespace, which hosts' rules were not loaded in a
+//! kernel (Windows hosts, appliances), which forbidden probes crossed no
+//! filter at all (*unenforced*: the truth about such a deployment, a failure
+//! only under `strict`), and, for every blocked probe, the layer that
+//! dropped it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io;
+use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use portmatrix_plan::Plan;
-use portmatrix_targets::Target as FwTarget;
+use portmatrix_plan::{EndpointKind, Packet, Plan};
+use portmatrix_targets::{Loader, OutputFile, RenderOptions, Ruleset, Target as FwTarget};
 use serde::Serialize;
 
 use crate::flows::{lab_nodes, probe_plan, Node, ProbeOptions};
-use crate::netns::{self, Topology};
+use crate::netns;
 use crate::probe::{Expect, ProbeConfig, ProbeResult, Target, Verdict};
 use crate::responder::ResponderConfig;
+use crate::twin::{Twin, TwinNode, TwinSpec};
 use crate::Key;
 
 /// Changes a compiled file before it is loaded: `(node, file)`, where node is
-/// a host's name or `router` for the network firewall. Tests use it
-/// to delete a rule and see exactly its flows fail.
-pub type Mutation = std::sync::Arc<dyn Fn(&str, &mut portmatrix_targets::OutputFile) + Send + Sync>;
+/// a host's or a network firewall's name. Tests use it to delete a rule and
+/// see exactly its flows fail.
+pub type Mutation = std::sync::Arc<dyn Fn(&str, &mut OutputFile) + Send + Sync>;
 
 #[derive(Clone)]
 pub struct LabOptions {
-    /// Which compiled rules to load: nftables, iptables, or none (the bare
+    /// Which rulesets to load: nftables, iptables, or none (the bare
     /// network, to see what the plan needs without any firewall).
     pub firewall: Option<FwTarget>,
+    /// Load the rulesets in this directory (`NAME.nft`, or `NAME.iptables`
+    /// and `NAME.ip6tables`) instead of compiling them.
+    pub rules_dir: Option<PathBuf>,
     pub probe: ProbeOptions,
     pub timeout: Duration,
     pub retries: u32,
     pub concurrency: usize,
+    /// Forbidden probes that crossed no filter fail the lab too.
+    pub strict: bool,
     /// Keep the namespaces after the run (for poking around).
     pub keep: bool,
     /// On SIGINT/SIGTERM, delete the namespaces and exit (the CLI sets this).
@@ -46,10 +56,12 @@ impl Default for LabOptions {
     fn default() -> Self {
         LabOptions {
             firewall: Some(FwTarget::Nftables),
+            rules_dir: None,
             probe: ProbeOptions::default(),
             timeout: Duration::from_millis(1500),
             retries: 1,
             concurrency: 128,
+            strict: false,
             keep: false,
             cleanup_on_signal: false,
             mutate: None,
@@ -68,6 +80,31 @@ pub struct Timings {
     pub total_ms: u64,
 }
 
+/// How the lab judges one probe beyond "did it meet its expectation".
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Judgement {
+    /// The filters on the probe's path that are loaded in the twin: the
+    /// destination's host firewall and the network firewalls crossed.
+    pub enforced_by: Vec<String>,
+    /// For a blocked probe: the first loaded layer whose rules drop it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dropped_by: Option<String>,
+    /// A forbidden probe that got through with no loaded filter on its path.
+    pub unenforced: bool,
+}
+
+/// Counts for the summary line; `local` flows are listed, never counted as proven.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LabSummary {
+    pub probes: usize,
+    pub required_ok: usize,
+    pub required_failed: usize,
+    pub forbidden_blocked: usize,
+    pub forbidden_reachable: usize,
+    pub unenforced: usize,
+    pub local: usize,
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct LabReport {
     pub inventory: String,
@@ -76,16 +113,28 @@ pub struct LabReport {
     pub responders: usize,
     pub sockets: usize,
     pub results: Vec<ProbeResult>,
+    /// One per result, in the same order.
+    pub judgements: Vec<Judgement>,
+    pub summary: LabSummary,
     /// The verdict per flow (see [`per_flow`]).
     pub flows: Vec<FlowVerdict>,
-    /// Which compiled file went into which namespace (`node: file`).
+    /// Which ruleset went into which namespace (`node: file (loader)`).
     pub loaded: Vec<String>,
-    /// What was not probed or not loaded, and why.
+    /// What was not loaded or not probed, and why.
+    pub not_tested: Vec<String>,
     pub notes: Vec<String>,
     pub timings: Timings,
     /// Namespace prefix (when kept).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub kept: Option<String>,
+}
+
+impl LabReport {
+    /// The lab passes: required flows pass, forbidden ones are blocked where
+    /// a filter is on their path (and everywhere under `strict`).
+    pub fn passed(&self) -> bool {
+        self.results.iter().all(|r| r.ok)
+    }
 }
 
 /// Wait between a source's last probe and reading the receipts.
@@ -95,205 +144,218 @@ fn ms(d: Duration) -> u64 {
     d.as_millis() as u64
 }
 
-fn load_rules(
-    loaded: &mut Vec<String>,
-    node: &str,
-    ns: &str,
-    dir: &std::path::Path,
-    files: &[portmatrix_targets::OutputFile],
-) -> io::Result<()> {
-    for f in files {
-        let tool = if f.name.ends_with(".nft") {
-            "nft"
-        } else if f.name.ends_with(".iptables") {
-            "iptables-restore"
-        } else if f.name.ends_with(".ip6tables") {
-            "ip6tables-restore"
-        } else {
-            continue;
-        };
-        let path = dir.join(f.name.replace('/', "_"));
-        std::fs::write(&path, &f.contents)?;
-        let p = path.to_string_lossy().to_string();
-        let args: Vec<&str> = if tool == "nft" { vec!["-f", &p] } else { vec![&p] };
-        netns::exec(ns, tool, &args).map_err(|e| io::Error::other(format!("loading {}: {e}", f.name)))?;
-        loaded.push(format!("{node}: {} ({tool})", f.name));
-    }
-    Ok(())
-}
-
-/// Adapts a network firewall's nftables text to the lab's shared router: a
-/// table named after the firewall, and a forward chain that lets traffic
-/// not between two of its zones' bridges pass on to the other firewalls.
-pub fn confine_to_zones(text: &str, fw: &str, bridges: &[&str]) -> String {
-    let table: String = fw.chars().map(|c| if c.is_ascii_alphanumeric() { c } else { '_' }).collect();
-    let set = bridges.iter().map(|b| format!("\"{b}\"")).collect::<Vec<_>>().join(", ");
-    let mut out = String::with_capacity(text.len() + 256);
-    for line in text.lines() {
-        let line =
-            if line.trim_start().starts_with("table inet portmatrix") || line.trim_start().starts_with("delete table inet portmatrix") {
-                line.replacen("table inet portmatrix", &format!("table inet portmatrix_{table}"), 1)
-            } else {
-                line.to_string()
-            };
-        out.push_str(&line);
-        out.push('\n');
-        if line.contains("hook forward") && !set.is_empty() {
-            out.push_str(&format!("        iifname != {{ {set} }} accept comment \"lab: not from a zone of {fw}\"\n"));
-            out.push_str(&format!("        oifname != {{ {set} }} accept comment \"lab: not to a zone of {fw}\"\n"));
-        }
-    }
-    out
-}
-
-/// Merges the iptables-restore files of several network firewalls for the
-/// lab's shared router: the rules of each go into a chain of its own
-/// (`PMX_<name>`, ending in DROP), jumped to for traffic between two of its
-/// zones' bridges; other forwarded traffic passes.
-pub fn merge_iptables_firewalls(parts: &[(&str, &[&str], &str)]) -> String {
-    let chain = |fw: &str| -> String {
-        let n: String = fw.chars().map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_uppercase() } else { '_' }).collect();
-        format!("PMX_{}", &n[..n.len().min(24)])
-    };
-    let mut o = String::from("# Network firewalls of the portmatrix lab, one chain each.\n*filter\n");
-    o.push_str(":INPUT ACCEPT [0:0]\n:FORWARD ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n");
-    for (fw, _, _) in parts {
-        o.push_str(&format!(":{} - [0:0]\n", chain(fw)));
-    }
-    for (fw, bridges, _) in parts {
-        for i in bridges.iter() {
-            for j in bridges.iter().filter(|j| *j != i) {
-                o.push_str(&format!("-A FORWARD -i {i} -o {j} -j {}\n", chain(fw)));
-            }
-        }
-    }
-    for (fw, _, text) in parts {
-        let c = chain(fw);
-        for line in text.lines() {
-            if let Some(rest) = line.strip_prefix("-A FORWARD ") {
-                o.push_str(&format!("-A {c} {rest}\n"));
-            }
-        }
-        o.push_str(&format!("-A {c} -m comment --comment \"default deny of {fw}\" -j DROP\n"));
-    }
-    o.push_str("COMMIT\n");
-    o
-}
-
-/// Builds the twin, loads the rules, probes, tears down. Needs root and `ip`
-/// (and `nft` or `iptables-restore` for the chosen firewall).
+/// Builds the twin, loads the rules, probes, judges, tears down. Needs root
+/// and `ip` (and `nft` or `iptables-restore` for the chosen firewall).
 pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     let t0 = Instant::now();
     let nodes = lab_nodes(plan);
     let pp = probe_plan(plan, &nodes, &opts.probe);
     let mut notes = pp.notes.clone();
-    for n in &nodes {
-        if n.kind == portmatrix_plan::EndpointKind::Network {
-            notes.push(format!("network {} stands in as {}", n.name, join(&n.addrs)));
-        }
+    for n in nodes.iter().filter(|n| n.kind == EndpointKind::Network) {
+        notes.push(format!("network {} stands in as {}", n.name, join(&n.addrs)));
     }
-    let topo = Topology {
-        nodes: nodes.iter().map(|n| netns::Node { name: n.name.clone(), zone: n.zone.clone(), addrs: n.addrs.clone() }).collect(),
-    };
     if opts.cleanup_on_signal {
         // Before the first namespace exists, so none can be left behind.
         netns::cleanup_on_signal(netns::process_prefix());
     }
-    let mut built = topo.build()?;
+    let spec = TwinSpec {
+        nodes: nodes.iter().map(|n| TwinNode { name: n.name.clone(), zone: n.zone.clone(), addrs: n.addrs.clone() }).collect(),
+        plan,
+    };
+    let mut twin = spec.build()?;
     let mut timings = Timings { build_ms: ms(t0.elapsed()), ..Timings::default() };
 
-    // Rules.
     let t = Instant::now();
-    let dir = std::env::temp_dir().join(format!("{}rules", built.lab.prefix()));
-    std::fs::create_dir_all(&dir)?;
-    let mut loaded = Vec::new();
-    let load_result = (|| -> io::Result<()> {
-        let Some(fw) = opts.firewall else {
-            notes.push("no firewall rules loaded (--target none)".into());
-            return Ok(());
-        };
-        for n in nodes.iter().filter(|n| n.managed && n.kind == portmatrix_plan::EndpointKind::Host) {
-            if let Some(why) = plan.host(&n.name).and_then(|h| portmatrix_targets::policy::misfit(fw, h)) {
-                notes.push(format!("{}: rules not loaded in a kernel ({why})", n.name));
-                continue;
-            }
-            let c = portmatrix_targets::compile_host(plan, &n.name, fw, &Default::default()).map_err(io::Error::other)?;
-            let (mut files, warns) = (c.files, c.warnings);
-            notes.extend(warns.into_iter().map(|w| format!("{}: {w}", n.name)));
-            if let Some(m) = &opts.mutate {
-                files.iter_mut().for_each(|f| m(&n.name, f));
-            }
-            load_rules(&mut loaded, &n.name, built.ns(&n.name), &dir, &files)?;
-        }
-        // Network firewalls share the router; each judges only traffic
-        // between its own zones' bridges (nftables: a table per firewall,
-        // iptables: a chain per firewall, merged into one file per family).
-        let mut merged: Vec<(String, Vec<&str>, portmatrix_targets::OutputFile)> = Vec::new();
-        for f in &plan.firewalls {
-            let c = portmatrix_targets::compile_firewall(plan, &f.name, fw, &Default::default()).map_err(io::Error::other)?;
-            let (mut files, warns) = (c.files, c.warnings);
-            notes.extend(warns.into_iter().map(|w| format!("{}: {w}", f.name)));
-            if let Some(m) = &opts.mutate {
-                files.iter_mut().for_each(|file| m("router", file));
-            }
-            let bridges: Vec<&str> = f.zones.iter().filter_map(|z| built.bridges.get(z).map(String::as_str)).collect();
-            match fw {
-                FwTarget::Nftables => {
-                    for file in files.iter_mut().filter(|x| x.name.ends_with(".nft")) {
-                        file.contents = confine_to_zones(&file.contents, &f.name, &bridges);
-                    }
-                    load_rules(&mut loaded, "router", &built.router, &dir, &files)?;
-                }
-                _ => merged.extend(files.into_iter().map(|file| (f.name.clone(), bridges.clone(), file))),
-            }
-        }
-        if !merged.is_empty() {
-            let mut files = Vec::new();
-            for ext in [".iptables", ".ip6tables"] {
-                let parts: Vec<(&str, &[&str], &str)> = merged
-                    .iter()
-                    .filter(|(_, _, f)| f.name.ends_with(ext))
-                    .map(|(n, b, f)| (n.as_str(), b.as_slice(), f.contents.as_str()))
-                    .collect();
-                files.push(portmatrix_targets::OutputFile {
-                    name: format!("firewalls{ext}"),
-                    contents: merge_iptables_firewalls(&parts),
-                    loader: None,
-                });
-            }
-            load_rules(&mut loaded, "router", &built.router, &dir, &files)?;
-        }
-        Ok(())
-    })();
-    let _ = std::fs::remove_dir_all(&dir);
-    load_result?;
+    let loaded = load_all(plan, &twin, opts)?;
     timings.load_ms = ms(t.elapsed());
 
-    // Responders.
     let t = Instant::now();
-    let key = Key::random();
+    let key = Key::random()?;
+    let (responders, sockets, mut bind_notes) = start_responders(&twin, &nodes, &pp.listen, &key)?;
+    notes.append(&mut bind_notes);
+    timings.responders_ms = ms(t.elapsed());
+
+    let t = Instant::now();
+    let mut results = run_probes(&twin, &nodes, &pp.targets, &responders, &key, opts)?;
+    timings.probe_ms = ms(t.elapsed());
+    let mut judgements = judge(plan, &nodes, &loaded, &mut results, opts.strict);
+    for (host, tag) in &pp.local {
+        let target = Target::new(std::net::Ipv4Addr::LOCALHOST.into(), crate::Proto::Tcp, 0).host(host).source(host).flow(tag.clone());
+        results.push(ProbeResult {
+            target,
+            verdict: Verdict::Local,
+            ok: true,
+            from: None,
+            answered_by: None,
+            detail: "both ends on one host: no rule needed, nothing proven".into(),
+            rtt_ms: None,
+            attempts: 0,
+        });
+        judgements.push(Judgement { enforced_by: Vec::new(), dropped_by: None, unenforced: false });
+    }
+
+    let t = Instant::now();
+    let namespaces = twin.lab.namespaces().len();
+    let n_resp = responders.len();
+    drop(responders);
+    let kept = if opts.keep {
+        twin.lab.keep();
+        Some(twin.lab.prefix().to_string())
+    } else {
+        None
+    };
+    drop(twin);
+    timings.teardown_ms = ms(t.elapsed());
+    timings.total_ms = ms(t0.elapsed());
+    Ok(LabReport {
+        inventory: plan.inventory.clone(),
+        firewall: opts.firewall.map(|f| f.name().to_string()).unwrap_or_else(|| "none".into()),
+        namespaces,
+        responders: n_resp,
+        sockets,
+        summary: summarise(&results, &judgements),
+        flows: per_flow(&results),
+        results,
+        judgements,
+        loaded: loaded.lines,
+        not_tested: loaded.not_tested,
+        notes: notes.into_iter().chain(loaded.notes).collect(),
+        timings,
+        kept,
+    })
+}
+
+/// What went into the kernel, and the rulesets (as the plan compiles them)
+/// of the layers that hold them, for naming the layer that drops a probe.
+struct Loaded {
+    lines: Vec<String>,
+    not_tested: Vec<String>,
+    notes: Vec<String>,
+    /// Host or firewall name → its ruleset (compiled from the plan).
+    rulesets: BTreeMap<String, Ruleset>,
+    /// Hosts and firewalls whose rules are in a namespace's kernel.
+    in_kernel: BTreeSet<String>,
+}
+
+fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
+    let mut out =
+        Loaded { lines: Vec::new(), not_tested: Vec::new(), notes: Vec::new(), rulesets: BTreeMap::new(), in_kernel: BTreeSet::new() };
+    let Some(fw) = opts.firewall else {
+        out.not_tested.push("no rulesets loaded (--target none): the bare network".into());
+        return Ok(out);
+    };
+    let scratch = tempfile::Builder::new().prefix("portmatrix-lab-").tempdir()?;
+    for h in plan.hosts.iter().filter(|h| h.managed) {
+        if let Some(why) = portmatrix_targets::policy::misfit(fw, h) {
+            out.not_tested.push(format!("{}: rules not loaded in a kernel ({why})", h.name));
+            continue;
+        }
+        let Some(ns) = twin.nodes.get(&h.name) else {
+            out.not_tested.push(format!("{}: no address, not in the twin", h.name));
+            continue;
+        };
+        let rs = portmatrix_targets::host_ruleset(plan, &h.name).map_err(io::Error::other)?;
+        let files = files_for(plan, &rs, fw, opts, &mut out.notes)?;
+        load_files(&mut out.lines, &h.name, ns, scratch.path(), &files)?;
+        out.in_kernel.insert(h.name.clone());
+        out.rulesets.insert(h.name.clone(), rs);
+    }
+    for f in &plan.firewalls {
+        let rs = portmatrix_targets::firewall_ruleset(plan, &f.name).map_err(io::Error::other)?;
+        let files = files_for(plan, &rs, fw, opts, &mut out.notes)?;
+        load_files(&mut out.lines, &f.name, &twin.firewalls[&f.name], scratch.path(), &files)?;
+        out.in_kernel.insert(f.name.clone());
+        out.rulesets.insert(f.name.clone(), rs);
+    }
+    if opts.rules_dir.is_some() {
+        // The files loaded are the user's: the plan's rulesets only name layers.
+        out.notes.push("rulesets loaded from --rules; layers are named by the plan's rulesets".into());
+    }
+    Ok(out)
+}
+
+/// The files of one ruleset: compiled (and mutated, in tests), or the
+/// user's from `rules_dir`.
+fn files_for(plan: &Plan, rs: &Ruleset, fw: FwTarget, opts: &LabOptions, notes: &mut Vec<String>) -> io::Result<Vec<OutputFile>> {
+    let compiled = fw.backend().render(rs, &portmatrix_targets::Header::new(&plan.inventory, rs), &RenderOptions::default());
+    notes.extend(rs.warnings.iter().map(|w| format!("{}: {w}", rs.name())));
+    let mut files = match &opts.rules_dir {
+        None => compiled,
+        Some(dir) => compiled
+            .into_iter()
+            .filter(|f| f.loader.is_some_and(|l| l != Loader::NftJson))
+            .map(|f| {
+                let path = dir.join(&f.name);
+                let contents = std::fs::read_to_string(&path)
+                    .map_err(|e| io::Error::other(format!("--rules: cannot read {} for {}: {e}", path.display(), rs.name())))?;
+                Ok(OutputFile { contents, ..f })
+            })
+            .collect::<io::Result<Vec<_>>>()?,
+    };
+    if let Some(m) = &opts.mutate {
+        files.iter_mut().for_each(|f| m(rs.name(), f));
+    }
+    Ok(files)
+}
+
+/// Loads the kernel files of one node into its namespace, each through its
+/// loader (the text form of nftables; the JSON form says the same).
+fn load_files(loaded: &mut Vec<String>, node: &str, ns: &str, dir: &std::path::Path, files: &[OutputFile]) -> io::Result<()> {
+    for f in files {
+        let (tool, extra): (&str, &[&str]) = match f.loader {
+            Some(Loader::Nft) => ("nft", &["-f"]),
+            Some(Loader::IptablesRestore) => ("iptables-restore", &[]),
+            Some(Loader::Ip6tablesRestore) => ("ip6tables-restore", &[]),
+            _ => continue,
+        };
+        let mut tmp = tempfile::Builder::new().prefix("rules-").tempfile_in(dir)?;
+        std::io::Write::write_all(&mut tmp, f.contents.as_bytes())?;
+        let p = tmp.path().to_string_lossy().to_string();
+        let mut args: Vec<&str> = extra.to_vec();
+        args.push(&p);
+        netns::exec(ns, tool, &args).map_err(|e| io::Error::other(format!("loading {} into {node}: {e}", f.name)))?;
+        loaded.push(format!("{node}: {} ({tool})", f.name));
+    }
+    Ok(())
+}
+
+fn start_responders(
+    twin: &Twin,
+    nodes: &[Node],
+    listen: &BTreeMap<String, Vec<(crate::Proto, crate::PortSet)>>,
+    key: &Key,
+) -> io::Result<(Vec<netns::ResponderHandle>, usize, Vec<String>)> {
     let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let mut responders = Vec::new();
     let mut sockets = 0;
-    for (name, listen) in &pp.listen {
+    let mut notes = Vec::new();
+    for (name, ports) in listen {
         let node = by_name[name.as_str()];
-        let mut cfg = ResponderConfig::new(name.clone(), key.clone(), node.addrs.clone(), listen.clone());
+        let mut cfg = ResponderConfig::new(name.clone(), key.clone(), node.addrs.clone(), ports.clone());
         cfg.sample_limit = usize::MAX; // the probe plan sampled already
         cfg.reuse_port = true;
-        let h = netns::start_responder(built.ns(name), cfg)?;
+        let h = netns::start_responder(twin.ns(name), cfg)?;
         for b in h.report.in_use().chain(h.report.failed()) {
             notes.push(format!("{name}: {} {}/{}: {:?}", b.addr, b.proto, b.port, b.state));
         }
         sockets += h.report.listening();
         responders.push(h);
     }
-    timings.responders_ms = ms(t.elapsed());
+    Ok((responders, sockets, notes))
+}
 
-    // Probes, every source in parallel.
-    let t = Instant::now();
+fn run_probes(
+    twin: &Twin,
+    nodes: &[Node],
+    targets: &BTreeMap<String, Vec<Target>>,
+    responders: &[netns::ResponderHandle],
+    key: &Key,
+    opts: &LabOptions,
+) -> io::Result<Vec<ProbeResult>> {
+    let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
     let logs: Vec<_> = responders.iter().map(|r| r.receipts.clone()).collect();
     let mut handles = Vec::new();
-    for (src, targets) in &pp.targets {
+    for (src, list) in targets {
         let node = by_name[src.as_str()];
         let mut cfg = ProbeConfig::new(key.clone());
         cfg.timeout = opts.timeout;
@@ -301,10 +363,10 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
         cfg.concurrency = opts.concurrency;
         cfg.local_addrs = node.addrs.clone();
         let logs = logs.clone();
-        let targets = targets.clone();
-        handles.push(netns::spawn_in(built.ns(src), move || {
+        let list = list.clone();
+        handles.push(netns::spawn_in(twin.ns(src), move || {
             let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
-            Ok(rt.block_on(crate::probe::run(targets, &cfg, move || {
+            Ok(rt.block_on(crate::probe::run(list, &cfg, move || {
                 // A responder on a busy machine may still be reading its
                 // last datagrams: give it a moment before the receipts decide.
                 std::thread::sleep(RECEIPT_GRACE);
@@ -320,47 +382,65 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
             Err(_) => return Err(io::Error::other("a prober thread panicked")),
         }
     }
-    timings.probe_ms = ms(t.elapsed());
-    for (host, tag) in &pp.local {
-        let target = Target::new(std::net::Ipv4Addr::LOCALHOST.into(), crate::Proto::Tcp, 0).host(host).source(host).label(tag);
-        results.push(ProbeResult {
-            target,
-            verdict: Verdict::Local,
-            ok: true,
-            from: None,
-            answered_by: None,
-            detail: "both ends on one host: no rule needed".into(),
-            rtt_ms: None,
-            attempts: 0,
-        });
-    }
+    Ok(results)
+}
 
-    let t = Instant::now();
-    let namespaces = built.lab.namespaces().len();
-    let n_resp = responders.len();
-    drop(responders);
-    let kept = if opts.keep {
-        built.lab.keep();
-        Some(built.lab.prefix().to_string())
-    } else {
-        None
+/// Judges every probe: which loaded filters were on its path, which of them
+/// drops it, and whether a forbidden probe that passed was unenforced (no
+/// loaded filter on its path) — such a probe fails only under `strict`.
+fn judge(plan: &Plan, nodes: &[Node], loaded: &Loaded, results: &mut [ProbeResult], strict: bool) -> Vec<Judgement> {
+    let by_name: BTreeMap<&str, &Node> = nodes.iter().map(|n| (n.name.as_str(), n)).collect();
+    let mut out = Vec::with_capacity(results.len());
+    for r in results.iter_mut() {
+        let src = r.target.source.as_deref().and_then(|s| by_name.get(s));
+        let dst = r.target.host.as_deref().and_then(|s| by_name.get(s));
+        let (Some(src), Some(dst)) = (src, dst) else {
+            out.push(Judgement { enforced_by: Vec::new(), dropped_by: None, unenforced: false });
+            continue;
+        };
+        let path = plan.topology.path(src.zone.as_deref(), dst.zone.as_deref());
+        let mut layers: Vec<&str> = path.firewalls().iter().map(String::as_str).filter(|f| loaded.in_kernel.contains(*f)).collect();
+        if dst.kind == EndpointKind::Host && loaded.in_kernel.contains(&dst.name) {
+            layers.push(&dst.name);
+        }
+        let unenforced = r.target.expect == Expect::Block && r.verdict == Verdict::Pass && layers.is_empty();
+        if unenforced && !strict {
+            r.ok = true;
+            r.detail = "unenforced: no filter on this path in the twin".into();
+        }
+        let dropped_by = (r.verdict == Verdict::Blocked).then(|| dropping_layer(src, r, &layers, loaded)).flatten();
+        out.push(Judgement { enforced_by: layers.iter().map(|l| l.to_string()).collect(), dropped_by, unenforced });
+    }
+    out
+}
+
+/// The first layer on the path whose ruleset does not accept the probe.
+fn dropping_layer(src: &Node, r: &ProbeResult, layers: &[&str], loaded: &Loaded) -> Option<String> {
+    let proto = match r.target.proto {
+        crate::Proto::Tcp => portmatrix_model::Proto::Tcp,
+        crate::Proto::Udp => portmatrix_model::Proto::Udp,
+        crate::Proto::Icmp if r.target.addr.is_ipv4() => portmatrix_model::Proto::Icmp,
+        crate::Proto::Icmp => portmatrix_model::Proto::Icmpv6,
     };
-    drop(built);
-    timings.teardown_ms = ms(t.elapsed());
-    timings.total_ms = ms(t0.elapsed());
-    Ok(LabReport {
-        inventory: plan.inventory.clone(),
-        firewall: opts.firewall.map(|f| f.name().to_string()).unwrap_or_else(|| "none".into()),
-        namespaces,
-        responders: n_resp,
-        sockets,
-        flows: per_flow(&results),
-        results,
-        loaded,
-        notes,
-        timings,
-        kept,
-    })
+    let from = r.target.src_addr.or_else(|| src.addrs.iter().copied().find(|a| a.is_ipv4() == r.target.addr.is_ipv4()))?;
+    let icmp_type = (!proto.has_ports()).then_some(portmatrix_model::IcmpType::EchoRequest);
+    let pkt = Packet { src: from, dst: r.target.addr, proto, port: r.target.port, src_port: r.target.src_port, icmp_type };
+    layers.iter().find(|l| loaded.rulesets.get(**l).is_some_and(|rs| !rs.permits(&pkt))).map(|l| l.to_string())
+}
+
+fn summarise(results: &[ProbeResult], judgements: &[Judgement]) -> LabSummary {
+    let mut s = LabSummary { probes: results.len(), ..LabSummary::default() };
+    for (r, j) in results.iter().zip(judgements) {
+        match (r.verdict, r.target.expect) {
+            (Verdict::Local, _) => s.local += 1,
+            (_, Expect::Reach) if r.ok => s.required_ok += 1,
+            (_, Expect::Reach) => s.required_failed += 1,
+            (_, Expect::Block) if j.unenforced => s.unenforced += 1,
+            (_, Expect::Block) if r.ok => s.forbidden_blocked += 1,
+            (_, Expect::Block) => s.forbidden_reachable += 1,
+        }
+    }
+    s
 }
 
 fn join(a: &[std::net::IpAddr]) -> String {
@@ -382,16 +462,16 @@ pub struct FlowVerdict {
 pub fn per_flow(results: &[ProbeResult]) -> Vec<FlowVerdict> {
     let mut m: BTreeMap<String, FlowVerdict> = BTreeMap::new();
     for r in results {
-        let tags: Vec<&str> = if r.target.expect == Expect::Block {
-            vec!["negative"]
-        } else if r.target.label.is_empty() {
-            vec!["-"]
+        let tags: Vec<String> = if r.target.expect == Expect::Block {
+            vec!["negative".into()]
+        } else if r.target.flows.is_empty() {
+            vec!["-".into()]
         } else {
-            r.target.label.split(',').collect()
+            r.target.flows.iter().map(|f| f.to_string()).collect()
         };
         for tag in tags {
-            let f = m.entry(tag.to_string()).or_insert_with(|| FlowVerdict {
-                flow: tag.to_string(),
+            let f = m.entry(tag.clone()).or_insert_with(|| FlowVerdict {
+                flow: tag.clone(),
                 ok: true,
                 probes: 0,
                 failed: 0,
@@ -406,29 +486,4 @@ pub fn per_flow(results: &[ProbeResult]) -> Vec<FlowVerdict> {
         }
     }
     m.into_values().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn iptables_firewalls_get_a_chain_each() {
-        let a = "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -s 10.0.0.1/32 -j ACCEPT\nCOMMIT\n";
-        let b = "*filter\n:FORWARD DROP [0:0]\n-A FORWARD -s 10.0.0.2/32 -j ACCEPT\nCOMMIT\n";
-        let out = merge_iptables_firewalls(&[("core-fw", &["z0", "z1"], a), ("edge", &["z1", "z2"], b)]);
-        assert!(out.contains(":PMX_CORE_FW - [0:0]\n:PMX_EDGE - [0:0]\n"));
-        assert!(out.contains("-A FORWARD -i z0 -o z1 -j PMX_CORE_FW\n-A FORWARD -i z1 -o z0 -j PMX_CORE_FW\n"));
-        assert!(out.contains("-A PMX_EDGE -s 10.0.0.2/32 -j ACCEPT\n-A PMX_EDGE -m comment"));
-        assert_eq!(out.matches("COMMIT").count(), 1);
-    }
-
-    #[test]
-    fn firewalls_are_confined_to_their_zones() {
-        let text = "table inet portmatrix\ndelete table inet portmatrix\n\ntable inet portmatrix {\n    chain forward {\n        type filter hook forward priority filter; policy drop;\n        ct state established,related accept\n    }\n}\n";
-        let out = confine_to_zones(text, "core-fw", &["z0", "z2"]);
-        assert_eq!(out.matches("table inet portmatrix_core_fw").count(), 3);
-        assert!(out.contains("policy drop;\n        iifname != { \"z0\", \"z2\" } accept"));
-        assert!(out.contains("oifname != { \"z0\", \"z2\" } accept"));
-    }
 }

@@ -1,9 +1,11 @@
 //! Verification of port matrices on a real network stack.
 //!
 //! - [`responder`]: listens on the ports a host must accept and answers each
-//!   probe with a token ([`token`]) that proves which host and port answered;
-//!   keeps a receipt log so a prober can tell a blocked forward path from a
-//!   blocked return path, and see NAT.
+//!   probe with a reply signed by a token ([`token`], [`wire`]) that proves
+//!   which host answered and that nobody changed what it observed; limits
+//!   its rate ([`ratelimit`]) and keeps a capped receipt log ([`receipts`])
+//!   so a prober can tell a blocked forward path from a blocked return path,
+//!   and see NAT.
 //! - [`probe`]: TCP, UDP and ICMP probes with bounded concurrency, timeouts and
 //!   retries, classified as pass / blocked / return-blocked / refused /
 //!   wrong-host / nat / local; [`output`] renders them as a table, JSON or
@@ -22,8 +24,11 @@ pub mod lab;
 pub mod netns;
 pub mod output;
 pub mod probe;
+pub mod ratelimit;
+pub mod receipts;
 pub mod responder;
 pub mod token;
+pub mod twin;
 pub mod wire;
 
 pub use portmatrix_model::ports::PortSet;

@@ -16,7 +16,6 @@ use std::collections::BTreeMap;
 use std::fs::File;
 use std::io::{self, Write};
 use std::net::IpAddr;
-use std::os::fd::AsRawFd;
 use std::process::{Command, Output, Stdio};
 
 /// Gateway address of every zone bridge (IPv4, on-link).
@@ -43,8 +42,7 @@ pub fn skip_unless_able(tools: &[&str]) -> bool {
 /// Why namespace tests cannot run here, if they cannot: not root, or a tool is
 /// missing.
 pub fn unavailable(tools: &[&str]) -> Option<String> {
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 {
+    if !nix::unistd::geteuid().is_root() {
         return Some("not running as root (network namespaces need CAP_SYS_ADMIN)".into());
     }
     for t in tools {
@@ -114,11 +112,8 @@ pub fn exec(ns: &str, cmd: &str, args: &[&str]) -> io::Result<Output> {
 /// spawns afterwards inherit it).
 pub fn enter(ns: &str) -> io::Result<()> {
     let f = File::open(format!("/run/netns/{ns}"))?;
-    // SAFETY: a valid namespace descriptor; CLONE_NEWNET only affects this thread.
-    if unsafe { libc::setns(f.as_raw_fd(), libc::CLONE_NEWNET) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    Ok(())
+    // CLONE_NEWNET moves only the calling thread.
+    nix::sched::setns(&f, nix::sched::CloneFlags::CLONE_NEWNET).map_err(io::Error::from)
 }
 
 /// Spawns a thread that runs `f` inside namespace `ns`.

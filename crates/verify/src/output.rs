@@ -66,7 +66,7 @@ pub fn table(results: &[ProbeResult]) -> String {
                 r.target.source.clone().unwrap_or_else(|| "-".into()),
                 r.target.endpoint(),
                 r.target.host.clone().unwrap_or_else(|| "-".into()),
-                if r.target.label.is_empty() { "-".into() } else { r.target.label.clone() },
+                if r.target.flows.is_empty() { "-".into() } else { r.target.flows_text() },
                 format!("{}{from}", r.detail),
             ]
         })
@@ -144,10 +144,10 @@ pub fn junit(suite: &str, results: &[ProbeResult]) -> String {
             Expect::Reach => "reach",
             Expect::Block => "blocked",
         };
-        let name = if t.label.is_empty() {
+        let name = if t.flows.is_empty() {
             format!("{} must {expect}", t.endpoint())
         } else {
-            format!("{} must {expect} ({})", t.endpoint(), t.label)
+            format!("{} must {expect} ({})", t.endpoint(), t.flows_text())
         };
         let _ = write!(
             o,
@@ -181,7 +181,10 @@ mod tests {
 
     fn res(v: Verdict, e: Expect) -> ProbeResult {
         ProbeResult {
-            target: Target::new("10.0.0.1".parse().unwrap(), Proto::Tcp, 443).host("web<1>").expect(e).label("p/f&1"),
+            target: Target::new("10.0.0.1".parse().unwrap(), Proto::Tcp, 443)
+                .host("web<1>")
+                .expect(e)
+                .flow(portmatrix_model::FlowTag::new("p", "f&1")),
             verdict: v,
             ok: v.meets(e),
             from: None,

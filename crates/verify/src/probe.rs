@@ -7,8 +7,8 @@
 //! | `blocked` | nothing came back and no responder saw the probe |
 //! | `return-blocked` | a responder's receipt shows the probe arrived, but no answer came back (UDP; a TCP handshake cannot get this far) |
 //! | `refused` | an RST or an ICMP error came back (`from` says from where) |
-//! | `wrong-host` | the token is not the expected host's (another host or service answered) |
-//! | `nat` | delivered, but the responder saw another source address (`from`), or answered on another address; a warning, not a failure |
+//! | `wrong-host` | another host answered, or the reply's token does not match its fields (altered on the way, or another key) |
+//! | `nat` | delivered, but the responder saw another source address (`from`), or answered on another address or port; a warning, not a failure |
 //! | `local` | the destination is the prober's own address: no network path to test |
 
 use std::collections::HashMap;
@@ -18,13 +18,15 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use portmatrix_model::FlowTag;
 use serde::{Deserialize, Serialize};
 use tokio::io::unix::AsyncFd;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpSocket, UdpSocket};
 use tokio::sync::Semaphore;
 use tokio::task::JoinSet;
 
-use crate::responder::{read_some, write_all, Receipt};
+use crate::responder::Receipt;
 use crate::token::{hex, nonce, Key, NONCE_LEN};
 use crate::{wire, Proto};
 
@@ -53,9 +55,9 @@ pub struct Target {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host: Option<String>,
     pub expect: Expect,
-    /// Why this is probed (flow ids), for the report.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
-    pub label: String,
+    /// The flows this probe stands for (none for a negative probe).
+    #[serde(default, skip_serializing_if = "Vec::is_empty", deserialize_with = "flows_or_label", alias = "label")]
+    pub flows: Vec<FlowTag>,
     /// The host or network the probe is sent from, for the report.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<String>,
@@ -69,7 +71,7 @@ pub struct Target {
 
 impl Target {
     pub fn new(addr: IpAddr, proto: Proto, port: u16) -> Self {
-        Target { addr, proto, port, host: None, expect: Expect::Reach, label: String::new(), source: None, src_port: None, src_addr: None }
+        Target { addr, proto, port, host: None, expect: Expect::Reach, flows: Vec::new(), source: None, src_port: None, src_addr: None }
     }
     pub fn host(mut self, h: impl Into<String>) -> Self {
         self.host = Some(h.into());
@@ -83,9 +85,15 @@ impl Target {
         self.source = Some(s.into());
         self
     }
-    pub fn label(mut self, l: impl Into<String>) -> Self {
-        self.label = l.into();
+    pub fn flow(mut self, f: FlowTag) -> Self {
+        if !self.flows.contains(&f) {
+            self.flows.push(f);
+        }
         self
+    }
+    /// The flows as one text, for reports: `p/a, p/b`.
+    pub fn flows_text(&self) -> String {
+        self.flows.iter().map(FlowTag::to_string).collect::<Vec<_>>().join(", ")
     }
     /// `tcp/443`, `udp/53`, `icmp`.
     pub fn service(&self) -> String {
@@ -101,6 +109,21 @@ impl Target {
             p => format!("{} {p}/{}", self.addr, self.port),
         }
     }
+}
+
+/// `flows` as written now (a list of `product/flow`), or as results files
+/// of earlier versions wrote it (`label`: one comma-separated text).
+fn flows_or_label<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<FlowTag>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Either {
+        List(Vec<FlowTag>),
+        Text(String),
+    }
+    Ok(match Either::deserialize(d)? {
+        Either::List(v) => v,
+        Either::Text(t) => t.split(',').filter_map(|x| FlowTag::parse(x.trim())).collect(),
+    })
 }
 
 /// What a probe found. Ordered as declared (and as [`Verdict::ALL`]);
@@ -216,8 +239,9 @@ impl ProbeConfig {
 /// What one attempt saw.
 #[derive(Debug, Clone)]
 enum Raw {
-    /// Something answered; `reply` is the parsed token line if there was one.
-    Answer { reply: Option<wire::Reply>, local: Option<SocketAddr>, rtt: Duration },
+    /// Something answered; `reply` is what it said ([`wire::Answer::Foreign`]
+    /// for a real service, [`wire::Answer::Empty`] for an ICMP echo reply).
+    Answer { reply: wire::Answer, local: Option<SocketAddr>, rtt: Duration },
     /// RST or ICMP error.
     Refused { from: IpAddr, why: String },
     /// Nothing came back.
@@ -289,7 +313,10 @@ async fn attempt_all(t: &Target, cfg: &ProbeConfig) -> Attempts {
     let mut n = 0;
     loop {
         n += 1;
-        let nc = nonce();
+        let nc = match nonce() {
+            Ok(nc) => nc,
+            Err(e) => return Attempts { last: Raw::Error(e.to_string()), nonces, n },
+        };
         nonces.push(hex(&nc));
         let r = match t.proto {
             Proto::Tcp => tcp_attempt(t, &nc, cfg).await,
@@ -326,46 +353,29 @@ fn classify(t: Target, a: Option<Attempts>, key: &Key, receipts: &HashMap<&str, 
             res.attempts = a.n;
             let last_nonce = a.nonces.last().cloned().unwrap_or_default();
             match a.last {
-                Raw::Answer { reply: None, rtt, .. } => {
+                Raw::Answer { reply: wire::Answer::Foreign, rtt, .. } if a.nonces.iter().any(|n| receipts.contains_key(n.as_str())) => {
+                    // The responder answered this probe: what came back is
+                    // not its reply, so something on the way replaced it.
+                    res.rtt_ms = Some(ms(rtt));
+                    res.verdict = Verdict::WrongHost;
+                    res.detail = "the responder received this probe, but what came back is not its reply (replaced on the way?)".into();
+                }
+                Raw::Answer { reply: wire::Answer::Foreign | wire::Answer::Empty, rtt, .. } => {
                     res.verdict = Verdict::Pass;
                     res.rtt_ms = Some(ms(rtt));
                     if t.proto == Proto::Tcp {
                         res.detail = "connected; no token (port taken by the real service?)".into();
                     }
                 }
-                Raw::Answer { reply: Some(r), local, rtt } => {
+                Raw::Answer { reply: wire::Answer::Malformed(why), rtt, .. } => {
                     res.rtt_ms = Some(ms(rtt));
-                    res.answered_by = r.host.clone();
+                    res.verdict = Verdict::WrongHost;
+                    res.detail = format!("unverifiable reply: {why}");
+                }
+                Raw::Answer { reply: wire::Answer::Reply(r), local, rtt } => {
+                    res.rtt_ms = Some(ms(rtt));
                     let nonce = crate::token::unhex::<NONCE_LEN>(&last_nonce).unwrap_or([0; NONCE_LEN]);
-                    let host = t.host.clone().or_else(|| r.host.clone()).unwrap_or_default();
-                    let hk = key.host_key(&host);
-                    let ok_at = |addr: IpAddr| hk.token(&nonce, addr, t.port, t.proto) == r.token;
-                    if ok_at(t.addr) {
-                        res.verdict = Verdict::Pass;
-                    } else if let Some(d) = r.dst.filter(|d| *d != t.addr && ok_at(*d)) {
-                        res.verdict = Verdict::Nat;
-                        res.detail = format!("destination translated: answered on {d}");
-                    } else if r.dst.is_some_and(|d| d.is_unspecified() && ok_at(d)) {
-                        res.verdict = Verdict::Pass;
-                        res.detail = "responder bound to a wildcard address: host checked, address not".into();
-                    } else {
-                        res.verdict = Verdict::WrongHost;
-                        res.detail = match (&t.host, &r.host) {
-                            (Some(e), Some(g)) => {
-                                format!("expected {e}, answered by {g} (token mismatch)")
-                            }
-                            _ => "token mismatch".into(),
-                        };
-                    }
-                    if res.verdict == Verdict::Pass {
-                        if let (Some(seen), Some(local)) = (r.observed_src, local) {
-                            if seen.ip() != local.ip() {
-                                res.verdict = Verdict::Nat;
-                                res.from = Some(seen.ip());
-                                res.detail = format!("sent from {}, arrived from {}", local.ip(), seen.ip());
-                            }
-                        }
-                    }
+                    judge_reply(&mut res, &r, local, key, &nonce);
                 }
                 Raw::Refused { from, why } => {
                     res.verdict = Verdict::Refused;
@@ -405,16 +415,60 @@ fn classify(t: Target, a: Option<Attempts>, key: &Key, receipts: &HashMap<&str, 
     res
 }
 
+/// The verdict on a signed reply: first whether it is authentic (the token
+/// of the host it names, over exactly the fields it carries), then whether
+/// those fields are what the probe expected.
+fn judge_reply(res: &mut ProbeResult, r: &wire::Reply, local: Option<SocketAddr>, key: &Key, nonce: &[u8; NONCE_LEN]) {
+    let t = &res.target;
+    if !r.verify(key, nonce) {
+        res.verdict = Verdict::WrongHost;
+        res.detail =
+            format!("the reply's token does not match its fields (altered on the way, or another key); it claims host {:?}", r.host);
+        return;
+    }
+    res.answered_by = Some(r.host.clone());
+    if let Some(e) = t.host.as_ref().filter(|e| **e != r.host) {
+        res.verdict = Verdict::WrongHost;
+        res.detail = format!("expected {e}, answered by {}", r.host);
+        return;
+    }
+    if r.proto != t.proto {
+        res.verdict = Verdict::WrongHost;
+        res.detail = format!("probed over {}, answered over {}", t.proto, r.proto);
+        return;
+    }
+    // A responder never binds a wildcard, so the arrival address is the
+    // one the probe reached.
+    if r.arrived.ip() != t.addr || r.arrived.port() != t.port {
+        res.verdict = Verdict::Nat;
+        res.detail = format!("destination translated: answered on {}", r.arrived);
+        return;
+    }
+    res.verdict = Verdict::Pass;
+    let Some(local) = local else { return };
+    let seen = r.observed_src;
+    if seen.ip() != local.ip() {
+        res.verdict = Verdict::Nat;
+        res.from = Some(seen.ip());
+        res.detail = format!("sent from {}, arrived from {}", local.ip(), seen.ip());
+    } else if t.src_port.is_some_and(|p| p != seen.port()) {
+        res.verdict = Verdict::Nat;
+        res.from = Some(seen.ip());
+        res.detail = format!("sent from port {}, arrived from port {}", local.port(), seen.port());
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     (d.as_secs_f64() * 1e6).round() / 1e3
 }
 
 fn refused_or(e: &io::Error, t: &Target) -> Option<Raw> {
-    let why = match e.raw_os_error() {
-        Some(libc::ECONNREFUSED) => "connection refused (RST or ICMP port unreachable)",
-        Some(libc::EHOSTUNREACH) => "host unreachable (ICMP)",
-        Some(libc::ENETUNREACH) => "network unreachable (ICMP or no route)",
-        Some(libc::EACCES) | Some(libc::EPERM) => "administratively prohibited",
+    use nix::errno::Errno;
+    let why = match Errno::from_raw(e.raw_os_error()?) {
+        Errno::ECONNREFUSED => "connection refused (RST or ICMP port unreachable)",
+        Errno::EHOSTUNREACH => "host unreachable (ICMP)",
+        Errno::ENETUNREACH => "network unreachable (ICMP or no route)",
+        Errno::EACCES | Errno::EPERM => "administratively prohibited",
         _ => return None,
     };
     Some(Raw::Refused { from: t.addr, why: why.into() })
@@ -451,22 +505,16 @@ async fn tcp_attempt(t: &Target, nonce: &[u8; NONCE_LEN], cfg: &ProbeConfig) -> 
     };
     let rtt = start.elapsed();
     let local = stream.local_addr().ok();
+    let mut stream = stream;
     let exchange = async {
-        write_all(&stream, &wire::request(nonce, 0)).await?;
+        stream.write_all(&wire::request(nonce, 0)).await?;
         let mut buf = Vec::new();
-        let mut chunk = [0u8; 512];
-        while !buf.contains(&b'\n') && buf.len() < wire::MAX_REQUEST {
-            let n = read_some(&stream, &mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
+        tokio::io::BufReader::new((&mut stream).take(wire::MAX_REQUEST as u64)).read_until(b'\n', &mut buf).await?;
         io::Result::Ok(buf)
     };
     let reply = match tokio::time::timeout(cfg.timeout, exchange).await {
         Ok(Ok(buf)) => wire::parse_reply(&buf),
-        _ => None,
+        _ => wire::Answer::Empty,
     };
     Raw::Answer { reply, local, rtt }
 }
@@ -506,61 +554,33 @@ async fn udp_attempt(t: &Target, nonce: &[u8; NONCE_LEN], cfg: &ProbeConfig) -> 
 
 /// Asks for ICMP errors on the socket's error queue (to learn who refused).
 fn enable_recverr(sock: &UdpSocket, v6: bool) {
-    use std::os::fd::AsRawFd;
-    let one: libc::c_int = 1;
-    let (level, name) = if v6 { (libc::IPPROTO_IPV6, libc::IPV6_RECVERR) } else { (libc::IPPROTO_IP, libc::IP_RECVERR) };
-    // SAFETY: a valid socket and a pointer to a c_int of the given size.
-    unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            level,
-            name,
-            (&one as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        );
-    }
+    use nix::sys::socket::{setsockopt, sockopt};
+    let _ = if v6 { setsockopt(sock, sockopt::Ipv6RecvErr, &true) } else { setsockopt(sock, sockopt::Ipv4RecvErr, &true) };
 }
 
 /// The address that sent the ICMP error on the socket's error queue, if any.
 fn error_queue_offender(sock: &UdpSocket) -> Option<IpAddr> {
+    use nix::sys::socket::{recvmsg, AddressFamily, ControlMessageOwned, MsgFlags, SockaddrStorage};
     use std::os::fd::AsRawFd;
     let mut data = [0u8; 512];
-    let mut control = [0u64; 64];
-    let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
-    // SAFETY: msghdr is plain data; zeroed is a valid initial value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-    msg.msg_iov = &mut iov;
-    msg.msg_iovlen = 1;
-    msg.msg_control = control.as_mut_ptr().cast();
-    msg.msg_controllen = std::mem::size_of_val(&control) as _;
-    // SAFETY: buffers outlive the call and their lengths are given.
-    let n = unsafe { libc::recvmsg(sock.as_raw_fd(), &mut msg, libc::MSG_ERRQUEUE | libc::MSG_DONTWAIT) };
-    if n < 0 {
-        return None;
-    }
-    // SAFETY: walking the control messages the kernel wrote into `control`.
-    unsafe {
-        let mut c = libc::CMSG_FIRSTHDR(&msg);
-        while !c.is_null() {
-            let h = &*c;
-            let is_err = (h.cmsg_level == libc::IPPROTO_IP && h.cmsg_type == libc::IP_RECVERR)
-                || (h.cmsg_level == libc::IPPROTO_IPV6 && h.cmsg_type == libc::IPV6_RECVERR);
-            if is_err {
-                let ee = libc::CMSG_DATA(c) as *const libc::sock_extended_err;
-                let sa = libc::SO_EE_OFFENDER(ee);
-                match (*sa).sa_family as libc::c_int {
-                    libc::AF_INET => {
-                        let sin = &*(sa as *const libc::sockaddr_in);
-                        return Some(IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
-                    }
-                    libc::AF_INET6 => {
-                        let sin6 = &*(sa as *const libc::sockaddr_in6);
-                        return Some(IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
-                    }
-                    _ => return None,
-                }
+    let mut iov = [io::IoSliceMut::new(&mut data)];
+    let mut control = nix::cmsg_space!(nix::libc::sock_extended_err, nix::libc::sockaddr_in6);
+    let msg =
+        recvmsg::<SockaddrStorage>(sock.as_raw_fd(), &mut iov, Some(&mut control), MsgFlags::MSG_ERRQUEUE | MsgFlags::MSG_DONTWAIT).ok()?;
+    for c in msg.cmsgs().ok()? {
+        match c {
+            // A local error names no offender (its family is AF_UNSPEC).
+            ControlMessageOwned::Ipv4RecvErr(_, offender) => {
+                return offender
+                    .filter(|sin| i32::from(sin.sin_family) == AddressFamily::Inet as i32)
+                    .map(|sin| IpAddr::V4(Ipv4Addr::from(u32::from_be(sin.sin_addr.s_addr))));
             }
-            c = libc::CMSG_NXTHDR(&msg, c);
+            ControlMessageOwned::Ipv6RecvErr(_, offender) => {
+                return offender
+                    .filter(|sin6| i32::from(sin6.sin6_family) == AddressFamily::Inet6 as i32)
+                    .map(|sin6| IpAddr::V6(Ipv6Addr::from(sin6.sin6_addr.s6_addr)));
+            }
+            _ => {}
         }
     }
     None
@@ -625,7 +645,7 @@ async fn icmp_echo(addr: IpAddr, source: Option<IpAddr>, timeout: Duration, dgra
         sock.bind(&SocketAddr::new(s, 0).into())?;
     }
     let mut r = [0u8; 4];
-    crate::token::fill_random(&mut r);
+    crate::token::fill_random(&mut r)?;
     let id = u16::from_be_bytes([r[0], r[1]]);
     let seq = u16::from_be_bytes([r[2], r[3]]);
     let mut pkt = vec![if v6 { 128 } else { 8 }, 0, 0, 0];
@@ -680,7 +700,7 @@ async fn icmp_echo(addr: IpAddr, source: Option<IpAddr>, timeout: Duration, dgra
         let ty = icmp[0];
         // A ping socket's identifier is the kernel's, and it matches replies itself.
         if ty == reply_ty && (!raw || icmp[4..6] == id.to_be_bytes()) && icmp[6..8] == seq.to_be_bytes() && src == Some(addr) {
-            return Ok(Raw::Answer { reply: None, local: None, rtt: start.elapsed() });
+            return Ok(Raw::Answer { reply: wire::Answer::Empty, local: None, rtt: start.elapsed() });
         }
         if ty == unreach_ty || (!v6 && ty == 11) || (v6 && ty == 3) {
             // The error quotes our packet: IP header + ICMP header.

@@ -1,27 +1,35 @@
 //! The responder: listens on the TCP and UDP ports a host must accept and
-//! answers each probe with a token (see [`crate::token`]).
+//! answers each probe with a signed reply (see [`crate::token`] and
+//! [`crate::wire`]).
 //!
+//! - It binds only the addresses it is given, never a wildcard address: an
+//!   answer must say which of the host's addresses a probe reached.
 //! - Ranges larger than [`ResponderConfig::sample_limit`] are sampled (the
 //!   bind report says so); the prober samples the same way.
 //! - A port that is already taken (by the real service) is reported as
 //!   `in-use`; the prober then sees a connection without a token.
-//! - A UDP reply is never larger than its request; each source address has a
-//!   token-bucket rate limit; over the limit, probes are dropped silently.
-//! - Every probe received is recorded as a [`Receipt`] (nonce, observed source,
-//!   time), in memory and optionally appended to a JSON-lines file.
+//! - A UDP reply is never larger than its request; probes are rate-limited
+//!   per source address, per source prefix and in all ([`crate::ratelimit`]);
+//!   over a limit, probes are dropped silently and counted.
+//! - Every probe answered is recorded as a [`Receipt`] (nonce, observed
+//!   source, time), in memory and optionally appended to a JSON-lines file,
+//!   both capped ([`crate::receipts`]).
 
-use std::collections::HashMap;
-use std::io::{self, Write};
+use std::io;
 use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
+use crate::ratelimit::RateLimiter;
+pub use crate::ratelimit::{Rate, RateDrops, RateLimits};
+pub use crate::receipts::{read_receipts, read_receipts_file, Receipt, ReceiptCaps, ReceiptLog, ReceiptStats, ReceiptsRead};
 use crate::token::{hex, HostKey, Key};
 use crate::wire;
 use crate::{sample_ports, PortSet, Proto};
@@ -33,14 +41,16 @@ pub struct ResponderConfig {
     pub host: String,
     pub key: Key,
     /// Addresses to bind; each (address, proto, port) gets its own socket so
-    /// the token binds the address a probe was sent to.
+    /// the reply says which address a probe was sent to. Wildcard
+    /// addresses are refused.
     pub addrs: Vec<IpAddr>,
     pub listen: Vec<(Proto, PortSet)>,
     /// Most ports bound per protocol and address; larger sets are sampled.
     pub sample_limit: usize,
-    /// Probes per second per source address (sustained) and burst.
-    pub rate_per_sec: f64,
-    pub rate_burst: f64,
+    /// Probes per second per source address, per source prefix, in all.
+    pub limits: RateLimits,
+    /// How many receipts are kept (in memory, and in the file each).
+    pub receipt_caps: ReceiptCaps,
     /// Append receipts to this JSON-lines file as they come.
     pub receipts_file: Option<PathBuf>,
     /// Serve the receipts on this Unix socket: each connection gets every
@@ -61,79 +71,39 @@ impl ResponderConfig {
             addrs,
             listen,
             sample_limit: 512,
-            rate_per_sec: 2000.0,
-            rate_burst: 4000.0,
+            limits: RateLimits::default(),
+            receipt_caps: ReceiptCaps::default(),
             receipts_file: None,
             control: None,
             reuse_port: false,
         }
     }
-}
 
-/// One probe seen by a responder.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Receipt {
-    pub nonce: String,
-    pub proto: Proto,
-    /// Where the probe came from, as this host sees it.
-    pub src: SocketAddr,
-    /// The local address and port it arrived on.
-    pub dst: SocketAddr,
-    pub host: String,
-    /// Milliseconds since the Unix epoch.
-    pub time_ms: u64,
-}
-
-/// The receipts of one responder (shared with its tasks).
-#[derive(Debug, Clone, Default)]
-pub struct ReceiptLog {
-    inner: Arc<Mutex<ReceiptInner>>,
-}
-
-#[derive(Debug, Default)]
-struct ReceiptInner {
-    list: Vec<Receipt>,
-    file: Option<std::fs::File>,
-}
-
-/// Receipts kept in memory at most (oldest dropped first).
-const MAX_RECEIPTS: usize = 200_000;
-
-impl ReceiptLog {
-    fn push(&self, r: Receipt) {
-        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(f) = g.file.as_mut() {
-            if let Ok(line) = serde_json::to_string(&r) {
-                let _ = writeln!(f, "{line}");
+    /// Refuses what the responder must not do: bind a wildcard, multicast
+    /// or no address, or carry a host name no reply can hold.
+    pub fn check(&self) -> io::Result<()> {
+        let invalid = |m: String| io::Error::new(io::ErrorKind::InvalidInput, m);
+        wire::check_host(&self.host).map_err(|e| invalid(format!("host `{}`: {e}", self.host.escape_debug())))?;
+        if self.addrs.is_empty() {
+            return Err(invalid("no address to listen on: give the host's addresses".into()));
+        }
+        for a in &self.addrs {
+            if a.is_unspecified() || a.is_multicast() {
+                return Err(invalid(format!(
+                    "refusing to listen on `{a}`: a responder binds the host's own unicast addresses, so that its \
+                     answers say which address a probe reached"
+                )));
             }
         }
-        if g.list.len() >= MAX_RECEIPTS {
-            g.list.drain(..MAX_RECEIPTS / 2);
-        }
-        g.list.push(r);
-    }
-    /// A copy of all receipts so far.
-    pub fn snapshot(&self) -> Vec<Receipt> {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).list.clone()
+        Ok(())
     }
 }
 
-/// Reads the receipts of a responder: its JSON-lines file (`--receipts`) or
-/// its control socket (`--control`). Lines that do not parse (a line being
-/// written) are skipped.
-pub fn read_receipts_file(path: &std::path::Path) -> io::Result<Vec<Receipt>> {
-    use std::os::unix::fs::FileTypeExt;
-    let text = if std::fs::metadata(path)?.file_type().is_socket() {
-        use std::io::Read;
-        let mut s = std::os::unix::net::UnixStream::connect(path)?;
-        s.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut t = String::new();
-        s.read_to_string(&mut t)?;
-        t
-    } else {
-        std::fs::read_to_string(path)?
-    };
-    Ok(text.lines().filter_map(|l| serde_json::from_str(l).ok()).collect())
+/// What a responder saw and dropped.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+pub struct ResponderStats {
+    pub receipts: ReceiptStats,
+    pub rate_limited: RateDrops,
 }
 
 async fn serve_control(l: tokio::net::UnixListener, log: ReceiptLog, path: PathBuf, mut stop: watch::Receiver<bool>) {
@@ -141,27 +111,9 @@ async fn serve_control(l: tokio::net::UnixListener, log: ReceiptLog, path: PathB
         tokio::select! {
             _ = stop.changed() => break,
             r = l.accept() => {
-                let Ok((s, _)) = r else { continue };
-                let mut text = String::new();
-                for r in log.snapshot() {
-                    if let Ok(line) = serde_json::to_string(&r) {
-                        text.push_str(&line);
-                        text.push('\n');
-                    }
-                }
-                let _ = tokio::time::timeout(Duration::from_secs(5), async {
-                    let mut buf = text.as_bytes();
-                    while !buf.is_empty() {
-                        s.writable().await?;
-                        match s.try_write(buf) {
-                            Ok(n) => buf = &buf[n..],
-                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-                            Err(e) => return Err(e),
-                        }
-                    }
-                    io::Result::Ok(())
-                })
-                .await;
+                let Ok((mut s, _)) = r else { continue };
+                let text = log.to_json_lines();
+                let _ = tokio::time::timeout(Duration::from_secs(5), s.write_all(text.as_bytes())).await;
             }
         }
     }
@@ -211,12 +163,14 @@ impl BindReport {
 pub struct Running {
     pub report: BindReport,
     pub receipts: ReceiptLog,
+    shared: Arc<Shared>,
     stop: watch::Sender<bool>,
     tasks: JoinSet<()>,
 }
 
 impl Running {
-    pub async fn shutdown(mut self) {
+    /// Stops every task and returns the final figures.
+    pub async fn shutdown(mut self) -> ResponderStats {
         let _ = self.stop.send(true);
         let deadline = tokio::time::sleep(Duration::from_secs(2));
         tokio::pin!(deadline);
@@ -226,6 +180,12 @@ impl Running {
                 _ = &mut deadline => { self.tasks.abort_all(); break }
             }
         }
+        self.stats()
+    }
+
+    /// What was recorded and dropped so far.
+    pub fn stats(&self) -> ResponderStats {
+        ResponderStats { receipts: self.receipts.stats(), rate_limited: self.shared.limiter.drops() }
     }
 }
 
@@ -238,39 +198,45 @@ struct Shared {
 
 /// Raises the soft open-files limit to the hard limit (many sockets).
 fn raise_nofile_limit() {
-    // SAFETY: getrlimit/setrlimit with a valid pointer to a local struct.
-    unsafe {
-        let mut r = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 && r.rlim_cur < r.rlim_max {
-            r.rlim_cur = r.rlim_max;
-            libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+    use nix::sys::resource::{getrlimit, setrlimit, Resource};
+    if let Ok((soft, hard)) = getrlimit(Resource::RLIMIT_NOFILE) {
+        if soft < hard {
+            let _ = setrlimit(Resource::RLIMIT_NOFILE, hard, hard);
         }
     }
+}
+
+/// The control socket at `path`, readable only by this user (receipts name
+/// the sources that probed).
+fn bind_control(path: &std::path::Path) -> io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
+        let _ = std::fs::remove_file(path); // a stale socket of an earlier run
+    }
+    let l = tokio::net::UnixListener::bind(path).map_err(|e| io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+    Ok(l)
 }
 
 /// Binds every socket and starts answering. Must be called within a tokio
 /// runtime (and, for a namespace, on a thread inside it).
 pub async fn start(cfg: &ResponderConfig) -> io::Result<Running> {
+    cfg.check()?;
     raise_nofile_limit();
-    let file = match &cfg.receipts_file {
-        Some(p) => Some(std::fs::OpenOptions::new().create(true).append(true).open(p)?),
-        None => None,
+    let receipts = match &cfg.receipts_file {
+        Some(p) => ReceiptLog::with_file(cfg.receipt_caps, p)?,
+        None => ReceiptLog::new(cfg.receipt_caps),
     };
-    let receipts = ReceiptLog { inner: Arc::new(Mutex::new(ReceiptInner { list: Vec::new(), file })) };
     let shared = Arc::new(Shared {
         host: cfg.host.clone(),
         key: cfg.key.host_key(&cfg.host),
         receipts: receipts.clone(),
-        limiter: RateLimiter::new(cfg.rate_per_sec, cfg.rate_burst),
+        limiter: RateLimiter::new(cfg.limits),
     });
     let (stop, stop_rx) = watch::channel(false);
     let mut tasks = JoinSet::new();
     if let Some(path) = &cfg.control {
-        use std::os::unix::fs::FileTypeExt;
-        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_socket()) {
-            let _ = std::fs::remove_file(path); // a stale socket of an earlier run
-        }
-        let l = tokio::net::UnixListener::bind(path)?;
+        let l = bind_control(path)?;
         tasks.spawn(serve_control(l, receipts.clone(), path.clone(), stop_rx.clone()));
     }
     let mut report = BindReport::default();
@@ -307,7 +273,7 @@ pub async fn start(cfg: &ResponderConfig) -> io::Result<Running> {
             }
         }
     }
-    Ok(Running { report, receipts, stop, tasks })
+    Ok(Running { report, receipts, shared, stop, tasks })
 }
 
 fn bind_error(e: io::Error) -> BindState {
@@ -370,30 +336,21 @@ async fn serve_tcp(l: TcpListener, sh: Arc<Shared>, mut stop: watch::Receiver<bo
     conns.abort_all();
 }
 
-async fn answer_tcp(s: TcpStream, peer: SocketAddr, sh: Arc<Shared>) {
+async fn answer_tcp(mut s: TcpStream, peer: SocketAddr, sh: Arc<Shared>) {
     let Ok(local) = s.local_addr() else { return };
     let mut buf = Vec::with_capacity(128);
-    let read = async {
-        let mut chunk = [0u8; 256];
-        while !buf.contains(&b'\n') && buf.len() < wire::MAX_REQUEST {
-            let n = read_some(&s, &mut chunk).await?;
-            if n == 0 {
-                break;
-            }
-            buf.extend_from_slice(&chunk[..n]);
-        }
-        io::Result::Ok(())
-    };
-    if tokio::time::timeout(Duration::from_secs(5), read).await.is_err() {
+    // One line, at most MAX_REQUEST bytes; a read error leaves what came.
+    let mut line = tokio::io::BufReader::new((&mut s).take(wire::MAX_REQUEST as u64));
+    if tokio::time::timeout(Duration::from_secs(5), line.read_until(b'\n', &mut buf)).await.is_err() {
         return;
     }
+    drop(line);
     let Some(nonce) = wire::parse_request(&buf) else {
         return;
     };
     sh.receipts.push(Receipt { nonce: hex(&nonce), proto: Proto::Tcp, src: peer, dst: local, host: sh.host.clone(), time_ms: now_ms() });
-    let token = sh.key.token(&nonce, local.ip(), local.port(), Proto::Tcp);
-    let reply = wire::reply(&token, local.ip(), peer, &sh.host);
-    let _ = tokio::time::timeout(Duration::from_secs(5), async { write_all(&s, &reply).await }).await;
+    let reply = wire::reply(&sh.key, &nonce, Proto::Tcp, local, peer, &sh.host);
+    let _ = tokio::time::timeout(Duration::from_secs(5), s.write_all(&reply)).await;
 }
 
 async fn serve_udp(s: UdpSocket, sh: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -416,65 +373,11 @@ async fn serve_udp(s: UdpSocket, sh: Arc<Shared>, mut stop: watch::Receiver<bool
                     host: sh.host.clone(),
                     time_ms: now_ms(),
                 });
-                let token = sh.key.token(&nonce, local.ip(), local.port(), Proto::Udp);
-                let mut reply = wire::reply(&token, local.ip(), peer, &sh.host);
+                let mut reply = wire::reply(&sh.key, &nonce, Proto::Udp, local, peer, &sh.host);
                 // Never larger than the request: no amplification.
                 reply.truncate(n);
                 let _ = s.send_to(&reply, peer).await;
             }
-        }
-    }
-}
-
-/// `read` without tokio's io-util feature.
-pub(crate) async fn read_some(s: &TcpStream, buf: &mut [u8]) -> io::Result<usize> {
-    loop {
-        s.readable().await?;
-        match s.try_read(buf) {
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            r => return r,
-        }
-    }
-}
-
-/// `write_all` without tokio's io-util feature.
-pub(crate) async fn write_all(s: &TcpStream, mut buf: &[u8]) -> io::Result<()> {
-    while !buf.is_empty() {
-        s.writable().await?;
-        match s.try_write(buf) {
-            Ok(n) => buf = &buf[n..],
-            Err(e) if e.kind() == io::ErrorKind::WouldBlock => continue,
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
-
-/// Per-source token buckets.
-struct RateLimiter {
-    per_sec: f64,
-    burst: f64,
-    buckets: Mutex<HashMap<IpAddr, (f64, Instant)>>,
-}
-
-impl RateLimiter {
-    fn new(per_sec: f64, burst: f64) -> Self {
-        RateLimiter { per_sec, burst: burst.max(1.0), buckets: Mutex::new(HashMap::new()) }
-    }
-    fn allow(&self, ip: IpAddr) -> bool {
-        let now = Instant::now();
-        let mut m = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
-        if m.len() > 65_536 {
-            m.clear(); // bounded memory under a spoofed-source flood
-        }
-        let b = m.entry(ip).or_insert((self.burst, now));
-        b.0 = (b.0 + now.duration_since(b.1).as_secs_f64() * self.per_sec).min(self.burst);
-        b.1 = now;
-        if b.0 >= 1.0 {
-            b.0 -= 1.0;
-            true
-        } else {
-            false
         }
     }
 }
@@ -498,15 +401,15 @@ pub async fn wait_for_signal() {
 }
 
 /// Runs a responder on the calling thread until SIGINT or SIGTERM; `ready`
-/// gets the bind report once every socket is bound.
-pub fn serve_until_signal(cfg: &ResponderConfig, ready: impl FnOnce(&BindReport)) -> io::Result<()> {
+/// gets the bind report once every socket is bound. Returns what it
+/// recorded and dropped.
+pub fn serve_until_signal(cfg: &ResponderConfig, ready: impl FnOnce(&BindReport)) -> io::Result<ResponderStats> {
     let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
     rt.block_on(async {
         let running = start(cfg).await?;
         ready(&running.report);
         wait_for_signal().await;
-        running.shutdown().await;
-        Ok(())
+        Ok(running.shutdown().await)
     })
 }
 
@@ -514,12 +417,20 @@ pub fn serve_until_signal(cfg: &ResponderConfig, ready: impl FnOnce(&BindReport)
 mod tests {
     use super::*;
 
+    fn cfg(addrs: &[&str]) -> ResponderConfig {
+        let addrs = addrs.iter().map(|a| a.parse().unwrap()).collect();
+        ResponderConfig::new("h", Key::from_secret(b"k"), addrs, vec![(Proto::Tcp, PortSet::range(1, 1))])
+    }
+
     #[test]
-    fn rate_limiter_allows_burst_then_drops() {
-        let r = RateLimiter::new(1.0, 3.0);
-        let ip: IpAddr = "127.0.0.1".parse().unwrap();
-        assert!(r.allow(ip) && r.allow(ip) && r.allow(ip));
-        assert!(!r.allow(ip));
-        assert!(r.allow("127.0.0.2".parse().unwrap()));
+    fn wildcard_multicast_and_no_address_are_refused() {
+        for bad in [&["0.0.0.0"][..], &["::"], &["10.0.0.1", "::"], &["224.0.0.1"], &[]] {
+            let e = cfg(bad).check().unwrap_err();
+            assert_eq!(e.kind(), io::ErrorKind::InvalidInput, "{bad:?}");
+        }
+        assert!(cfg(&["127.0.0.1", "::1"]).check().is_ok());
+        let mut long = cfg(&["127.0.0.1"]);
+        long.host = "x".repeat(wire::MAX_HOST_WIRE + 1);
+        assert!(long.check().is_err());
     }
 }

@@ -31,8 +31,7 @@ fn bench_probes_per_second() {
         vec![(Proto::Tcp, ports.clone()), (Proto::Udp, ports.clone())],
     );
     rc.sample_limit = 1000;
-    rc.rate_per_sec = 1e9;
-    rc.rate_burst = 1e9;
+    rc.limits = portmatrix_verify::responder::RateLimits::unlimited();
     let r = netns::start_responder(lab.ns("srv"), rc).unwrap();
     for (proto, n) in [(Proto::Tcp, 5000usize), (Proto::Udp, 5000), (Proto::Icmp, 2000)] {
         for conc in [64usize, 256] {

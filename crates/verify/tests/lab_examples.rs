@@ -32,13 +32,19 @@ fn run(name: &str, fw: portmatrix_targets::Target) {
         eprintln!("note: {n}");
     }
     assert!(report.results.iter().any(|r| r.target.expect == portmatrix_verify::probe::Expect::Block));
-    if !plan.firewalls.is_empty() {
-        let routers = report.loaded.iter().filter(|l| l.starts_with("router:")).count();
-        // iptables: one merged file per family; nftables: one per firewall.
-        let expect = if fw == portmatrix_targets::Target::Iptables { 2 } else { plan.firewalls.len() };
-        assert_eq!(routers, expect, "{:?}", report.loaded);
+    // Every network firewall's rules are loaded in a namespace of its own
+    // (iptables: a file per family; nftables: one file).
+    let per_firewall = if fw == portmatrix_targets::Target::Iptables { 2 } else { 1 };
+    for f in &plan.firewalls {
+        let files = report.loaded.iter().filter(|l| l.starts_with(&format!("{}:", f.name))).count();
+        assert_eq!(files, per_firewall, "{}: {:?}", f.name, report.loaded);
     }
-    assert!(report.loaded.len() >= plan.hosts.iter().filter(|h| h.managed).count(), "{:?}", report.loaded);
+    // Every managed host is loaded, or listed as not tested with the reason.
+    for h in plan.hosts.iter().filter(|h| h.managed) {
+        let loaded = report.loaded.iter().any(|l| l.starts_with(&format!("{}:", h.name)));
+        let listed = report.not_tested.iter().any(|l| l.starts_with(&format!("{}:", h.name)));
+        assert!(loaded != listed, "{}: {:?} {:?}", h.name, report.loaded, report.not_tested);
+    }
     assert!(failed.is_empty(), "{}", portmatrix_verify::output::table(&report.results));
 }
 
@@ -108,19 +114,33 @@ fn load(name: &str) -> portmatrix_plan::Plan {
 }
 
 /// Without firewall rules, the negative probes get through: they test the
-/// rules, not the absence of listeners.
+/// rules, not the absence of listeners. With no filter on any path they are
+/// unenforced, which fails the lab only under `strict`.
 #[test]
 fn without_rules_forbidden_probes_pass() {
     if skip(&["ip"]) {
         return;
     }
     let plan = load("jtel-stack.yaml");
-    let opts = LabOptions { firewall: None, ..LabOptions::default() };
-    let report = lab::run(&plan, &opts).expect("lab");
-    let neg: Vec<_> = report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Block).collect();
-    assert!(!neg.is_empty());
-    assert!(neg.iter().all(|r| !r.ok), "{}", portmatrix_verify::output::table(&report.results));
-    assert!(report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach).all(|r| r.ok));
+    for strict in [false, true] {
+        let opts = LabOptions { firewall: None, strict, ..LabOptions::default() };
+        let report = lab::run(&plan, &opts).expect("lab");
+        let neg: Vec<_> = report
+            .results
+            .iter()
+            .zip(&report.judgements)
+            .filter(|(r, _)| r.target.expect == portmatrix_verify::probe::Expect::Block)
+            .collect();
+        assert!(!neg.is_empty());
+        assert!(
+            neg.iter().all(|(r, j)| r.verdict == portmatrix_verify::probe::Verdict::Pass && j.unenforced),
+            "{}",
+            portmatrix_verify::output::table(&report.results)
+        );
+        assert!(neg.iter().all(|(r, _)| r.ok != strict));
+        assert_eq!(report.passed(), !strict);
+        assert!(report.results.iter().filter(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach).all(|r| r.ok));
+    }
 }
 
 /// Deletes the set element line containing `needle` from `host`'s nftables
@@ -131,7 +151,6 @@ fn delete_element(host: &'static str, needle: &'static str) -> portmatrix_verify
             return;
         }
         let lines: Vec<&str> = f.contents.lines().collect();
-        // Several files per node (a router with several firewalls): the one with it.
         let Some(i) = lines.iter().position(|l| l.contains(needle)) else {
             return;
         };
@@ -151,7 +170,7 @@ fn delete_rule(host: &'static str, needle: &'static str) -> portmatrix_verify::l
             return;
         }
         if !f.contents.contains(needle) {
-            return; // another file of the node (a router with several firewalls)
+            return; // the other family's file
         }
         let before = f.contents.lines().count();
         f.contents = f.contents.lines().filter(|l| !l.contains(needle)).collect::<Vec<_>>().join("\n") + "\n";
@@ -209,7 +228,7 @@ fn mutation_deleting_a_network_firewall_element_blocks_its_flow() {
     mutation_on(
         "mixed.yaml",
         portmatrix_targets::Target::Nftables,
-        delete_element("router", "10.30.0.15 . 10.60.0.11 . 8443 comment"),
+        delete_element("core-fw", "10.30.0.15 . 10.60.0.11 . 8443 comment"),
         &["rem/uccx-resc"],
     );
 }
@@ -219,7 +238,7 @@ fn mutation_deleting_a_network_firewall_iptables_rule_blocks_its_flow() {
     mutation_on(
         "mixed.yaml",
         portmatrix_targets::Target::Iptables,
-        delete_rule("router", "-s 10.30.0.15/32 -d 10.60.0.11/32 -p tcp"),
+        delete_rule("core-fw", "-s 10.30.0.15/32 -d 10.60.0.11/32 -p tcp"),
         &["rem/uccx-resc"],
     );
 }

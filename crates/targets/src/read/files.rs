@@ -87,7 +87,10 @@ pub fn combine(inputs: Vec<Input>) -> Result<ReadBack, InputError> {
     let s = sort(inputs)?;
     if let Some(p) = &s.ps {
         if s.nft.is_some() || s.v4.is_some() || s.v6.is_some() || s.ipset.is_some() {
-            return Err(InputError { name: Some(p.name.clone()), message: "a Windows script cannot be combined with Linux rulesets".into() });
+            return Err(InputError {
+                name: Some(p.name.clone()),
+                message: "a Windows script cannot be combined with Linux rulesets".into(),
+            });
         }
         return ReadBack::from_powershell(&p.text).map_err(|e| blame(p, e));
     }
@@ -133,7 +136,8 @@ pub fn live(nft: Option<&str>, v4: Option<&str>, v6: Option<&str>, ipset: Option
         Some(i) => Some(ReadBack::from_nft_json(&i.text).map_err(|e| blame(&i, e))?),
         None => None,
     };
-    let s = Sorted { nft: None, v4: named("iptables-save", v4), v6: named("ip6tables-save", v6), ipset: named("ipset save", ipset), ps: None };
+    let s =
+        Sorted { nft: None, v4: named("iptables-save", v4), v6: named("ip6tables-save", v6), ipset: named("ipset save", ipset), ps: None };
     let ipt = iptables_of(&s)?;
     let iptables_nft = v4.is_some_and(|t| t.contains("(nf_tables)")) || v6.is_some_and(|t| t.contains("(nf_tables)"));
     match (nft_rb, ipt) {

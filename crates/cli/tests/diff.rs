@@ -1,0 +1,110 @@
+//! `portmatrix diff` end to end: the jtel ACD revision change, a
+//! decommission of one product from the mixed example, an upgrade, and an
+//! inventory against its own git history.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+fn pm() -> Command {
+    Command::cargo_bin("portmatrix").unwrap()
+}
+
+fn example(name: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(name)
+}
+
+#[test]
+fn the_jtel_acd_revision_change() {
+    let out = pm().args(["diff", "jtel-acd@previous", "jtel-acd", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "they differ");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["old"], "jtel-acd@previous");
+    // Every change carries the cites of both versions.
+    for c in v["changed"].as_array().unwrap() {
+        assert!(c["old_cite"].as_str().is_some_and(|s| !s.is_empty()) && c["new_cite"].as_str().is_some_and(|s| !s.is_empty()), "{c}");
+    }
+    let md = pm().args(["diff", "jtel-acd@previous", "jtel-acd", "--format", "md"]).output().unwrap();
+    insta::assert_snapshot!("jtel_acd_revision", String::from_utf8_lossy(&md.stdout));
+    // A matrix against itself: nothing, exit 0.
+    pm().args(["diff", "jtel-acd", "jtel-acd"]).assert().code(0);
+}
+
+/// The mixed example without product `rem`: its roles, bindings and the
+/// hosts that carried only its roles removed.
+fn without_rem(dir: &Path) -> PathBuf {
+    let mut inv = portmatrix_model::inventory_from_path(&example("mixed.yaml")).unwrap();
+    inv.products.shift_remove("rem");
+    for h in inv.hosts.values_mut() {
+        h.roles.retain(|r| r.value.product.value != "rem");
+    }
+    inv.hosts.retain(|_, h| !h.roles.is_empty());
+    inv.bind.retain(|k, _| k.value.product.value != "rem");
+    let path = dir.join("mixed-without-rem.yaml");
+    std::fs::write(&path, serde_saphyr::to_string(&inv).unwrap()).unwrap();
+    path
+}
+
+#[test]
+fn decommissioning_a_product_is_its_removal_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let new = without_rem(dir.path());
+    let out = pm().arg("diff").arg(example("mixed.yaml")).arg(&new).args(["--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(v["opened"].as_array().unwrap().is_empty(), "a decommission opens nothing");
+    let closed = v["closed"].as_array().unwrap();
+    assert!(!closed.is_empty());
+    for r in closed {
+        let flow = r["flow"].as_str().unwrap();
+        assert!(flow.starts_with("rem/") || flow.starts_with("inventory/admin"), "{r}");
+        assert!(r["cite"].is_string() && r["enforced_by"].is_string());
+    }
+    assert!(v["hosts_removed"].as_array().unwrap().iter().any(|h| h == "rem1"));
+    let csv = pm().arg("diff").arg(example("mixed.yaml")).arg(&new).args(["--format", "csv"]).output().unwrap();
+    let text = String::from_utf8_lossy(&csv.stdout);
+    assert!(text.starts_with("action,source,source addresses,source zone,destination,destination addresses"), "{text}");
+    assert!(text.lines().skip(1).all(|l| l.starts_with("close,")), "{text}");
+    // The Markdown removal request, cover sheet included, is golden.
+    let md = pm()
+        .arg("diff")
+        .arg(example("mixed.yaml"))
+        .arg(&new)
+        .args(["--format", "md"])
+        .env("SOURCE_DATE_EPOCH", "1714521600")
+        .output()
+        .unwrap();
+    assert_eq!(md.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&md.stdout).replace(&dir.path().display().to_string(), "$TMP");
+    insta::assert_snapshot!("mixed_without_rem", text);
+}
+
+#[test]
+fn an_upgrade_of_one_product() {
+    let out = pm().args(["diff", "-i"]).arg(example("jtel-acd.yaml")).args(["--upgrade", "acd=jtel-acd"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "the same version: nothing changes\n{}", String::from_utf8_lossy(&out.stderr));
+    let out = pm().args(["diff", "-i"]).arg(example("jtel-acd.yaml")).args(["--upgrade", "nosuch=jtel-acd"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn an_inventory_against_its_git_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let git = |args: &[&str]| {
+        let ok = std::process::Command::new("git").arg("-C").arg(dir.path()).args(args).output().unwrap();
+        assert!(ok.status.success(), "{}", String::from_utf8_lossy(&ok.stderr));
+    };
+    git(&["init", "-q"]);
+    git(&["config", "user.email", "t@example.invalid"]);
+    git(&["config", "user.name", "t"]);
+    let inv = dir.path().join("site.yaml");
+    std::fs::copy(example("mixed.yaml"), &inv).unwrap();
+    git(&["add", "site.yaml"]);
+    git(&["commit", "-q", "-m", "before"]);
+    std::fs::copy(without_rem(dir.path()), &inv).unwrap();
+    let out = pm().args(["diff", "-i"]).arg(&inv).args(["--since", "HEAD", "--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(!v["closed"].as_array().unwrap().is_empty() && v["opened"].as_array().unwrap().is_empty());
+    pm().args(["diff", "-i"]).arg(&inv).args(["--since", "no-such-rev"]).assert().code(2);
+}

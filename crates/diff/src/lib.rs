@@ -1,0 +1,10 @@
+//! What changed over time: two versions of a matrix ([`matrix`]) or two
+//! deployments ([`deployment`]), at the level of vendor flows, with the
+//! cites of both sides. A decommission (a product, host or role removed)
+//! is the same operation: its diff is the removal request.
+
+pub mod deployment;
+pub mod matrix;
+
+pub use deployment::{diff_deployments, DeltaRow, DeploymentDiff};
+pub use matrix::{diff_matrices, MatrixDiff};
