@@ -18,6 +18,7 @@ use portmatrix_plan::{EndpointKind, Packet, Plan};
 use portmatrix_targets::{Loader, OutputFile, RenderOptions, Ruleset, Target as FwTarget};
 use serde::Serialize;
 
+use crate::exact::{self, ExactCheck};
 use crate::flows::{lab_nodes, probe_plan, Node, ProbeOptions};
 use crate::netns;
 use crate::probe::{Expect, ProbeConfig, ProbeResult, Target, Verdict};
@@ -74,6 +75,8 @@ impl Default for LabOptions {
 pub struct Timings {
     pub build_ms: u64,
     pub load_ms: u64,
+    /// Reading every ruleset back and checking it exactly.
+    pub exact_ms: u64,
     pub responders_ms: u64,
     pub probe_ms: u64,
     pub teardown_ms: u64,
@@ -103,6 +106,11 @@ pub struct LabSummary {
     pub forbidden_reachable: usize,
     pub unenforced: usize,
     pub local: usize,
+    /// Rulesets checked exactly against the plan (read back from a kernel,
+    /// or a script no kernel here loads).
+    pub rulesets_checked: usize,
+    /// Of those, the ones that do exactly what the plan says.
+    pub rulesets_exact: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +126,8 @@ pub struct LabReport {
     pub summary: LabSummary,
     /// The verdict per flow (see [`per_flow`]).
     pub flows: Vec<FlowVerdict>,
+    /// The exact check of every loaded ruleset (and of Windows scripts).
+    pub exact: Vec<ExactCheck>,
     /// Which ruleset went into which namespace (`node: file (loader)`).
     pub loaded: Vec<String>,
     /// What was not loaded or not probed, and why.
@@ -131,9 +141,10 @@ pub struct LabReport {
 
 impl LabReport {
     /// The lab passes: required flows pass, forbidden ones are blocked where
-    /// a filter is on their path (and everywhere under `strict`).
+    /// a filter is on their path (and everywhere under `strict`), and every
+    /// ruleset checked exactly does what the plan says.
     pub fn passed(&self) -> bool {
-        self.results.iter().all(|r| r.ok)
+        self.results.iter().all(|r| r.ok) && self.exact.iter().all(ExactCheck::passed)
     }
 }
 
@@ -168,6 +179,10 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     let t = Instant::now();
     let loaded = load_all(plan, &twin, opts)?;
     timings.load_ms = ms(t.elapsed());
+
+    let t = Instant::now();
+    let exact = exact_checks(&twin, &loaded)?;
+    timings.exact_ms = ms(t.elapsed());
 
     let t = Instant::now();
     let key = Key::random()?;
@@ -213,7 +228,12 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
         namespaces,
         responders: n_resp,
         sockets,
-        summary: summarise(&results, &judgements),
+        summary: LabSummary {
+            rulesets_checked: exact.len(),
+            rulesets_exact: exact.iter().filter(|e| e.passed()).count(),
+            ..summarise(&results, &judgements)
+        },
+        exact,
         flows: per_flow(&results),
         results,
         judgements,
@@ -235,11 +255,20 @@ struct Loaded {
     rulesets: BTreeMap<String, Ruleset>,
     /// Hosts and firewalls whose rules are in a namespace's kernel.
     in_kernel: BTreeSet<String>,
+    /// Hosts whose script no kernel here loads (Windows): checked exactly
+    /// as written.
+    scripts: BTreeMap<String, Vec<OutputFile>>,
 }
 
 fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
-    let mut out =
-        Loaded { lines: Vec::new(), not_tested: Vec::new(), notes: Vec::new(), rulesets: BTreeMap::new(), in_kernel: BTreeSet::new() };
+    let mut out = Loaded {
+        lines: Vec::new(),
+        not_tested: Vec::new(),
+        notes: Vec::new(),
+        rulesets: BTreeMap::new(),
+        in_kernel: BTreeSet::new(),
+        scripts: BTreeMap::new(),
+    };
     let Some(fw) = opts.firewall else {
         out.not_tested.push("no rulesets loaded (--target none): the bare network".into());
         return Ok(out);
@@ -247,7 +276,7 @@ fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
     let scratch = tempfile::Builder::new().prefix("portmatrix-lab-").tempdir()?;
     for h in plan.hosts.iter().filter(|h| h.managed) {
         if let Some(why) = portmatrix_targets::policy::misfit(fw, h) {
-            out.not_tested.push(format!("{}: rules not loaded in a kernel ({why})", h.name));
+            load_script(plan, h, &why, opts, &mut out)?;
             continue;
         }
         let Some(ns) = twin.nodes.get(&h.name) else {
@@ -270,6 +299,37 @@ fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
     if opts.rules_dir.is_some() {
         // The files loaded are the user's: the plan's rulesets only name layers.
         out.notes.push("rulesets loaded from --rules; layers are named by the plan's rulesets".into());
+    }
+    Ok(out)
+}
+
+/// A host whose rules the lab's kernels cannot load: with a script target
+/// that fits it (Windows), its script is kept for the exact check; else it
+/// is listed as not tested.
+fn load_script(plan: &Plan, h: &portmatrix_plan::HostInfo, why: &str, opts: &LabOptions, out: &mut Loaded) -> io::Result<()> {
+    // Only Windows: its script is what will be deployed. Appliances have no target.
+    let Some(target) = portmatrix_targets::policy::native_target(h).filter(|t| *t == FwTarget::Windows) else {
+        out.not_tested.push(format!("{}: rules not loaded in a kernel ({why})", h.name));
+        return Ok(());
+    };
+    let rs = portmatrix_targets::host_ruleset(plan, &h.name).map_err(io::Error::other)?;
+    let files = files_for(plan, &rs, target, opts, &mut out.notes)?;
+    out.not_tested.push(format!("{} ({}): rules checked exactly, not loaded in a kernel", h.name, target.name()));
+    out.scripts.insert(h.name.clone(), files);
+    out.rulesets.insert(h.name.clone(), rs);
+    Ok(())
+}
+
+/// The exact check of every ruleset in a kernel (read back from its
+/// namespace) and of every script kept by [`load_script`].
+fn exact_checks(twin: &Twin, loaded: &Loaded) -> io::Result<Vec<ExactCheck>> {
+    let mut out = Vec::new();
+    for name in &loaded.in_kernel {
+        let ns = twin.nodes.get(name).or_else(|| twin.firewalls.get(name)).expect("loaded into a namespace of the twin");
+        out.push(exact::check_kernel(name, ns, &loaded.rulesets[name])?);
+    }
+    for (name, files) in &loaded.scripts {
+        out.push(exact::check_script(name, files, &loaded.rulesets[name])?);
     }
     Ok(out)
 }
