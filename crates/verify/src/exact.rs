@@ -9,10 +9,13 @@
 
 use std::io;
 
-use portmatrix_proof::{check_ruleset, Options, Report};
+use portmatrix_model::Proto;
+use portmatrix_proof::eval::{evaluate, Verdict};
+use portmatrix_proof::space::State;
+use portmatrix_proof::{check_ruleset, Options, Packet, Report};
 use portmatrix_targets::read::files::{self, Input};
 use portmatrix_targets::read::ReadBack;
-use portmatrix_targets::{OutputFile, Ruleset};
+use portmatrix_targets::{Chain, OutputFile, Ruleset};
 use serde::Serialize;
 
 use crate::netns;
@@ -67,15 +70,45 @@ pub fn read_kernel(ns: &str) -> io::Result<ReadBack> {
         .map_err(|e| io::Error::other(format!("reading the ruleset of {ns} back: {e}")))
 }
 
-/// Checks what the kernel of `ns` holds against `intent`.
-pub fn check_kernel(node: &str, ns: &str, intent: &Ruleset) -> io::Result<ExactCheck> {
+/// Checks what the kernel of `ns` holds against `intent`; also gives what
+/// was read, for naming the layer that drops a probe.
+pub fn check_kernel(node: &str, ns: &str, intent: &Ruleset) -> io::Result<(ExactCheck, ReadBack)> {
     let rb = read_kernel(ns)?;
-    Ok(ExactCheck {
-        node: node.to_string(),
-        source: Source::Kernel,
-        from: ns.to_string(),
-        report: check_ruleset(intent, &rb, &Options::default()),
-    })
+    let report = check_ruleset(intent, &rb, &Options::default());
+    Ok((ExactCheck { node: node.to_string(), source: Source::Kernel, from: ns.to_string(), report }, rb))
+}
+
+/// Whether the ruleset read back from a kernel drops the first packet of a
+/// new connection (`None` when it cannot be judged).
+pub fn kernel_drops(rb: &ReadBack, chain: Chain, p: &portmatrix_plan::Packet) -> Option<bool> {
+    let (protocol, v6) = match p.proto {
+        Proto::Tcp => (6, p.dst.is_ipv6()),
+        Proto::Udp => (17, p.dst.is_ipv6()),
+        Proto::Sctp => (132, p.dst.is_ipv6()),
+        Proto::Icmp => (1, false),
+        Proto::Icmpv6 => (58, true),
+    };
+    let ports = p.proto.has_ports();
+    let packet = Packet {
+        family: if v6 { 6 } else { 4 },
+        src: p.src,
+        dst: p.dst,
+        protocol,
+        protocol_name: None,
+        // The prober's source port is not known here; any ephemeral one.
+        src_port: ports.then(|| p.src_port.unwrap_or(49152)),
+        dst_port: ports.then_some(p.port),
+        icmp_type: p.icmp_type.and_then(|t| t.number(p.proto)),
+        icmp_type_name: None,
+        iif: None,
+        oif: None,
+        ct_state: State::New,
+    };
+    match evaluate(rb, chain, &packet) {
+        Verdict::Accept => Some(false),
+        Verdict::Drop => Some(true),
+        Verdict::Unknown => None,
+    }
 }
 
 /// Checks a script as written (the files `compile` writes for the node, or

@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use portmatrix_plan::{EndpointKind, Packet, Plan};
+use portmatrix_targets::read::ReadBack;
 use portmatrix_targets::{Loader, OutputFile, RenderOptions, Ruleset, Target as FwTarget};
 use serde::Serialize;
 
@@ -177,11 +178,11 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     let mut timings = Timings { build_ms: ms(t0.elapsed()), ..Timings::default() };
 
     let t = Instant::now();
-    let loaded = load_all(plan, &twin, opts)?;
+    let mut loaded = load_all(plan, &twin, opts)?;
     timings.load_ms = ms(t.elapsed());
 
     let t = Instant::now();
-    let exact = exact_checks(&twin, &loaded)?;
+    let exact = exact_checks(&twin, &mut loaded)?;
     timings.exact_ms = ms(t.elapsed());
 
     let t = Instant::now();
@@ -258,6 +259,10 @@ struct Loaded {
     /// Hosts whose script no kernel here loads (Windows): checked exactly
     /// as written.
     scripts: BTreeMap<String, Vec<OutputFile>>,
+    /// What each namespace's kernel holds, read back after loading: the
+    /// layer that drops a probe is named from it, so that with `--rules`
+    /// the user's rules, not the plan's, decide.
+    read_back: BTreeMap<String, ReadBack>,
 }
 
 fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
@@ -268,6 +273,7 @@ fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
         rulesets: BTreeMap::new(),
         in_kernel: BTreeSet::new(),
         scripts: BTreeMap::new(),
+        read_back: BTreeMap::new(),
     };
     let Some(fw) = opts.firewall else {
         out.not_tested.push("no rulesets loaded (--target none): the bare network".into());
@@ -296,10 +302,6 @@ fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
         out.in_kernel.insert(f.name.clone());
         out.rulesets.insert(f.name.clone(), rs);
     }
-    if opts.rules_dir.is_some() {
-        // The files loaded are the user's: the plan's rulesets only name layers.
-        out.notes.push("rulesets loaded from --rules; layers are named by the plan's rulesets".into());
-    }
     Ok(out)
 }
 
@@ -313,6 +315,25 @@ fn load_script(plan: &Plan, h: &portmatrix_plan::HostInfo, why: &str, opts: &Lab
         return Ok(());
     };
     let rs = portmatrix_targets::host_ruleset(plan, &h.name).map_err(io::Error::other)?;
+    if let Some(dir) = &opts.rules_dir {
+        let absent: Vec<String> = target
+            .backend()
+            .render(&rs, &portmatrix_targets::Header::new(&plan.inventory, &rs), &RenderOptions::default())
+            .into_iter()
+            .map(|f| f.name)
+            .filter(|n| !dir.join(n).exists())
+            .collect();
+        if !absent.is_empty() {
+            // Not an error: a directory of Linux rulesets is still worth proving.
+            out.not_tested.push(format!(
+                "{} ({}): {} not in --rules: rules neither loaded nor checked",
+                h.name,
+                target.name(),
+                absent.join(", ")
+            ));
+            return Ok(());
+        }
+    }
     let files = files_for(plan, &rs, target, opts, &mut out.notes)?;
     out.not_tested.push(format!("{} ({}): rules checked exactly, not loaded in a kernel", h.name, target.name()));
     out.scripts.insert(h.name.clone(), files);
@@ -322,11 +343,13 @@ fn load_script(plan: &Plan, h: &portmatrix_plan::HostInfo, why: &str, opts: &Lab
 
 /// The exact check of every ruleset in a kernel (read back from its
 /// namespace) and of every script kept by [`load_script`].
-fn exact_checks(twin: &Twin, loaded: &Loaded) -> io::Result<Vec<ExactCheck>> {
+fn exact_checks(twin: &Twin, loaded: &mut Loaded) -> io::Result<Vec<ExactCheck>> {
     let mut out = Vec::new();
     for name in &loaded.in_kernel {
         let ns = twin.nodes.get(name).or_else(|| twin.firewalls.get(name)).expect("loaded into a namespace of the twin");
-        out.push(exact::check_kernel(name, ns, &loaded.rulesets[name])?);
+        let (check, rb) = exact::check_kernel(name, ns, &loaded.rulesets[name])?;
+        out.push(check);
+        loaded.read_back.insert(name.clone(), rb);
     }
     for (name, files) in &loaded.scripts {
         out.push(exact::check_script(name, files, &loaded.rulesets[name])?);
@@ -459,7 +482,7 @@ fn judge(plan: &Plan, nodes: &[Node], loaded: &Loaded, results: &mut [ProbeResul
             continue;
         };
         let path = plan.topology.path(src.zone.as_deref(), dst.zone.as_deref());
-        let mut layers: Vec<&str> = path.firewalls().iter().map(String::as_str).filter(|f| loaded.in_kernel.contains(*f)).collect();
+        let mut layers: Vec<&str> = in_path_order(&path).into_iter().filter(|f| loaded.in_kernel.contains(*f)).collect();
         if dst.kind == EndpointKind::Host && loaded.in_kernel.contains(&dst.name) {
             layers.push(&dst.name);
         }
@@ -474,6 +497,22 @@ fn judge(plan: &Plan, nodes: &[Node], loaded: &Loaded, results: &mut [ProbeResul
     out
 }
 
+/// The firewalls of a path in the order a packet meets them: the route's
+/// hops first (the twin routes along them), then any other firewall on
+/// some shortest path.
+fn in_path_order(path: &portmatrix_plan::Path) -> Vec<&str> {
+    let mut order: Vec<&str> = match path {
+        portmatrix_plan::Path::Firewalls { route, .. } => route.iter().map(|h| h.firewall.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    for f in path.firewalls() {
+        if !order.contains(&f.as_str()) {
+            order.push(f);
+        }
+    }
+    order
+}
+
 /// The first layer on the path whose ruleset does not accept the probe.
 fn dropping_layer(src: &Node, r: &ProbeResult, layers: &[&str], loaded: &Loaded) -> Option<String> {
     let proto = match r.target.proto {
@@ -485,7 +524,12 @@ fn dropping_layer(src: &Node, r: &ProbeResult, layers: &[&str], loaded: &Loaded)
     let from = r.target.src_addr.or_else(|| src.addrs.iter().copied().find(|a| a.is_ipv4() == r.target.addr.is_ipv4()))?;
     let icmp_type = (!proto.has_ports()).then_some(portmatrix_model::IcmpType::EchoRequest);
     let pkt = Packet { src: from, dst: r.target.addr, proto, port: r.target.port, src_port: r.target.src_port, icmp_type };
-    layers.iter().find(|l| loaded.rulesets.get(**l).is_some_and(|rs| !rs.permits(&pkt))).map(|l| l.to_string())
+    let drops = |l: &str| match (loaded.read_back.get(l), loaded.rulesets.get(l)) {
+        (Some(rb), Some(rs)) => exact::kernel_drops(rb, rs.chain, &pkt).unwrap_or(false),
+        (None, Some(rs)) => !rs.permits(&pkt),
+        _ => false,
+    };
+    layers.iter().find(|l| drops(l)).map(|l| l.to_string())
 }
 
 fn summarise(results: &[ProbeResult], judgements: &[Judgement]) -> LabSummary {
