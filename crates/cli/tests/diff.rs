@@ -85,6 +85,12 @@ fn an_upgrade_of_one_product() {
     assert_eq!(out.status.code(), Some(0), "the same version: nothing changes\n{}", String::from_utf8_lossy(&out.stderr));
     let out = pm().args(["diff", "-i"]).arg(example("jtel-acd.yaml")).args(["--upgrade", "nosuch=jtel-acd"]).output().unwrap();
     assert_eq!(out.status.code(), Some(2));
+    // The previous version lacks features the example turns on: the error must
+    // name the version the user asked for, not only the product id.
+    let out = pm().args(["diff", "-i"]).arg(example("jtel-acd.yaml")).args(["--upgrade", "acd=jtel-acd@previous"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("matrix `jtel-acd@previous` has no feature"), "{err}");
 }
 
 #[test]

@@ -114,6 +114,8 @@ struct Builder {
     self_names: Vec<String>,
     /// Review items already made (kept unique in linear time).
     reviewed: std::collections::HashSet<(String, String)>,
+    /// Footnote legends of the document ("‡ only when the feature is configured").
+    footnotes: Vec<(char, String)>,
 }
 
 /// Direction words: (initiated by the system, initiated by the peer).
@@ -122,7 +124,26 @@ fn direction(s: &str) -> Option<(bool, bool)> {
     match t.as_str() {
         "IN" | "INBOUND" | "INCOMING" | "INGRESS" | "<-" | "←" => Some((false, true)),
         "OUT" | "OUTBOUND" | "OUTGOING" | "EGRESS" | "->" | "→" => Some((true, false)),
-        "IN/OUT" | "OUT/IN" | "IN-OUT" | "BOTH" | "BIDIRECTIONAL" | "<->" | "↔" | "IN&OUT" | "INOUT" => Some((true, true)),
+        "IN/OUT"
+        | "OUT/IN"
+        | "IN-OUT"
+        | "BOTH"
+        | "BIDIRECTIONAL"
+        | "BI-DIRECTIONAL"
+        | "<->"
+        | "↔"
+        | "<=>"
+        | "⇔"
+        | "⇄"
+        | "IN&OUT"
+        | "INOUT"
+        | "TWO-WAY"
+        | "OUTGOINGANDINCOMING"
+        | "INCOMINGANDOUTGOING"
+        | "INBOUNDANDOUTBOUND"
+        | "OUTBOUNDANDINBOUND"
+        | "INBOUND/OUTBOUND"
+        | "OUTBOUND/INBOUND" => Some((true, true)),
         _ => None,
     }
 }
@@ -430,9 +451,12 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
         self_id: None,
         self_names: Vec::new(),
         reviewed: Default::default(),
+        footnotes: crate::hints::footnotes(doc.prose.iter().map(|p| p.text.as_str())),
     };
     let mut mapped: Vec<(Table, Mapping)> = Vec::new();
     for t in &doc.tables {
+        let rewritten = crate::shapes::arrow_header(t);
+        let t = rewritten.as_ref().unwrap_or(t);
         match map_header(&t.header) {
             Some(mut m) if !t.rows.is_empty() => {
                 m.listener_host = process_host(t, &mut m);
@@ -464,7 +488,7 @@ pub fn build(doc: &Document, opts: &BuildOptions) -> Draft {
                 b.add_self_name(&name);
                 b.d.self_role = Some((name, why));
             }
-            None => match crate::peer::system_named(doc) {
+            None => match crate::peer::system_of_document(doc) {
                 Some(name) => {
                     b.add_self_name(&name);
                     b.d.self_role = Some((name, "the system the document's headings and prose name most".into()));
@@ -604,7 +628,7 @@ fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
         return Vec::new();
     }
     if b.self_names.is_empty() {
-        if let Some(name) = peer::system_named(doc) {
+        if let Some(name) = peer::system_of_document(doc) {
             b.add_self_name(&name);
             b.d.self_role = Some((name, "the system the document's headings and prose name most".into()));
         }
@@ -738,6 +762,10 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         }
     }
 
+    if when.is_none() {
+        when = row_condition(b, r, &name, &purpose, &at);
+    }
+
     let direction_table = m.has(Col::Direction) && !(m.has(Col::From) && m.has(Col::To));
     if direction_table {
         let dir_text = cell(Col::Direction);
@@ -794,7 +822,7 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         matches!(t.as_str(), "inbound" | "incoming" | "ingress") || t.starts_with("inbound ") || t.ends_with(" inbound")
     };
     let (from, to) = if !m.has(Col::From) && !m.has(Col::To) {
-        neither_end(b, t, &mut row_review)
+        neither_end(b, t, &purpose, &mut row_review)
     } else if !m.has(Col::From) && inbound_section {
         // An "Inbound" table names the parties that connect to the system.
         (ends_or_any(b, &cell(Col::To), "initiator", &mut row_review), vec![b.self_role()])
@@ -804,6 +832,9 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
         } else if let Some(subject) = section_initiator(t) {
             row_review.push(format!("the initiator is read from the section: \"{subject}\" connects; check it"));
             read_ends(&subject).ends.iter().map(|e| b.role(e)).collect()
+        } else if let Some(party) = crate::hints::initiator_in_text(&purpose) {
+            row_review.push(format!("the initiator is read from the row's text: traffic \"from {party}\"; check it"));
+            read_ends(&party).ends.iter().map(|e| b.role(e)).collect()
         } else if b.self_is_placeholder() {
             // A listener column alone, and no system named anywhere: the
             // table lists what its components accept, from anyone.
@@ -881,7 +912,7 @@ fn table_row(b: &mut Builder, t: &Table, m: &Mapping, r: &Row) {
 /// two sides its section names ("between the Entra Connect server and the
 /// on-premises AD"), in the order written; else anyone to the system the
 /// document describes.
-fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
+fn neither_end(b: &mut Builder, t: &Table, purpose: &str, review: &mut Vec<String>) -> (Vec<String>, Vec<String>) {
     // The title may be the first line of the sentence the intro ends.
     let joined = format!("{} {}", t.title, t.intro);
     for text in [t.intro.as_str(), joined.as_str(), t.title.as_str()] {
@@ -900,8 +931,47 @@ fn neither_end(b: &mut Builder, t: &Table, review: &mut Vec<String>) -> (Vec<Str
             return (from, vec![b.self_role()]);
         }
     }
+    // "Lets in SSH traffic from the SSH proxy": the row names its initiator.
+    if let Some(party) = crate::hints::initiator_in_text(purpose) {
+        let from: Vec<String> = read_ends(&party).ends.iter().map(|e| b.role(e)).collect();
+        if !from.is_empty() {
+            review.push(format!("the initiator is read from the row's text: traffic \"from {party}\"; check it"));
+            return (from, vec![b.self_role()]);
+        }
+    }
     review.push("the table names no initiator: `any` is used; name the parties that connect".into());
     (vec!["any".into()], vec![b.self_role()])
+}
+
+/// A condition a row's cells state in words ("Optional (HA)", "Only when
+/// HEC is enabled", "(Optional) Needed if you want to ...", "TCP and UDP
+/// (optional)"): a feature, off by default, and a review item.
+fn row_condition(b: &mut Builder, r: &Row, name: &str, purpose: &str, at: &str) -> Option<String> {
+    // A footnote mark in a cell whose legend states a condition, else the cells' own words.
+    let marked = b.footnotes.iter().find(|(mark, _)| r.cells.iter().any(|c| c.contains(*mark)));
+    let from_note = marked.and_then(|(mark, text)| {
+        crate::hints::condition_in_text(text)
+            .map(|(f, w)| (if crate::hints::generic(&f) { String::new() } else { f }, format!("{mark} {w}")))
+    });
+    let (feature, words) = from_note.or_else(|| r.cells.iter().find_map(|c| crate::hints::condition_in_text(c)))?;
+    let stem = if feature.is_empty() {
+        let base = if name.trim().is_empty() { purpose } else { name };
+        format!("opt-{}", role_id(&base.split_whitespace().take(4).collect::<Vec<_>>().join(" ")))
+    } else {
+        role_id(&feature)
+    };
+    let id: String = stem.chars().take(60).collect::<String>().trim_end_matches('-').to_string();
+    if id.is_empty() || id == "opt" {
+        return None;
+    }
+    b.d.features.entry(id.clone()).or_insert(FeatureDraft { default: false, about: format!("the document says \"{words}\" ({at})") });
+    b.review(
+        at,
+        format!(
+            "the row applies only under a condition (\"{words}\"): its flows need feature `{id}`; check the feature's name and default"
+        ),
+    );
+    Some(id)
 }
 
 /// A listener column that names processes, not hosts: another column of
@@ -1259,6 +1329,21 @@ fn finish(b: &mut Builder) {
         }
     }
     b.d.flows = out;
+    // Browsers, the Internet, cloud services, users: outside the product.
+    let mut marked = Vec::new();
+    for (id, role) in b.d.roles.roles.iter_mut() {
+        let names = std::iter::once(&role.title).chain(&role.aliases);
+        if let Some(word) = names.filter_map(|n| crate::roles::outside_word(n)).next() {
+            role.external = Some(word.clone());
+            marked.push((id.clone(), word));
+        }
+    }
+    for (id, word) in marked {
+        b.review(
+            &format!("role `{id}`"),
+            format!("`{id}` is marked external (its name says \"{word}\"): no host of a deployment stands for it; remove `external` if the product runs it"),
+        );
+    }
 }
 
 #[cfg(test)]
@@ -1270,7 +1355,8 @@ mod tests {
     fn direction_words() {
         assert_eq!(direction("IN"), Some((false, true)));
         assert_eq!(direction("OUT"), Some((true, false)));
-        for w in ["IN/OUT", "OUT/IN", "both", "Bidirectional", "<->"] {
+        for w in ["IN/OUT", "OUT/IN", "both", "Bidirectional", "Bi-Directional", "Outgoing and incoming", "Inbound/Outbound", "<->", "⇄"]
+        {
             assert_eq!(direction(w), Some((true, true)), "{w}");
         }
         assert_eq!(direction("inbound"), Some((false, true)));

@@ -121,8 +121,10 @@ pub fn to_yaml(d: &Draft) -> String {
             if !r.aliases.is_empty() {
                 let _ = writeln!(w, "    aliases: {}", list(&r.aliases));
             }
-            if !r.fqdns.is_empty() {
+            if !r.fqdns.is_empty() || r.external.is_some() {
                 let _ = writeln!(w, "    external: true");
+            }
+            if !r.fqdns.is_empty() {
                 let _ = writeln!(w, "    fqdns: {}", list(&r.fqdns));
             }
         }

@@ -19,6 +19,7 @@ pub mod doc;
 pub mod emit;
 pub mod grid;
 pub mod header;
+pub mod hints;
 pub mod html;
 pub mod md;
 pub mod pdf;
@@ -28,6 +29,7 @@ pub mod prose;
 pub mod proto;
 pub mod roles;
 pub mod score;
+pub mod shapes;
 pub mod text;
 pub mod xlsx;
 

@@ -255,6 +255,30 @@ pub fn system_named(doc: &crate::doc::Document) -> Option<String> {
     })
 }
 
+/// The system a whole document describes: `system_named`, else the one
+/// product its title names ("Protecting eDirectory through a firewall").
+/// Not for headings, whose capitalised words name parties ("3CX clients, SBCs").
+pub fn system_of_document(doc: &crate::doc::Document) -> Option<String> {
+    system_named(doc).or_else(|| doc.title.as_deref().and_then(product_in_title))
+}
+
+/// The one product name a title holds: a word after the first with a
+/// capital letter, not a word of the topic ("Protecting eDirectory through
+/// a firewall" → "eDirectory"). None when there are several or none.
+fn product_in_title(title: &str) -> Option<String> {
+    const TOPIC: &[&str] = &["firewall", "firewalls", "port", "ports", "network", "networking", "requirements", "rules", "tcp", "udp"];
+    let names: Vec<&str> = title
+        .split_whitespace()
+        .skip(1)
+        .map(|w| w.trim_matches(|c: char| !c.is_alphanumeric()))
+        .filter(|w| w.chars().any(|c| c.is_uppercase()) && !TOPIC.contains(&w.to_lowercase().as_str()))
+        .collect();
+    match names.as_slice() {
+        [one] if one.chars().any(|c| c.is_alphabetic()) => Some(one.to_string()),
+        _ => None,
+    }
+}
+
 /// Verb phrases after which a sentence's subject is the party that opens
 /// connections: "the end devices must be able to connect outbound".
 const CONNECTING_VERBS: &[&str] = &[
@@ -378,5 +402,14 @@ mod tests {
         assert_eq!(host_of_heading("Firewall Rules"), None);
         assert_eq!(host_of_heading("Server"), None);
         assert_eq!(host_of_heading("Ports used by the Recording Server"), None);
+    }
+
+    #[test]
+    fn a_title_names_its_one_product() {
+        assert_eq!(product_in_title("Protecting eDirectory through a firewall").as_deref(), Some("eDirectory"));
+        assert_eq!(product_in_title("Opening the TCP Ports of RabbitMQ").as_deref(), Some("RabbitMQ"));
+        // Two candidates, or none: no guess.
+        assert_eq!(product_in_title("Connecting Graylog to OpenSearch"), None);
+        assert_eq!(product_in_title("Firewall requirements"), None);
     }
 }

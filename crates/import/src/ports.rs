@@ -486,7 +486,18 @@ impl Parser {
                     if self.clause(&w) {
                         continue;
                     }
-                    if l == "any" || l == "all" {
+                    if (l == "any" || l == "all")
+                        && self.cur.items.is_empty()
+                        && self.cur.protos.is_empty()
+                        && matches!(self.peek(), Some(Tok::Num(_)))
+                    {
+                        // "Any 427" in a firewall's port column: any transport
+                        // (TCP and UDP) to that port, noted for review.
+                        self.flush();
+                        self.cur.protos = vec![Proto::Tcp, Proto::Udp];
+                        self.prefixed = true;
+                        self.cell.notes.push(format!("{w} protocol: TCP and UDP"));
+                    } else if l == "any" || l == "all" {
                         self.push_item(Item::Any);
                     } else if is_placeholder(&w) {
                         self.push_item(Item::Unknown(w.clone()));
@@ -628,6 +639,7 @@ pub fn parse_cell(text: &str) -> Cell {
     if trimmed.is_empty() || matches!(trimmed.to_ascii_lowercase().as_str(), "-" | "–" | "n/a" | "na" | "none" | "—") {
         return Cell::default();
     }
+    let text = plain_words(&text);
     let mut p = Parser::new(tokenize(&text));
     match p.run() {
         Ok(()) => {
@@ -640,6 +652,39 @@ pub fn parse_cell(text: &str) -> Cell {
         }
         Err(e) => Cell { error: Some(e), ..Cell::default() },
     }
+}
+
+/// Writes spelled-out transports as their names ("User Datagram Protocol"
+/// → "UDP", "Transmission Control" → "TCP") and moves an application
+/// named before its transport to a note ("SIP over TCP 5060" → "TCP 5060
+/// (SIP)"). Nothing else changes; no number is added or removed.
+fn plain_words(text: &str) -> String {
+    let mut t = text.to_string();
+    for (long, short) in [
+        ("transmission control protocol", "TCP"),
+        ("transmission control", "TCP"),
+        ("user datagram protocol", "UDP"),
+        ("user datagram", "UDP"),
+    ] {
+        while let Some(i) = t.to_ascii_lowercase().find(long) {
+            t.replace_range(i..i + long.len(), short);
+        }
+    }
+    if !t.to_ascii_lowercase().contains(" over ") {
+        return t;
+    }
+    let words: Vec<&str> = t.split(' ').collect();
+    let Some(i) = (0..words.len().saturating_sub(2)).find(|&i| {
+        words[i + 1].eq_ignore_ascii_case("over")
+            && proto_word(words[i + 2]).is_some()
+            && words[i].chars().all(|c| c.is_ascii_alphanumeric())
+            && words[i].chars().any(|c| c.is_ascii_alphabetic())
+    }) else {
+        return t;
+    };
+    let app = words[i];
+    let rest: Vec<&str> = words.iter().enumerate().filter(|(j, _)| *j != i && *j != i + 1).map(|(_, w)| *w).collect();
+    format!("{} ({app})", rest.join(" "))
 }
 
 /// The item as written in a matrix port expression; `param` names the
@@ -795,6 +840,21 @@ mod tests {
         assert!(c.groups.is_empty());
         assert!(c.error.is_none());
         assert_eq!(items("TCP 1433*"), [Port(1433)]);
+        // Spelled-out transports and an application named before its transport.
+        assert_eq!(protos("161 and 162/User Datagram"), [vec![Proto::Udp]]);
+        assert_eq!(items("161 and 162/User Datagram"), [Port(161), Port(162)]);
+        assert_eq!(protos("Transmission Control Protocol 443"), [vec![Proto::Tcp]]);
+        let c = parse_cell("SIP over TCP 5060");
+        assert_eq!((c.groups[0].protos.clone(), c.notes.clone()), (vec![Proto::Tcp], vec!["SIP".to_string()]));
+        assert_eq!(items("SIP over TCP 5060"), [Port(5060)]);
+        assert!(parse_cell("7000–7002/Transfer").error.is_some(), "a word that only might be a transport stays unread");
+        assert!(parse_cell("moved over TCP").error.is_some(), "no port");
+        // "Any 427": any transport to one port, never "any port and 427".
+        let c = parse_cell("Any 427");
+        assert_eq!(c.groups[0].items, [(Port(427), false)]);
+        assert_eq!(c.groups[0].protos, [Proto::Tcp, Proto::Udp]);
+        assert!(!c.notes.is_empty(), "the reading is noted");
+        assert_eq!(items("Any"), [Any]);
     }
 
     #[test]

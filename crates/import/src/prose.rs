@@ -183,9 +183,9 @@ fn sentence_ports(text: &str) -> Vec<(Vec<Proto>, Vec<Item>)> {
     out
 }
 
-/// A port read by `served_ports`: (initiator, listener when the sentence
-/// names it, transport, port).
-type Served = (String, Option<String>, Vec<Proto>, Vec<Item>);
+/// A port read by `served_ports`: (initiator when the sentence names it,
+/// listener when the sentence names it, transport, port).
+type Served = (Option<String>, Option<String>, Vec<Proto>, Vec<Item>);
 
 /// Phrases after which a port's users are named: "port used to serve clients".
 const SERVES: &[&str] = &["port used to serve ", "port that serves ", "port used by ", "port for connections from "];
@@ -237,7 +237,111 @@ fn served_ports(text: &str) -> Vec<Served> {
             let name = sentence[w.len()..w.len() + end].trim();
             (name.split_whitespace().count() <= 5).then(|| name.to_string())
         });
-        out.push((party.to_string(), subject, vec![proto], vec![Item::Port(port)]));
+        out.push((Some(party.to_string()), subject.clone(), vec![proto], vec![Item::Port(port)]));
+        // "plus the port obtained by adding 10000 to the data port, so 16379":
+        // a second port of the same listener; its users are not named here.
+        if let Some(derived) = derived_port(sentence, port) {
+            out.push((None, subject, vec![proto], vec![Item::Port(derived)]));
+        }
+    }
+    out
+}
+
+/// A port the sentence derives from `base` by a stated offset ("adding
+/// 10000 to the data port", "the data port + 10000", "the data port plus
+/// 10000") and also states as a number ("so 16379"): read only when the
+/// sum and the stated number agree, so no port is computed unseen.
+fn derived_port(sentence: &str, base: u16) -> Option<u16> {
+    let toks: Vec<String> = sentence
+        .split(|c: char| c.is_whitespace() || c == ',' || c == '(' || c == ')' || c == ';')
+        .map(|t| t.trim_end_matches(['.', ':']).to_ascii_lowercase())
+        .filter(|t| !t.is_empty())
+        .collect();
+    let number = |t: &str| t.parse::<u32>().ok().filter(|_| t.chars().all(|c| c.is_ascii_digit()));
+    let offset = toks.windows(3).find_map(|w| match (w[0].as_str(), number(&w[1]), w[2].as_str()) {
+        ("adding", Some(n), "to") => Some(n),
+        (_, _, _) if matches!(w[0].as_str(), "+" | "plus") && w[1] != "the" => number(&w[1]).filter(|_| w[2] != "to"),
+        _ => None,
+    })?;
+    let sum = u32::from(base) + offset;
+    let stated = toks.iter().filter_map(|t| number(t)).any(|n| n == sum);
+    (stated && offset > 0 && sum <= 65535).then_some(sum as u16)
+}
+
+/// The party a later sentence of the section says a port links with
+/// itself: "a node-to-node channel" with the subject "Redis Cluster node"
+/// → that subject. The last word of the subject, singular, must be the
+/// word repeated around "-to-".
+fn self_link(subject: &str, later: &[&str]) -> bool {
+    let Some(last) = subject.split_whitespace().last() else { return false };
+    let last = last.to_ascii_lowercase();
+    let word = last.strip_suffix('s').unwrap_or(&last);
+    let pair = format!("{word}-to-{word}");
+    later.iter().any(|t| t.to_ascii_lowercase().contains(&pair))
+}
+
+/// A flow stated as "A to B requires the TCP port for PBX/1556": (from, to, transport, ports).
+type Route = (String, String, Vec<Proto>, Vec<Item>);
+
+/// Sentences that name both ends and the ports: "Media server to client
+/// requires the TCP port for PBX/1556", "Client to storage server requires
+/// the TCP ports for spad/10102 and spoold/10082". "A to/from B" or
+/// "bi-directional" means both sides initiate: a flow each way. The ports
+/// come after a transport and "port(s)": numbers, or `name/number`.
+fn routes(text: &str) -> Vec<Route> {
+    let body = strip_bullet(text);
+    let lower = body.to_ascii_lowercase();
+    let Some(verb) = [" requires ", " require ", " needs ", " need "].iter().filter_map(|v| lower.find(v).map(|i| (i, v.len()))).min()
+    else {
+        return Vec::new();
+    };
+    let subject = &body[..verb.0];
+    let predicate = &body[verb.0 + verb.1..];
+    let sl = subject.to_ascii_lowercase();
+    let (a, b, both) = if let Some(i) = sl.find(" to/from ") {
+        (&subject[..i], &subject[i + 9..], true)
+    } else if let Some(i) = sl.find(" to ") {
+        (&subject[..i], &subject[i + 4..], false)
+    } else {
+        return Vec::new();
+    };
+    let name = |s: &str| {
+        let s = s.trim().trim_start_matches("the ").trim_start_matches("The ").trim();
+        let n = s.split_whitespace().count();
+        (n > 0 && n <= 4 && !s.contains(|c: char| c.is_ascii_digit() || c == ',' || c == ':')).then(|| s.to_string())
+    };
+    let (Some(a), Some(b)) = (name(a), name(b)) else { return Vec::new() };
+    let toks: Vec<&str> = predicate.split(|c: char| c.is_whitespace() || c == ',' || c == ';').filter(|t| !t.is_empty()).collect();
+    let Some(t) = toks.iter().position(|t| proto_of(t).is_some_and(|p| matches!(p, Proto::Tcp | Proto::Udp))) else {
+        return Vec::new();
+    };
+    if toks.iter().skip(t + 1).any(|w| proto_of(w).is_some_and(|p| matches!(p, Proto::Tcp | Proto::Udp))) {
+        return Vec::new(); // two transports: which port has which is not said.
+    }
+    let proto = proto_of(toks[t]).into_iter().collect::<Vec<_>>();
+    if !toks.get(t + 1).is_some_and(|w| matches!(w.to_ascii_lowercase().as_str(), "port" | "ports")) {
+        return Vec::new();
+    }
+    let mut items = Vec::new();
+    for w in &toks[t + 2..] {
+        let w = w.trim_end_matches(['.', ':']);
+        let num =
+            w.rsplit_once('/')
+                .map_or(w, |(name, n)| if name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-') { n } else { "" });
+        match num.parse::<u16>() {
+            Ok(p) if p > 0 && num.chars().all(|c| c.is_ascii_digit()) => items.push(Item::Port(p)),
+            _ if matches!(w.to_ascii_lowercase().as_str(), "for" | "and" | "the" | "of") || w.contains('/') => {}
+            _ if !items.is_empty() => break,
+            _ => {}
+        }
+    }
+    if items.is_empty() {
+        return Vec::new();
+    }
+    let both = both || lower.contains("bi-directional") || lower.contains("bidirectional");
+    let mut out = vec![(a.clone(), b.clone(), proto.clone(), items.clone())];
+    if both && !a.eq_ignore_ascii_case(&b) {
+        out.push((b, a, proto, items));
     }
     out
 }
@@ -306,10 +410,65 @@ fn labelled_value(v: &str) -> String {
     v
 }
 
-/// The one transport a section's prose names, if it names one.
+/// The one transport a section's prose names, if it names one, and the
+/// ports its heading states ("Indexer Control Port: TCP 9404") until a
+/// sentence of the section names their ends.
 #[derive(Default, Clone)]
 struct Section {
     transport: Option<Proto>,
+    heading_ports: Option<(Vec<Proto>, Vec<Item>, String)>,
+}
+
+/// Ports a heading states after its label, with their transport:
+/// "Indexer Control Port: TCP 9404", "Webserver Port: TCP 80/443".
+fn heading_ports(heading: &str) -> Option<(Vec<Proto>, Vec<Item>)> {
+    let (label, value) = heading.rsplit_once(':')?;
+    if !label.to_ascii_lowercase().contains("port") {
+        return None;
+    }
+    let cell = parse_cell(value.trim());
+    let [g] = cell.groups.as_slice() else { return None };
+    (cell.error.is_none() && !g.protos.is_empty() && cell.hosts.is_empty())
+        .then(|| (g.protos.clone(), g.items.iter().map(|(i, _)| i.clone()).collect()))
+}
+
+/// The ends a sentence gives "this port": "Ingesters connect to the
+/// indexers on this port" → (Ingesters, indexers); "Indexers use this port
+/// to talk to each other" → (Indexers, Indexers). Names of at most four
+/// words without digits.
+fn this_port_ends(text: &str) -> Option<(String, String)> {
+    let name = |s: &str| {
+        let s = s.trim().trim_start_matches("The ").trim_start_matches("the ").trim();
+        let n = s.split_whitespace().count();
+        (n > 0 && n <= 4 && !s.contains(|c: char| c.is_ascii_digit() || c == ',')).then(|| s.to_string())
+    };
+    for sentence in text.split(". ") {
+        let lower = sentence.to_ascii_lowercase();
+        if !lower.contains("this port") {
+            continue;
+        }
+        if let Some(i) =
+            lower.find(" use this port to talk to each other").or_else(|| lower.find(" use this port to communicate with each other"))
+        {
+            if let Some(x) = name(&sentence[..i]) {
+                return Some((x.clone(), x));
+            }
+        }
+        const VERBS: &[&str] =
+            &[" connect to ", " connects to ", " talk to ", " talks to ", " reach ", " reaches ", " send to ", " sends to "];
+        let Some((at, verb)) = VERBS.iter().filter_map(|v| lower.find(v).map(|i| (i, v.len()))).min() else { continue };
+        let object = &sentence[at + verb..];
+        let ol = object.to_ascii_lowercase();
+        let Some(end) =
+            [" on this port", " over this port", " through this port", " via this port"].iter().filter_map(|w| ol.find(w)).min()
+        else {
+            continue;
+        };
+        if let (Some(a), Some(b)) = (name(&sentence[..at]), name(&object[..end])) {
+            return Some((a, b));
+        }
+    }
+    None
 }
 
 /// Reads ports from the document's prose.
@@ -318,8 +477,25 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
     let mut sec = Section::default();
     for Prose { line, text, heading } in &doc.prose {
         if *heading {
-            sec = Section::default();
+            sec = Section { heading_ports: heading_ports(text).map(|(p, i)| (p, i, text.clone())), ..Section::default() };
             continue;
+        }
+        // The ports of the section's heading, once a sentence names their ends.
+        if let Some((protos, items, heading)) = sec.heading_ports.clone() {
+            if let Some((from, to)) = this_port_ends(text) {
+                sec.heading_ports = None;
+                out.push(ProseFlow {
+                    line: *line,
+                    from: Some(from),
+                    to: Some(to),
+                    protos,
+                    items,
+                    purpose: heading,
+                    condition: condition(text),
+                    how: "ports in the section heading, ends in its text",
+                });
+                continue;
+            }
         }
         if sec.transport.is_none() {
             let tcp = text.contains("TCP");
@@ -377,11 +553,31 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
                 continue;
             }
         }
+        // "Media server to client requires the TCP port for PBX/1556".
+        let found = routes(text);
+        if !found.is_empty() {
+            let condition =
+                base.condition.clone().or_else(|| crate::hints::condition_in_text(text).map(|(f, _)| f).filter(|f| !f.is_empty()));
+            for (from, to, protos, items) in found {
+                let how = "a sentence naming both ends";
+                out.push(ProseFlow { from: Some(from), to: Some(to), protos, items, how, condition: condition.clone(), ..base.clone() });
+            }
+            continue;
+        }
         // "the normal TCP port used to serve clients, for example 6379".
         let served = served_ports(text);
         if !served.is_empty() {
+            let later = section_after(doc, *line);
             for (from, to, protos, items) in served {
-                out.push(ProseFlow { from: Some(from), to, protos, items, how: "port that serves a party", ..base.clone() });
+                let (from, how) = match (&from, &to) {
+                    (Some(_), _) => (from, "port that serves a party"),
+                    // The derived port: a later sentence may say who uses it.
+                    (None, Some(subject)) if self_link(subject, &later) => {
+                        (Some(subject.clone()), "port derived by a stated offset; its users named by a later sentence")
+                    }
+                    (None, _) => (None, "port derived by a stated offset"),
+                };
+                out.push(ProseFlow { from, to, protos, items, how, ..base.clone() });
             }
             continue;
         }
@@ -394,6 +590,11 @@ pub fn flows(doc: &Document) -> Vec<ProseFlow> {
         }
     }
     out
+}
+
+/// The paragraphs of the section after `line`, up to the next heading.
+fn section_after(doc: &Document, line: usize) -> Vec<&str> {
+    doc.prose.iter().filter(|p| p.line > line).take_while(|p| !p.heading).map(|p| p.text.as_str()).collect()
 }
 
 /// The section heading that applies to each line, with its direction.
@@ -458,11 +659,72 @@ mod tests {
     fn a_port_named_by_the_party_it_serves() {
         let text = "Every Redis Cluster node needs two open TCP connections: the normal Redis TCP port used to serve clients, for example 6379, plus the port obtained by adding 10000 to the data port, so 16379 in the example.";
         let got = served_ports(text);
-        assert_eq!(got, [("clients".to_string(), Some("Redis Cluster node".to_string()), vec![Proto::Tcp], vec![Item::Port(6379)])]);
+        let node = Some("Redis Cluster node".to_string());
+        assert_eq!(
+            got,
+            [
+                (Some("clients".to_string()), node.clone(), vec![Proto::Tcp], vec![Item::Port(6379)]),
+                (None, node, vec![Proto::Tcp], vec![Item::Port(16379)]),
+            ]
+        );
         // No number right after the party, two transports, or none: nothing.
         assert!(served_ports("The TCP port used to serve clients is set in the configuration file.").is_empty());
         assert!(served_ports("The TCP and UDP port used by agents, for example 4000.").is_empty());
         assert!(served_ports("The port used by agents, for example 4000.").is_empty());
         assert_eq!(served_ports("The UDP port used by phones (5060) must be open.")[0].3, [Item::Port(5060)]);
+    }
+
+    #[test]
+    fn ports_in_a_heading_with_the_ends_in_the_section() {
+        assert_eq!(heading_ports("Indexer Control Port: TCP 9404"), Some((vec![Proto::Tcp], vec![Item::Port(9404)])));
+        assert_eq!(heading_ports("Webserver Port: TCP 80/443"), Some((vec![Proto::Tcp], vec![Item::Port(80), Item::Port(443)])));
+        assert_eq!(heading_ports("Ports: see below"), None);
+        assert_eq!(heading_ports("Step 2: TCP 80"), None, "a label without \"port\"");
+        assert_eq!(heading_ports("Control Port: 9404"), None, "no transport");
+        let e = |t: &str| this_port_ends(t);
+        assert_eq!(e("Ingesters connect to the indexers on this port to upload entries."), Some(("Ingesters".into(), "indexers".into())));
+        assert_eq!(e("The webserver talks to the indexers over this port, which is set."), Some(("webserver".into(), "indexers".into())));
+        assert_eq!(e("Indexers use this port to talk to each other for replication."), Some(("Indexers".into(), "Indexers".into())));
+        assert_eq!(e("Ingesters connect to the indexers."), None, "not about this port");
+        assert_eq!(e("This port is the default; 4023 may change."), None);
+    }
+
+    #[test]
+    fn sentences_naming_both_ends() {
+        let tcp = vec![Proto::Tcp];
+        let r = routes("- Primary server to/from media servers requires the TCP port for PBX/1556, bi-directional.");
+        assert_eq!(
+            r,
+            [
+                ("Primary server".to_string(), "media servers".to_string(), tcp.clone(), vec![Item::Port(1556)]),
+                ("media servers".to_string(), "Primary server".to_string(), tcp.clone(), vec![Item::Port(1556)]),
+            ]
+        );
+        let r = routes("Client to storage server requires the TCP ports for spad/10102 and spoold/10082 for Client Direct backup.");
+        assert_eq!(r, [("Client".to_string(), "storage server".to_string(), tcp.clone(), vec![Item::Port(10102), Item::Port(10082)])]);
+        // One direction unless the text says both; a party to itself once.
+        assert_eq!(routes("Media server to client requires the TCP port for PBX/1556.").len(), 1);
+        assert_eq!(routes("Media server to media server requires the TCP port for PBX/1556, bi-directional.").len(), 1);
+        // No transport, two transports, no port word, or no "A to B": nothing.
+        assert!(routes("Media server to client requires port 1556.").is_empty());
+        assert!(routes("Media server to client requires TCP and UDP port 1556.").is_empty());
+        assert!(routes("Media server to client requires the TCP service vnetd/13724.").is_empty());
+        assert!(routes("Each media server requires the TCP port 1556.").is_empty());
+        assert!(routes("Version 7 to 10 requires the TCP port 1556.").is_empty(), "a number is no party");
+    }
+
+    #[test]
+    fn a_derived_port_needs_its_offset_and_its_sum_stated() {
+        let s = "the TCP port used by clients, for example 6379, plus the port obtained by adding 10000 to the data port, so 16379";
+        assert_eq!(derived_port(s, 6379), Some(16379));
+        assert_eq!(derived_port("the client port + 1, that is 5001", 5000), Some(5001));
+        // A sum the text does not state, a stated number that is not the sum, no offset: nothing.
+        assert_eq!(derived_port("plus the port obtained by adding 10000 to the data port", 6379), None);
+        assert_eq!(derived_port("adding 10000 to the data port, so 16380", 6379), None);
+        assert_eq!(derived_port("so 16379 in the example", 6379), None);
+        assert_eq!(derived_port("adding 65000 to the data port, so 71379", 6379), None, "beyond 65535");
+        assert!(self_link("Redis Cluster node", &["The bus is a node-to-node channel."]));
+        assert!(self_link("Each broker", &["Broker-to-broker replication uses it."]));
+        assert!(!self_link("Redis Cluster node", &["Clients talk to the command port."]));
     }
 }

@@ -109,6 +109,8 @@ fn known(word: &str) -> Option<(Vec<Proto>, Option<&'static str>, Option<bool>)>
         "SNMP" => (vec![Udp], Some("SNMP"), None),
         "TFTP" => (vec![Udp], Some("TFTP"), None),
         "RTP" | "SRTP" | "RTCP" => (vec![Udp], Some("RTP"), None),
+        // A protocol named only by its service, whose transport is fixed.
+        "DHCP" | "BOOTP" => (vec![Udp], Some("DHCP"), None),
         _ => return None,
     })
 }
@@ -188,6 +190,9 @@ mod tests {
     #[test]
     fn transports() {
         assert_eq!(parse_proto_cell("TCP").transports(), [Proto::Tcp]);
+        // A service whose transport is fixed gives it; one that runs on both does not.
+        assert_eq!(parse_proto_cell("DHCP").transports(), [Proto::Udp]);
+        assert!(parse_proto_cell("DNS").transports().is_empty());
         for t in ["TCP/UDP", "TCP / UDP", "TCP + UDP", "TCP, UDP", "TCP or UDP"] {
             assert_eq!(parse_proto_cell(t).transports(), [Proto::Tcp, Proto::Udp], "{t}");
         }

@@ -213,6 +213,17 @@ pub struct RoleDraft {
     pub fqdns: Vec<String>,
     /// How many flows name it, as initiator or listener.
     pub uses: usize,
+    /// Why the role is outside the product (a word of its name), when it is.
+    pub external: Option<String>,
+}
+
+/// Words that name a party outside the product: no host of a deployment
+/// stands for it, so a plan must not demand one.
+const OUTSIDE: &[&str] = &["browser", "browsers", "internet", "cloud", "public", "users", "user", "customers", "customer", "visitors"];
+
+/// The word of a role's name that puts it outside the product, if one does.
+pub fn outside_word(name: &str) -> Option<String> {
+    name.split(|c: char| !c.is_alphanumeric()).map(|w| w.to_lowercase()).find(|w| OUTSIDE.contains(&w.as_str()))
 }
 
 /// The roles of a draft, by id, in order of first mention.
@@ -351,6 +362,15 @@ mod tests {
         let e = read_ends("External SIP trunks (if SBC is used)");
         assert_eq!(e.conditions, ["if SBC is used"]);
         assert_eq!(e.ends, [End::Named { base: "External SIP trunks".into(), wording: "External SIP trunks".into() }]);
+    }
+
+    #[test]
+    fn parties_outside_the_product() {
+        assert_eq!(outside_word("Web browser").as_deref(), Some("browser"));
+        assert_eq!(outside_word("Internet").as_deref(), Some("internet"));
+        assert_eq!(outside_word("Gravwell users").as_deref(), Some("users"));
+        assert_eq!(outside_word("Media server"), None);
+        assert_eq!(outside_word("Userland agent"), None, "whole words only");
     }
 
     #[test]

@@ -64,7 +64,20 @@ fn sentence() -> impl Strategy<Value = String> {
         Just("the end devices must be able to connect ".to_string()),
         Just(" or ".to_string()),
         Just(". ".to_string()),
-        "[-,:;()→é ]",
+        // A port derived by a stated offset, a sentence naming both ends,
+        // a self link and conditions.
+        Just("plus the port obtained by adding ".to_string()),
+        Just(" to the data port, so ".to_string()),
+        Just("node-to-node".to_string()),
+        Just("Media server to/from client requires the TCP port for PBX/".to_string()),
+        Just(" to media server requires the UDP ports for ".to_string()),
+        Just(", bi-directional".to_string()),
+        Just("Optional (HA) ".to_string()),
+        Just(" only when ".to_string()),
+        Just(" is enabled".to_string()),
+        Just("Ingesters connect to the indexers on this port".to_string()),
+        Just("Indexers use this port to talk to each other".to_string()),
+        "[-,:;()→é/ ]",
         "[a-zA-Z]{1,6}",
     ];
     prop::collection::vec(atoms, 0..14).prop_map(|v| v.concat())
@@ -74,15 +87,16 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(4000))]
 
     #[test]
-    fn prose_only_yields_written_ports(text in sentence()) {
-        let md = format!("# Ports\n\n{text}\n");
+    fn prose_only_yields_written_ports(text in sentence(), heading in cellish()) {
+        // A heading that may state ports ("Control Port: TCP 9404") before the sentence.
+        let md = format!("# Ports\n\n## Control Port: {}\n\n{text}\n", heading.replace('\n', " "));
         let imp = portmatrix_import::import(md.as_bytes(), &portmatrix_import::Options::new("p.md")).unwrap();
         prop_assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
         let m = portmatrix_model::matrix_from_str("d.yaml", &imp.yaml).unwrap();
         for f in &m.flows {
             let set = f.ports.as_ref().and_then(|p| p.resolve(&|n| m.param_default(n)).ok()).unwrap_or_default();
             for (a, b) in set.ranges() {
-                prop_assert!(written(&text, a) && written(&text, b), "{a}-{b} from {text:?}");
+                prop_assert!(written(&md, a) && written(&md, b), "{a}-{b} from {md:?}");
             }
         }
     }
@@ -92,6 +106,24 @@ proptest! {
         let c = parse_cell(&text);
         let items: Vec<Item> = c.items().map(|(i, _)| i.clone()).collect();
         check(&text, &items)?;
+    }
+
+    #[test]
+    fn arrow_header_tables_only_hold_written_ports(text in cellish(), purpose in sentence()) {
+        // A table whose header names the ends with an arrow.
+        let md = format!("# Ports\n\n| Site A → | Site B |\n|---|---|\n| DST {} | {} |\n", text.replace('|', ""), purpose.replace('|', ""));
+        let imp = portmatrix_import::import(md.as_bytes(), &portmatrix_import::Options::new("p.md")).unwrap();
+        prop_assert!(imp.check_errors.is_empty(), "{:?}", imp.check_errors);
+        let m = portmatrix_model::matrix_from_str("d.yaml", &imp.yaml).unwrap();
+        for f in &m.flows {
+            let set = f.ports.as_ref().and_then(|p| p.resolve(&|n| m.param_default(n)).ok()).unwrap_or_default();
+            if set.is_all() || text.contains(['>', '<']) {
+                continue;
+            }
+            for (a, b) in set.ranges() {
+                prop_assert!(written(&md, a) && written(&md, b), "{a}-{b} from {md:?}");
+            }
+        }
     }
 
     #[test]

@@ -72,9 +72,9 @@ impl Deployment {
 fn unknown_setting<'a>(cx: &mut Cx, what: &str, k: &Spanned<String>, m: &Matrix, known: impl Iterator<Item = &'a Spanned<String>> + Clone) {
     let hint = match did_you_mean(k, known.clone().map(|x| x.value.as_str())) {
         Some(s) => format!("did you mean `{s}`?"),
-        None => format!("{what}s of {}: {}", m.matrix.value, known.map(|x| x.value.as_str()).collect::<Vec<_>>().join(", ")),
+        None => format!("{what}s of {}: {}", m.key(), known.map(|x| x.value.as_str()).collect::<Vec<_>>().join(", ")),
     };
-    cx.error("unknown-setting", k.span, format!("matrix `{}` has no {what} `{}`", m.matrix.value, k.value)).help = Some(hint);
+    cx.error("unknown-setting", k.span, format!("matrix `{}` has no {what} `{}`", m.key(), k.value)).help = Some(hint);
 }
 
 /// `absent:` names roles and `exclude:` flows of the product's matrix.
@@ -83,18 +83,18 @@ fn check_left_out(cx: &mut Cx, p: &portmatrix_model::inventory::ProductRef, m: &
         if !m.roles.contains_key(role.value.as_str()) {
             let hint = match did_you_mean(role, m.roles.keys().map(|k| k.value.as_str())) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("roles of {}: {}", m.matrix.value, m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", ")),
+                None => format!("roles of {}: {}", m.key(), m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", ")),
             };
-            cx.error("unknown-role", role.span, format!("matrix `{}` has no role `{}`", m.matrix.value, role.value)).help = Some(hint);
+            cx.error("unknown-role", role.span, format!("matrix `{}` has no role `{}`", m.key(), role.value)).help = Some(hint);
         }
     }
     for flow in p.exclude.keys() {
         if m.flow(&flow.value).is_none() {
             let hint = match did_you_mean(flow, m.flows.iter().map(|f| f.id.value.as_str())) {
                 Some(s) => format!("did you mean `{s}`?"),
-                None => format!("`portmatrix show {}` lists its flows", m.matrix.value),
+                None => format!("`portmatrix show {}` lists its flows", p.matrix.value),
             };
-            cx.error("unknown-flow", flow.span, format!("matrix `{}` has no flow `{}`", m.matrix.value, flow.value)).help = Some(hint);
+            cx.error("unknown-flow", flow.span, format!("matrix `{}` has no flow `{}`", m.key(), flow.value)).help = Some(hint);
         }
     }
 }
@@ -201,10 +201,10 @@ fn check_role_refs(inv: &Inventory, products: &IndexMap<String, Product>, cx: &m
                 (Some((id, _)), _) => format!("`{}` is a name of role `{}`: write `{p}/{}`", role.value, id.value, id.value),
                 (None, Some(s)) => format!("did you mean `{p}/{s}`?"),
                 (None, None) => {
-                    format!("roles of {}: {}", m.matrix.value, m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", "))
+                    format!("roles of {}: {}", m.key(), m.roles.keys().map(|k| k.value.as_str()).collect::<Vec<_>>().join(", "))
                 }
             };
-            cx.error("unknown-role", role.span, format!("matrix `{}` has no role `{}`", m.matrix.value, role.value)).help = Some(hint);
+            cx.error("unknown-role", role.span, format!("matrix `{}` has no role `{}`", m.key(), role.value)).help = Some(hint);
         }
     }
 }
