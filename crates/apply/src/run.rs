@@ -159,7 +159,7 @@ pub fn kernel_for(target: Target, table: &str) -> Result<Kernel, Failure> {
 
 fn render_options(target: Target, table: &str) -> RenderOptions {
     let _ = target;
-    RenderOptions { table: table.to_string() }
+    RenderOptions { table: table.to_string(), ..RenderOptions::default() }
 }
 
 /// Reads the shipped files that correspond to the compiled ones and says

@@ -9,7 +9,7 @@ use ipnet::{IpNet, Ipv4Net};
 use portmatrix_apply::guard::{self, AdminNetwork, Cut, GuardInput, Session, SessionOrigin};
 use portmatrix_model::{PortSet, Proto};
 use portmatrix_plan::Packet;
-use portmatrix_targets::{BasePolicy, Chain, Family, Rule, Ruleset, Subject};
+use portmatrix_targets::{BasePolicy, Chain, Family, GroupName, Rule, Ruleset, Subject};
 use proptest::prelude::*;
 
 const HOST: IpAddr = IpAddr::V4(Ipv4Addr::new(10, 1, 0, 1));
@@ -22,6 +22,7 @@ fn net(last: u8, len: u8) -> IpNet {
 fn rule(src: Vec<IpNet>, proto: Proto, lo: u16, hi: u16) -> Rule {
     Rule {
         family: Family::V4,
+        group: GroupName::parse("admins").expect("a valid group name"),
         src,
         dst: Vec::new(),
         proto,
@@ -29,6 +30,7 @@ fn rule(src: Vec<IpNet>, proto: Proto, lo: u16, hi: u16) -> Rule {
         sports: None,
         icmp: Vec::new(),
         reasons: Vec::new(),
+        zones: None,
     }
 }
 

@@ -166,7 +166,7 @@ fn windows_script(a: &ApplyArgs, dir: &Path) -> crate::failure::Outcome {
     let inv = a.inventory.as_deref().expect("clap requires it with --windows-script");
     let host = a.host.as_deref().expect("clap requires it with --windows-script");
     let (plan, _) = load(inv).map_err(|f| crate::failure::Failure::Message(f.to_string()))?;
-    let opts = portmatrix_targets::RenderOptions { table: a.table.clone() };
+    let opts = portmatrix_targets::RenderOptions { table: a.table.clone(), ..Default::default() };
     let compiled = portmatrix_targets::compile::compile_host(&plan, host, Target::Windows, &opts)?;
     for w in &compiled.warnings {
         eprintln!("warning: {host}: {w}");

@@ -4,6 +4,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 
 use clap::Args;
+use portmatrix_targets::aerleon::{AerleonPlatform, AerleonPlatforms};
 use portmatrix_targets::compile::{compile_each, compile_job, jobs_for_all, CompileError, Compiled};
 use portmatrix_targets::{Job, JobKind, RenderOptions, Target};
 
@@ -14,7 +15,7 @@ Each host gets the rules of its own OS: nftables and iptables for Linux hosts, w
 hosts the target does not fit are skipped and listed. A network firewall's rules cover every connection whose path \
 through the zones crosses it.\n\n\
 With --out-dir every file is written or none: a failed run leaves the directory as it was.\n\n\
-Examples:\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --host acd-lb1\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --all -d out/\n  portmatrix compile -i examples/mixed.yaml --target iptables --firewall core-fw -d out/\n  portmatrix compile -i examples/imagicle-ucsuite.yaml --target windows --all -d out/\n  portmatrix compile -i examples/avaya-pom.yaml --target aerleon --all -d aerleon-input/")]
+Examples:\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --host acd-lb1\n  portmatrix compile -i examples/jtel-acd.yaml --target nftables --all -d out/\n  portmatrix compile -i examples/mixed.yaml --target iptables --firewall core-fw -d out/\n  portmatrix compile -i examples/imagicle-ucsuite.yaml --target windows --all -d out/\n  portmatrix compile -i examples/avaya-pom.yaml --target aerleon --all -d aerleon-input/\n  portmatrix compile -i examples/mixed.yaml --target aerleon --all --aerleon-platform paloalto --aerleon-platform edge-fw=srx -d aerleon-input/\n  portmatrix compile -i examples/jtel-acd.yaml --target firewalld --all -d out/ && sh out/firewalld/acd-lb1/load.sh")]
 pub struct CompileArgs {
     #[command(flatten)]
     pub inventory: crate::args::InventoryArg,
@@ -35,6 +36,21 @@ pub struct CompileArgs {
     /// nftables table (and prefix of Windows rule groups) to write
     #[arg(long, value_name = "NAME", default_value = "portmatrix", value_parser = crate::args::parse_table_name)]
     pub table: String,
+    /// With --target aerleon: the Aerleon generator a network firewall's policy names
+    /// (nftables, paloalto, srx, juniper, ciscoasa, fortigate); PLATFORM for every
+    /// firewall or FIREWALL=PLATFORM for one, repeatable
+    #[arg(long, value_name = "[FIREWALL=]PLATFORM", value_parser = parse_platform)]
+    pub aerleon_platform: Vec<(Option<String>, AerleonPlatform)>,
+}
+
+fn parse_platform(s: &str) -> Result<(Option<String>, AerleonPlatform), String> {
+    let (fw, name) = match s.split_once('=') {
+        Some((fw, p)) => (Some(fw.to_string()), p),
+        None => (None, s),
+    };
+    let known = || AerleonPlatform::ALL.iter().map(|p| p.generator()).collect::<Vec<_>>().join(", ");
+    let p = AerleonPlatform::parse(name).ok_or_else(|| format!("unknown Aerleon platform `{name}`; known: {}", known()))?;
+    Ok((fw, p))
 }
 
 pub fn run(a: CompileArgs) -> u8 {
@@ -42,7 +58,21 @@ pub fn run(a: CompileArgs) -> u8 {
         Ok(p) => p,
         Err(c) => return c,
     };
-    let opts = RenderOptions { table: a.table.clone() };
+    let mut aerleon = AerleonPlatforms::default();
+    for (fw, p) in &a.aerleon_platform {
+        match fw {
+            Some(fw) if plan.firewall(fw).is_none() => {
+                let known: Vec<&str> = plan.firewalls.iter().map(|f| f.name.as_str()).collect();
+                eprintln!("error: --aerleon-platform names no firewall of the inventory: `{fw}`; firewalls: {}", known.join(", "));
+                return crate::exit::UNUSABLE;
+            }
+            Some(fw) => {
+                aerleon.firewalls.insert(fw.clone(), *p);
+            }
+            None => aerleon.default = Some(*p),
+        }
+    }
+    let opts = RenderOptions { table: a.table.clone(), aerleon };
     let (jobs, skipped) = match (&a.host, &a.firewall, a.all) {
         (Some(h), _, _) => (vec![Job { kind: JobKind::Host, name: h.clone() }], Vec::new()),
         (_, Some(f), _) => (vec![Job { kind: JobKind::Firewall, name: f.clone() }], Vec::new()),

@@ -18,7 +18,8 @@ fn compiled_rulesets_match_their_plan() {
                 let rb = match target {
                     Target::Nftables => ReadBack::from_nft_json(file(&files, ".nft.json")).unwrap(),
                     Target::Iptables => {
-                        ReadBack::from_iptables_save(Some(file(&files, ".iptables")), Some(file(&files, ".ip6tables")), None).unwrap()
+                        ReadBack::from_iptables_save(Some(file(&files, ".iptables")), Some(file(&files, ".ip6tables")), ipset_of(&files))
+                            .unwrap()
                     }
                     _ => ReadBack::from_powershell(file(&files, ".ps1")).unwrap(),
                 };

@@ -1,12 +1,16 @@
 //! Compiling hosts and firewalls: one at a time, or every one that fits a
 //! target on every core, handing each result to the caller as soon as it is
-//! ready (so that memory stays flat for thousands of hosts).
+//! ready (so that memory stays flat for thousands of hosts). Work that does
+//! not depend on the host — naming the source groups, finding each host's
+//! inbound connections — is done once per plan ([`Shared`]).
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
-use portmatrix_plan::Plan;
+use portmatrix_plan::{Connection, EndpointKind, Plan};
 
-use crate::ir::{firewall_ruleset, host_ruleset, RulesetError};
+use crate::groups::AddressBook;
+use crate::ir::{firewall_ruleset_with, host_ruleset_with, RulesetError};
 use crate::{policy, Header, OutputFile, RenderOptions, Ruleset, Target};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -58,35 +62,74 @@ impl From<RulesetError> for CompileError {
     }
 }
 
-fn render(plan: &Plan, rs: Ruleset, target: Target, opts: &RenderOptions) -> Compiled {
-    let files = target.backend().render(&rs, &Header::new(&plan.inventory, &rs), opts);
-    Compiled { files, warnings: rs.warnings }
+/// What every job of one plan needs and no job changes.
+pub struct Shared<'p> {
+    plan: &'p Plan,
+    book: AddressBook,
+    /// Each host's inbound connections, in plan order.
+    inbound: HashMap<&'p str, Vec<&'p Connection>>,
+}
+
+impl<'p> Shared<'p> {
+    pub fn new(plan: &'p Plan) -> Self {
+        let mut inbound: HashMap<&str, Vec<&Connection>> = HashMap::new();
+        for c in plan.connections.iter().filter(|c| c.dst.kind == EndpointKind::Host) {
+            inbound.entry(c.dst.name.as_str()).or_default().push(c);
+        }
+        Shared { plan, book: AddressBook::of(plan), inbound }
+    }
+    pub fn plan(&self) -> &'p Plan {
+        self.plan
+    }
+    pub fn book(&self) -> &AddressBook {
+        &self.book
+    }
+
+    /// The files of one managed host; a target that does not fit its OS is an error.
+    pub fn compile_host(&self, host: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
+        let inbound = self.inbound.get(host).map(Vec::as_slice).unwrap_or_default();
+        let rs = host_ruleset_with(self.plan, &self.book, inbound.iter().copied(), host)?;
+        let info = self.plan.host(host).expect("host_ruleset found it");
+        if let Some(why) = policy::misfit(target, info) {
+            return Err(CompileError::Misfit(why));
+        }
+        Ok(self.render(rs, target, opts))
+    }
+
+    /// The files of one network firewall.
+    pub fn compile_firewall(&self, fw: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
+        if !target.backend().capabilities().forward {
+            return Err(CompileError::NoForward(target));
+        }
+        let rs = firewall_ruleset_with(self.plan, &self.book, fw)?;
+        Ok(self.render(rs, target, opts))
+    }
+
+    pub fn compile_job(&self, job: &Job, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
+        match job.kind {
+            JobKind::Host => self.compile_host(&job.name, target, opts),
+            JobKind::Firewall => self.compile_firewall(&job.name, target, opts),
+        }
+    }
+
+    fn render(&self, rs: Ruleset, target: Target, opts: &RenderOptions) -> Compiled {
+        let files = target.backend().render(&rs, &Header::new(&self.plan.inventory, &rs), opts);
+        Compiled { files, warnings: rs.warnings }
+    }
 }
 
 /// The files of one managed host; a target that does not fit its OS is an error.
 pub fn compile_host(plan: &Plan, host: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
-    let rs = host_ruleset(plan, host)?;
-    let info = plan.host(host).expect("host_ruleset found it");
-    if let Some(why) = policy::misfit(target, info) {
-        return Err(CompileError::Misfit(why));
-    }
-    Ok(render(plan, rs, target, opts))
+    Shared::new(plan).compile_host(host, target, opts)
 }
 
 /// The files of one network firewall.
 pub fn compile_firewall(plan: &Plan, fw: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
-    if !target.backend().capabilities().forward {
-        return Err(CompileError::NoForward(target));
-    }
-    let rs = firewall_ruleset(plan, fw)?;
-    Ok(render(plan, rs, target, opts))
+    Shared::new(plan).compile_firewall(fw, target, opts)
 }
 
 pub fn compile_job(plan: &Plan, job: &Job, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
-    match job.kind {
-        JobKind::Host => compile_host(plan, &job.name, target, opts),
-        JobKind::Firewall => compile_firewall(plan, &job.name, target, opts),
-    }
+    Shared::new(plan).compile_job(job, target, opts)
 }
 
 /// Every managed host the target fits and, when it writes forward rules,
@@ -119,6 +162,7 @@ pub fn compile_each<F>(plan: &Plan, jobs: &[Job], target: Target, opts: &RenderO
 where
     F: Fn(usize, &Job, Result<Compiled, CompileError>) -> bool + Sync,
 {
+    let shared = Shared::new(plan);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
     let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
@@ -130,7 +174,7 @@ where
                 }
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 let Some(job) = jobs.get(i) else { break };
-                if !done(i, job, compile_job(plan, job, target, opts)) {
+                if !done(i, job, shared.compile_job(job, target, opts)) {
                     stop.store(true, Ordering::Relaxed);
                 }
             });

@@ -19,9 +19,15 @@ pub fn comment_line(s: &str) -> String {
 /// For a double-quoted string (nftables `comment "..."`, iptables
 /// `--comment "..."`, Aerleon `comment:: "..."`), cut to `max` bytes.
 pub fn double_quoted(s: &str, max: usize) -> String {
+    format!("\"{}\"", quotable(s, max))
+}
+
+/// What [`double_quoted`] puts between its quotes: text that needs no
+/// escaping in any syntax, cut to `max` bytes.
+pub fn quotable(s: &str, max: usize) -> String {
     let mut out = printable_ascii(s, &['"', '\\', '\'', '`', '$']);
     out.truncate(max);
-    format!("\"{out}\"")
+    out
 }
 
 /// A PowerShell single-quoted string. PowerShell also ends such a string at

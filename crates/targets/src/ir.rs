@@ -8,10 +8,13 @@
 //! kernel with it.
 
 use std::net::IpAddr;
+use std::sync::Arc;
 
 use ipnet::IpNet;
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
 use portmatrix_plan::{Connection, EndpointKind, Packet, Plan};
+
+use crate::groups::AddressBook;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub enum Family {
@@ -108,11 +111,48 @@ impl BasePolicy {
     }
 }
 
+/// The name of a rule's source group: who its sources are (roles, hosts
+/// or networks; see `groups.rs`), shared by every rule with the same
+/// initiators. ASCII letters, digits and `_`, starting with a letter, at
+/// most [`GroupName::MAX`] bytes, so every syntax takes it unquoted and a
+/// backend can add `_v6` within ipset's 31-byte limit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GroupName(Arc<str>);
+
+impl GroupName {
+    pub const MAX: usize = 28;
+    /// A name read back from a ruleset, or `None` when it breaks the rules above.
+    pub fn parse(s: &str) -> Option<Self> {
+        let ok = !s.is_empty()
+            && s.len() <= 31
+            && s.starts_with(|c: char| c.is_ascii_alphabetic())
+            && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+        ok.then(|| GroupName(s.into()))
+    }
+    /// For names `groups.rs` built from sanitised words.
+    pub(crate) fn new_unchecked(s: String) -> Self {
+        debug_assert!(Self::parse(&s).is_some_and(|n| n.0.len() <= Self::MAX), "{s:?}");
+        GroupName(s.into())
+    }
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for GroupName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// One accept rule. `src` is never empty: a rule without an address match
 /// would accept the whole world, and is never built.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rule {
     pub family: Family,
+    /// Who the sources are; `src` holds their addresses of this family
+    /// (on a network firewall, those whose path crosses it).
+    pub group: GroupName,
     pub src: Vec<IpNet>,
     /// Destination addresses; empty on a host's input chain (the host itself).
     pub dst: Vec<IpNet>,
@@ -123,6 +163,9 @@ pub struct Rule {
     pub icmp: Vec<IcmpType>,
     /// Why the rule exists.
     pub reasons: Vec<FlowTag>,
+    /// On a network firewall: the zones the sources and the destination are
+    /// in (zone-based appliances write a policy per zone pair).
+    pub zones: Option<(String, String)>,
 }
 
 impl Rule {
@@ -207,7 +250,14 @@ fn split_family(nets: &[IpNet], fam: Family) -> Vec<IpNet> {
 }
 
 /// The rules of one connection, one per address family both ends share.
-fn rules_of(c: &Connection, src: &[IpNet], dst: Vec<IpNet>, warnings: &mut Vec<String>) -> Vec<Rule> {
+fn rules_of(
+    c: &Connection,
+    group: &GroupName,
+    src: &[IpNet],
+    dst: Vec<IpNet>,
+    zones: Option<(String, String)>,
+    warnings: &mut Vec<String>,
+) -> Vec<Rule> {
     let fams: &[Family] = match c.proto {
         Proto::Icmp => &[Family::V4],
         Proto::Icmpv6 => &[Family::V6],
@@ -233,6 +283,7 @@ fn rules_of(c: &Connection, src: &[IpNet], dst: Vec<IpNet>, warnings: &mut Vec<S
         }
         out.push(Rule {
             family: fam,
+            group: group.clone(),
             src: s,
             dst: split_family(&dst, fam),
             proto: c.proto,
@@ -240,6 +291,7 @@ fn rules_of(c: &Connection, src: &[IpNet], dst: Vec<IpNet>, warnings: &mut Vec<S
             sports: c.src_ports.clone(),
             icmp: c.icmp.clone(),
             reasons: c.tags(),
+            zones: zones.clone(),
         });
     }
     out
@@ -268,6 +320,17 @@ impl std::error::Error for RulesetError {}
 
 /// The input ruleset of a managed host.
 pub fn host_ruleset(plan: &Plan, host: &str) -> Result<Ruleset, RulesetError> {
+    host_ruleset_with(plan, &AddressBook::of(plan), plan.inbound(host), host)
+}
+
+/// The input ruleset of a managed host from its inbound connections, with
+/// group names from `book` (compiling many hosts computes both once).
+pub fn host_ruleset_with<'p>(
+    plan: &'p Plan,
+    book: &AddressBook,
+    inbound: impl IntoIterator<Item = &'p Connection>,
+    host: &str,
+) -> Result<Ruleset, RulesetError> {
     let h = plan
         .host(host)
         .ok_or_else(|| RulesetError::UnknownHost { name: host.to_string(), known: plan.hosts.iter().map(|h| h.name.clone()).collect() })?;
@@ -276,8 +339,8 @@ pub fn host_ruleset(plan: &Plan, host: &str) -> Result<Ruleset, RulesetError> {
     }
     let mut warnings = Vec::new();
     let mut rules: Vec<Rule> = Vec::new();
-    for c in plan.inbound(host) {
-        rules.extend(rules_of(c, &c.sources.nets, Vec::new(), &mut warnings));
+    for c in inbound {
+        rules.extend(rules_of(c, &book.name(&c.sources), &c.sources.nets, Vec::new(), None, &mut warnings));
     }
     Ok(Ruleset {
         subject: Subject::Host(host.to_string()),
@@ -292,23 +355,37 @@ pub fn host_ruleset(plan: &Plan, host: &str) -> Result<Ruleset, RulesetError> {
 /// The forward ruleset of a network firewall: for every connection, the
 /// sources whose path to the destination crosses this firewall.
 pub fn firewall_ruleset(plan: &Plan, fw: &str) -> Result<Ruleset, RulesetError> {
+    firewall_ruleset_with(plan, &AddressBook::of(plan), fw)
+}
+
+/// [`firewall_ruleset`] with group names from `book`.
+pub fn firewall_ruleset_with(plan: &Plan, book: &AddressBook, fw: &str) -> Result<Ruleset, RulesetError> {
     if plan.firewall(fw).is_none() {
         return Err(RulesetError::UnknownFirewall { name: fw.to_string(), known: plan.firewalls.iter().map(|f| f.name.clone()).collect() });
     }
     let mut warnings = Vec::new();
     let mut rules = Vec::new();
     for c in &plan.connections {
-        let crossing: Vec<IpNet> = c
+        let crossing: Vec<&portmatrix_plan::Endpoint> = c
             .remote_sources()
             .filter(|s| plan.topology.path(s.zone.as_deref(), c.dst.zone.as_deref()).firewalls().iter().any(|f| f == fw))
-            .flat_map(|m| m.nets.iter().copied())
             .collect();
         if crossing.is_empty() {
             continue;
         }
-        let src = IpNet::aggregate(&crossing);
         let dst = if c.dst.kind == EndpointKind::Host { c.dst.nets.clone() } else { IpNet::aggregate(&c.dst.nets) };
-        rules.extend(rules_of(c, &src, dst, &mut warnings));
+        // One rule per source zone (a crossing source always has one).
+        let mut by_zone: std::collections::BTreeMap<&str, Vec<&portmatrix_plan::Endpoint>> = std::collections::BTreeMap::new();
+        for m in &crossing {
+            by_zone.entry(m.zone.as_deref().unwrap_or_default()).or_default().push(m);
+        }
+        for (zone, members) in by_zone {
+            let src = IpNet::aggregate(&members.iter().flat_map(|m| m.nets.iter().copied()).collect::<Vec<_>>());
+            // Named by the members it holds: all of the group, or some.
+            let group = if members.len() == c.sources.members.len() { book.name(&c.sources) } else { book.subset(members.iter().copied()) };
+            let zones = Some((zone.to_string(), c.dst.zone.clone().unwrap_or_default()));
+            rules.extend(rules_of(c, &group, &src, dst.clone(), zones, &mut warnings));
+        }
     }
     Ok(Ruleset {
         subject: Subject::Firewall(fw.to_string()),

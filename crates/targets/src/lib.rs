@@ -6,6 +6,9 @@
 pub mod aerleon;
 pub mod compile;
 pub mod escape;
+pub mod firewalld;
+pub mod flowrules;
+pub mod groups;
 pub mod iptables;
 pub mod ir;
 pub mod nftables;
@@ -15,8 +18,13 @@ pub mod windows;
 
 use portmatrix_model::Os;
 
+pub use compile::Shared;
 pub use compile::{compile_firewall, compile_host, Job, JobKind};
-pub use ir::{comment_of, firewall_ruleset, host_ruleset, BasePolicy, Chain, Family, Rule, Ruleset, RulesetError, Subject};
+pub use groups::AddressBook;
+pub use ir::{
+    comment_of, firewall_ruleset, firewall_ruleset_with, host_ruleset, host_ruleset_with, BasePolicy, Chain, Family, GroupName, Rule,
+    Ruleset, RulesetError, Subject,
+};
 
 /// The firewall syntaxes portmatrix writes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -30,10 +38,12 @@ pub enum Target {
     Windows,
     /// Aerleon policy and naming definitions
     Aerleon,
+    /// firewalld configuration (ipsets, services, a zone or policy) and its load script
+    Firewalld,
 }
 
 impl Target {
-    pub const ALL: [Target; 4] = [Target::Nftables, Target::Iptables, Target::Windows, Target::Aerleon];
+    pub const ALL: [Target; 5] = [Target::Nftables, Target::Iptables, Target::Windows, Target::Aerleon, Target::Firewalld];
     pub fn name(self) -> &'static str {
         self.backend().capabilities().name
     }
@@ -43,6 +53,7 @@ impl Target {
             Target::Iptables => &iptables::Iptables,
             Target::Windows => &windows::Windows,
             Target::Aerleon => &aerleon::Aerleon,
+            Target::Firewalld => &firewalld::Firewalld,
         }
     }
 }
@@ -75,11 +86,13 @@ pub struct RenderOptions {
     /// nftables table (family inet) and the prefix of iptables chains and
     /// Windows rule groups.
     pub table: String,
+    /// The platform each network firewall's Aerleon export names.
+    pub aerleon: aerleon::AerleonPlatforms,
 }
 
 impl Default for RenderOptions {
     fn default() -> Self {
-        RenderOptions { table: "portmatrix".into() }
+        RenderOptions { table: "portmatrix".into(), aerleon: Default::default() }
     }
 }
 
@@ -97,9 +110,14 @@ pub struct OutputFile {
 pub enum Loader {
     Nft,
     NftJson,
+    /// `ipset restore -f FILE`: the sets iptables rules match; load before them.
+    IpsetRestore,
     IptablesRestore,
     Ip6tablesRestore,
     PowerShell,
+    /// `sh load.sh [CONFIG_DIR]`: copies firewalld XML files next to it into
+    /// a firewalld configuration and checks it.
+    Firewalld,
 }
 
 /// The header every generated file starts with.

@@ -41,21 +41,35 @@ fn output_is_deterministic() {
     }
 }
 
+/// Every accepting rule carries its reason; every flow rule names its
+/// flows (product/flow) and counts into a counter per flow; every address
+/// set is used by such a rule, so no address is in a file without a reason.
 #[test]
 fn every_accept_rule_says_why() {
     for ex in common::examples() {
         let p = common::plan_of(&ex);
         for f in common::compile_all(&p, Target::Nftables).iter().filter(|f| f.name.ends_with(".nft")) {
+            let mut sets = Vec::new();
+            let mut used = std::collections::BTreeSet::new();
             for line in f.contents.lines().map(str::trim) {
+                if let Some(name) = line.strip_prefix("set ").and_then(|l| l.strip_suffix(" {")) {
+                    sets.push(name.to_string());
+                }
                 let is_accept = line.ends_with("accept") || line.contains(" accept comment");
                 if is_accept {
                     assert!(line.contains("comment \""), "{}: rule without reason: {line}", f.name);
                 }
-                // A set element carries the product/flow it serves.
-                if line.contains(" . ") && !line.contains('@') && !line.starts_with("type ") {
-                    assert!(line.contains("comment \"") && line.contains('/'), "{}: element without reason: {line}", f.name);
+                if let Some((_, rest)) = line.split_once(" saddr @") {
+                    used.insert(rest.split(' ').next().unwrap().to_string());
+                    let comment = line.split_once(" comment \"").map(|x| x.1).unwrap_or_default();
+                    assert!(is_accept && comment.contains('/'), "{}: flow rule without its flows: {line}", f.name);
+                    assert!(line.contains(" counter name \""), "{}: flow rule without a counter: {line}", f.name);
                 }
             }
+            for s in &sets {
+                assert!(used.contains(s), "{}: set {s} is used by no rule", f.name);
+            }
+            assert!(!sets.is_empty(), "{}", f.name);
         }
         for f in common::compile_all(&p, Target::Iptables) {
             for line in f.contents.lines().filter(|l| l.contains("-j ACCEPT")) {
@@ -71,7 +85,7 @@ fn no_rule_without_an_address_match() {
         let p = common::plan_of(&ex);
         for f in common::compile_all(&p, Target::Iptables) {
             for line in f.contents.lines().filter(|l| l.starts_with("-A") && l.contains("--dports")) {
-                assert!(line.contains(" -s "), "{}: {line}", f.name);
+                assert!(line.contains(" -s ") || line.contains(" --match-set "), "{}: {line}", f.name);
             }
         }
         for h in p.hosts.iter().filter(|h| h.managed) {
@@ -81,25 +95,38 @@ fn no_rule_without_an_address_match() {
     }
 }
 
+/// A flow rule's comment names exactly the flows that need every one of
+/// its ports, and it counts into exactly their counters.
 #[test]
-fn element_comments_name_only_flows_that_need_the_element() {
-    use portmatrix_model::PortSet;
+fn rule_comments_name_the_flows_that_need_every_port() {
+    use portmatrix_model::{PortSet, Proto};
+    let mut checked = 0;
     for ex in common::examples() {
         let p = common::plan_of(&ex);
         for h in p.hosts.iter().filter(|h| h.managed) {
             let rs = portmatrix_targets::host_ruleset(&p, &h.name).unwrap();
             let Ok(c) = portmatrix_targets::compile_host(&p, &h.name, Target::Nftables, &Default::default()) else { continue };
-            let files = c.files;
-            for line in
-                files[0].contents.lines().map(str::trim).filter(|l| l.contains(" . ") && l.contains("comment \"") && !l.contains(" saddr "))
-            {
-                let (elem, comment) = line.split_once(" comment \"").unwrap();
-                let ports = PortSet::parse(elem.rsplit(" . ").next().unwrap()).unwrap();
-                for tag in comment.trim_end_matches([',', '"']).split(' ').filter(|t| t.contains('/')) {
-                    let needs = rs.rules.iter().any(|r| r.reasons.iter().any(|x| x.to_string() == tag) && r.dports.overlaps(&ports));
-                    assert!(needs, "{}: `{tag}` does not need {ports}: {line}", h.name);
+            for line in c.files[0].contents.lines().map(str::trim).filter(|l| l.contains(" saddr @") && l.contains(" dport ")) {
+                let words: Vec<&str> = line.split(' ').collect();
+                let at = words.iter().position(|w| *w == "dport").unwrap();
+                let proto = Proto::parse(words[at - 1]).unwrap();
+                let ports_text: String =
+                    words[at + 1..].iter().take_while(|w| !w.starts_with("counter")).copied().collect::<Vec<_>>().join("");
+                let ports = PortSet::parse(ports_text.trim_matches(['{', '}'])).unwrap();
+                let (_, comment) = line.split_once(" comment \"").unwrap();
+                let tags: Vec<&str> = comment.trim_end_matches('"').split(' ').collect();
+                for tag in &tags {
+                    let needs = rs
+                        .rules
+                        .iter()
+                        .any(|r| r.proto == proto && r.reasons.iter().any(|x| x.to_string() == *tag) && ports.is_subset(&r.dports));
+                    assert!(needs, "{}: `{tag}` does not need all of {ports}: {line}", h.name);
                 }
+                let counters = words.windows(3).filter(|w| w[0] == "counter" && w[1] == "name").count();
+                assert_eq!(counters, tags.len(), "{}: {line}", h.name);
+                checked += 1;
             }
         }
     }
+    assert!(checked > 100, "only {checked} rules checked");
 }

@@ -21,7 +21,7 @@ use portmatrix_model::matrix_source::NoMatrices;
 use portmatrix_model::{FlowTag, PortSet, Proto};
 use portmatrix_plan::{plan, Deployment};
 use portmatrix_targets::compile::{compile_job, jobs_for_all};
-use portmatrix_targets::{BasePolicy, Chain, Family, Header, RenderOptions, Rule, Ruleset, Subject, Target};
+use portmatrix_targets::{BasePolicy, Chain, Family, GroupName, Header, RenderOptions, Rule, Ruleset, Subject, Target};
 use proptest::prelude::*;
 
 const MATRIX: &str = "matrix: toy\ntitle: Toy\nversion: \"1\"\nroles:\n  a: { title: A }\n  b: { title: B }\nflows:\n  - { id: a-b, from: a, to: b, proto: tcp, ports: 443, purpose: p, cite: c }\n";
@@ -184,6 +184,7 @@ proptest! {
 fn hostile_ruleset(tag: &str) -> Ruleset {
     let rule = Rule {
         family: Family::V4,
+        group: GroupName::parse("clients").unwrap(),
         src: vec!["10.0.0.0/24".parse().unwrap()],
         dst: Vec::new(),
         proto: Proto::Tcp,
@@ -191,6 +192,7 @@ fn hostile_ruleset(tag: &str) -> Ruleset {
         sports: None,
         icmp: Vec::new(),
         reasons: vec![FlowTag::new(tag, tag)],
+        zones: None,
     };
     Ruleset {
         subject: Subject::Host(tag.to_string()),
@@ -225,6 +227,15 @@ fn renderers_keep_hostile_text_inside_strings() {
                         // Exactly the accept rules the ruleset has: base
                         // policy (return traffic, loopback, ICMP x2) and the set rule.
                         assert_eq!(syntax_only(text).matches(" accept").count(), 5, "{tag:?}:\n{text}");
+                    }
+                    Target::Iptables if f.name.ends_with(".ipset") => {
+                        // Set names and members only: the reasons live on the rules.
+                        assert!(
+                            text.lines()
+                                .all(|l| l.starts_with('#') || ["create ", "add ", "swap ", "destroy "].iter().any(|w| l.starts_with(w))),
+                            "{tag:?}:\n{text}"
+                        );
+                        assert!(syntax_only(text).lines().all(|l| l.is_ascii()), "{tag:?}:\n{text}");
                     }
                     Target::Iptables => {
                         let accepts = syntax_only(text).lines().filter(|l| l.contains("-j ACCEPT")).count();
@@ -275,8 +286,8 @@ fn renderers_keep_hostile_text_inside_strings() {
 fn syntax_tools() -> bool {
     let ok = |t: &str| std::process::Command::new(t).arg("--version").output().is_ok_and(|o| o.status.success());
     let root = unsafe_is_root();
-    if !(ok("nft") && ok("iptables-restore") && root) {
-        assert!(std::env::var_os("CI").is_none(), "CI must have nft, iptables-restore and root");
+    if !(ok("nft") && ok("iptables-restore") && ok("ipset") && root) {
+        assert!(std::env::var_os("CI").is_none(), "CI must have nft, iptables-restore, ipset and root");
         return false;
     }
     true
@@ -300,6 +311,9 @@ fn hostile_text_still_yields_valid_rulesets() {
             for f in t.backend().render(&rs, &h, &RenderOptions::default()) {
                 let path = dir.path().join("f");
                 std::fs::write(&path, &f.contents).unwrap();
+                if f.name.ends_with(".ipset") {
+                    continue; // loaded with the rules that use it, below
+                }
                 let (tool, args): (&str, Vec<&str>) = if f.name.ends_with(".nft") {
                     ("nft", vec!["-c", "-f"])
                 } else if f.name.ends_with(".nft.json") {
@@ -309,7 +323,23 @@ fn hostile_text_still_yields_valid_rulesets() {
                 } else {
                     ("iptables-restore", vec!["--test"])
                 };
-                let out = std::process::Command::new(tool).args(&args).arg(&path).output().unwrap();
+                let out = if tool == "nft" {
+                    std::process::Command::new(tool).args(&args).arg(&path).output().unwrap()
+                } else {
+                    // The rules match ipsets: load them first, in a network
+                    // namespace of this process only (gone when it exits).
+                    let sets = dir.path().join("sets");
+                    let ipset = t.backend().render(&rs, &h, &RenderOptions::default()).into_iter().find(|f| f.name.ends_with(".ipset"));
+                    std::fs::write(&sets, ipset.expect("an ipset file").contents).unwrap();
+                    let script = "ipset restore -f \"$1\" && \"$2\" --test \"$3\"";
+                    std::process::Command::new("unshare")
+                        .args(["--net", "--", "sh", "-c", script, "sh"])
+                        .arg(&sets)
+                        .arg(tool)
+                        .arg(&path)
+                        .output()
+                        .unwrap()
+                };
                 assert!(out.status.success(), "{tag:?} {}: {}\n{}", f.name, String::from_utf8_lossy(&out.stderr), f.contents);
             }
         }

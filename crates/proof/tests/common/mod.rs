@@ -80,3 +80,8 @@ pub fn through_kernel(script: &str, files: &[(&str, &str)]) -> Result<String, St
     }
     Ok(String::from_utf8(out.stdout).unwrap())
 }
+
+/// The `.ipset` restore file among a target's files, if it wrote one.
+pub fn ipset_of(files: &[OutputFile]) -> Option<&str> {
+    files.iter().find(|f| f.name.ends_with(".ipset")).map(|f| f.contents.as_str())
+}

@@ -1,9 +1,15 @@
-//! `ipset save` output: the sets that `iptables -m set --match-set` looks up.
+//! `ipset save` output, or an `ipset restore` file: the sets that
+//! `iptables -m set --match-set` looks up.
 //!
 //! ```text
 //! create web hash:net,port family inet hashsize 1024 maxelem 65536
 //! add web 10.1.0.0/16,tcp:443 comment "acd/web"
 //! ```
+//!
+//! A restore file is replayed as `ipset restore` would run it: `create`
+//! (`-exist` keeps a set that is there), `add`, `flush`, `swap`, `rename`
+//! and `destroy` — the way portmatrix's own files fill a set under a
+//! scratch name and swap it in.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +24,9 @@ pub enum Component {
     Addr,
     /// `port`: `[proto:]port[-port]`.
     Port,
+    /// The `port` of a `bitmap:port` set: a port number of whatever
+    /// transport protocol the packet has (the rule's `-p` says which).
+    AnyProtoPort,
     /// `iface`: an interface name.
     Iface,
     /// `mac`, `mark`: not part of the packet space the check judges.
@@ -28,7 +37,12 @@ pub enum Component {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Part {
     Addr(u128, u128),
-    Port { proto: u8, lo: u16, hi: u16 },
+    /// `proto` is `None` for a `bitmap:port` member (any port protocol).
+    Port {
+        proto: Option<u8>,
+        lo: u16,
+        hi: u16,
+    },
     Iface(String),
 }
 
@@ -81,7 +95,13 @@ impl IpSet {
                 match p {
                     Part::Addr(a, b) => terms.push((if src { Dim::Src } else { Dim::Dst }, Values::range(*a, *b))),
                     Part::Port { proto, lo, hi } => {
-                        terms.push((Dim::Proto, Values::one(*proto as u128)));
+                        terms.push((
+                            Dim::Proto,
+                            match proto {
+                                Some(p) => Values::one(*p as u128),
+                                None => Values::Ranges(PORT_PROTOS.iter().map(|&p| (p as u128, p as u128)).collect()),
+                            },
+                        ));
                         terms.push((if src { Dim::Sport } else { Dim::Dport }, Values::range(*lo as u128, *hi as u128)));
                     }
                     Part::Iface(n) => {
@@ -95,7 +115,7 @@ impl IpSet {
     }
 }
 
-/// Every set of an `ipset save` file, by name.
+/// Every set of an `ipset save` output or `ipset restore` file, by name.
 pub fn parse(text: &str) -> Result<BTreeMap<String, IpSet>, ReadError> {
     let mut sets: BTreeMap<String, IpSet> = BTreeMap::new();
     for (n, raw) in text.lines().enumerate() {
@@ -105,35 +125,80 @@ pub fn parse(text: &str) -> Result<BTreeMap<String, IpSet>, ReadError> {
             continue;
         }
         let toks = super::iptables::tokenize(l).map_err(|e| ReadError::at_line(Syntax::Iptables, line, format!("ipset file: {e}")))?;
-        match toks.first().map(String::as_str) {
-            Some("create" | "-N" | "-exist") if toks.len() >= 3 => {
-                let set = create(&toks, line);
-                sets.insert(set.name.clone(), set);
-            }
-            Some("add" | "-A") if toks.len() >= 3 => {
-                let Some(set) = sets.get_mut(&toks[1]) else {
-                    return Err(ReadError::at_line(
-                        Syntax::Iptables,
-                        line,
-                        format!("ipset file: `add` to set `{}` before its `create`", toks[1]),
-                    ));
-                };
-                match element(set, &toks[2..], line) {
-                    Ok(e) => set.elements.push(e),
-                    Err(why) => set.unreadable.push((line, why)),
-                }
-            }
-            _ => {
-                return Err(ReadError::at_line(
-                    Syntax::Iptables,
-                    line,
-                    "ipset file: expected `create NAME TYPE ...` or `add NAME ELEMENT ...`",
-                )
-                .with_hint("give the output of `ipset save`"))
-            }
-        }
+        command(&mut sets, &toks, line).map_err(|why| {
+            ReadError::at_line(Syntax::Iptables, line, format!("ipset file: {why}"))
+                .with_hint("give the output of `ipset save` or an `ipset restore` file")
+        })?;
     }
     Ok(sets)
+}
+
+/// Replays one command of a save or restore file on `sets`.
+fn command(sets: &mut BTreeMap<String, IpSet>, toks: &[String], line: usize) -> Result<(), String> {
+    let exist = toks.iter().any(|t| t == "-exist" || t == "-!");
+    let toks: Vec<String> = toks.iter().filter(|t| *t != "-exist" && *t != "-!").cloned().collect();
+    let name = |i: usize| toks.get(i).cloned().ok_or_else(|| format!("`{}` needs a set name", toks[0]));
+    let known =
+        |sets: &BTreeMap<String, IpSet>, n: &str| if sets.contains_key(n) { Ok(()) } else { Err(format!("set `{n}` does not exist here")) };
+    match toks.first().map(String::as_str) {
+        Some("create" | "-N" | "n") if toks.len() >= 3 => {
+            let set = create(&toks, line);
+            if sets.contains_key(&set.name) {
+                // `-exist` keeps the existing set and its members.
+                return if exist { Ok(()) } else { Err(format!("set `{}` is created twice (without -exist)", set.name)) };
+            }
+            sets.insert(set.name.clone(), set);
+        }
+        Some("add" | "-A" | "a") if toks.len() >= 3 => {
+            let Some(set) = sets.get_mut(&toks[1]) else { return Err(format!("`add` to set `{}` before its `create`", toks[1])) };
+            match element(set, &toks[2..], line) {
+                Ok(e) => set.elements.push(e),
+                Err(why) => set.unreadable.push((line, why)),
+            }
+        }
+        Some("flush" | "-F" | "f") => match toks.get(1) {
+            Some(n) => {
+                known(sets, n)?;
+                let set = sets.get_mut(n).expect("known");
+                set.elements.clear();
+                set.unreadable.clear();
+            }
+            None => sets.values_mut().for_each(|s| {
+                s.elements.clear();
+                s.unreadable.clear();
+            }),
+        },
+        Some("destroy" | "-X" | "x") => match toks.get(1) {
+            Some(n) => {
+                known(sets, n)?;
+                sets.remove(n);
+            }
+            None => sets.clear(),
+        },
+        Some("swap" | "-W" | "w") => {
+            let (a, b) = (name(1)?, name(2)?);
+            known(sets, &a)?;
+            known(sets, &b)?;
+            // The names stay; what they hold is exchanged.
+            let mut sa = sets.remove(&a).expect("known");
+            let mut sb = sets.remove(&b).expect("known");
+            std::mem::swap(&mut sa.name, &mut sb.name);
+            sets.insert(b, sa);
+            sets.insert(a, sb);
+        }
+        Some("rename" | "-E" | "e") => {
+            let (a, b) = (name(1)?, name(2)?);
+            known(sets, &a)?;
+            if sets.contains_key(&b) {
+                return Err(format!("cannot rename `{a}` to `{b}`: `{b}` exists"));
+            }
+            let mut set = sets.remove(&a).expect("known");
+            set.name = b.clone();
+            sets.insert(b, set);
+        }
+        _ => return Err("expected `create NAME TYPE ...`, `add NAME ELEMENT ...`, `flush`, `swap`, `rename` or `destroy`".into()),
+    }
+    Ok(())
 }
 
 fn create(toks: &[String], line: usize) -> IpSet {
@@ -145,6 +210,9 @@ fn create(toks: &[String], line: usize) -> IpSet {
     let components = type_name.split_once(':').and_then(|(method, comps)| {
         if !matches!(method, "hash" | "bitmap") {
             return None;
+        }
+        if type_name == "bitmap:port" {
+            return Some(vec![Component::AnyProtoPort]);
         }
         comps
             .split(',')
@@ -170,6 +238,7 @@ fn element(set: &IpSet, toks: &[String], line: usize) -> Result<Element, String>
         parts.push(match c {
             Component::Addr => addr_part(set.family, r)?,
             Component::Port => port_part(r)?,
+            Component::AnyProtoPort => any_proto_port(r)?,
             Component::Iface => Part::Iface(r.trim_start_matches("physdev:").to_string()),
             Component::Other(_) => continue,
         });
@@ -221,6 +290,19 @@ fn parse_addr(fam: Family, s: &str) -> Result<u128, String> {
     }
 }
 
+/// A `bitmap:port` member: `port` or `port-port`.
+fn any_proto_port(s: &str) -> Result<Part, String> {
+    let parse = |p: &str| p.parse::<u16>().map_err(|_| format!("port `{p}` (service names are not resolved)"));
+    let (lo, hi) = match s.split_once('-') {
+        Some((a, b)) => (parse(a)?, parse(b)?),
+        None => (parse(s)?, parse(s)?),
+    };
+    if lo > hi {
+        return Err(format!("port range {s} runs backwards"));
+    }
+    Ok(Part::Port { proto: None, lo, hi })
+}
+
 fn port_part(s: &str) -> Result<Part, String> {
     let (proto, ports) = match s.split_once(':') {
         Some((p, rest)) => (proto_number(p).ok_or_else(|| format!("protocol `{p}`"))?, rest),
@@ -237,7 +319,7 @@ fn port_part(s: &str) -> Result<Part, String> {
     if lo > hi {
         return Err(format!("port range {ports} runs backwards"));
     }
-    Ok(Part::Port { proto, lo, hi })
+    Ok(Part::Port { proto: Some(proto), lo, hi })
 }
 
 #[cfg(test)]
@@ -253,7 +335,7 @@ mod tests {
         let web = &sets["web"];
         assert_eq!(web.elements.len(), 2);
         assert_eq!(web.elements[0].comment.as_deref(), Some("acd/web"));
-        assert_eq!(web.elements[1].parts[1], Part::Port { proto: 17, lo: 5060, hi: 5061 });
+        assert_eq!(web.elements[1].parts[1], Part::Port { proto: Some(17), lo: 5060, hi: 5061 });
         let c = web.clauses(&["src", "dst"]).unwrap();
         assert!(c[0].terms.contains(&(Dim::Dport, Values::range(443, 443))));
         assert!(c[0].terms.contains(&(Dim::Src, Values::range(0x0a01_0000, 0x0a01_ffff))));
@@ -261,5 +343,25 @@ mod tests {
         assert!(sets["l"].clauses(&["src"]).is_err());
         assert!(parse("add web 1.2.3.4\n").is_err());
         assert!(parse("bogus\n").is_err());
+    }
+
+    #[test]
+    fn restore_files_are_replayed() {
+        // Filled under a scratch name and swapped in, as portmatrix writes it;
+        // loading it twice leaves the second filling.
+        let once = "create a hash:net family inet -exist\ncreate tmp hash:net family inet\nadd tmp 10.0.0.0/8\nswap tmp a\ndestroy tmp\n\
+create p bitmap:port range 0-65535 -exist\ncreate tmp bitmap:port range 0-65535\nadd tmp 5060\nadd tmp 30000-34999\nswap tmp p\ndestroy tmp\n";
+        let sets = parse(&format!("{once}{once}")).unwrap();
+        assert_eq!(sets.keys().collect::<Vec<_>>(), ["a", "p"]);
+        assert_eq!(sets["a"].name, "a");
+        assert_eq!(sets["a"].elements.len(), 1);
+        assert_eq!(sets["p"].elements[1].parts[0], Part::Port { proto: None, lo: 30000, hi: 34999 });
+        // A bitmap:port member matches any port protocol; the rule's -p narrows it.
+        let c = sets["p"].clauses(&["dst"]).unwrap();
+        assert!(c[0].terms.iter().any(|(d, v)| *d == Dim::Proto && v.contains(17) && v.contains(6) && !v.contains(1)));
+        assert!(parse("create a hash:net\ncreate a hash:net\n").is_err(), "created twice without -exist");
+        assert!(parse("swap a b\n").is_err());
+        let renamed = parse("create a hash:ip\nadd a 10.0.0.1\nrename a b\nflush b\n").unwrap();
+        assert!(renamed["b"].elements.is_empty() && !renamed.contains_key("a"));
     }
 }

@@ -582,9 +582,8 @@ pub fn detect(text: &str) -> Option<Detected> {
         };
         return Some(Detected::IptablesSave(fam));
     }
-    if lines().filter(|l| !l.starts_with('#')).all(|l| l.starts_with("create ") || l.starts_with("add "))
-        && lines().any(|l| l.starts_with("create "))
-    {
+    let ipset_command = |l: &str| ["create ", "add ", "swap ", "destroy", "flush", "rename "].iter().any(|c| l.starts_with(c));
+    if lines().filter(|l| !l.starts_with('#')).all(ipset_command) && lines().any(|l| l.starts_with("create ")) {
         return Some(Detected::IpsetSave);
     }
     None

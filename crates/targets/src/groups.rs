@@ -1,0 +1,263 @@
+//! Names of source groups: who a rule's sources are, in words a reviewer
+//! recognises (`acd_lb`, `stack_sbc`, `agents`), computed once per plan and
+//! shared by every ruleset.
+//!
+//! A group is a plan's [`Sources`]: the initiators of one or more flows.
+//! Its name describes its members exactly where it can: the roles whose
+//! every host is a member (`product_role`, roles of one product joined),
+//! then the hosts no such role covers, then the networks. A description that
+//! does not fit [`GroupName::MAX`] is abbreviated, and names that still
+//! coincide get a numeric suffix, decided over the whole plan so that a
+//! name does not depend on which hosts are compiled.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+
+use portmatrix_plan::{Endpoint, EndpointKind, Plan, Sources};
+
+use crate::ir::GroupName;
+
+/// Who a group's members are: kind and name of each endpoint, sorted.
+type Members = Vec<(EndpointKind, String)>;
+
+fn members_of<'e>(eps: impl IntoIterator<Item = &'e Endpoint>) -> Members {
+    let mut m: Members = eps.into_iter().map(|e| (e.kind, e.name.clone())).collect();
+    m.sort();
+    m.dedup();
+    m
+}
+
+/// Every source group of a plan with its name. One name always stands for
+/// the same members: groups with equal members share it, and a subset of a
+/// group (the sources whose path crosses one network firewall) is named by
+/// its own members.
+#[derive(Debug, Clone, Default)]
+pub struct AddressBook {
+    /// Keyed by the address of the shared `Sources` (the plan holds them
+    /// for as long as the book is used; hashing thousands of members per
+    /// lookup would cost more than the rules).
+    by_sources: HashMap<usize, GroupName>,
+    by_members: HashMap<Members, GroupName>,
+    /// Names given, with their members.
+    taken: HashMap<String, Members>,
+    roles: RoleIndex,
+}
+
+fn key(s: &Arc<Sources>) -> usize {
+    Arc::as_ptr(s) as usize
+}
+
+impl AddressBook {
+    /// Names every source group the plan's connections use.
+    pub fn of(plan: &Plan) -> Self {
+        let mut book = AddressBook { roles: RoleIndex::of(plan), ..AddressBook::default() };
+        let mut groups: Vec<&Arc<Sources>> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        for c in &plan.connections {
+            if seen.insert(key(&c.sources)) {
+                groups.push(&c.sources);
+            }
+        }
+        // Members decide the order, so equal descriptions get their
+        // suffixes the same way on every run.
+        groups.sort_by(|a, b| a.members.cmp(&b.members));
+        for g in groups {
+            let name = book.name_members(&g.members);
+            book.by_sources.insert(key(g), name);
+        }
+        book
+    }
+
+    /// The name of a group of this plan.
+    pub fn name(&self, sources: &Arc<Sources>) -> GroupName {
+        self.by_sources.get(&key(sources)).cloned().unwrap_or_else(|| GroupName::new_unchecked(format!("sources{}", sources.id)))
+    }
+
+    /// The name of some of a group's members (those whose path crosses a
+    /// network firewall): the name of a group with exactly these members,
+    /// or their own description — with a suffix from a hash of the members
+    /// when that description is taken or abbreviated, so that the name
+    /// does not depend on which firewall asks first.
+    pub fn subset<'e>(&self, members: impl IntoIterator<Item = &'e Endpoint>) -> GroupName {
+        let m = members_of(members);
+        if let Some(n) = self.by_members.get(&m) {
+            return n.clone();
+        }
+        let base = describe(&m, &self.roles);
+        if !self.taken.contains_key(&base) && !base.contains("_and") {
+            return GroupName::new_unchecked(base);
+        }
+        let mut h: u32 = 0x811c_9dc5;
+        for (kind, name) in &m {
+            for b in name.bytes().chain([*kind as u8, 0]) {
+                h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
+            }
+        }
+        GroupName::new_unchecked(with_suffix(&base, &format!("_{:03x}", h & 0xfff)))
+    }
+
+    /// Names `members`, once: the same members always get the same name, and
+    /// a description another group already carries gets a numeric suffix.
+    pub fn name_members<'e>(&mut self, members: impl IntoIterator<Item = &'e Endpoint>) -> GroupName {
+        let m = members_of(members);
+        if let Some(n) = self.by_members.get(&m) {
+            return n.clone();
+        }
+        let base = describe(&m, &self.roles);
+        let mut name = base.clone();
+        let mut n = 2;
+        while self.taken.contains_key(&name) {
+            name = with_suffix(&base, &format!("_{n}"));
+            n += 1;
+        }
+        let g = GroupName::new_unchecked(name.clone());
+        self.taken.insert(name, m.clone());
+        self.by_members.insert(m, g.clone());
+        g
+    }
+}
+
+/// `base` shortened so that `base + suffix` fits [`GroupName::MAX`].
+pub(crate) fn with_suffix(base: &str, suffix: &str) -> String {
+    with_suffix_max(base, suffix, GroupName::MAX)
+}
+
+/// `base` shortened so that `base + suffix` fits `max` bytes.
+pub(crate) fn with_suffix_max(base: &str, suffix: &str, max: usize) -> String {
+    let keep = max.saturating_sub(suffix.len()).min(base.len());
+    format!("{}{suffix}", base[..keep].trim_end_matches('_'))
+}
+
+/// Which hosts carry which role, to tell whether a group holds all of a role.
+#[derive(Debug, Clone, Default)]
+struct RoleIndex {
+    roles_of: HashMap<String, Vec<(String, String)>>,
+    hosts_with: HashMap<(String, String), usize>,
+    roles_of_product: HashMap<String, usize>,
+}
+
+impl RoleIndex {
+    fn of(plan: &Plan) -> Self {
+        let mut roles_of = HashMap::new();
+        let mut hosts_with: HashMap<(String, String), usize> = HashMap::new();
+        for h in &plan.hosts {
+            let rs: Vec<(String, String)> = h.roles.iter().map(|r| (r.product.value.clone(), r.role.value.clone())).collect();
+            for r in &rs {
+                *hosts_with.entry(r.clone()).or_default() += 1;
+            }
+            roles_of.insert(h.name.clone(), rs);
+        }
+        let mut roles_of_product: HashMap<String, usize> = HashMap::new();
+        for (p, _) in hosts_with.keys() {
+            *roles_of_product.entry(p.clone()).or_default() += 1;
+        }
+        RoleIndex { roles_of, hosts_with, roles_of_product }
+    }
+    fn roles(&self, host: &str) -> &[(String, String)] {
+        self.roles_of.get(host).map(Vec::as_slice).unwrap_or_default()
+    }
+}
+
+/// The words of a group's name: complete roles (grouped by product), the
+/// hosts they leave, the networks.
+fn describe(members: &Members, idx: &RoleIndex) -> String {
+    let hosts: Vec<&str> = members.iter().filter(|m| m.0 == EndpointKind::Host).map(|m| m.1.as_str()).collect();
+    let networks: Vec<&str> = members.iter().filter(|m| m.0 == EndpointKind::Network).map(|m| m.1.as_str()).collect();
+    let mut words: Vec<String> = Vec::new();
+    let (chosen, named) = complete_roles(&hosts, idx);
+    for (product, mut roles) in chosen {
+        roles.sort();
+        let all = idx.roles_of_product.get(product) == Some(&roles.len()) && roles.len() > 1;
+        let short: Vec<&str> = roles.iter().map(|r| strip_product(product, r)).collect();
+        words.push(if all { format!("{product}_all") } else { format!("{product}_{}", short.join("_")) });
+    }
+    words.extend(hosts.iter().filter(|h| !named.contains(*h)).map(|h| h.to_string()));
+    words.extend(networks.iter().map(|n| n.to_string()));
+    if words.is_empty() {
+        return "nobody".into();
+    }
+    let full = sanitize(&words.join("_"));
+    if full.len() <= GroupName::MAX {
+        return full;
+    }
+    // Too long to read: the first word and how many more.
+    let more = format!("_and{}", words.len() - 1);
+    with_suffix(&sanitize(&words[0]), &more)
+}
+
+/// Roles every one of whose hosts is in the group, greedily covering the
+/// hosts (most hosts first), grouped by product; and the hosts they name.
+fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a str, Vec<&'a str>>, HashSet<&'a str>) {
+    let mut count: HashMap<&(String, String), usize> = HashMap::new();
+    for h in hosts {
+        for r in idx.roles(h) {
+            *count.entry(r).or_default() += 1;
+        }
+    }
+    let mut complete: Vec<(&(String, String), usize)> = count.into_iter().filter(|(r, n)| idx.hosts_with.get(*r) == Some(n)).collect();
+    complete.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let holders = |r: &(String, String)| -> Vec<&'a str> { hosts.iter().copied().filter(|h| idx.roles(h).contains(r)).collect() };
+    let mut covered: HashSet<&str> = HashSet::new();
+    let mut named: HashSet<&'a str> = HashSet::new();
+    let mut chosen: BTreeMap<&'a str, Vec<&'a str>> = BTreeMap::new();
+    for (i, (role, _)) in complete.iter().enumerate() {
+        let held = holders(role);
+        if held.iter().all(|h| covered.contains(h)) {
+            continue;
+        }
+        covered.extend(held.iter().copied());
+        // Hosts that carry several roles, all of which the group holds (one
+        // machine running a whole product): no role names them better than
+        // another, so they keep their own names.
+        let tied = complete.iter().enumerate().any(|(j, (other, _))| j != i && holders(other) == held);
+        if !tied {
+            named.extend(held.iter().copied());
+            chosen.entry(role.0.as_str()).or_default().push(role.1.as_str());
+        }
+    }
+    (chosen, named)
+}
+
+/// `acd-lb` of product `acd` reads `lb`, and so does `lb-acd`.
+fn strip_product<'a>(product: &str, role: &'a str) -> &'a str {
+    let prefix = role.strip_prefix(product).and_then(|r| r.strip_prefix(['-', '_']));
+    let suffix = role.strip_suffix(product).and_then(|r| r.strip_suffix(['-', '_']));
+    prefix.or(suffix).filter(|r| !r.is_empty()).unwrap_or(role)
+}
+
+/// Lower-case letters, digits and single `_`, starting with a letter.
+fn sanitize(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let c = if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '_' };
+        if c == '_' && (out.is_empty() || out.ends_with('_')) {
+            continue;
+        }
+        out.push(c);
+    }
+    while out.ends_with('_') {
+        out.pop();
+    }
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        out.insert(0, 'g');
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_safe_and_short() {
+        for s in ["acd-lb", "9lives", "", "Ünïcode name", "a--b__c", &"x".repeat(100)] {
+            let n = sanitize(s);
+            assert!(GroupName::parse(&with_suffix(&n, "")).is_some(), "{s:?} -> {n:?}");
+        }
+        assert_eq!(sanitize("acd-LB"), "acd_lb");
+        assert_eq!(sanitize("9lives"), "g9lives");
+        assert_eq!(strip_product("acd", "acd-lb"), "lb");
+        assert_eq!(strip_product("acd", "acd"), "acd");
+        assert_eq!(with_suffix("abcdefghijklmnopqrstuvwxyz", "_2").len(), GroupName::MAX);
+    }
+}
