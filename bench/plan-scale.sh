@@ -22,18 +22,8 @@ mkdir -p "$out"
 sizes=("$@")
 [ "${#sizes[@]}" -gt 0 ] || sizes=(50000 100000 200000)
 
-# One line: what, exit code, wall s, CPU s, peak MiB.
-measure() {
-  local what=$1
-  shift
-  local code stats="$out/time.txt"
-  set +e
-  /usr/bin/time -o "$stats" -f "%e %U %S %M" "$@" >/dev/null 2>&1
-  code=$?
-  set -e
-  read -r wall user sys kib <<<"$(tail -n 1 "$stats")"
-  printf '%-34s exit %s  wall %7.2f s  cpu %7.2f s  peak %6d MiB\n' "$what" "$code" "$wall" "$(echo "$user + $sys" | bc)" "$((kib / 1024))"
-}
+# shellcheck source=bench/measure.sh
+. bench/measure.sh
 
 for n in "${sizes[@]}"; do
   python3 bench/synthetic.py "$n" "$BIN" >"$out/plan-$n.yaml"

@@ -40,6 +40,7 @@ fn ruleset(rules: Vec<Rule>) -> Ruleset {
         chain: Chain::Input,
         base: BasePolicy { return_traffic: true, drop_invalid: true, loopback: true, icmp: Vec::new() },
         rules,
+        dnat: Vec::new(),
         own: vec![HOST],
         warnings: Vec::new(),
     }

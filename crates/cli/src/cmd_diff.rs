@@ -60,8 +60,13 @@ For deployments, --format xlsx, html, md and csv write the delta change request:
 date — SOURCE_DATE_EPOCH when set —, the matrix versions on each side, the settings that changed, totals per \
 firewall of opens and closes), what to open, what to close, a sheet or section per firewall, with \"enforced by\", \
 status and ticket columns. For matrices the same formats list every change with both cites.\n\n\
+For deployments, --nft-delta DIR also writes one SUBJECT.delta.nft per managed Linux host and network firewall \
+whose nftables ruleset changes: a script for `nft -f` that turns the old compiled table into the new one in one \
+transaction (set elements added and deleted, changed chains flushed and refilled, each rule with its reason). The \
+files are written all at once, atomically, never through a symlink; hosts in only one inventory get none (compile \
+them, or remove their table).\n\n\
 Exit code 0 when nothing differs, 1 when something does, 2 on unusable input.\n\n\
-Examples:\n  portmatrix diff jtel-acd@previous jtel-acd\n  portmatrix diff jtel-acd@previous jtel-acd --format html -o jtel-acd-revision.html\n  portmatrix diff old/site.yaml site.yaml --format xlsx -o delta-change-request.xlsx\n  portmatrix diff old/site.yaml site.yaml --format csv > delta.csv\n  portmatrix diff -i site.yaml --since HEAD~1 --format md\n  portmatrix diff -i examples/jtel-acd.yaml --upgrade acd=jtel-acd@previous\n  portmatrix diff my-product-v1.yaml my-product-v2.yaml --format json")]
+Examples:\n  portmatrix diff jtel-acd@previous jtel-acd\n  portmatrix diff jtel-acd@previous jtel-acd --format html -o jtel-acd-revision.html\n  portmatrix diff old/site.yaml site.yaml --format xlsx -o delta-change-request.xlsx\n  portmatrix diff old/site.yaml site.yaml --format csv > delta.csv\n  portmatrix diff old/site.yaml site.yaml --nft-delta nft-delta/\n  portmatrix diff -i site.yaml --since HEAD~1 --format md\n  portmatrix diff -i examples/jtel-acd.yaml --upgrade acd=jtel-acd@previous\n  portmatrix diff my-product-v1.yaml my-product-v2.yaml --format json")]
 pub struct DiffArgs {
     /// The old side: a matrix (catalog id or file) or an inventory file
     #[arg(value_name = "OLD", required_unless_present = "inventory")]
@@ -84,6 +89,9 @@ pub struct DiffArgs {
     /// Write to this file (atomically) instead of standard output
     #[arg(long, short, value_name = "FILE")]
     pub output: Option<PathBuf>,
+    /// Deployments: write SUBJECT.delta.nft (old table to new in one nft transaction) per changed host and firewall into DIR
+    #[arg(long, value_name = "DIR")]
+    pub nft_delta: Option<PathBuf>,
 }
 
 /// One side of a deployment diff: the deployment (matrix versions,
@@ -104,12 +112,18 @@ pub fn run(a: DiffArgs) -> Outcome {
         (None, Some(old), Some(new)) => (load_side(old)?, load_side(new)?),
         _ => return Err("give OLD and NEW, or -i INVENTORY with --since or --upgrade".into()),
     };
+    if a.nft_delta.is_some() && matches!(old, Side::Matrix(_)) {
+        return Err("--nft-delta compares two deployments (inventories); matrices have no rulesets".into());
+    }
     let (bytes, differ) = match (&old, &new) {
         (Side::Matrix(o), Side::Matrix(n)) => {
             let d = diff_matrices(o, n);
             (render_matrix_diff(&d, a.format)?, !d.is_empty())
         }
         (Side::Plan(o), Side::Plan(n)) => {
+            if let Some(dir) = &a.nft_delta {
+                write_nft_deltas(dir, &o.plan, &n.plan)?;
+            }
             let d = diff_deployments(&o.plan, &n.plan);
             let cover = DeltaCover::new(&o.dep, &n.dep, &crate::cmd_render::cover_date());
             (render_deployment_diff(&d, &cover, a.format)?, !d.is_empty())
@@ -118,6 +132,30 @@ pub fn run(a: DiffArgs) -> Outcome {
     };
     emit(a.output.as_deref(), a.format, &bytes)?;
     Ok(if differ { crate::exit::FINDINGS } else { crate::exit::CLEAN })
+}
+
+/// The nftables delta scripts, staged and moved into `dir` together; says
+/// on standard error what it wrote and what it could not.
+fn write_nft_deltas(dir: &Path, old: &Plan, new: &Plan) -> Result<(), Failure> {
+    let deltas = portmatrix_targets::nftables::delta::plan_deltas(old, new, &portmatrix_targets::RenderOptions::default())?;
+    let staging = crate::output::Staging::new(dir).map_err(|e| format!("cannot write into {}: {e}", dir.display()))?;
+    for d in &deltas.deltas {
+        let name = format!("{}.delta.nft", d.job.name);
+        staging.write(&name, d.script.as_bytes()).map_err(|e| format!("cannot write {name} in {}: {e}", dir.display()))?;
+    }
+    let n = staging.commit().map_err(|e| format!("cannot write into {}: {e}", dir.display()))?;
+    let names: Vec<String> = deltas.deltas.iter().map(|d| format!("{}.delta.nft", d.job.name)).collect();
+    eprintln!("wrote {n} nftables delta script(s) to {}: {}", dir.display(), list(&names));
+    for (jobs, why) in [
+        (&deltas.only_old, "only in OLD (no new table; remove it by hand)"),
+        (&deltas.only_new, "only in NEW (no old table; load its compiled ruleset)"),
+    ] {
+        if !jobs.is_empty() {
+            let names: Vec<String> = jobs.iter().map(|j| j.name.clone()).collect();
+            eprintln!("no delta for {}: {why}", names.join(", "));
+        }
+    }
+    Ok(())
 }
 
 /// Writes to a file atomically, or to standard output (never binary to a terminal).

@@ -15,7 +15,7 @@ use ipnet::IpNet;
 
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
 use portmatrix_plan::{Connection, Endpoint, EndpointKind, Plan, Reason};
-use portmatrix_targets::{firewall_ruleset, host_ruleset, Rule, Ruleset};
+use portmatrix_targets::{Rule, Ruleset, Shared};
 use serde::Serialize;
 
 /// What identifies an atom.
@@ -336,13 +336,16 @@ fn rule_deltas(old: &Plan, new: &Plan) -> Vec<RuleDelta> {
         subjects.extend(p.hosts.iter().filter(|h| h.managed).map(|h| (false, h.name.clone())));
         subjects.extend(p.firewalls.iter().map(|f| (true, f.name.clone())));
     }
-    let rules = |p: &Plan, fw: bool, name: &str| -> BTreeSet<RuleSummary> {
-        let rs = if fw { firewall_ruleset(p, name).ok() } else { host_ruleset(p, name).ok() };
+    // Indexed once per plan: a ruleset per host from the whole plan would
+    // make this quadratic in the hosts.
+    let (old_ix, new_ix) = (Shared::new(old), Shared::new(new));
+    let rules = |p: &Shared, fw: bool, name: &str| -> BTreeSet<RuleSummary> {
+        let rs = if fw { p.firewall_ruleset(name).ok() } else { p.host_ruleset(name).ok() };
         rs.map(|r| summaries(&r)).unwrap_or_default()
     };
     let mut out = Vec::new();
     for (fw, name) in subjects {
-        let (a, b) = (rules(old, fw, &name), rules(new, fw, &name));
+        let (a, b) = (rules(&old_ix, fw, &name), rules(&new_ix, fw, &name));
         let added: Vec<RuleSummary> = b.difference(&a).cloned().collect();
         let removed: Vec<RuleSummary> = a.difference(&b).cloned().collect();
         if !added.is_empty() || !removed.is_empty() {

@@ -85,10 +85,20 @@ impl<'p> Shared<'p> {
         &self.book
     }
 
+    /// The input ruleset of one managed host (no scan of the whole plan).
+    pub fn host_ruleset(&self, host: &str) -> Result<Ruleset, RulesetError> {
+        let inbound = self.inbound.get(host).map(Vec::as_slice).unwrap_or_default();
+        host_ruleset_with(self.plan, &self.book, inbound.iter().copied(), host)
+    }
+
+    /// The forward ruleset of one network firewall.
+    pub fn firewall_ruleset(&self, fw: &str) -> Result<Ruleset, RulesetError> {
+        firewall_ruleset_with(self.plan, &self.book, fw)
+    }
+
     /// The files of one managed host; a target that does not fit its OS is an error.
     pub fn compile_host(&self, host: &str, target: Target, opts: &RenderOptions) -> Result<Compiled, CompileError> {
-        let inbound = self.inbound.get(host).map(Vec::as_slice).unwrap_or_default();
-        let rs = host_ruleset_with(self.plan, &self.book, inbound.iter().copied(), host)?;
+        let rs = self.host_ruleset(host)?;
         let info = self.plan.host(host).expect("host_ruleset found it");
         if let Some(why) = policy::misfit(target, info) {
             return Err(CompileError::Misfit(why));
@@ -101,7 +111,7 @@ impl<'p> Shared<'p> {
         if !target.backend().capabilities().forward {
             return Err(CompileError::NoForward(target));
         }
-        let rs = firewall_ruleset_with(self.plan, &self.book, fw)?;
+        let rs = self.firewall_ruleset(fw)?;
         Ok(self.render(rs, target, opts))
     }
 
@@ -114,7 +124,17 @@ impl<'p> Shared<'p> {
 
     fn render(&self, rs: Ruleset, target: Target, opts: &RenderOptions) -> Compiled {
         let files = target.backend().render(&rs, &Header::new(&self.plan.inventory, &rs), opts);
-        Compiled { files, warnings: rs.warnings }
+        let mut warnings = rs.warnings.clone();
+        if !rs.dnat.is_empty() && !matches!(target, Target::Nftables | Target::Iptables) {
+            // Never drop the forwards silently: only nftables and iptables write them yet.
+            warnings.push(format!(
+                "{}: {} port forward(s) not written: the {} target does not render NAT yet (nftables and iptables do)",
+                rs.name(),
+                rs.dnat.len(),
+                target.name()
+            ));
+        }
+        Compiled { files, warnings }
     }
 }
 

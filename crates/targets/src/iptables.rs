@@ -232,5 +232,31 @@ pub fn render(rs: &Ruleset, l: &Layout, fam: Family, h: &Header) -> String {
         rule_lines(l, r, chain, &mut o);
     }
     let _ = writeln!(o, "COMMIT");
+    port_forwards(rs, fam, &mut o);
     o
+}
+
+/// The port forwards of this family: DNAT in the nat table's PREROUTING,
+/// before FORWARD judges the translated packet by the flows' rules.
+fn port_forwards(rs: &Ruleset, fam: Family, o: &mut String) {
+    let forwards: Vec<_> = rs.dnat.iter().filter(|d| d.family() == fam).collect();
+    if forwards.is_empty() {
+        return;
+    }
+    let _ = writeln!(o, "*nat");
+    for c in ["PREROUTING", "INPUT", "OUTPUT", "POSTROUTING"] {
+        let _ = writeln!(o, ":{c} ACCEPT [0:0]");
+    }
+    let bits = if fam == Family::V4 { 32 } else { 128 };
+    for d in forwards {
+        let comment = q(&format!("port forward to {}: {}", d.host, comment_of(&d.reasons)));
+        for group in port_groups(&d.ports) {
+            let _ = writeln!(
+                o,
+                "-A PREROUTING -d {}/{bits} -p {} -m multiport --dports {group} -m comment --comment {comment} -j DNAT --to-destination {}",
+                d.public, d.proto, d.private
+            );
+        }
+    }
+    let _ = writeln!(o, "COMMIT");
 }

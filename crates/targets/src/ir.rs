@@ -212,6 +212,60 @@ pub fn comment_of(reasons: &[FlowTag]) -> String {
     out
 }
 
+/// A port forward as a firewall renders it: packets to `public` with one
+/// of `ports` go on to `private` (same ports).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Dnat {
+    pub public: IpAddr,
+    pub private: IpAddr,
+    /// The host behind the forward.
+    pub host: String,
+    pub proto: Proto,
+    pub ports: PortSet,
+    /// The flows that need the forward (the plan's connections to the host
+    /// on these ports); the inventory's forward itself when none does.
+    pub reasons: Vec<FlowTag>,
+}
+
+impl Dnat {
+    pub fn family(&self) -> Family {
+        Family::of_addr(&self.public)
+    }
+    /// Whether the forward translates `p`.
+    pub fn matches(&self, p: &Packet) -> bool {
+        p.dst == self.public && p.proto == self.proto && self.ports.contains(p.port)
+    }
+}
+
+/// The port forwards of firewall `fw`, each with the flows that use it.
+fn dnat_of(plan: &Plan, fw: &str, warnings: &mut Vec<String>) -> Vec<Dnat> {
+    let mut out = Vec::new();
+    for f in plan.forwards.iter().filter(|f| f.firewall == fw) {
+        let mut reasons: Vec<FlowTag> = plan
+            .inbound(&f.host)
+            .filter(|c| {
+                c.proto == f.proto && c.dst.nets.iter().any(|n| n.contains(&f.private)) && !c.ports.intersection(&f.ports).is_empty()
+            })
+            // Only flows from sources whose traffic crosses this firewall.
+            .filter(|c| {
+                c.remote_sources().any(|s| plan.topology.path(s.zone.as_deref(), c.dst.zone.as_deref()).firewalls().iter().any(|x| x == fw))
+            })
+            .flat_map(|c| c.tags())
+            .collect();
+        reasons.sort();
+        reasons.dedup();
+        if reasons.is_empty() {
+            warnings.push(format!(
+                "port forward {}:{}/{} to {}: no planned flow uses it; the forward rules drop what it translates",
+                f.public, f.ports, f.proto, f.host
+            ));
+            reasons.push(FlowTag::new("inventory", "port-forward"));
+        }
+        out.push(Dnat { public: f.public, private: f.private, host: f.host.clone(), proto: f.proto, ports: f.ports.clone(), reasons });
+    }
+    out
+}
+
 /// A host's input ruleset or a firewall's forward ruleset.
 #[derive(Debug, Clone)]
 pub struct Ruleset {
@@ -219,6 +273,9 @@ pub struct Ruleset {
     pub chain: Chain,
     pub base: BasePolicy,
     pub rules: Vec<Rule>,
+    /// A network firewall's port forwards, applied before its rules judge
+    /// a packet (destination NAT in prerouting).
+    pub dnat: Vec<Dnat>,
     /// Addresses of the host (input rulesets), to evaluate destination matches.
     pub own: Vec<IpAddr>,
     pub warnings: Vec<String>,
@@ -232,12 +289,23 @@ impl Ruleset {
         self.chain == Chain::Forward
     }
     /// Default deny: a new packet passes when the base policy or a rule
-    /// accepts it. An input ruleset sees only packets to the host itself.
+    /// accepts it, after the port forwards translated its destination. An
+    /// input ruleset sees only packets to the host itself.
     pub fn permits(&self, p: &Packet) -> bool {
+        let p = &self.translated(p);
         if self.chain == Chain::Input && !self.own.contains(&p.dst) {
             return false;
         }
         self.base.accepts(p) || self.rules.iter().any(|r| r.permits(p))
+    }
+    /// The packet as the filter sees it: with the destination a port
+    /// forward translates it to (the first forward that matches, as in
+    /// prerouting).
+    pub fn translated(&self, p: &Packet) -> Packet {
+        match self.dnat.iter().find(|d| d.matches(p)) {
+            Some(d) => Packet { dst: d.private, ..*p },
+            None => *p,
+        }
     }
     /// The rules that accept `p` (not the base policy).
     pub fn matching(&self, p: &Packet) -> Vec<&Rule> {
@@ -347,6 +415,7 @@ pub fn host_ruleset_with<'p>(
         chain: Chain::Input,
         base: BasePolicy::for_chain(Chain::Input),
         rules,
+        dnat: Vec::new(),
         own: h.addresses.clone(),
         warnings,
     })
@@ -387,11 +456,13 @@ pub fn firewall_ruleset_with(plan: &Plan, book: &AddressBook, fw: &str) -> Resul
             rules.extend(rules_of(c, &group, &src, dst.clone(), zones, &mut warnings));
         }
     }
+    let dnat = dnat_of(plan, fw, &mut warnings);
     Ok(Ruleset {
         subject: Subject::Firewall(fw.to_string()),
         chain: Chain::Forward,
         base: BasePolicy::for_chain(Chain::Forward),
         rules,
+        dnat,
         own: Vec::new(),
         warnings,
     })

@@ -22,7 +22,7 @@ pub use compile::Shared;
 pub use compile::{compile_firewall, compile_host, Job, JobKind};
 pub use groups::AddressBook;
 pub use ir::{
-    comment_of, firewall_ruleset, firewall_ruleset_with, host_ruleset, host_ruleset_with, BasePolicy, Chain, Family, GroupName, Rule,
+    comment_of, firewall_ruleset, firewall_ruleset_with, host_ruleset, host_ruleset_with, BasePolicy, Chain, Dnat, Family, GroupName, Rule,
     Ruleset, RulesetError, Subject,
 };
 

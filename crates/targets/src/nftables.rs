@@ -9,6 +9,7 @@
 //! than sources × ports. Each rule names its flows in its comment and counts
 //! into one named counter per flow (`nft -j list counters` reads them back).
 
+pub mod delta;
 mod print;
 
 use std::borrow::Cow;
@@ -19,7 +20,7 @@ use nftables::expr::{Expression, Meta, MetaKey, NamedExpression, Payload, Payloa
 use nftables::schema::{
     self, Chain as NfChain, MetainfoObject, NfCmd, NfListObject, NfObject, Nftables as Doc, SetFlag, SetType, SetTypeValue, Table,
 };
-use nftables::stmt::{Accept, Counter, Drop, Match, Operator, Statement};
+use nftables::stmt::{Accept, Counter, Drop, Match, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
 
@@ -280,6 +281,41 @@ fn base_rules(rs: &Ruleset, b: &mut Builder, chain: &'static str) {
     }
 }
 
+/// The port forwards: a nat chain on prerouting (priority dstnat) that
+/// translates the public address to the host's before the forward chain
+/// judges the packet by the flows' rules.
+fn port_forwards(rs: &Ruleset, b: &mut Builder) {
+    b.add(NfListObject::Chain(NfChain {
+        family: NfFamily::INet,
+        table: b.table.clone().into(),
+        name: "prerouting".into(),
+        newname: None,
+        handle: None,
+        _type: Some(NfChainType::NAT),
+        hook: Some(NfHook::Prerouting),
+        prio: Some(DSTNAT_PRIORITY),
+        dev: None,
+        policy: Some(NfChainPolicy::Accept),
+    }));
+    for d in &rs.dnat {
+        let fam = d.family();
+        let expr = vec![
+            matches(payload(l3(fam), "daddr"), Expression::String(d.public.to_string().into())),
+            matches(payload(d.proto.as_str(), "dport"), ports_expr(&d.ports)),
+            Statement::DNAT(Some(NAT {
+                addr: Some(Expression::String(d.private.to_string().into())),
+                family: Some(if fam == Family::V4 { NATFamily::IP } else { NATFamily::IP6 }),
+                port: None,
+                flags: None,
+            })),
+        ];
+        b.rule("prerouting", expr, &format!("port forward to {}: {}", d.host, comment_of(&d.reasons)));
+    }
+}
+
+/// The priority `dstnat` names (NF_IP_PRI_NAT_DST).
+const DSTNAT_PRIORITY: i32 = -100;
+
 /// The ruleset as the typed nftables document both files come from.
 pub fn layout(rs: &Ruleset, h: &Header, opts: &RenderOptions) -> Doc<'static> {
     let mut b = Builder { table: identifier(&opts.table), objects: Vec::new() };
@@ -324,6 +360,9 @@ pub fn layout(rs: &Ruleset, h: &Header, opts: &RenderOptions) -> Doc<'static> {
             packets: None,
             bytes: None,
         }));
+    }
+    if !rs.dnat.is_empty() {
+        port_forwards(rs, &mut b);
     }
     let (chain, hook) = if rs.forward() { ("forward", NfHook::Forward) } else { ("input", NfHook::Input) };
     b.add(NfListObject::Chain(NfChain {

@@ -146,6 +146,7 @@ mod tests {
                 rule("clients", Family::V6, vec![v6], 443, "https"),
                 rule("admins", Family::V4, vec!["10.9.0.0/24".parse().unwrap()], 22, "ssh"),
             ],
+            dnat: Vec::new(),
             own: Vec::new(),
             warnings: Vec::new(),
         };

@@ -199,6 +199,7 @@ fn hostile_ruleset(tag: &str) -> Ruleset {
         chain: Chain::Input,
         base: BasePolicy::for_chain(Chain::Input),
         rules: vec![rule],
+        dnat: Vec::new(),
         own: vec!["10.0.0.5".parse().unwrap()],
         warnings: Vec::new(),
     }

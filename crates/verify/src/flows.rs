@@ -242,6 +242,7 @@ pub fn probe_plan(plan: &Plan, nodes: &[Node], opts: &ProbeOptions) -> ProbePlan
     }
 
     negatives(plan, nodes, opts, &mut listen, &mut targets);
+    forwarded(plan, nodes, opts, &mut listen, &mut targets);
 
     out.listen = listen
         .into_iter()
@@ -289,6 +290,48 @@ fn negatives(
                     let t = Target::new(addr, proto, port).host(&dst.name).source(&src.name).expect(Expect::Block);
                     targets.entry(src.name.clone()).or_default().entry((addr, proto, port)).or_insert(t);
                 }
+            }
+        }
+    }
+}
+
+/// Probes of the port forwards: from every node in a zone of the
+/// forwarding firewall to the public address, on sampled forwarded ports;
+/// required where the plan permits the translated packet (a `nat` verdict:
+/// answered by the host on its own address), forbidden elsewhere (the
+/// firewall translates it, its rules drop it).
+fn forwarded(
+    plan: &Plan,
+    nodes: &[Node],
+    opts: &ProbeOptions,
+    listen: &mut BTreeMap<String, BTreeMap<Proto, BTreeSet<u16>>>,
+    targets: &mut BTreeMap<String, BTreeMap<(IpAddr, Proto, u16), Target>>,
+) {
+    for f in &plan.forwards {
+        let proto = match f.proto {
+            PlanProto::Tcp => Proto::Tcp,
+            PlanProto::Udp => Proto::Udp,
+            _ => continue,
+        };
+        let Some(zones) = plan.firewall(&f.firewall).map(|fw| &fw.zones) else { continue };
+        let ports = sample_ports(&probeable(&f.ports), opts.ports_per_connection);
+        listen.entry(f.host.clone()).or_default().entry(proto).or_default().extend(ports.iter().copied());
+        let sources = nodes.iter().filter(|n| n.name != f.host && n.zone.as_ref().is_some_and(|z| zones.contains(z)));
+        for src in sources {
+            let Some(&from) = src.addrs.iter().find(|a| a.is_ipv4() == f.public.is_ipv4()) else { continue };
+            for &port in &ports {
+                let permitted = portmatrix_plan::explain(plan, &portmatrix_plan::Packet::to_port(from, f.public, f.proto, port));
+                let mut t = Target::new(f.public, proto, port).host(&f.host).source(&src.name);
+                t.src_addr = (src.addrs.iter().filter(|a| a.is_ipv4() == from.is_ipv4()).count() > 1).then_some(from);
+                if permitted.is_empty() {
+                    t = t.expect(Expect::Block);
+                }
+                for tag in permitted.iter().flat_map(|c| c.tags()) {
+                    if !t.flows.contains(&tag) {
+                        t.flows.push(tag);
+                    }
+                }
+                targets.entry(src.name.clone()).or_default().insert((f.public, proto, port), t);
             }
         }
     }

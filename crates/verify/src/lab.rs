@@ -161,8 +161,14 @@ fn ms(d: Duration) -> u64 {
 pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     let t0 = Instant::now();
     let nodes = lab_nodes(plan);
-    let pp = probe_plan(plan, &nodes, &opts.probe);
+    let mut pp = probe_plan(plan, &nodes, &opts.probe);
     let mut notes = pp.notes.clone();
+    if opts.firewall.is_none() && !plan.forwards.is_empty() {
+        // The bare network has no DNAT: a public address leads nowhere.
+        let public: BTreeSet<std::net::IpAddr> = plan.forwards.iter().map(|f| f.public).collect();
+        pp.targets.values_mut().for_each(|ts| ts.retain(|t| !public.contains(&t.addr)));
+        notes.push("port forwards not probed (--target none loads no DNAT)".into());
+    }
     for n in nodes.iter().filter(|n| n.kind == EndpointKind::Network) {
         notes.push(format!("network {} stands in as {}", n.name, join(&n.addrs)));
     }

@@ -190,6 +190,7 @@ impl TwinSpec<'_> {
                     });
                 }
             }
+            l.extend(self.forward_routes(n));
             nodes.insert(n.name.clone(), ns.clone());
             node_lines.push((ns, l));
         }
@@ -198,6 +199,21 @@ impl TwinSpec<'_> {
             ip_batch(Some(ns), lines)?;
         }
         Ok(Twin { lab, nodes, firewalls, router })
+    }
+
+    /// Routes to the public addresses of port forwards, through the
+    /// firewall that forwards them, for nodes in one of its zones (the
+    /// public address is nobody's: only the firewall's DNAT delivers it).
+    fn forward_routes(&self, n: &TwinNode) -> Vec<String> {
+        let mut publics = std::collections::BTreeSet::new();
+        for f in &self.plan.forwards {
+            let Some(g) = self.plan.firewalls.iter().position(|x| x.name == f.firewall) else { continue };
+            let attached = n.zone.as_ref().is_some_and(|z| self.plan.firewalls[g].zones.contains(z));
+            if attached && f.host != n.name && n.addrs.iter().any(|a| a.is_ipv4() == f.public.is_ipv4()) {
+                publics.insert((f.public, g));
+            }
+        }
+        publics.into_iter().map(|(a, g)| via(&a, g, "eth0")).collect()
     }
 
     /// The zones of the nodes, in the inventory's order, then "no zone".

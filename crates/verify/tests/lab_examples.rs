@@ -359,3 +359,85 @@ fn mutation_deleting_a_firewalld_rich_rule_blocks_its_flow() {
         &["pom/alm-service"],
     );
 }
+
+/// The jtel-stack example's port forwards end to end (seed 001: the SBC's
+/// RTP range and SIP port behind the edge firewall's public address): from
+/// the outside zone, the forwarded ports the plan permits reach the stack
+/// VM on its own address (verdict `nat`), the ones it does not are
+/// translated and then dropped by the forward rules.
+fn port_forwards(fw: portmatrix_targets::Target) {
+    let tool = if fw == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" };
+    if skip(&["ip", tool]) {
+        return;
+    }
+    let plan = load("jtel-stack.yaml");
+    let public = plan.forwards.first().expect("the example forwards ports").public;
+    let private = plan.forwards[0].private;
+    let report = lab::run(&plan, &LabOptions { firewall: Some(fw), ..LabOptions::default() }).expect("lab");
+    let table = portmatrix_verify::output::table(&report.results);
+    let to_public: Vec<_> = report.results.iter().filter(|r| r.target.addr == public).collect();
+    let (required, forbidden): (Vec<&portmatrix_verify::probe::ProbeResult>, Vec<&portmatrix_verify::probe::ProbeResult>) =
+        to_public.iter().partition(|r| r.target.expect == portmatrix_verify::probe::Expect::Reach);
+    for flow in ["stack/sbc-rtp", "stack/sbc-sip"] {
+        assert!(
+            required.iter().any(|r| r.target.flows.iter().any(|f| f.to_string() == flow)),
+            "{flow} is probed through the forward\n{table}"
+        );
+    }
+    for r in &required {
+        assert_eq!(r.verdict, portmatrix_verify::probe::Verdict::Nat, "{r:?}");
+        assert!(r.detail.contains(&format!("answered on {private}:{}", r.target.port)), "{r:?}");
+    }
+    assert!(!forbidden.is_empty(), "a source the plan does not allow is probed through the forward too\n{table}");
+    for r in &forbidden {
+        assert_eq!(r.verdict, portmatrix_verify::probe::Verdict::Blocked, "{r:?}");
+    }
+    assert!(report.passed(), "{table}");
+}
+
+#[test]
+fn port_forwards_nftables() {
+    port_forwards(portmatrix_targets::Target::Nftables);
+}
+
+#[test]
+fn port_forwards_iptables() {
+    port_forwards(portmatrix_targets::Target::Iptables);
+}
+
+/// Deleting the RTP range's DNAT rule fails exactly the probes of the RTP
+/// forward: the stack's own rules still pass the carriers' media when sent
+/// to its address.
+#[test]
+fn mutation_deleting_a_port_forward_fails_its_probes() {
+    for fw in [portmatrix_targets::Target::Nftables, portmatrix_targets::Target::Iptables] {
+        let tool = if fw == portmatrix_targets::Target::Iptables { "iptables-restore" } else { "nft" };
+        if skip(&["ip", tool]) {
+            return;
+        }
+        let (ext, needle) = match fw {
+            portmatrix_targets::Target::Iptables => (".iptables", "--dports 15000:15059 -m comment --comment \"port forward"),
+            _ => (".nft", "udp dport 15000-15059 dnat ip to "),
+        };
+        let m: portmatrix_verify::lab::Mutation = std::sync::Arc::new(move |node: &str, f: &mut portmatrix_targets::OutputFile| {
+            if node != "edge-fw" || !f.name.ends_with(ext) || !f.contents.contains(needle) {
+                return;
+            }
+            let before = f.contents.lines().count();
+            f.contents = f.contents.lines().filter(|l| !l.contains(needle)).collect::<Vec<_>>().join("\n") + "\n";
+            assert_eq!(f.contents.lines().count(), before - 1, "exactly the DNAT rule deleted");
+        });
+        let plan = load("jtel-stack.yaml");
+        let public = plan.forwards[0].public;
+        let report = lab::run(&plan, &LabOptions { firewall: Some(fw), mutate: Some(m), ..LabOptions::default() }).expect("lab");
+        let failed: Vec<_> = report.results.iter().filter(|r| !r.ok).collect();
+        assert!(!failed.is_empty(), "{}", portmatrix_verify::output::table(&report.results));
+        for r in &failed {
+            assert_eq!(r.target.addr, public, "only probes through the forward fail: {r:?}");
+            assert!((15000..=15059).contains(&r.target.port), "only the RTP forward: {r:?}");
+            assert_eq!(r.target.expect, portmatrix_verify::probe::Expect::Reach, "{r:?}");
+        }
+        let flows: Vec<String> = lab::per_flow(&report.results).into_iter().filter(|f| !f.ok).map(|f| f.flow).collect();
+        assert_eq!(flows, ["stack/sbc-rtp"], "{}", portmatrix_verify::output::table(&report.results));
+    }
+}

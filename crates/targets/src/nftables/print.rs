@@ -11,7 +11,7 @@ use std::fmt::Write;
 
 use nftables::expr::{Expression, MetaKey, NamedExpression, Payload, SetItem};
 use nftables::schema::{NfCmd, NfListObject, NfObject, Nftables, Set, SetTypeValue};
-use nftables::stmt::{Counter, Operator, Statement};
+use nftables::stmt::{Counter, NATFamily, Operator, Statement, NAT};
 use nftables::types::{NfChainPolicy, NfChainType, NfFamily, NfHook};
 
 use crate::escape::double_quoted;
@@ -30,7 +30,7 @@ fn unsupported<T>(what: impl std::fmt::Debug) -> Result<T> {
 const WIDTH: usize = 100;
 
 /// A word printed bare: letters, digits and `.:/-_@`, never empty.
-fn token(s: &str) -> Result<&str> {
+pub(super) fn token(s: &str) -> Result<&str> {
     let ok = !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || ".:/-_@".contains(c));
     if ok {
         Ok(s)
@@ -39,7 +39,7 @@ fn token(s: &str) -> Result<&str> {
     }
 }
 
-fn family(f: NfFamily) -> Result<&'static str> {
+pub(super) fn family(f: NfFamily) -> Result<&'static str> {
     match f {
         NfFamily::INet => Ok("inet"),
         NfFamily::IP => Ok("ip"),
@@ -99,6 +99,7 @@ fn table_body(objs: &[&NfObject], mut i: usize, table: &str, o: &mut String) -> 
                     Some(NfHook::Input) => "input",
                     Some(NfHook::Forward) => "forward",
                     Some(NfHook::Output) => "output",
+                    Some(NfHook::Prerouting) => "prerouting",
                     other => return unsupported(other),
                 };
                 let policy = match c.policy {
@@ -106,11 +107,14 @@ fn table_body(objs: &[&NfObject], mut i: usize, table: &str, o: &mut String) -> 
                     Some(NfChainPolicy::Accept) => "accept",
                     None => return unsupported("chain without policy"),
                 };
-                if c._type != Some(NfChainType::Filter) || c.prio != Some(0) {
-                    return unsupported(c);
-                }
+                // The two base chains the layout builds, by their priority names.
+                let (kind, priority) = match (c._type, c.prio, hook) {
+                    (Some(NfChainType::Filter), Some(0), _) => ("filter", "filter"),
+                    (Some(NfChainType::NAT), Some(-100), "prerouting") => ("nat", "dstnat"),
+                    _ => return unsupported(c),
+                };
                 writeln!(o, "    chain {} {{", token(&c.name)?).expect("string");
-                writeln!(o, "        type filter hook {hook} priority filter; policy {policy};").expect("string");
+                writeln!(o, "        type {kind} hook {hook} priority {priority}; policy {policy};").expect("string");
                 while let Some(NfObject::CmdObject(NfCmd::Add(NfListObject::Rule(r)))) = objs.get(i + 1) {
                     if r.chain != c.name || r.table != table {
                         return unsupported(r);
@@ -187,6 +191,13 @@ fn statement(s: &Statement<'_>, o: &mut String) -> Result<()> {
         Statement::Drop(_) => o.push_str("drop"),
         Statement::Counter(Counter::Named(n)) => o.push_str(&format!("counter name {}", double_quoted(token(n)?, 128))),
         Statement::Counter(Counter::Anonymous(None)) => o.push_str("counter"),
+        Statement::DNAT(Some(NAT { addr: Some(a), family: Some(f), port: None, flags: None })) => {
+            let f = match f {
+                NATFamily::IP => "ip",
+                NATFamily::IP6 => "ip6",
+            };
+            o.push_str(&format!("dnat {f} to {}", expr(a)?));
+        }
         Statement::Match(m) => {
             let op = match m.op {
                 Operator::EQ | Operator::IN => "",
@@ -206,7 +217,7 @@ fn statement(s: &Statement<'_>, o: &mut String) -> Result<()> {
     Ok(())
 }
 
-fn expr(e: &Expression<'_>) -> Result<String> {
+pub(super) fn expr(e: &Expression<'_>) -> Result<String> {
     Ok(match e {
         Expression::String(s) => token(s)?.to_string(),
         Expression::Number(n) => n.to_string(),

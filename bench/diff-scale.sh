@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Deployment diff at scale: `portmatrix diff OLD NEW` between a synthetic
+# inventory of N hosts (bench/synthetic.py) and the same inventory with the
+# last host of every product decommissioned (N - 5 hosts; the other hosts keep
+# their addresses, so the delta is exactly those five hosts' connections).
+# Times the table, JSON and the XLSX change request; exit 1 is expected (the
+# deployments differ). Times are printed, never asserted.
+#
+# Usage: bench/diff-scale.sh [HOSTS...]      (default: 1000 10000)
+#        BIN=path/to/portmatrix bench/diff-scale.sh   (another build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p portmatrix >&2
+  BIN=target/release/portmatrix
+fi
+out=bench/out
+mkdir -p "$out"
+sizes=("$@")
+[ "${#sizes[@]}" -gt 0 ] || sizes=(1000 10000)
+
+# shellcheck source=bench/measure.sh
+. bench/measure.sh
+
+for n in "${sizes[@]}"; do
+  python3 bench/synthetic.py "$n" "$BIN" >"$out/diff-old-$n.yaml"
+  python3 bench/synthetic.py "$((n - 5))" "$BIN" >"$out/diff-new-$n.yaml"
+  echo "$n hosts against $((n - 5)):"
+  "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" --format json >"$out/diff-$n.json" || [ $? -eq 1 ]
+  python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('  delta:', {k: len(v) for k, v in d.items() if isinstance(v, list)})" "$out/diff-$n.json"
+  measure "diff $n hosts (table)" "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml"
+  measure "diff $n hosts (json)" "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" --format json
+  measure "diff $n hosts (xlsx)" "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" --format xlsx -o "$out/diff-$n.xlsx"
+done
