@@ -73,12 +73,19 @@ fn chain<'a>(rb: &'a ReadBack, of: &ChainId, name: &str) -> Option<&'a Chain> {
     rb.chains.iter().find(|c| c.id.family == of.family && c.id.table == of.table && c.id.name == name)
 }
 
+/// How one base chain ends for a packet.
+enum Ended {
+    Verdict(Verdict),
+    /// Destination NAT: the chain accepts and later chains see this destination.
+    Dnat(std::net::IpAddr),
+}
+
 /// Runs one base chain.
-fn run(rb: &ReadBack, base: &Chain, p: &Packet, kind: Kind) -> Verdict {
-    let policy = match base.base.as_ref().map(|b| b.policy) {
+fn run(rb: &ReadBack, base: &Chain, p: &Packet, kind: Kind) -> Ended {
+    let policy = Ended::Verdict(match base.base.as_ref().map(|b| b.policy) {
         Some(Policy::Drop) => Verdict::Drop,
         _ => Verdict::Accept,
-    };
+    });
     let mut stack: Vec<(&Chain, usize)> = Vec::new();
     let (mut c, mut i) = (base, 0usize);
     loop {
@@ -96,30 +103,31 @@ fn run(rb: &ReadBack, base: &Chain, p: &Packet, kind: Kind) -> Verdict {
             continue;
         }
         if !rule.unjudged.is_empty() {
-            return Verdict::Unknown;
+            return Ended::Verdict(Verdict::Unknown);
         }
         let v = match &rule.action {
             Action::Verdict(v) => Some(v.clone()),
             Action::Map(entries) => entries.iter().find(|(cl, _)| cl.terms.iter().all(|(d, v)| term(p, *d, v))).map(|(_, v)| v.clone()),
+            Action::Dnat(a) => return Ended::Dnat(*a),
         };
         match v {
             None | Some(RbVerdict::Continue) => i += 1,
-            Some(RbVerdict::Accept) => return Verdict::Accept,
-            Some(RbVerdict::Drop) => return Verdict::Drop,
+            Some(RbVerdict::Accept) => return Ended::Verdict(Verdict::Accept),
+            Some(RbVerdict::Drop) => return Ended::Verdict(Verdict::Drop),
             Some(RbVerdict::Return) => match stack.pop() {
                 Some((pc, pi)) => (c, i) = (pc, pi),
                 None => return policy,
             },
             Some(RbVerdict::Jump(t)) => {
-                let Some(next) = chain(rb, &c.id, &t) else { return Verdict::Unknown };
+                let Some(next) = chain(rb, &c.id, &t) else { return Ended::Verdict(Verdict::Unknown) };
                 if stack.len() >= 16 {
-                    return Verdict::Unknown;
+                    return Ended::Verdict(Verdict::Unknown);
                 }
                 stack.push((c, i + 1));
                 (c, i) = (next, 0);
             }
             Some(RbVerdict::Goto(t)) => {
-                let Some(next) = chain(rb, &c.id, &t) else { return Verdict::Unknown };
+                let Some(next) = chain(rb, &c.id, &t) else { return Ended::Verdict(Verdict::Unknown) };
                 (c, i) = (next, 0);
             }
         }
@@ -128,7 +136,12 @@ fn run(rb: &ReadBack, base: &Chain, p: &Packet, kind: Kind) -> Verdict {
 
 /// What the read-back ruleset does with the first packet of a new
 /// connection arriving for the host (`Input`) or being routed (`Forward`).
+/// A destination NAT on the way changes the destination the later base
+/// chains see (routed packets only: on a host it may turn the packet into
+/// a routed one, which is not judged).
 pub fn evaluate(rb: &ReadBack, kind: Kind, p: &Packet) -> Verdict {
+    let mut p = p.clone();
+    let p = &mut p;
     let fam = if p.family == 6 { Family::V6 } else { Family::V4 };
     if rb.missing_families.iter().any(|(f, _)| *f == fam) {
         return Verdict::Unknown;
@@ -153,8 +166,10 @@ pub fn evaluate(rb: &ReadBack, kind: Kind, p: &Packet) -> Verdict {
     bases.sort_by_key(|&(h, prio, i, _)| (h, prio, i));
     for (_, _, _, c) in bases {
         match run(rb, c, p, kind) {
-            Verdict::Accept => {}
-            other => return other,
+            Ended::Verdict(Verdict::Accept) => {}
+            Ended::Verdict(other) => return other,
+            Ended::Dnat(to) if kind == Kind::Forward && to.is_ipv6() == (p.family == 6) => p.dst = to,
+            Ended::Dnat(_) => return Verdict::Unknown,
         }
     }
     Verdict::Accept

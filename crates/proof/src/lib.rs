@@ -27,6 +27,7 @@
 pub mod eval;
 mod intent;
 mod lower;
+pub mod nat;
 mod report;
 pub mod space;
 mod sweep;
@@ -174,6 +175,8 @@ struct Setup<'a> {
     key: Vec<bool>,
     has_ours: bool,
     notes: Vec<String>,
+    /// Why a destination NAT on the path could not be folded in.
+    nat_unmodelled: Option<String>,
 }
 
 const MAX_JUMPS: usize = 16;
@@ -185,7 +188,8 @@ impl<'a> Setup<'a> {
         let ifaces = Ifaces::new(interface_names(rb).into_iter().chain([portmatrix_targets::read::IfName::Exact("lo".into())]));
         let lo = ifaces.index_of("lo");
         let ours = ours_rule(rb, opts, kind);
-        let prog = lower::lower(rb, kind, &ifaces, &|c| ours(c));
+        let mut prog = lower::lower(rb, kind, &ifaces, &|c| ours(c));
+        let folded = nat::fold(&mut prog, rb, kind);
         let has_ours = prog.path.iter().any(|p| p.ours);
         let n = ifaces.count();
         let mut boxes = Vec::new();
@@ -212,7 +216,15 @@ impl<'a> Setup<'a> {
             tags.push(Tag::Universe);
         }
         let mut items = Vec::new();
-        for (b, item) in intent::boxes(intent, n, Some(lo)) {
+        let forwards = nat::Stage::of_intent(intent, n);
+        let intended = intent::boxes(intent, n, Some(lo)).into_iter().flat_map(|(b, item)| {
+            if forwards.is_empty() {
+                vec![(b, item)]
+            } else {
+                forwards.pull_back(&b).into_iter().map(|x| (x, item)).collect()
+            }
+        });
+        for (b, item) in intended {
             let ignored = windows && matches!(item, Item::BaseIcmp(..) | Item::Loopback | Item::ReturnTraffic);
             let idx = match items.iter().position(|i| *i == item) {
                 Some(i) => i,
@@ -261,8 +273,19 @@ impl<'a> Setup<'a> {
                 opts.table
             ));
         }
+        if !intent.dnat.is_empty() {
+            notes.push(format!("the plan's {} port forward(s) translate destinations before its rules judge them", intent.dnat.len()));
+        }
+        let nat_unmodelled = match folded {
+            Ok(nat::Folded::None) => None,
+            Ok(nat::Folded::Modelled(note)) => {
+                notes.push(note);
+                None
+            }
+            Err(why) => Some(why),
+        };
         notes.extend(rb.notes.iter().cloned());
-        Setup { intent, rb, prog, ifaces, items, boxes, tags, key, has_ours, notes }
+        Setup { intent, rb, prog, ifaces, items, boxes, tags, key, has_ours, notes, nat_unmodelled }
     }
 
     fn is_true(trues: &[(u32, u32)], part: u32) -> Option<(u32, u32)> {
@@ -330,6 +353,10 @@ impl<'a> Setup<'a> {
                     Some((v, t)) => (Some(v), Some(t)),
                     None => (None, None),
                 },
+                LAction::Dnat(a) => {
+                    let why = self.nat_unmodelled.as_deref().unwrap_or("destination NAT where it cannot be modelled");
+                    return Outcome::Unknown(at(None), format!("dnat to {a}: {why}"));
+                }
             };
             match v {
                 None | Some(LVerdict::Continue) => i = r + 1,

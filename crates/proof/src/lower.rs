@@ -25,6 +25,8 @@ pub enum LAction {
     Verdict(LVerdict),
     /// Entries: (part, verdict).
     Map(Vec<(u32, LVerdict)>),
+    /// Destination NAT (folded away by `nat::fold` when it can be modelled).
+    Dnat(std::net::IpAddr),
 }
 
 #[derive(Debug, Clone)]
@@ -285,6 +287,7 @@ pub fn lower(rb: &ReadBack, kind: Kind, ifaces: &Ifaces, ours: &dyn Fn(&RbChain)
                     }
                     LAction::Map(out)
                 }
+                Action::Dnat(a) => LAction::Dnat(*a),
             };
             rules.push(LRule { pos, neg, action, unknown, never });
         }

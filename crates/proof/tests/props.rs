@@ -70,7 +70,10 @@ fn host_strategy() -> impl Strategy<Value = HostSpec> {
         .prop_map(|(roles, v6, windows, managed, zone2)| HostSpec { roles, v6, windows, managed, zone2 })
 }
 
-fn inventory_yaml(hosts: &[HostSpec], extra: bool, client_prefix: u8) -> String {
+/// The public address the firewall forwards to `h0` when the case has port forwards.
+const PUBLIC: &str = "198.51.100.7";
+
+fn inventory_yaml(hosts: &[HostSpec], extra: bool, client_prefix: u8, nat: bool) -> String {
     let mut s = String::from("inventory: random\nproducts:\n  toy:\n    matrix: toy.yaml\n");
     s += &format!("    features: {{ extra: {extra} }}\n");
     s += "zones:\n  z1: {}\n  z2: {}\n  z3: {}\n";
@@ -78,7 +81,11 @@ fn inventory_yaml(hosts: &[HostSpec], extra: bool, client_prefix: u8) -> String 
         "networks:\n  clients: {{ cidrs: [172.16.0.0/{client_prefix}, \"fd00:1::/64\"], zone: z3 }}\n  admin: {{ cidrs: [172.31.0.0/24], zone: z3 }}\n"
     );
     s += "admin: { networks: [admin] }\nbind:\n  toy/client: { networks: [clients] }\n  toy/any: { networks: [clients, admin] }\n";
-    s += "firewalls:\n  fw: { zones: [z1, z2, z3] }\nhosts:\n";
+    s += "firewalls:\n  fw:\n    zones: [z1, z2, z3]\n";
+    if nat {
+        s += &format!("    forwards:\n      - {{ public: {PUBLIC}, to: h0, proto: udp, ports: 9000-9002 }}\n      - {{ public: {PUBLIC}, to: h0, proto: [tcp, udp], ports: \"443,5060,8005\" }}\n");
+    }
+    s += "hosts:\n";
     for (i, h) in hosts.iter().enumerate() {
         let v6 = if h.v6 { format!(", \"fd00::{}\"", i + 1) } else { String::new() };
         let roles: Vec<String> = h.roles.iter().map(|r| format!("toy/{r}")).collect();
@@ -94,11 +101,11 @@ fn inventory_yaml(hosts: &[HostSpec], extra: bool, client_prefix: u8) -> String 
     s
 }
 
-fn setup(hosts: &[HostSpec], extra: bool, client_prefix: u8) -> Option<Plan> {
+fn setup(hosts: &[HostSpec], extra: bool, client_prefix: u8, nat: bool) -> Option<Plan> {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("toy.yaml"), MATRIX).unwrap();
     let inv = dir.path().join("inv.yaml");
-    std::fs::write(&inv, inventory_yaml(hosts, extra, client_prefix)).unwrap();
+    std::fs::write(&inv, inventory_yaml(hosts, extra, client_prefix, nat)).unwrap();
     let dep = Deployment::load(&inv, &NoMatrices).unwrap_or_else(|d| panic!("{:?}", d.iter().map(|d| d.short()).collect::<Vec<_>>()));
     // Random placements may leave a role on no host: that is an error, not a plan.
     plan(&dep).ok()
@@ -151,6 +158,7 @@ fn packets(p: &Plan, rs: &Ruleset, picks: &[(usize, usize, usize, usize, usize, 
             "fd00:1::5",
             "fd00:2::1",
             "2001:db8::1",
+            PUBLIC,
         ]
         .iter()
         .map(|s| s.parse::<IpAddr>().unwrap()),
@@ -213,10 +221,11 @@ proptest! {
         hosts in proptest::collection::vec(host_strategy(), 1..6),
         extra in any::<bool>(),
         client_prefix in 16u8..=28,
-        picks in proptest::collection::vec((0usize..40, 0usize..4, 0usize..7, 0usize..60, 0usize..5, 0usize..7, 0usize..35), 1..80),
+        picks in proptest::collection::vec((0usize..40, 0usize..40, 0usize..7, 0usize..60, 0usize..5, 0usize..7, 0usize..35), 1..80),
         seed in any::<u64>(),
+        nat in any::<bool>(),
     ) {
-        let Some(p) = setup(&hosts, extra, client_prefix) else { return Ok(()) };
+        let Some(p) = setup(&hosts, extra, client_prefix, nat) else { return Ok(()) };
         let mut rng = Rng::new(seed);
         for (intent, target, rb, src) in rulesets(&p) {
             let what = format!("{} {target}", intent.subject.describe());

@@ -514,6 +514,13 @@ impl<'a> RuleParser<'a> {
             "DROP" | "REJECT" => Some(Verdict::Drop),
             "RETURN" => Some(Verdict::Return),
             "LOG" | "NFLOG" | "ULOG" => Some(Verdict::Continue),
+            "DNAT" => {
+                match dnat_target(opts) {
+                    Ok(a) => self.action = Action::Dnat(a),
+                    Err(e) => self.cannot(e),
+                }
+                None
+            }
             c if self.chains.iter().any(|x| x == c) => Some(Verdict::Jump(c.to_string())),
             other => {
                 self.cannot(format!("target `{other}`"));
@@ -532,6 +539,21 @@ impl<'a> RuleParser<'a> {
         used += i.min(opts.len());
         used
     }
+}
+
+/// `-j DNAT --to-destination A`: one address, ports unchanged; ranges,
+/// new ports and other options are not judged.
+fn dnat_target(opts: &[String]) -> Result<std::net::IpAddr, String> {
+    let mut to = None;
+    for pair in opts.chunks(2).take_while(|p| p[0].starts_with("--")) {
+        match (pair[0].as_str(), pair.get(1)) {
+            ("--to-destination", Some(v)) if to.is_none() => to = Some(v.as_str()),
+            (o, _) => return Err(format!("DNAT option `{o}`")),
+        }
+    }
+    let to = to.ok_or("DNAT without --to-destination")?;
+    let bare = to.strip_prefix('[').and_then(|x| x.strip_suffix(']')).unwrap_or(to);
+    bare.parse().map_err(|_| format!("DNAT --to-destination {to}: not one address (ranges and ports are not judged)"))
 }
 
 fn port_protos() -> Values {

@@ -255,6 +255,10 @@ pub enum Action {
     /// A verdict map: the verdict of the entry whose clause holds; no entry
     /// holding means no verdict (the next rule).
     Map(Vec<(Clause, Verdict)>),
+    /// Destination NAT to one address with the ports unchanged (`dnat to A`,
+    /// `-j DNAT --to-destination A`). Like every NAT statement it ends its
+    /// base chain; the chains after it see the translated destination.
+    Dnat(IpAddr),
 }
 
 /// Something a reader cannot judge.

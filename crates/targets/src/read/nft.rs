@@ -533,6 +533,7 @@ impl Cx<'_> {
         let verdicts: Vec<&Verdict> = match action {
             Action::Verdict(v) => vec![v],
             Action::Map(m) => m.iter().map(|(_, v)| v).collect(),
+            Action::Dnat(_) => Vec::new(),
         };
         for v in verdicts {
             if let Verdict::Jump(t) | Verdict::Goto(t) = v {
@@ -566,7 +567,8 @@ impl Cx<'_> {
             }
             "limit" | "quota" | "ct count" | "last" => Err(format!("`{k}` (matches depending on rates or counts)")),
             "queue" => Err("`queue` (a user-space program decides)".into()),
-            "mangle" | "snat" | "dnat" | "masquerade" | "redirect" | "tproxy" | "notrack" | "dup" | "fwd" | "set" | "map" | "meter"
+            "dnat" => dnat(body).map(|a| Some(Action::Dnat(a))),
+            "mangle" | "snat" | "masquerade" | "redirect" | "tproxy" | "notrack" | "dup" | "fwd" | "set" | "map" | "meter"
             | "ct helper" | "ct timeout" | "ct expectation" | "synproxy" | "secmark" => {
                 Err(format!("`{k}` statement (changes the packet, its state or a set)"))
             }
@@ -746,6 +748,16 @@ fn negation(op: &str) -> Judged<bool> {
         "!=" => Ok(true),
         other => Err(format!("operator `{other}`")),
     }
+}
+
+/// `dnat to ADDRESS`: one literal address, no port change, no flags;
+/// anything else (maps, ranges, a new port) is not judged.
+fn dnat(body: &Value) -> Judged<IpAddr> {
+    let addr = body.get("addr").and_then(Value::as_str).ok_or("`dnat` to something other than one literal address")?;
+    if body.get("port").is_some() || body.get("flags").is_some() {
+        return Err("`dnat` that also changes the port or has flags".into());
+    }
+    addr.parse::<IpAddr>().map_err(|_| format!("`dnat to {addr}`: not one address"))
 }
 
 fn verdict(v: &Value) -> Judged<Verdict> {
