@@ -51,7 +51,8 @@ fn compiled_files_match_their_plan() {
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     assert!(r.stdout.contains("does exactly what the plan says"), "{}", r.stdout);
     let ipt = compiled("mixed", "iptables");
-    let r = audit("mixed", &["--firewall", "core-fw"], &[&ipt.path().join("core-fw.iptables"), &ipt.path().join("core-fw.ip6tables")], &[]);
+    let ipt_files = ["core-fw.iptables", "core-fw.ip6tables", "core-fw.ipset"].map(|f| ipt.path().join(f));
+    let r = audit("mixed", &["--firewall", "core-fw"], &ipt_files.each_ref().map(|p| p.as_path()), &[]);
     assert_eq!(r.code, 0, "{}{}", r.stdout, r.stderr);
     let win = compiled("imagicle-ucsuite", "windows");
     let r = audit("imagicle-ucsuite", &["--host", "ucs1"], &[&win.path().join("ucs1.ps1")], &[]);
@@ -63,11 +64,17 @@ fn a_widened_rule_is_an_extra_finding_with_a_typed_witness() {
     let ipt = compiled("mixed", "iptables");
     let v4 = ipt.path().join("core-fw.iptables");
     let text = std::fs::read_to_string(&v4).unwrap();
-    // Open the whole IPv4 space to the first rule's ports.
-    let line = text.lines().find(|l| l.starts_with("-A FORWARD -s ") && l.contains("--dports")).unwrap();
-    let src = line.split(' ').nth(3).unwrap();
-    std::fs::write(&v4, text.replacen(line, &line.replacen(src, "0.0.0.0/0", 1), 1)).unwrap();
-    let r = audit("mixed", &["--firewall", "core-fw"], &[&v4, &ipt.path().join("core-fw.ip6tables")], &["--format", "json"]);
+    // Open the whole IPv4 space to the first rule's ports: its source set becomes any address.
+    let line = text.lines().find(|l| l.starts_with("-A FORWARD ") && l.contains(" src ") && l.contains("--dports")).unwrap();
+    let set = line.split("--match-set ").nth(1).unwrap().split(' ').next().unwrap();
+    let widened = line.replacen(&format!("-m set --match-set {set} src"), "-s 0.0.0.0/0", 1);
+    std::fs::write(&v4, text.replacen(line, &widened, 1)).unwrap();
+    let r = audit(
+        "mixed",
+        &["--firewall", "core-fw"],
+        &[&v4, &ipt.path().join("core-fw.ip6tables"), &ipt.path().join("core-fw.ipset")],
+        &["--format", "json"],
+    );
     assert_eq!(r.code, 1, "{}", r.stderr);
     let v: serde_json::Value = serde_json::from_str(&r.stdout).unwrap();
     assert_eq!(v["exact_match"], false);

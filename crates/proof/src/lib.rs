@@ -258,33 +258,7 @@ impl<'a> Setup<'a> {
             }
         }
         let key = tags.iter().map(|t| *t == Tag::Universe).collect();
-        let mut notes = vec!["compared over every packet of the conntrack states new, established, related and invalid".to_string()];
-        if kind == Kind::Input {
-            let own: Vec<String> = intent.own.iter().map(ToString::to_string).collect();
-            notes.push(format!("destinations: the host's own addresses ({})", if own.is_empty() { "none".into() } else { own.join(", ") }));
-        }
-        if windows {
-            notes
-                .push("ICMP messages of the base policy and loopback traffic are left to Windows (built-in rules) and not compared".into());
-        }
-        if !has_ours && !prog.path.is_empty() {
-            notes.push(format!(
-                "no base chain of table inet {} (nor an iptables filter chain) on the path: every base chain on it is judged as the subject's ruleset",
-                opts.table
-            ));
-        }
-        if !intent.dnat.is_empty() {
-            notes.push(format!("the plan's {} port forward(s) translate destinations before its rules judge them", intent.dnat.len()));
-        }
-        let nat_unmodelled = match folded {
-            Ok(nat::Folded::None) => None,
-            Ok(nat::Folded::Modelled(note)) => {
-                notes.push(note);
-                None
-            }
-            Err(why) => Some(why),
-        };
-        notes.extend(rb.notes.iter().cloned());
+        let (notes, nat_unmodelled) = notes(intent, rb, opts, windows, has_ours, !prog.path.is_empty(), folded);
         Setup { intent, rb, prog, ifaces, items, boxes, tags, key, has_ours, notes, nat_unmodelled }
     }
 
@@ -670,6 +644,46 @@ fn ours_rule<'r>(rb: &'r ReadBack, opts: &Options, kind: Kind) -> impl Fn(&portm
                 c.id.family == TableFamily::Windows
             }
     }
+}
+
+/// What the check assumed, for the report; and why a NAT on the path was not modelled.
+fn notes(
+    intent: &Ruleset,
+    rb: &ReadBack,
+    opts: &Options,
+    windows: bool,
+    has_ours: bool,
+    path_nonempty: bool,
+    folded: Result<nat::Folded, String>,
+) -> (Vec<String>, Option<String>) {
+    let kind = intent.chain;
+    let mut notes = vec!["compared over every packet of the conntrack states new, established, related and invalid".to_string()];
+    if kind == Kind::Input {
+        let own: Vec<String> = intent.own.iter().map(ToString::to_string).collect();
+        notes.push(format!("destinations: the host's own addresses ({})", if own.is_empty() { "none".into() } else { own.join(", ") }));
+    }
+    if windows {
+        notes.push("ICMP messages of the base policy and loopback traffic are left to Windows (built-in rules) and not compared".into());
+    }
+    if !has_ours && path_nonempty {
+        notes.push(format!(
+        "no base chain of table inet {} (nor an iptables filter chain) on the path: every base chain on it is judged as the subject's ruleset",
+        opts.table
+        ));
+    }
+    if !intent.dnat.is_empty() {
+        notes.push(format!("the plan's {} port forward(s) translate destinations before its rules judge them", intent.dnat.len()));
+    }
+    let nat_unmodelled = match folded {
+        Ok(nat::Folded::None) => None,
+        Ok(nat::Folded::Modelled(note)) => {
+            notes.push(note);
+            None
+        }
+        Err(why) => Some(why),
+    };
+    notes.extend(rb.notes.iter().cloned());
+    (notes, nat_unmodelled)
 }
 
 /// Every interface name or pattern the ruleset mentions.

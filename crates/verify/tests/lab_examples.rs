@@ -266,6 +266,11 @@ fn mutation_on(example: &str, fw: portmatrix_targets::Target, m: portmatrix_veri
     // The exact check, reading the mutated node's ruleset back from its
     // kernel, finds the same flows missing, and nothing wrong elsewhere.
     assert!(!report.passed());
+    if fw == portmatrix_targets::Target::Firewalld {
+        // firewalld's own tables are probed, not checked exactly: the report says so.
+        assert!(report.exact.is_empty() && report.not_tested.iter().any(|n| n.contains("firewalld")), "{:?}", report.not_tested);
+        return;
+    }
     let wrong: Vec<&exact::ExactCheck> = report.exact.iter().filter(|c| !c.passed()).collect();
     assert_eq!(wrong.len(), 1, "{:?}", wrong.iter().map(|c| c.report.summary()).collect::<Vec<_>>());
     let mut missing: Vec<String> = wrong[0]
