@@ -6,21 +6,16 @@
 # Times the table, JSON and the XLSX change request; exit 1 is expected (the
 # deployments differ). Times are printed, never asserted.
 #
-# Usage: bench/diff-scale.sh [HOSTS...]      (default: 1000 10000)
+# Usage: bench/diff-scale.sh [HOSTS...]      (default: 1000 10000; N of a few
+#        hundred at least, so that every internal role of every product still
+#        has a host with N - 5: otherwise planning refuses the new side)
 #        BIN=path/to/portmatrix bench/diff-scale.sh   (another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -p portmatrix >&2
-  BIN=target/release/portmatrix
-fi
-out=bench/out
-mkdir -p "$out"
-sizes=("$@")
-[ "${#sizes[@]}" -gt 0 ] || sizes=(1000 10000)
-
 # shellcheck source=bench/measure.sh
 . bench/measure.sh
+sizes=("$@")
+[ "${#sizes[@]}" -gt 0 ] || sizes=(1000 10000)
 
 for n in "${sizes[@]}"; do
   python3 bench/synthetic.py "$n" "$BIN" >"$out/diff-old-$n.yaml"

@@ -1,6 +1,15 @@
-# Sourced by the bench scripts: `measure WHAT CMD...` runs CMD once and prints
-# one line with its exit code, wall seconds, CPU seconds (user + system:
-# steadier than wall time on a shared machine) and peak memory. Needs $out.
+# Sourced by the bench scripts from the repository root: sets BIN (the
+# binary to time: $BIN, or a fresh release build) and out (bench/out), and
+# defines `measure WHAT CMD...`, which runs CMD once and prints one line with
+# its exit code, wall seconds, CPU seconds (user + system: steadier than wall
+# time on a shared machine) and peak memory.
+if [ -z "${BIN:-}" ]; then
+  cargo build --release -p portmatrix >&2
+  BIN=target/release/portmatrix
+fi
+out=bench/out
+mkdir -p "$out"
+
 measure() {
   local what=$1
   shift

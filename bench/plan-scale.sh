@@ -13,17 +13,10 @@
 #        BIN=path/to/portmatrix bench/plan-scale.sh   (another build)
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if [ -z "${BIN:-}" ]; then
-  cargo build --release -p portmatrix >&2
-  BIN=target/release/portmatrix
-fi
-out=bench/out
-mkdir -p "$out"
-sizes=("$@")
-[ "${#sizes[@]}" -gt 0 ] || sizes=(50000 100000 200000)
-
 # shellcheck source=bench/measure.sh
 . bench/measure.sh
+sizes=("$@")
+[ "${#sizes[@]}" -gt 0 ] || sizes=(50000 100000 200000)
 
 for n in "${sizes[@]}"; do
   python3 bench/synthetic.py "$n" "$BIN" >"$out/plan-$n.yaml"
