@@ -19,6 +19,6 @@ $bin compile -i "$out/inventory.yaml" --target nftables --firewall fw -d "$out/n
 $bin compile -i "$out/inventory.yaml" --target iptables --host db1 -d "$out/ipt" 2>/dev/null
 $ex "$out/inventory.yaml" host db1 "$out/nft/db1.nft.json"
 $ex "$out/inventory.yaml" firewall fw "$out/nft/fw.nft.json"
-$ex "$out/inventory.yaml" host db1 "$out/ipt/db1.iptables" "$out/ipt/db1.ip6tables"
+$ex "$out/inventory.yaml" host db1 "$out/ipt/db1.iptables" "$out/ipt/db1.ip6tables" "$out/ipt/db1.ipset"
 echo "whole command (load inventory, plan, read, check):"
 /usr/bin/time -f "%e s, %M KiB" $bin audit rules -i "$out/inventory.yaml" --host db1 "$out/nft/db1.nft.json" | tail -1

@@ -2,7 +2,7 @@
 //! its plan, each repeated and the median printed. Used by
 //! `bench/exact-check.sh`; not a test.
 //!
-//! `cargo run --release -p portmatrix-proof --example bench_check -- INVENTORY (host|firewall) NAME FILE [FILE2]`
+//! `cargo run --release -p portmatrix-proof --example bench_check -- INVENTORY (host|firewall) NAME FILE [V6FILE [IPSETFILE]]`
 
 use std::time::{Duration, Instant};
 
@@ -17,7 +17,7 @@ fn median(mut v: Vec<Duration>) -> Duration {
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [inv, kind, name, file, rest @ ..] = args.as_slice() else {
-        eprintln!("usage: bench_check INVENTORY (host|firewall) NAME FILE [FILE2]");
+        eprintln!("usage: bench_check INVENTORY (host|firewall) NAME FILE [V6FILE [IPSETFILE]]");
         std::process::exit(2);
     };
     let dep = portmatrix_plan::Deployment::load(std::path::Path::new(inv), &portmatrix_catalog::Catalog)
@@ -26,8 +26,9 @@ fn main() {
     let subject = if kind == "host" { Subject::Host(name.clone()) } else { Subject::Firewall(name.clone()) };
     let text = std::fs::read_to_string(file).unwrap();
     let second = rest.first().map(|f| std::fs::read_to_string(f).unwrap());
+    let sets = rest.get(1).map(|f| std::fs::read_to_string(f).unwrap());
     let read = || match &second {
-        Some(v6) => ReadBack::from_iptables_save(Some(&text), Some(v6), None).unwrap(),
+        Some(v6) => ReadBack::from_iptables_save(Some(&text), Some(v6), sets.as_deref()).unwrap(),
         None => ReadBack::from_nft_json(&text).unwrap(),
     };
     let (mut reads, mut checks) = (Vec::new(), Vec::new());

@@ -22,6 +22,10 @@ use crate::intent::proto_number;
 use crate::lower::{hooks, LAction, LVerdict, Program, Role};
 use crate::space::{family_value, full, Bx, D, DPORT, DST, FAM, PROTO};
 
+/// One NAT rule: its match region and the destination it translates to
+/// (`None`: the packet leaves the NAT chain untranslated).
+pub type NatRule = (Vec<Bx>, Option<u128>);
+
 /// The translation of one NAT chain: disjoint regions, each with the
 /// destination it translates to (`None`: left as it is).
 #[derive(Debug, Clone, Default)]
@@ -70,7 +74,7 @@ fn subtract_all(a: Vec<Bx>, cut: &[Bx]) -> Vec<Bx> {
 impl Stage {
     /// From the NAT rules in chain order: each rule's match region and
     /// where it sends the destination. The first matching rule wins.
-    pub fn new(rules: Vec<(Vec<Bx>, Option<u128>)>) -> Stage {
+    pub fn new(rules: Vec<NatRule>) -> Stage {
         let mut taken: Vec<Bx> = Vec::new();
         let mut regions = Vec::new();
         for (boxes, to) in rules {
@@ -192,7 +196,7 @@ pub fn fold(prog: &mut Program, rb: &ReadBack, kind: Kind) -> Result<Folded, Str
 }
 
 /// The NAT chain's rules as (match region, translation) in order.
-fn nat_rules(prog: &Program, nc: usize, name: &str) -> Result<Vec<(Vec<Bx>, Option<u128>)>, String> {
+fn nat_rules(prog: &Program, nc: usize, name: &str) -> Result<Vec<NatRule>, String> {
     let mut rules = Vec::new();
     for (ri, r) in prog.chains[nc].rules.iter().enumerate() {
         if r.never {
@@ -287,12 +291,10 @@ mod tests {
     }
 
     /// The translation, packet by packet: the first rule whose region holds it.
-    fn translate(rules: &[(Vec<Bx>, Option<u128>)], p: &[u128; D]) -> [u128; D] {
+    fn translate(rules: &[NatRule], p: &[u128; D]) -> [u128; D] {
         let mut out = *p;
-        if let Some((_, to)) = rules.iter().find(|(r, _)| r.iter().any(|b| contains(b, p))) {
-            if let Some(t) = to {
-                out[DST] = *t;
-            }
+        if let Some((_, Some(t))) = rules.iter().find(|(r, _)| r.iter().any(|b| contains(b, p))) {
+            out[DST] = *t;
         }
         out
     }

@@ -27,15 +27,24 @@ const THROUGH_KERNEL: usize = 40;
 fn read(target: Target, files: &[String]) -> ReadBack {
     match target {
         Target::Nftables => ReadBack::from_nft_json(&files[0]).unwrap(),
-        Target::Iptables => ReadBack::from_iptables_save(Some(&files[0]), Some(&files[1]), None).unwrap(),
+        Target::Iptables => ReadBack::from_iptables_save(Some(&files[0]), Some(&files[1]), ipset(files)).unwrap(),
         _ => ReadBack::from_powershell(&files[0]).unwrap(),
     }
+}
+
+/// The ipset restore file of an iptables ruleset (v4, v6, ipset), if it uses sets.
+fn ipset(files: &[String]) -> Option<&str> {
+    files.get(2).map(String::as_str).filter(|s| !s.is_empty())
 }
 
 fn sources(target: Target, files: &[portmatrix_targets::OutputFile]) -> Vec<String> {
     match target {
         Target::Nftables => vec![file(files, ".nft.json").to_string()],
-        Target::Iptables => vec![file(files, ".iptables").to_string(), file(files, ".ip6tables").to_string()],
+        Target::Iptables => vec![
+            file(files, ".iptables").to_string(),
+            file(files, ".ip6tables").to_string(),
+            ipset_of(files).unwrap_or_default().to_string(),
+        ],
         _ => vec![file(files, ".ps1").to_string()],
     }
 }
@@ -43,7 +52,7 @@ fn sources(target: Target, files: &[portmatrix_targets::OutputFile]) -> Vec<Stri
 fn mutate(target: Target, src: &[String], ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> {
     match target {
         Target::Nftables => mutate::nft(&src[0], ctx, kind, rng),
-        Target::Iptables => mutate::iptables(&src[0], &src[1], ctx, kind, rng),
+        Target::Iptables => mutate::iptables(&src[0], &src[1], &src[2], ctx, kind, rng),
         _ => mutate::powershell(&src[0], ctx, kind, rng),
     }
 }
@@ -155,13 +164,11 @@ fn run(target: Target) {
 }
 
 #[test]
-#[ignore = "not yet: the mutator predates the compact layout (address sets per role, ipset restore files)"]
 fn every_nftables_mutation_is_found() {
     run(Target::Nftables);
 }
 
 #[test]
-#[ignore = "not yet: the mutator predates the compact layout (address sets per role, ipset restore files)"]
 fn every_iptables_mutation_is_found() {
     run(Target::Iptables);
 }
@@ -180,11 +187,12 @@ fn kernel_round_trip(target: Target, files: &[String]) -> Result<ReadBack, Strin
         }
         _ => {
             let out = through_kernel(
-                "iptables-restore v4; ip6tables-restore v6; iptables-save; echo '#--v6--'; ip6tables-save",
-                &[("v4", &files[0]), ("v6", &files[1])],
+                "ipset restore -f s; iptables-restore v4; ip6tables-restore v6; iptables-save; echo '#--v6--'; ip6tables-save; echo '#--ipset--'; ipset save",
+                &[("v4", &files[0]), ("v6", &files[1]), ("s", files.get(2).map(String::as_str).unwrap_or_default())],
             )?;
-            let (v4, v6) = out.split_once("#--v6--").unwrap();
-            ReadBack::from_iptables_save(Some(v4), Some(v6), None).unwrap()
+            let (v4, rest) = out.split_once("#--v6--").unwrap();
+            let (v6, sets) = rest.split_once("#--ipset--").unwrap();
+            ReadBack::from_iptables_save(Some(v4), Some(v6), Some(sets).filter(|s| !s.trim().is_empty())).unwrap()
         }
     })
 }
@@ -229,13 +237,11 @@ fn through_the_kernel(target: Target) {
 }
 
 #[test]
-#[ignore = "not yet: the mutator predates the compact layout (address sets per role, ipset restore files)"]
 fn nftables_mutations_through_a_kernel_are_found() {
     through_the_kernel(Target::Nftables);
 }
 
 #[test]
-#[ignore = "not yet: the mutator predates the compact layout (address sets per role, ipset restore files)"]
 fn iptables_mutations_through_a_kernel_are_found() {
     through_the_kernel(Target::Iptables);
 }

@@ -133,7 +133,8 @@ fn rulesets(p: &Plan) -> Vec<(Ruleset, Target, ReadBack, Vec<String>)> {
                 Target::Nftables => (ReadBack::from_nft_json(&get(".nft.json")).unwrap(), vec![get(".nft.json")]),
                 Target::Iptables => {
                     let (v4, v6) = (get(".iptables"), get(".ip6tables"));
-                    (ReadBack::from_iptables_save(Some(&v4), Some(&v6), ipset_of(&files)).unwrap(), vec![v4, v6])
+                    let sets = ipset_of(&files).unwrap_or_default().to_string();
+                    (ReadBack::from_iptables_save(Some(&v4), Some(&v6), ipset_of(&files)).unwrap(), vec![v4, v6, sets])
                 }
                 _ => (ReadBack::from_powershell(&get(".ps1")).unwrap(), vec![get(".ps1")]),
             };
@@ -236,23 +237,20 @@ proptest! {
             let pkts = packets(&p, &intent, &picks);
             agrees(&intent, &rb, &pkts, &what)?;
             let ctx = Ctx { intent: &intent };
-            // Not yet: the nftables and iptables mutators edit the layout of
-            // concatenated set elements that main replaced with address sets
-            // per role (compact rulesets); only the Windows one is current.
-            if ctx.families().is_empty() || target != Target::Windows {
+            if ctx.families().is_empty() {
                 continue;
             }
             let kinds: &[Kind] = if target == Target::Windows { &Kind::WINDOWS } else { &Kind::LINUX };
             let kind = kinds[rng.below(kinds.len())];
             let m = match target {
                 Target::Nftables => mutate::nft(&src[0], &ctx, kind, &mut rng),
-                Target::Iptables => mutate::iptables(&src[0], &src[1], &ctx, kind, &mut rng),
+                Target::Iptables => mutate::iptables(&src[0], &src[1], src.get(2).map(String::as_str).unwrap_or_default(), &ctx, kind, &mut rng),
                 _ => mutate::powershell(&src[0], &ctx, kind, &mut rng),
             };
             if let Some(m) = m {
                 let mrb = match target {
                     Target::Nftables => ReadBack::from_nft_json(&m.files[0]).unwrap(),
-                    Target::Iptables => ReadBack::from_iptables_save(Some(&m.files[0]), Some(&m.files[1]), None).unwrap(),
+                    Target::Iptables => ReadBack::from_iptables_save(Some(&m.files[0]), Some(&m.files[1]), m.files.get(2).map(String::as_str).filter(|s| !s.is_empty())).unwrap(),
                     _ => ReadBack::from_powershell(&m.files[0]).unwrap(),
                 };
                 let mut pk = pkts.clone();

@@ -255,6 +255,9 @@ pub fn nft(text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> 
     let (probe, what) = match kind {
         Kind::RemoveElement => {
             let s = sets(&doc);
+            if s.is_empty() {
+                return None;
+            }
             let si = s[rng.below(s.len())];
             let name = items(&doc)[si]["add"]["set"]["name"].as_str()?.to_string();
             let n = items(&doc)[si]["add"]["set"]["elem"].as_array()?.len();
@@ -268,7 +271,8 @@ pub fn nft(text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> 
             }
             (probe, format!("removed element {i} of @{name}"))
         }
-        Kind::WidenPrefix | Kind::WidenPorts => nft_widen(&mut doc, text, ctx, kind, rng)?,
+        Kind::WidenPrefix => nft_widen(&mut doc, text, ctx, kind, rng)?,
+        Kind::WidenPorts => nft_widen_ports(&mut doc, text, ctx, &table, hook, rng)?,
         Kind::AddRule => {
             let fams = ctx.families();
             let fam = fams[rng.below(fams.len())];
@@ -314,6 +318,9 @@ pub fn nft(text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> 
 
 fn nft_widen(doc: &mut Value, text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<(Option<Packet>, String)> {
     let s = sets(doc);
+    if s.is_empty() {
+        return None;
+    }
     let si = s[rng.below(s.len())];
     let name = items(doc)[si]["add"]["set"]["name"].as_str()?.to_string();
     let n = items(doc)[si]["add"]["set"]["elem"].as_array()?.len();
@@ -324,7 +331,7 @@ fn nft_widen(doc: &mut Value, text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) 
     let what;
     if kind == Kind::WidenPrefix {
         // The source (or, on forward, sometimes the destination) prefix.
-        let k = if ctx.forward() && rng.below(2) == 1 { 1 } else { 0 };
+        let k = if ctx.forward() && parts.len() > 1 && rng.below(2) == 1 { 1 } else { 0 };
         let (a, len) = prefix_of(&parts[k])?;
         if len == 0 {
             return None;
@@ -361,6 +368,65 @@ fn nft_widen(doc: &mut Value, text: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) 
         return None;
     }
     Some((Some(probe), what))
+}
+
+/// The port ranges of a `dport` match's right side: a number, a range or an anonymous set of them.
+fn port_items(right: &Value) -> Option<Vec<(u16, u16)>> {
+    match right.get("set").and_then(Value::as_array) {
+        Some(items) => items.iter().map(ports_of).collect(),
+        None => Some(vec![ports_of(right)?]),
+    }
+}
+
+fn port_items_json(items: &[(u16, u16)]) -> Value {
+    match items {
+        [(a, b)] => ports_json(*a, *b),
+        _ => json!({ "set": items.iter().map(|&(a, b)| ports_json(a, b)).collect::<Vec<_>>() }),
+    }
+}
+
+/// Widens one port range of a rule's `dport` match in the subject's chain
+/// (the compact layout keeps ports in the rules, addresses in sets).
+fn nft_widen_ports(doc: &mut Value, text: &str, ctx: &Ctx, table: &str, hook: &str, rng: &mut Rng) -> Option<(Option<Packet>, String)> {
+    let in_chain = |v: &Value| v["add"]["rule"]["chain"].as_str() == Some(hook) && v["add"]["rule"]["table"].as_str() == Some(table);
+    let found: Vec<(usize, usize, usize)> = items(doc)
+        .iter()
+        .enumerate()
+        .filter(|(_, v)| in_chain(v))
+        .enumerate()
+        .flat_map(|(nth, (i, v))| {
+            let exprs = v["add"]["rule"]["expr"].as_array().cloned().unwrap_or_default();
+            exprs
+                .iter()
+                .enumerate()
+                .filter(|(_, e)| e["match"]["left"]["payload"]["field"].as_str() == Some("dport"))
+                .map(|(k, _)| (nth, i, k))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    if found.is_empty() {
+        return None;
+    }
+    let (nth, i, k) = found[rng.below(found.len())];
+    let right = &items(doc)[i]["add"]["rule"]["expr"][k]["match"]["right"];
+    let mut ports = port_items(right)?;
+    let j = rng.below(ports.len());
+    let (a, b) = ports[j];
+    // Grow upwards, stopping short of the next range (nft refuses overlapping intervals).
+    let next = ports.iter().filter(|&&(x, _)| x > b).map(|&(x, _)| x as u32).min().unwrap_or(65536);
+    let room = (next - 1).saturating_sub(b as u32);
+    let step = (rng.range(1, 16) as u32).min(room) as u16;
+    if step == 0 {
+        return None;
+    }
+    ports[j] = (a, b + step);
+    items_mut(doc)[i]["add"]["rule"]["expr"][k]["match"]["right"] = port_items_json(&ports);
+    // The probe: a packet the rule matched before, moved to the new port.
+    let rb = ReadBack::from_nft_json(text).ok()?;
+    let chain = rb.chains.iter().find(|c| c.id.name == hook && c.id.table == table)?;
+    let mut probe = packet_of_terms(&rule_terms(chain.rules.get(nth)?, None), &|f| ctx.dst(f), ctx.forward())?;
+    probe.dst_port = Some(b + 1);
+    Some((Some(probe), format!("widened ports {a}-{b} of rule {nth} in {hook} by {step}")))
 }
 
 fn nft_foreign(doc: &mut Value, ctx: &Ctx, kind: Kind, hook: &str, rng: &mut Rng) -> Option<(Option<Packet>, String)> {
@@ -418,9 +484,9 @@ fn replace_line(text: &str, i: usize, new: Option<&str>) -> String {
 }
 
 /// The probe for one rule line: parse the file and take that rule.
-fn line_probe(text: &str, fam: Family, line: usize, ctx: &Ctx) -> Option<Packet> {
+fn line_probe(text: &str, ipset: Option<&str>, fam: Family, line: usize, ctx: &Ctx) -> Option<Packet> {
     let (v4, v6) = if fam == Family::V4 { (Some(text), None) } else { (None, Some(text)) };
-    let rb = ReadBack::from_iptables_save(v4, v6, None).ok()?;
+    let rb = ReadBack::from_iptables_save(v4, v6, ipset).ok()?;
     let r = rb.chains.iter().flat_map(|c| &c.rules).find(|r| r.loc.line == Some(line + 1))?;
     packet_of_terms(&rule_terms(r, None), &|f| ctx.dst(f), ctx.forward())
 }
@@ -437,23 +503,32 @@ pub fn family_of(p: &Packet) -> Family {
     }
 }
 
-pub fn iptables(v4: &str, v6: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> {
+/// Mutates an iptables ruleset: the two save files and the ipset restore
+/// file they use (empty when they use none). The files of the result are
+/// (v4, v6, ipset).
+pub fn iptables(v4: &str, v6: &str, ipset: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<Mutated> {
+    let sets = (!ipset.is_empty()).then_some(ipset);
     let planned = if kind == Kind::ForeignDrop { Some(ctx.planned(rng)?) } else { None };
     let fams = ctx.families();
     let fam = planned.as_ref().map(family_of).unwrap_or_else(|| fams[rng.below(fams.len())]);
     let text = if fam == Family::V4 { v4 } else { v6 };
     let chain = if ctx.forward() { "FORWARD" } else { "INPUT" };
     let (new, probe, what) = match kind {
-        Kind::RemoveElement | Kind::WidenPrefix | Kind::WidenPorts => ipt_edit(text, fam, chain, ctx, kind, rng)?,
+        Kind::WidenPrefix if sets.is_some() && rng.below(2) == 0 => {
+            let (new_sets, probe, what) = ipset_widen(text, ipset, fam, chain, ctx, rng)?;
+            return Some(Mutated { kind, files: vec![v4.to_string(), v6.to_string(), new_sets], probe: Some(probe), what });
+        }
+        Kind::RemoveElement | Kind::WidenPrefix | Kind::WidenPorts => ipt_edit(text, sets, fam, chain, ctx, kind, rng)?,
         Kind::AddRule => {
             let src = ctx.stranger(fam, rng);
             let dst = ctx.dst(fam)?;
             let port = rng.range(1, 65535) as u16;
             let daddr = if ctx.forward() { format!(" -d {dst}") } else { String::new() };
             let line = format!("-A {chain} -s {src}{daddr} -p tcp -m tcp --dport {port} -j ACCEPT");
-            let commit = text.lines().position(|l| l == "COMMIT")?;
-            let mut out = replace_line(text, commit, Some(&line));
-            out.push_str("COMMIT\n");
+            // Before the filter table's COMMIT (a nat table may follow it).
+            let filter = text.lines().position(|l| l == "*filter")?;
+            let commit = filter + text.lines().skip(filter).position(|l| l == "COMMIT")?;
+            let out = replace_line(text, commit, Some(&format!("{line}\nCOMMIT")));
             (out, Some(packet(src, dst, 6, Some(port), None, "eth9", ctx.forward().then_some("eth8"))), format!("added {line}"))
         }
         Kind::FlipPolicy => {
@@ -501,18 +576,58 @@ pub fn iptables(v4: &str, v6: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Opt
         }
     };
     let files = if fam == Family::V4 { vec![new, v6.to_string()] } else { vec![v4.to_string(), new] };
-    Some(Mutated { kind, files, probe, what })
+    Some(Mutated { kind, files: [files, vec![ipset.to_string()]].concat(), probe, what })
+}
+
+/// Widens one member of an address set in the ipset restore file (the
+/// compact layout's sources), probing from an address the wider prefix adds.
+fn ipset_widen(text: &str, ipset: &str, fam: Family, chain: &str, ctx: &Ctx, rng: &mut Rng) -> Option<(String, Packet, String)> {
+    let lines: Vec<&str> = ipset.lines().collect();
+    // `add portmatrix_scratch NET` lines fill the set named by the next `swap portmatrix_scratch NAME`.
+    let members: Vec<(usize, String, ipnet::IpNet)> = lines
+        .iter()
+        .enumerate()
+        .filter_map(|(i, l)| {
+            let net: ipnet::IpNet = l.strip_prefix("add portmatrix_scratch ")?.parse().ok()?;
+            let set = lines[i..].iter().find_map(|x| x.strip_prefix("swap portmatrix_scratch "))?.to_string();
+            (net.addr().is_ipv4() == (fam == Family::V4)).then_some((i, set, net))
+        })
+        .collect();
+    if members.is_empty() {
+        return None;
+    }
+    let (i, set, net) = members[rng.below(members.len())].clone();
+    if net.prefix_len() == 0 {
+        return None;
+    }
+    // A rule of the chain that matches the set as its source.
+    let uses = format!("--match-set {set} src");
+    let rule = rule_lines(text, chain).into_iter().find(|&l| text.lines().nth(l).is_some_and(|x| x.contains(&uses)))?;
+    let mut probe = line_probe(text, Some(ipset), fam, rule, ctx)?;
+    let shorter = net.prefix_len() - rng.range(1, (net.prefix_len() as u64).min(8)) as u8;
+    probe.src = addr_of(fam, addr_u128(net.network()) ^ (1u128 << (net.max_prefix_len() - net.prefix_len())));
+    let wide = ipnet::IpNet::new(net.network(), shorter).unwrap().trunc();
+    let new = replace_line(ipset, i, Some(&format!("add portmatrix_scratch {wide}")));
+    Some((new, probe, format!("ipset {set}: member {net} -> {wide}")))
 }
 
 /// Removes or widens one accept rule line.
-fn ipt_edit(text: &str, fam: Family, chain: &str, ctx: &Ctx, kind: Kind, rng: &mut Rng) -> Option<(String, Option<Packet>, String)> {
+fn ipt_edit(
+    text: &str,
+    ipset: Option<&str>,
+    fam: Family,
+    chain: &str,
+    ctx: &Ctx,
+    kind: Kind,
+    rng: &mut Rng,
+) -> Option<(String, Option<Packet>, String)> {
     let lines = rule_lines(text, chain);
     if lines.is_empty() {
         return None;
     }
     let i = lines[rng.below(lines.len())];
     let line = text.lines().nth(i)?;
-    let mut probe = line_probe(text, fam, i, ctx)?;
+    let mut probe = line_probe(text, ipset, fam, i, ctx)?;
     Some(match kind {
         Kind::RemoveElement => (replace_line(text, i, None), Some(probe), format!("removed line {}", i + 1)),
         Kind::WidenPrefix => {
