@@ -158,7 +158,7 @@ fn enforcement_warnings(dep: &Deployment, plan: &Plan) -> Vec<Diagnostic> {
         let host_firewall = c.dst.kind == EndpointKind::Host && plan.host(&c.dst.name).is_some_and(|h| h.managed);
         for (zone, members) in groups.iter() {
             // The destination among its own sources reaches itself locally.
-            let remote = members.len() - usize::from(members.iter().any(|m| m.is(&c.dst)));
+            let remote = members.len() - usize::from(*zone == c.dst.zone.as_deref() && c.sources.contains(&c.dst));
             if remote == 0 {
                 continue;
             }
