@@ -10,7 +10,8 @@ cd "$(dirname "$0")/.."
 out=bench/out/exact-check
 rm -rf "$out"
 mkdir -p "$out"
-cargo build --release -q -p portmatrix -p portmatrix-proof --example bench_check
+cargo build --release -q -p portmatrix
+cargo build --release -q -p portmatrix-proof --example bench_check
 python3 bench/exact-check.py "$n" "$out"
 bin=target/release/portmatrix
 ex=target/release/examples/bench_check
