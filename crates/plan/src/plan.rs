@@ -23,16 +23,33 @@ use crate::types::{Connection, Endpoint, EndpointKind, FirewallInfo, FqdnEgress,
 use crate::{access, conflicts, endpoints, flows, site};
 
 pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
+    plan_focused(dep, None)
+}
+
+/// The plan with only the connections that end on `host` (its local flows
+/// and everything else as in [`plan`]): what compiling that one host
+/// needs, without building every other host's connections. The same
+/// errors as [`plan`]; the warnings that count the whole deployment's
+/// paths (zones without a firewall, unenforced paths) are left to [`plan`].
+/// `Plan::groups` is the whole plan's, so that address sets get the same
+/// names as in a full compile.
+pub fn plan_for_host(dep: &Deployment, host: &str) -> Result<Plan, Vec<Diagnostic>> {
+    plan_focused(dep, Some(host))
+}
+
+fn plan_focused(dep: &Deployment, focus: Option<&str>) -> Result<Plan, Vec<Diagnostic>> {
     let inv = &dep.inventory;
     let mut diags = Diagnostics::default();
     let mut warnings: Vec<Diagnostic> = Vec::new();
 
     let hosts = endpoints::host_infos(inv);
     let eps = endpoints::build(inv, &dep.file, &mut warnings);
-    let mut out = flows::plan_flows(dep, &eps, &mut diags);
+    let mut out = flows::plan_flows(dep, &eps, &mut diags, focus);
     site::plan_site_flows(dep, &eps, &mut out);
     warnings.append(&mut out.warnings);
-    out.connections.extend(access::admin_access(dep, &eps, &hosts, &mut warnings));
+    for c in access::admin_access(dep, &eps, &hosts, &mut warnings) {
+        out.keep(c);
+    }
     conflicts::listener_conflicts(dep, &out.listeners, &mut Cx { file: &dep.file, diags: &mut diags });
     if diags.has_errors() {
         return Err(diags.sorted());
@@ -55,10 +72,13 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
         not_deployed: out.not_deployed,
         forwards: forwards(inv),
         warnings,
+        groups: out.groups.into_values().collect(),
         host_index: Default::default(),
     };
-    let enforcement = enforcement_warnings(dep, &plan);
-    plan.warnings.extend(enforcement);
+    if focus.is_none() {
+        let enforcement = enforcement_warnings(dep, &plan);
+        plan.warnings.extend(enforcement);
+    }
     Ok(plan)
 }
 

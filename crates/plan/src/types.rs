@@ -195,6 +195,11 @@ pub struct Plan {
     /// network, zones no firewall enforces).
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
+    /// Every source set the deployment's connections use, by id (also those
+    /// of connections a focused plan leaves out): address sets are named
+    /// over all of them.
+    #[serde(skip)]
+    pub groups: Vec<Arc<Sources>>,
     /// Host name → index in `hosts`, built on first use.
     #[serde(skip)]
     pub(crate) host_index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
