@@ -4,6 +4,7 @@
 //! example inventory and on random ones (where address-set names collide
 //! and need suffixes).
 
+#[allow(dead_code)] // the shared helpers this file does not call
 mod common;
 
 use common::examples;
