@@ -340,3 +340,19 @@ fn dry_run_shows_the_change_of_our_chains_and_changes_nothing() {
     assert!(!diff.contains("DOCKER") && !diff.contains("foreign"), "foreign chains are not part of the diff: {diff}");
     assert!(b.journal().is_empty(), "a dry run records no apply");
 }
+
+#[test]
+fn a_foreign_rule_in_front_of_our_jump_that_drops_the_admin_path_is_refused() {
+    if skip() {
+        return;
+    }
+    let b = Bench::new();
+    // Inserted above our jump (which already exists): our chain never sees ssh from the admins.
+    b.sh("iptables -I INPUT 1 -s 10.99.0.0/24 -p tcp --dport 22 -m comment --comment blocker -j DROP");
+    let before = (b.ours(), b.foreign());
+    let out = b.apply_out(&strs(&args("5", &["--detach"])));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("refused: nothing was changed") && err.contains("INPUT") && err.contains("drops planned traffic"), "{err}");
+    assert_eq!((b.ours(), b.foreign()), before, "nothing changed");
+}
