@@ -356,3 +356,20 @@ fn a_foreign_rule_in_front_of_our_jump_that_drops_the_admin_path_is_refused() {
     assert!(err.contains("refused: nothing was changed") && err.contains("INPUT") && err.contains("drops planned traffic"), "{err}");
     assert_eq!((b.ours(), b.foreign()), before, "nothing changed");
 }
+
+#[test]
+fn confirm_by_probe_confirms_a_correct_iptables_ruleset() {
+    if skip() {
+        return;
+    }
+    let b = Bench::new();
+    let foreign = b.foreign();
+    let out = b.apply_out(&strs(&args("20", &["--confirm-by-probe", "--probe-netns", &b.admin, "--probe-timeout-ms", "800"])));
+    let id = applied_id(&out);
+    assert!(stderr(&out).contains("confirmed by probe"), "{}", stderr(&out));
+    let e = b.entry(&id);
+    assert_eq!(e["outcome"]["state"], "confirmed", "{e}");
+    assert_eq!(e["outcome"]["by"], "probe", "{e}");
+    assert_new_loaded(&b);
+    assert_eq!(b.foreign(), foreign);
+}
