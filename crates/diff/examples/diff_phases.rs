@@ -38,7 +38,13 @@ fn main() {
     };
     let a = timed("load + plan OLD", || plan_of(old));
     let b = timed("load + plan NEW", || plan_of(new));
-    println!("connections: {} and {}", a.connections.len(), b.connections.len());
+    for (side, p) in [("OLD", &a), ("NEW", &b)] {
+        let mut sets = std::collections::HashSet::new();
+        let members: usize =
+            p.connections.iter().filter(|c| sets.insert(std::sync::Arc::as_ptr(&c.sources))).map(|c| c.sources.members.len()).sum();
+        let reasons: usize = p.connections.iter().map(|c| c.reasons.len()).sum();
+        println!("{side}: {} connections ({reasons} reasons), {} source sets of {members} members", p.connections.len(), sets.len());
+    }
     let (added, removed) = timed("grouped atom delta", || grouped_delta(&a, &b));
     println!("atoms added {}, removed {}", added.len(), removed.len());
     let rules = timed("rule deltas", || rule_deltas(&a, &b));
