@@ -7,6 +7,7 @@ use clap::{CommandFactory, Parser, Subcommand};
 
 mod args;
 mod cmd_apply;
+mod cmd_audit;
 mod cmd_catalog;
 mod cmd_check;
 mod cmd_compile;
@@ -92,6 +93,12 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
+    /// Compare what is deployed with the plan (rules: exactly, over the whole packet space)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  portmatrix audit rules -i inv.yaml --host web1 web1.nft.json\n  sudo portmatrix audit rules -i inv.yaml --host web1 --live"
+    )]
+    Audit(cmd_audit::AuditCmd),
     /// Load this host's ruleset without locking anyone out: guard, snapshot, armed rollback, confirm
     Apply(Box<cmd_apply::ApplyArgs>),
     /// Print the shell code that completes portmatrix (catalog ids; hosts and firewalls of the -i inventory)
@@ -154,6 +161,7 @@ fn run(command: Command) -> failure::Outcome {
         Command::Responder(a) => cmd_verify::responder(a),
         Command::Probe(a) => cmd_verify::probe(a),
         Command::Lab(a) => cmd_verify::lab(a),
+        Command::Audit(c) => cmd_audit::run(c),
         Command::Apply(a) => cmd_apply::run(*a),
         Command::Completions { shell } => Ok(completions(&shell)),
         Command::Man(a) => Ok(cmd_man::run(a, Cli::command())),

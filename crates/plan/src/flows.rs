@@ -180,7 +180,7 @@ pub(crate) fn connect(
     if let (EndpointKind::Host, Some((prod, roles))) = (d.kind, listener) {
         record_listeners(dep, prod, protos, d, &shape.ports, roles, reason, &mut out.listeners);
     }
-    let is_member = sources.members.iter().any(|s| s.is(d));
+    let is_member = sources.contains(d);
     // A host among its own sources: that part is local. The shared source
     // set still names the host (harmless: its own traffic never crosses its
     // input chain), which keeps planning linear.
