@@ -119,12 +119,19 @@ impl Bench {
                 o.push('\n');
             }
         }
-        let mut sets: Vec<String> = self.sh("ipset list -n").lines().filter(|n| *n != "docker_like").map(str::to_string).collect();
-        sets.sort();
-        for s in sets {
-            // The hash seed (`initval`) changes with every swap; the members and options count.
-            for l in self.sh(&format!("ipset save {s}")).lines() {
-                o.push_str(l.split(" initval ").next().unwrap_or(l));
+        // One `ipset save` of every set: listing names first and saving each
+        // races with a rollback that destroys sets meanwhile.
+        let mut sets: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+        for l in self.sh("ipset save").lines() {
+            let name = l.split(' ').nth(1).unwrap_or_default().to_string();
+            if name != "docker_like" {
+                // The hash seed (`initval`) changes with every swap; the members and options count.
+                sets.entry(name).or_default().push(l.split(" initval ").next().unwrap_or(l).to_string());
+            }
+        }
+        for lines in sets.values() {
+            for l in lines {
+                o.push_str(l);
                 o.push('\n');
             }
         }
