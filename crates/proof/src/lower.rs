@@ -163,7 +163,7 @@ type Region = Vec<(Bx, Option<Origin>)>;
 /// intersects them cell by cell).
 const MERGE_LIMIT: usize = 100_000;
 
-fn intersect(a: &Bx, b: &Bx) -> Option<Bx> {
+pub(crate) fn intersect(a: &Bx, b: &Bx) -> Option<Bx> {
     let mut out = *a;
     for d in 0..out.len() {
         out[d] = (a[d].0.max(b[d].0), a[d].1.min(b[d].1));

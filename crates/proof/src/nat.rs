@@ -19,7 +19,7 @@ use portmatrix_targets::read::{addr_u128, Hook, Policy, ReadBack};
 use portmatrix_targets::{Chain as Kind, Family, Ruleset};
 
 use crate::intent::proto_number;
-use crate::lower::{hooks, LAction, LVerdict, Program, Role};
+use crate::lower::{hooks, intersect, LAction, LVerdict, Program, Role};
 use crate::space::{family_value, full, Bx, D, DPORT, DST, FAM, PROTO};
 
 /// One NAT rule: its match region and the destination it translates to
@@ -31,17 +31,6 @@ pub type NatRule = (Vec<Bx>, Option<u128>);
 #[derive(Debug, Clone, Default)]
 pub struct Stage {
     regions: Vec<(Vec<Bx>, Option<u128>)>,
-}
-
-fn intersect(a: &Bx, b: &Bx) -> Option<Bx> {
-    let mut out = *a;
-    for d in 0..D {
-        out[d] = (a[d].0.max(b[d].0), a[d].1.min(b[d].1));
-        if out[d].0 > out[d].1 {
-            return None;
-        }
-    }
-    Some(out)
 }
 
 /// `a` minus `b`, as disjoint boxes.
