@@ -30,7 +30,7 @@ pub type NatRule = (Vec<Bx>, Option<u128>);
 /// destination it translates to (`None`: left as it is).
 #[derive(Debug, Clone, Default)]
 pub struct Stage {
-    regions: Vec<(Vec<Bx>, Option<u128>)>,
+    regions: Vec<NatRule>,
 }
 
 /// `a` minus `b`, as disjoint boxes.

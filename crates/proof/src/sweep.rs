@@ -124,7 +124,8 @@ impl State<'_> {
                     keys -= usize::from(self.key[g as usize]);
                 }
             }
-            if keys > 0 && inside && (!sc.active.is_empty() || !sc.carried.is_empty()) {
+            // A key box counted here is active (carried or live), so the cell is covered.
+            if keys > 0 && inside {
                 let end = if k < n { sc.events[k].0 - 1 } else { u128::MAX };
                 cell[d] = (x, end);
                 sc.next.clear();
