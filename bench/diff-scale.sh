@@ -10,6 +10,10 @@
 #        hundred at least, so that every internal role of every product still
 #        has a host with N - 5: otherwise planning refuses the new side)
 #        BIN=path/to/portmatrix bench/diff-scale.sh   (another build)
+#        With target/release/examples/diff_phases built (cargo build --release
+#        -p portmatrix-diff --example diff_phases), also the time of each
+#        phase: loading and planning each side, the atom delta, the rule
+#        deltas, the whole diff without rendering.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # shellcheck source=bench/measure.sh
@@ -23,6 +27,11 @@ for n in "${sizes[@]}"; do
   echo "$n hosts against $((n - 5)):"
   "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" --format json >"$out/diff-$n.json" || [ $? -eq 1 ]
   python3 -c "import json,sys; d=json.load(open(sys.argv[1])); print('  delta:', {k: len(v) for k, v in d.items() if isinstance(v, list)})" "$out/diff-$n.json"
+  phases=${PHASES:-target/release/examples/diff_phases}
+  if [ -x "$phases" ]; then
+    "$phases" "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" | sed 's/^/  /'
+    measure "diff phases $n hosts" "$phases" "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml"
+  fi
   measure "diff $n hosts (table)" "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml"
   measure "diff $n hosts (json)" "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" --format json
   measure "diff $n hosts (xlsx)" "$BIN" diff "$out/diff-old-$n.yaml" "$out/diff-new-$n.yaml" --format xlsx -o "$out/diff-$n.xlsx"

@@ -7,7 +7,8 @@
 //! 2. [`hooks`]: no foreign table or chain on our hooks may drop planned
 //!    traffic (or, in front of our iptables jump, accept everything).
 //! 3. [`kernel`]: syntax check, snapshot of what portmatrix owns (and
-//!    nothing else), one-transaction load of its own table or chain.
+//!    nothing else), one-transaction load of its own table or chains
+//!    ([`iptables`]: the compiled files moved into chains of our own).
 //! 4. [`arm`]: the rollback, armed before loading, as a transient systemd
 //!    timer or a detached watchdog process; it survives the caller.
 //! 5. [`run`]: the procedure, confirmation by hand or by proof ([`probe`]),
@@ -20,6 +21,7 @@
 pub mod arm;
 pub mod guard;
 pub mod hooks;
+pub mod iptables;
 pub mod journal;
 pub mod kernel;
 pub mod probe;

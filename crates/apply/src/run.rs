@@ -89,7 +89,7 @@ pub fn unusable_here(target: Target) -> Option<String> {
         return Some("apply changes the kernel's firewall: run it as root".into());
     }
     let tools: &[&str] = match target {
-        Target::Iptables => &["iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save"],
+        Target::Iptables => &["iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save", "ipset", "unshare"],
         _ => &["nft"],
     };
     let on_path = |t: &str| std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(t).is_file()));
@@ -148,12 +148,8 @@ pub fn admin_networks(plan: &Plan, host: &str) -> Vec<AdminNetwork> {
 pub fn kernel_for(target: Target, table: &str) -> Result<Kernel, Failure> {
     match target {
         Target::Nftables => Ok(Kernel::Nft { table: table.to_string() }),
-        Target::Iptables => Err(Failure::Unusable(
-            "--target iptables: not yet: apply loads nftables rulesets only so far (its own table inet, which coexists with \
-             iptables-nft rules); use --target nftables, or load the compiled iptables files by hand"
-                .into(),
-        )),
-        other => Err(Failure::Unusable(format!("apply loads nftables rulesets on Linux hosts, not {other}"))),
+        Target::Iptables => Ok(Kernel::Iptables { prefix: crate::iptables::prefix_for(table).map_err(Failure::Unusable)? }),
+        other => Err(Failure::Unusable(format!("apply loads nftables and iptables rulesets on Linux hosts, not {other}"))),
     }
 }
 
@@ -167,7 +163,10 @@ fn render_options(target: Target, table: &str) -> RenderOptions {
 fn shipped_files(dir: &Path, compiled: &[OutputFile]) -> Result<(Vec<OutputFile>, Vec<String>), Failure> {
     let mut files = Vec::new();
     let mut differ = Vec::new();
-    for f in compiled.iter().filter(|f| matches!(f.loader, Some(Loader::Nft | Loader::IptablesRestore | Loader::Ip6tablesRestore))) {
+    for f in compiled
+        .iter()
+        .filter(|f| matches!(f.loader, Some(Loader::Nft | Loader::IpsetRestore | Loader::IptablesRestore | Loader::Ip6tablesRestore)))
+    {
         let path = dir.join(&f.name);
         let bytes = read_capped(&path, journal::MAX_BLOB).map_err(|e| Failure::Unusable(format!("--files: {e}")))?;
         let contents = String::from_utf8(bytes).map_err(|_| Failure::Unusable(format!("--files: {} is not UTF-8 text", path.display())))?;
@@ -322,23 +321,58 @@ pub fn preflight(p: &Prepared, state: &StateDir, ignore_foreign: bool) -> Result
     }
     let load = p.kernel.load_files(&p.files, &p.id).map_err(|e| Failure::Refused(vec![e]))?;
     p.kernel.check(&load, state.root()).map_err(Failure::Unusable)?;
-    let live = kernel::live_ruleset_json()
-        .and_then(|j| Live::parse(&j))
-        .map_err(|e| Failure::Unusable(format!("reading the live ruleset: {e}")))?;
+    if let Kernel::Iptables { .. } = &p.kernel {
+        let foreign = foreign_sets(&p.kernel.snapshot(&load).map_err(Failure::Unusable)?);
+        if !foreign.is_empty() {
+            return Err(Failure::Refused(foreign));
+        }
+    }
+    let (live, unread) = match (kernel::live_ruleset_json().and_then(|j| Live::parse(&j)), &p.kernel) {
+        (Ok(live), _) => (live, None),
+        // iptables without nft (legacy iptables): the chains cannot be read as nftables JSON.
+        (Err(e), Kernel::Iptables { .. }) => (Live::default(), Some(format!("foreign chains not judged: {e}"))),
+        (Err(e), Kernel::Nft { .. }) => return Err(Failure::Unusable(format!("reading the live ruleset: {e}"))),
+    };
     let (planned, forbidden) = samples(p);
-    let hooks = hooks::analyse(&live, &p.kernel.owned(), p.ruleset.chain, &planned, &forbidden);
+    let mut hooks = hooks::analyse(&live, &p.kernel.owned(p.ruleset.chain), p.ruleset.chain, &planned, &forbidden);
+    hooks.uncertain.extend(unread);
     if !hooks.refusals.is_empty() && !ignore_foreign {
         return Err(Failure::Refused(hooks.refusals.clone()));
     }
     Ok(Preflight { load, hooks })
 }
 
-/// The change the apply would make to our table, as a unified diff of
-/// `nft list` output (empty: no change). Touches nothing.
+/// Sets the new ipset file would fill that exist but that none of our
+/// chains uses: someone else's, whose members the load would replace.
+fn foreign_sets(snap: &Snapshot) -> Vec<String> {
+    let Snapshot::Iptables { families, sets, .. } = snap else { return Vec::new() };
+    let ours: Vec<String> = families.iter().flat_map(|f| crate::iptables::sets_used(&f.chains)).collect();
+    sets.iter()
+        .filter(|s| s.save.is_some() && !ours.contains(&s.name))
+        .map(|s| {
+            format!(
+                "set {} exists and no rule of portmatrix's chains uses it: it is not portmatrix's, and loading would replace its members (rename or destroy it first)",
+                s.name.escape_debug()
+            )
+        })
+        .collect()
+}
+
+/// The change the apply would make to what we own, as a unified diff of
+/// `nft list` output (iptables: of our chains in `iptables-save` output);
+/// empty: no change. Touches nothing.
 pub fn preview_diff(p: &Prepared, pre: &Preflight, state: &StateDir) -> Result<String, String> {
-    let Snapshot::Nft { table, listing } = p.kernel.snapshot()?;
     let after = kernel::preview(&p.kernel, &pre.load, state.root())?;
-    Ok(kernel::table_diff(&table, listing.as_deref(), &after))
+    match &p.kernel {
+        Kernel::Nft { .. } => match p.kernel.snapshot(&pre.load)? {
+            Snapshot::Nft { table, listing } => Ok(kernel::table_diff(&table, listing.as_deref(), &after)),
+            Snapshot::Iptables { .. } => Err("an iptables snapshot of an nftables apply".into()),
+        },
+        Kernel::Iptables { prefix } => {
+            let live = kernel::live_own_listing(prefix)?;
+            Ok(kernel::own_diff(&format!("{prefix}-* chains"), &live, &after))
+        }
+    }
 }
 
 /// Records a refusal in the journal (best effort: a refusal is reported
@@ -389,7 +423,7 @@ pub struct Applied {
 /// Snapshot, journal, arm the rollback, load. On a failed load the
 /// snapshot is put back at once.
 pub fn execute(p: &Prepared, pre: &Preflight, state: &StateDir, arm_with: &ArmWith, timeout: Duration) -> Result<Applied, Failure> {
-    let snap = p.kernel.snapshot().map_err(Failure::Unusable)?;
+    let snap = p.kernel.snapshot(&pre.load).map_err(Failure::Unusable)?;
     let mut e = entry_for(p);
     let snap_json = serde_json::to_vec_pretty(&snap).expect("a snapshot serialises");
     e.snapshot = Some(state.write_file(&format!("{}.snapshot.json", p.id), &snap_json).map_err(Failure::Unusable)?);

@@ -39,6 +39,10 @@ comes back.\n\n\
 Confirm by hand from a NEW session (which proves the admin path works): portmatrix apply --confirm ID. \
 Or by proof: --confirm-by-probe probes every required flow from the admin side (--probe-netns) against a \
 responder on this host, and confirms only if all pass (else it rolls back at once).\n\n\
+With --target iptables the same steps apply to chains of portmatrix's own (PORTMATRIX-INPUT, or -FORWARD \
+on a firewall, in ip and ip6; -PREROUTING in nat for port forwards), each reached by one jump rule it owns, \
+loaded with iptables-restore --noflush after its ipsets (ipset restore, each set swapped in at once); \
+other chains, tables, sets and built-in policies are never touched.\n\n\
 Every apply is recorded in --state-dir (journal/ID.json: time, plan hash, matrix versions, file hashes, outcome).\n\n\
 Exit codes: 0 applied and confirmed (or --detach: applied, awaiting confirmation), 1 rolled back, 2 refused or unusable.\n\n\
 Examples:\n  sudo portmatrix apply -i inventory.yaml                      # this machine's host; wait for --confirm\n  \
@@ -46,6 +50,7 @@ sudo portmatrix apply -i inventory.yaml --host acd-web1 --detach --timeout 120\n
 sudo portmatrix apply --confirm 3f9a0c2b7d1e4a65                # from a new ssh session\n  \
 sudo portmatrix apply -i inv.yaml --host web1 --confirm-by-probe --probe-netns mgmt\n  \
 sudo portmatrix apply -i inv.yaml --host web1 --files shipped/     # files compiled centrally\n  \
+sudo portmatrix apply -i inv.yaml --host web1 --target iptables    # own chains, iptables-restore --noflush\n  \
 sudo portmatrix apply --status\n  \
 sudo portmatrix apply --rollback                                # put back the state before the last apply\n  \
 portmatrix apply -i inv.yaml --host ucs1 --windows-script out/     # Windows: scripts to run on the host\n  \
@@ -58,10 +63,10 @@ pub struct ApplyArgs {
     /// The host of the inventory this machine is (default: the one owning one of this machine's addresses)
     #[arg(long, value_name = "HOST")]
     pub host: Option<String>,
-    /// nftables (table inet TABLE); iptables: not yet
+    /// nftables (table inet TABLE) or iptables (chains TABLE-INPUT / TABLE-FORWARD in upper case, jumped to from INPUT / FORWARD, and their ipsets)
     #[arg(short, long, value_enum, default_value_t = Target::Nftables)]
     pub target: Target,
-    /// The nftables table portmatrix owns (family inet)
+    /// The nftables table portmatrix owns (family inet); for iptables, the prefix of its chains (at most 16 characters)
     #[arg(long, value_name = "NAME", default_value = "portmatrix", value_parser = crate::args::parse_table_name)]
     pub table: String,
     /// Load the files compiled centrally into DIR (as `compile` names them); they must equal what this inventory compiles to here
@@ -418,10 +423,17 @@ fn apply(a: &ApplyArgs) -> Result<u8, Failure> {
 /// dry run (it is what the dry run is for), on standard error otherwise.
 fn show_diff(p: &Prepared, pre: &run::Preflight, state: &StateDir, dry_run: bool) {
     match run::preview_diff(p, pre, state) {
-        Ok(d) if d.is_empty() => eprintln!("diff: table inet {} is already what this apply loads", p.table),
+        Ok(d) if d.is_empty() => eprintln!("diff: {} is already what this apply loads", owned_name(p)),
         Ok(d) if dry_run => crate::output::print(&d),
         Ok(d) => eprint!("{d}"),
         Err(e) => eprintln!("note: no preview of the change: {e}"),
+    }
+}
+
+fn owned_name(p: &Prepared) -> String {
+    match &p.kernel {
+        portmatrix_apply::kernel::Kernel::Nft { table } => format!("table inet {table}"),
+        portmatrix_apply::kernel::Kernel::Iptables { prefix } => format!("the {prefix}-* chains"),
     }
 }
 

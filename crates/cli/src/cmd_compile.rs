@@ -22,7 +22,8 @@ pub struct CompileArgs {
     /// Firewall syntax to write
     #[arg(short, long, value_enum)]
     pub target: Target,
-    /// One managed host (input rules)
+    /// One managed host (input rules); plans only the connections to it, so
+    /// warnings about the whole deployment's paths come from `plan` or --all
     #[arg(long, value_name = "HOST", conflicts_with_all = ["firewall", "all"], add = clap_complete::ArgValueCompleter::new(crate::complete::hosts))]
     pub host: Option<String>,
     /// One network firewall (forward rules)
@@ -54,7 +55,12 @@ fn parse_platform(s: &str) -> Result<(Option<String>, AerleonPlatform), String> 
 }
 
 pub fn run(a: CompileArgs) -> u8 {
-    let plan = match crate::cmd_plan::load_plan(&a.inventory.inventory) {
+    // One host needs only the connections that end on it.
+    let loaded = match &a.host {
+        Some(h) => crate::cmd_plan::load_plan_for_host(&a.inventory.inventory, h),
+        None => crate::cmd_plan::load_plan(&a.inventory.inventory),
+    };
+    let plan = match loaded {
         Ok(p) => p,
         Err(c) => return c,
     };

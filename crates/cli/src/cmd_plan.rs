@@ -27,6 +27,21 @@ pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
     load_deployment_plan(path).map(|(_, p)| p)
 }
 
+/// The plan restricted to the connections that end on `host`
+/// ([`portmatrix_plan::plan_for_host`]): what compiling one host needs.
+pub fn load_plan_for_host(path: &std::path::Path, host: &str) -> Result<Plan, u8> {
+    let focused = || -> Result<Plan, Failure> {
+        let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
+        let p = portmatrix_plan::plan_for_host(&dep, host)?;
+        crate::diagnostics::print_all(&p.warnings);
+        Ok(p)
+    };
+    focused().map_err(|f| {
+        f.print();
+        crate::exit::UNUSABLE
+    })
+}
+
 /// [`deployment_plan_of`] for commands that print their own failures.
 pub fn load_deployment_plan(path: &std::path::Path) -> Result<(Deployment, Plan), u8> {
     deployment_plan_of(path).map_err(|f| {

@@ -540,10 +540,11 @@ fn lab_table(report: &lab::LabReport, suite: &str) -> String {
         let d: Vec<String> = dropped.iter().map(|(l, n)| format!("{l} {n}")).collect();
         s.push_str(&format!("blocked probes by the layer that dropped them: {}\n", d.join(", ")));
     }
+    s.push_str(&exact_section(report));
     let sum = &report.summary;
     s.push_str(&format!(
         "\n{suite}: {} flows, {} probes: {} required ok, {} required not reachable, {} forbidden blocked, {} forbidden reachable, \
-{} unenforced, {} local (not proven); {} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, probes {} ms, teardown {} ms)\n",
+{} unenforced, {} local (not proven); {} namespaces, {} responders ({} sockets); {:.1} s (build {} ms, rules {} ms, exact check {} ms, probes {} ms, teardown {} ms)\n",
         flows.len(),
         sum.probes,
         sum.required_ok,
@@ -558,13 +559,56 @@ fn lab_table(report: &lab::LabReport, suite: &str) -> String {
         report.timings.total_ms as f64 / 1000.0,
         report.timings.build_ms,
         report.timings.load_ms,
+        report.timings.exact_ms,
         report.timings.probe_ms,
         report.timings.teardown_ms,
     ));
+    s.push_str(&exact_summary(report));
     if let Some(k) = &report.kept {
         s.push_str(&format!("kept: namespaces {k}* (delete with: ip netns del NAME)\n"));
     }
     s
+}
+
+/// Each exact check's verdict; a check with findings lists them with their
+/// witness packet and the rule or set element responsible.
+fn exact_section(report: &lab::LabReport) -> String {
+    if report.exact.is_empty() {
+        return String::new();
+    }
+    let mut s = String::from("exact check (every packet, not a sample):\n");
+    for c in &report.exact {
+        s.push_str(&format!("  {}\n", portmatrix_verify::exact::line(c)));
+        let (header, rows) = c.report.rows();
+        if rows.is_empty() {
+            continue;
+        }
+        let mut t = portmatrix_report::table::Table::new(&header);
+        for row in rows {
+            t.push(row);
+        }
+        for l in crate::output::table(&t, crate::output::Format::Table).lines() {
+            s.push_str(&format!("    {l}\n"));
+        }
+    }
+    s
+}
+
+/// The exact check's summary line: how many rulesets, how many exact, and
+/// which were not loaded in a kernel.
+fn exact_summary(report: &lab::LabReport) -> String {
+    let sum = &report.summary;
+    if sum.rulesets_checked == 0 {
+        return "exact check: no ruleset checked (nothing loaded)\n".into();
+    }
+    let scripts = report.exact.iter().filter(|c| c.source == portmatrix_verify::exact::Source::Script).count();
+    format!(
+        "exact check: {} of {} rulesets do exactly what the plan says ({} read back from their namespace's kernel, {} Windows script(s) checked exactly, not loaded in a kernel)\n",
+        sum.rulesets_exact,
+        sum.rulesets_checked,
+        sum.rulesets_checked - scripts,
+        scripts
+    )
 }
 
 #[cfg(test)]

@@ -94,8 +94,11 @@ enum Command {
     Probe(cmd_verify::ProbeArgs),
     /// Prove the compiled firewalls in a twin of the deployment in network namespaces
     Lab(cmd_verify::LabArgs),
-    /// Audit what really runs against the plan: flow logs, conntrack, firewall logs, listening sockets
-    #[command(subcommand)]
+    /// Audit against the plan: rulesets exactly (rules), and what really runs (flow logs, conntrack, sockets)
+    #[command(
+        subcommand,
+        after_help = "Examples:\n  portmatrix audit rules -i inv.yaml --host web1 web1.nft.json\n  sudo portmatrix audit rules -i inv.yaml --host web1 --live\n  portmatrix audit flows -i inv.yaml vpc-flows.log.gz\n  portmatrix audit sockets -i inv.yaml --host web1 ss.txt"
+    )]
     Audit(cmd_audit::AuditCmd),
     /// Load this host's ruleset without locking anyone out: guard, snapshot, armed rollback, confirm
     Apply(Box<cmd_apply::ApplyArgs>),

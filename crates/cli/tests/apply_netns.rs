@@ -430,22 +430,6 @@ fn modified_files_are_refused_unless_allowed() {
     assert_eq!(b.table("inet", "portmatrix"), before);
 }
 
-#[test]
-fn iptables_is_refused_as_not_yet_and_nothing_changes() {
-    if skip() || netns::unavailable(&["iptables-restore", "ip6tables-restore", "iptables-save", "ip6tables-save"]).is_some() {
-        return;
-    }
-    let b = Bench::new();
-    let before = (b.table("inet", "portmatrix"), b.foreign());
-    let mut args = base_args("5");
-    args.extend(["--target".into(), "iptables".into()]);
-    let out = b.apply_out(&strs(&args));
-    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("not yet"), "{}", stderr(&out));
-    assert_eq!((b.table("inet", "portmatrix"), b.foreign()), before);
-    assert!(b.journal().is_empty());
-}
-
 /// Needs no root and no namespace: it only writes files.
 #[test]
 fn windows_script_writes_the_rules_and_the_apply_script() {

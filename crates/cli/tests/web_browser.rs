@@ -55,14 +55,24 @@ impl Drop for Reaped {
     }
 }
 
+/// The date of every change request the test compares (server and CLI alike).
+const DATE: &str = "1767225600";
+
 fn example_inventory() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml")
 }
 
 fn start_server() -> (Reaped, String) {
+    start_server_with(&[])
+}
+
+/// `portmatrix serve` on the example inventory, with more arguments.
+fn start_server_with(more: &[&std::ffi::OsStr]) -> (Reaped, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_portmatrix"))
         .args(["serve", "--listen", "127.0.0.1:0", "-i"])
         .arg(example_inventory())
+        .args(more)
+        .env("SOURCE_DATE_EPOCH", DATE)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
@@ -492,4 +502,151 @@ fn web_ui_in_headless_chromium() {
     let top = b.eval(&format!("document.getElementById('{}').getBoundingClientRect().top", &last[1..])).as_f64().expect("top");
     assert!(top.abs() < 5.0, "{last} scrolled to the top: {top}");
     b.screenshot("11-change-request.png");
+}
+
+impl Browser {
+    /// Lets the page download into `dir`.
+    fn allow_downloads(&mut self, dir: &Path) {
+        self.call_browser(
+            "Browser.setDownloadBehavior",
+            json!({"behavior": "allow", "downloadPath": dir.to_str().expect("utf-8 path"), "eventsEnabled": true}),
+        );
+    }
+
+    /// Clicks a download link and returns the file's suggested name and bytes.
+    fn download(&mut self, selector: &str, dir: &Path) -> (String, Vec<u8>) {
+        self.click(selector);
+        let begun = self.wait_browser_event("Browser.downloadWillBegin", &|_| true);
+        let guid = begun["params"]["guid"].as_str().expect("download guid").to_string();
+        let name = begun["params"]["suggestedFilename"].as_str().expect("file name").to_string();
+        self.wait_browser_event("Browser.downloadProgress", &|e| {
+            e["params"]["guid"] == guid.as_str() && e["params"]["state"] == "completed"
+        });
+        let bytes = std::fs::read(dir.join(&name)).expect("the downloaded file");
+        (name, bytes)
+    }
+
+    /// Chooses `value` in the select `id` and says what it holds afterwards.
+    fn choose(&mut self, id: &str, value: &str) -> Value {
+        let (id, value) = (serde_json::to_string(id).expect("JSON"), serde_json::to_string(value).expect("JSON"));
+        self.eval(&format!("(() => {{ const s = document.getElementById({id}); s.value = {value}; return s.value; }})()"))
+    }
+
+    /// The text of column `header` in every body row of table `#id`.
+    fn column(&mut self, id: &str, header: &str) -> Vec<String> {
+        let v = self.eval(&format!(
+            "(() => {{ const t = document.getElementById('{id}'); if (!t) return []; const i = [...t.querySelectorAll('thead th')].findIndex(h => h.textContent.trim() === '{header}'); return [...t.querySelectorAll('tbody tr')].map(r => i < 0 ? null : r.cells[i].textContent); }})()"
+        ));
+        v.as_array()
+            .expect("a list")
+            .iter()
+            .map(|c| c.as_str().unwrap_or_else(|| panic!("no column {header} in #{id}")).to_string())
+            .collect()
+    }
+}
+
+/// `portmatrix ARGS` with the test's date; (exit code, standard output).
+fn portmatrix(args: &[&std::ffi::OsStr]) -> (i32, Vec<u8>) {
+    let out = Command::new(env!("CARGO_BIN_EXE_portmatrix")).args(args).env("SOURCE_DATE_EPOCH", DATE).output().expect("run portmatrix");
+    assert!(out.status.code() != Some(2), "portmatrix {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    (out.status.code().unwrap_or(-1), out.stdout)
+}
+
+fn os(s: &str) -> &std::ffi::OsStr {
+    std::ffi::OsStr::new(s)
+}
+
+#[test]
+fn diff_views_in_headless_chromium() {
+    let Some(chromium) = find_chromium() else {
+        if in_ci() {
+            panic!("CI is set but chromium is not installed: scripts/test.sh installs it");
+        }
+        eprintln!("skipped: chromium is not installed (apt-get install chromium); CI is not set");
+        return;
+    };
+    // The old deployment: the example without acd-store2 and the reporting
+    // API, with corosync over multicast (opens in and out of core-fw, closes).
+    let dir = tempfile::tempdir().expect("temp dir");
+    let old = dir.path().join("jtel-acd-before.yaml");
+    let mut text = std::fs::read_to_string(example_inventory()).expect("read the example");
+    let store2 = "  acd-store2:\n    addresses: [10.10.0.22]\n    zone: servers\n    os: linux\n    roles: [acd/acd-store]\n";
+    for (from, to) in [
+        (store2, ""),
+        ("reporting-api: true", "reporting-api: false"),
+        ("      tts: true", "      corosync-multicast: true\n      tts: true"),
+    ] {
+        assert!(text.contains(from), "the example no longer contains {from:?}; update the edit");
+        text = text.replacen(from, to, 1);
+    }
+    std::fs::write(&old, text).expect("write the old side");
+    let (_server, base) = start_server_with(&[os("--compare"), old.as_os_str()]);
+    let mut b = Browser::start(&chromium);
+    let downloads = tempfile::tempdir().expect("temp dir");
+    b.allow_downloads(downloads.path());
+
+    // Two versions of a matrix, chosen with the form: the same flows as `portmatrix diff`.
+    b.navigate(&format!("{base}diff/matrix"));
+    assert_eq!(b.choose("v-old", "jtel-acd@previous"), "jtel-acd@previous", "the old version is offered");
+    assert_eq!(b.choose("v-new", "jtel-acd"), "jtel-acd");
+    b.click_and_wait("form.filters button[type=submit]");
+    assert!(b.eval("location.search").as_str().is_some_and(|s| s.contains("new=jtel-acd")), "a plain GET form");
+    let (code, json) = portmatrix(&[os("diff"), os("jtel-acd@previous"), os("jtel-acd"), os("--format"), os("json")]);
+    assert_eq!(code, 1, "the revisions differ");
+    let cli: Value = serde_json::from_slice(&json).expect("JSON");
+    for kind in ["added", "removed", "renamed"] {
+        let shown = b.eval(&format!("document.querySelectorAll('#{kind}-table tbody tr').length")).as_u64().expect("a count");
+        let want = cli[kind].as_array().expect("a list").len() as u64;
+        assert!(want > 0, "the revision has {kind} flows");
+        assert_eq!(shown, want, "{kind} flows on the page and from `portmatrix diff`");
+    }
+    let changed = b.eval("document.getElementById('changed-table').textContent");
+    for c in cli["changed"].as_array().expect("a list") {
+        let id = c["id"].as_str().expect("a flow id");
+        assert!(changed.as_str().is_some_and(|t| t.contains(id)), "changed flow {id} is on the page");
+    }
+    b.screenshot("12-matrix-diff.png");
+    let (name, csv) = b.download("a[data-format='csv']", downloads.path());
+    assert!(name.ends_with(".csv"), "{name}");
+    let (_, want) = portmatrix(&[os("diff"), os("jtel-acd@previous"), os("jtel-acd"), os("--format"), os("csv")]);
+    assert!(!csv.is_empty() && csv == want, "the downloaded {name} differs from `portmatrix diff --format csv`");
+
+    // Two deployments: what to open and to close, as `portmatrix diff OLD NEW` says.
+    let (code, json) = portmatrix(&[os("diff"), old.as_os_str(), example_inventory().as_os_str(), os("--format"), os("json")]);
+    assert_eq!(code, 1, "the deployments differ");
+    let cli: Value = serde_json::from_slice(&json).expect("JSON");
+    let rows = |side: &str, firewall: Option<&str>| -> usize {
+        cli[side]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|r| firewall.is_none_or(|f| r["firewalls"].as_array().is_some_and(|fs| fs.iter().any(|x| x == f))))
+            .count()
+    };
+    b.navigate(&format!("{base}diff/deployment"));
+    for (id, side) in [("open", "opened"), ("close", "closed")] {
+        let heading = b.eval(&format!("document.querySelector('#{id} h2').textContent"));
+        let want = rows(side, None);
+        assert!(heading.as_str().is_some_and(|h| h.ends_with(&format!("({want})"))), "{heading} against {want} from the CLI");
+    }
+    assert!(rows("opened", None) + rows("closed", None) > 0);
+    b.screenshot("13-deployment-diff.png");
+    // Filtered by a firewall with the form: exactly the rows it enforces.
+    assert_eq!(b.choose("d-firewall", "core-fw"), "core-fw", "core-fw is offered");
+    b.click_and_wait("form.filters button[type=submit]");
+    assert!(b.eval("location.search").as_str().is_some_and(|s| s.contains("firewall=core-fw")));
+    let mut crossing = 0;
+    for (id, side) in [("open", "opened"), ("close", "closed")] {
+        let enforced = b.column(&format!("{id}-rows"), "enforced by");
+        assert_eq!(enforced.len(), rows(side, Some("core-fw")), "{side} rows through core-fw");
+        assert!(enforced.iter().all(|e| e.contains("core-fw")), "{enforced:?}");
+        crossing += enforced.len();
+    }
+    assert!(crossing > 0, "some change crosses core-fw");
+    assert!(crossing < rows("opened", None) + rows("closed", None), "the filter leaves rows out");
+    b.screenshot("14-deployment-diff-core-fw.png");
+    // The delta change request downloaded from the page is the CLI's, byte for byte.
+    let (name, csv) = b.download("a[data-format='csv']", downloads.path());
+    let (_, want) = portmatrix(&[os("diff"), old.as_os_str(), example_inventory().as_os_str(), os("--format"), os("csv")]);
+    assert!(!csv.is_empty() && csv == want, "the downloaded {name} differs from `portmatrix diff OLD NEW --format csv`");
 }

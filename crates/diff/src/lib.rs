@@ -4,7 +4,9 @@
 //! is the same operation: its diff is the removal request.
 
 pub mod deployment;
+pub mod grouped;
 pub mod matrix;
 
 pub use deployment::{diff_deployments, DeltaRow, DeploymentDiff};
+pub use grouped::grouped_delta;
 pub use matrix::{diff_matrices, MatrixDiff};

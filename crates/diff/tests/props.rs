@@ -5,8 +5,8 @@
 
 use std::path::Path;
 
-use portmatrix_diff::deployment::{apply, atom_delta, atoms};
-use portmatrix_diff::{diff_deployments, diff_matrices};
+use portmatrix_diff::deployment::{apply, atom_delta, atoms, rule_deltas, rule_deltas_exhaustive};
+use portmatrix_diff::{diff_deployments, diff_matrices, grouped_delta};
 use portmatrix_model::matrix_source::NoMatrices;
 use portmatrix_plan::{plan, Deployment, Plan};
 use proptest::prelude::*;
@@ -134,6 +134,14 @@ proptest! {
         let (atoms_a, atoms_b) = (atoms(&pa), atoms(&pb));
         let (added, removed) = atom_delta(&atoms_a, &atoms_b);
         prop_assert_eq!(apply(&atoms_a, &added, &removed), atoms_b.clone());
+        // The grouped delta (what the diff uses) is the expanded one, both ways.
+        prop_assert_eq!(grouped_delta(&pa, &pb), (added.clone(), removed.clone()));
+        prop_assert_eq!(grouped_delta(&pb, &pa), (removed.clone(), added.clone()));
+        // Skipping hosts whose inbound connections did not change loses no rule change.
+        let summary = |v: Vec<portmatrix_diff::deployment::RuleDelta>| {
+            v.into_iter().map(|d| (d.subject, d.added, d.removed)).collect::<Vec<_>>()
+        };
+        prop_assert_eq!(summary(rule_deltas(&pa, &pb)), summary(rule_deltas_exhaustive(&pa, &pb)));
         // The report says the same: a row per changed atom, and nothing when nothing changed.
         let d = diff_deployments(&pa, &pb);
         prop_assert_eq!(d.opened.len(), added.len());

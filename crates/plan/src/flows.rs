@@ -31,6 +31,21 @@ pub(crate) struct FlowOutput {
     /// Source sets by their members, so that flows with the same initiators
     /// share one (and their connections merge).
     source_sets: HashMap<Vec<(EndpointKind, String)>, Arc<Sources>>,
+    /// Only connections to this host are kept (see [`crate::plan_for_host`]).
+    pub focus: Option<String>,
+    /// Every source set some connection uses, kept or not, by id.
+    pub groups: std::collections::BTreeMap<usize, Arc<Sources>>,
+}
+
+impl FlowOutput {
+    /// Records a connection: its source set always, the connection itself
+    /// when the plan is not focused on another host.
+    pub(crate) fn keep(&mut self, c: Connection) {
+        self.groups.entry(c.sources.id).or_insert_with(|| c.sources.clone());
+        if self.focus.as_ref().is_none_or(|h| c.dst.kind == EndpointKind::Host && c.dst.name == *h) {
+            self.connections.push(c);
+        }
+    }
 }
 
 /// What is missing for a product, collected so each gap is reported once:
@@ -45,8 +60,8 @@ struct Gaps {
     absent: Vec<(String, String)>,
 }
 
-pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnostics) -> FlowOutput {
-    let mut out = FlowOutput::default();
+pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnostics, focus: Option<&str>) -> FlowOutput {
+    let mut out = FlowOutput { focus: focus.map(str::to_string), ..FlowOutput::default() };
     for prod in dep.products.values() {
         let mut gaps = Gaps::default();
         for f in &prod.matrix.flows {
@@ -180,7 +195,7 @@ pub(crate) fn connect(
     if let (EndpointKind::Host, Some((prod, roles))) = (d.kind, listener) {
         record_listeners(dep, prod, protos, d, &shape.ports, roles, reason, &mut out.listeners);
     }
-    let is_member = sources.members.iter().any(|s| s.is(d));
+    let is_member = sources.contains(d);
     // A host among its own sources: that part is local. The shared source
     // set still names the host (harmless: its own traffic never crosses its
     // input chain), which keeps planning linear.
@@ -218,7 +233,7 @@ pub(crate) fn connect(
             // without types, which a backend could read as "every type".
             continue;
         }
-        out.connections.push(Connection {
+        out.keep(Connection {
             sources: sources.clone(),
             dst: d.clone(),
             proto: p,

@@ -19,7 +19,7 @@ pub use access::{admin_service, ADMIN_RDP, ADMIN_SSH};
 pub use addrset::difference as prefix_difference;
 pub use deployment::{Deployment, Product};
 pub use explain::{explain, explain_between, ExplainedPacket, Explanation, Packet};
-pub use plan::plan;
+pub use plan::{plan, plan_for_host};
 pub use site::SITE;
 pub use topology::{Enforcement, Hop, Path, Topology};
 pub use types::service_name;

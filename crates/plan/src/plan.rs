@@ -10,7 +10,7 @@
 //! 6. `enforcement` (here, on `topology`): the firewalls on each path, and
 //!    warnings for traffic that nothing enforces.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use portmatrix_model::decode::Cx;
@@ -18,21 +18,38 @@ use portmatrix_model::diag::Diagnostics;
 use portmatrix_model::Diagnostic;
 
 use crate::deployment::Deployment;
-use crate::topology::{Path, Topology};
-use crate::types::{Connection, FirewallInfo, FqdnEgress, LocalFlow, Plan};
+use crate::topology::{Enforcement, Path, Topology};
+use crate::types::{Connection, Endpoint, EndpointKind, FirewallInfo, FqdnEgress, LocalFlow, Plan};
 use crate::{access, conflicts, endpoints, flows, site};
 
 pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
+    plan_focused(dep, None)
+}
+
+/// The plan with only the connections that end on `host` (its local flows
+/// and everything else as in [`plan`]): what compiling that one host
+/// needs, without building every other host's connections. The same
+/// errors as [`plan`]; the warnings that count the whole deployment's
+/// paths (zones without a firewall, unenforced paths) are left to [`plan`].
+/// `Plan::groups` is the whole plan's, so that address sets get the same
+/// names as in a full compile.
+pub fn plan_for_host(dep: &Deployment, host: &str) -> Result<Plan, Vec<Diagnostic>> {
+    plan_focused(dep, Some(host))
+}
+
+fn plan_focused(dep: &Deployment, focus: Option<&str>) -> Result<Plan, Vec<Diagnostic>> {
     let inv = &dep.inventory;
     let mut diags = Diagnostics::default();
     let mut warnings: Vec<Diagnostic> = Vec::new();
 
     let hosts = endpoints::host_infos(inv);
     let eps = endpoints::build(inv, &dep.file, &mut warnings);
-    let mut out = flows::plan_flows(dep, &eps, &mut diags);
+    let mut out = flows::plan_flows(dep, &eps, &mut diags, focus);
     site::plan_site_flows(dep, &eps, &mut out);
     warnings.append(&mut out.warnings);
-    out.connections.extend(access::admin_access(dep, &eps, &hosts, &mut warnings));
+    for c in access::admin_access(dep, &eps, &hosts, &mut warnings) {
+        out.keep(c);
+    }
     conflicts::listener_conflicts(dep, &out.listeners, &mut Cx { file: &dep.file, diags: &mut diags });
     if diags.has_errors() {
         return Err(diags.sorted());
@@ -55,10 +72,13 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
         not_deployed: out.not_deployed,
         forwards: forwards(inv),
         warnings,
+        groups: out.groups.into_values().collect(),
         host_index: Default::default(),
     };
-    let enforcement = enforcement_warnings(dep, &plan);
-    plan.warnings.extend(enforcement);
+    if focus.is_none() {
+        let enforcement = enforcement_warnings(dep, &plan);
+        plan.warnings.extend(enforcement);
+    }
     Ok(plan)
 }
 
@@ -145,17 +165,34 @@ fn enforcement_warnings(dep: &Deployment, plan: &Plan) -> Vec<Diagnostic> {
     let mut zoneless: BTreeMap<&str, usize> = BTreeMap::new();
     // (from zone, to zone) -> destinations that nothing protects
     let mut unenforced: BTreeMap<(String, String), Vec<&str>> = BTreeMap::new();
+    // A source set is shared by many connections: group its members by zone once.
+    let mut by_set: HashMap<usize, BTreeMap<Option<&str>, Vec<&Endpoint>>> = HashMap::new();
     for c in &plan.connections {
-        for s in c.remote_sources() {
-            for e in [s, &*c.dst] {
-                match &e.zone {
-                    Some(z) => *used_zones.entry(z.as_str()).or_default() += 1,
-                    None => *zoneless.entry(e.name.as_str()).or_default() += 1,
-                }
+        let groups = by_set.entry(c.sources.id).or_insert_with(|| {
+            let mut g: BTreeMap<Option<&str>, Vec<&Endpoint>> = BTreeMap::new();
+            for m in &c.sources.members {
+                g.entry(m.zone.as_deref()).or_default().push(m);
             }
-            let enf = plan.enforcement(s, c);
+            g
+        });
+        let host_firewall = c.dst.kind == EndpointKind::Host && plan.host(&c.dst.name).is_some_and(|h| h.managed);
+        for (zone, members) in groups.iter() {
+            // The destination among its own sources reaches itself locally.
+            let remote = members.len() - usize::from(*zone == c.dst.zone.as_deref() && c.sources.contains(&c.dst));
+            if remote == 0 {
+                continue;
+            }
+            match zone {
+                Some(z) => *used_zones.entry(z).or_default() += remote,
+                None => members.iter().filter(|m| !m.is(&c.dst)).for_each(|m| *zoneless.entry(m.name.as_str()).or_default() += 1),
+            }
+            match &c.dst.zone {
+                Some(z) => *used_zones.entry(z.as_str()).or_default() += remote,
+                None => *zoneless.entry(c.dst.name.as_str()).or_default() += remote,
+            }
+            let enf = Enforcement { host_firewall, path: plan.topology.path(*zone, c.dst.zone.as_deref()) };
             if let (false, Path::NoFirewall) = (enf.is_enforced(), &enf.path) {
-                let key = (s.zone.clone().unwrap_or_default(), c.dst.zone.clone().unwrap_or_default());
+                let key = (zone.unwrap_or_default().to_string(), c.dst.zone.clone().unwrap_or_default());
                 let list = unenforced.entry(key).or_default();
                 if !list.contains(&c.dst.name.as_str()) {
                     list.push(&c.dst.name);

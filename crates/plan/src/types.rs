@@ -65,6 +65,12 @@ impl Sources {
     pub fn names(&self) -> Vec<&str> {
         self.members.iter().map(|m| m.name.as_str()).collect()
     }
+    /// Whether `e` is one of the members (by name and kind), in O(log n):
+    /// members are sorted by name first.
+    pub fn contains(&self, e: &Endpoint) -> bool {
+        let from = self.members.partition_point(|m| m.name < e.name);
+        self.members[from..].iter().take_while(|m| m.name == e.name).any(|m| m.kind == e.kind)
+    }
 }
 
 /// Why a connection exists: the product, matrix and flow.
@@ -189,6 +195,11 @@ pub struct Plan {
     /// network, zones no firewall enforces).
     #[serde(skip)]
     pub warnings: Vec<Diagnostic>,
+    /// Every source set the deployment's connections use, by id (also those
+    /// of connections a focused plan leaves out): address sets are named
+    /// over all of them.
+    #[serde(skip)]
+    pub groups: Vec<Arc<Sources>>,
     /// Host name → index in `hosts`, built on first use.
     #[serde(skip)]
     pub(crate) host_index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
@@ -234,5 +245,30 @@ impl Plan {
             .filter_map(|e| e.nets.iter().filter(|n| n.contains(&addr)).map(|n| n.prefix_len()).max().map(|len| (len, e)))
             .max_by(|(a, ea), (b, eb)| a.cmp(b).then_with(|| eb.name.cmp(&ea.name)))
             .map(|(_, e)| e.clone())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn endpoint((name, host): (u8, bool)) -> Endpoint {
+        Endpoint {
+            name: format!("e{}", name % 12),
+            kind: if host { EndpointKind::Host } else { EndpointKind::Network },
+            zone: None,
+            nets: Vec::new(),
+        }
+    }
+
+    proptest! {
+        /// The binary search finds a member exactly when a scan does.
+        #[test]
+        fn contains_agrees_with_a_scan(members in proptest::collection::vec((any::<u8>(), any::<bool>()), 0..20), probe in (any::<u8>(), any::<bool>())) {
+            let s = Sources::new(1, members.into_iter().map(endpoint).collect());
+            let e = endpoint(probe);
+            prop_assert_eq!(s.contains(&e), s.members.iter().any(|m| m.is(&e)));
+        }
     }
 }

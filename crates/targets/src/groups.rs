@@ -51,16 +51,12 @@ impl AddressBook {
     /// Names every source group the plan's connections use.
     pub fn of(plan: &Plan) -> Self {
         let mut book = AddressBook { roles: RoleIndex::of(plan), ..AddressBook::default() };
-        let mut groups: Vec<&Arc<Sources>> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        for c in &plan.connections {
-            if seen.insert(key(&c.sources)) {
-                groups.push(&c.sources);
-            }
-        }
-        // Members decide the order, so equal descriptions get their
-        // suffixes the same way on every run.
-        groups.sort_by(|a, b| a.members.cmp(&b.members));
+        // The plan's groups, not its connections: a plan focused on one
+        // host names its sets as the whole plan does.
+        let mut groups: Vec<&Arc<Sources>> = plan.groups.iter().collect();
+        // Members decide the order (then creation), so equal descriptions
+        // get their suffixes the same way on every run.
+        groups.sort_by(|a, b| a.members.cmp(&b.members).then(a.id.cmp(&b.id)));
         for g in groups {
             let name = book.name_members(&g.members);
             book.by_sources.insert(key(g), name);

@@ -13,6 +13,7 @@ pub mod iptables;
 pub mod ir;
 pub mod nftables;
 pub mod policy;
+pub mod read;
 pub mod windows;
 
 use portmatrix_model::Os;

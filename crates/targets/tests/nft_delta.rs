@@ -9,6 +9,7 @@
 #[allow(dead_code)]
 mod common;
 
+use std::collections::BTreeSet;
 use std::path::Path;
 use std::process::Command;
 
@@ -127,7 +128,7 @@ fn documents(p: &Plan) -> Vec<(String, nftables::schema::Nftables<'static>, Stri
 /// Replace the first occurrence of `.0` with `.1` in an example inventory.
 type Edit = (&'static str, &'static str);
 
-fn edited(example: &str, edits: &[Edit]) -> (tempfile::TempDir, std::path::PathBuf) {
+fn edited(example: &str, edits: &[(&str, &str)]) -> (tempfile::TempDir, std::path::PathBuf) {
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples").join(example);
     let mut yaml = std::fs::read_to_string(&src).unwrap();
     for (from, to) in edits {
@@ -274,4 +275,122 @@ fn delta_applied_to_old_ruleset_equals_new_ruleset_in_the_kernel() {
     }
     // Both forms of change were exercised, and broken deltas were caught.
     assert!(total.element_lines > 0 && total.refills > 0 && total.mutants_caught > 0, "{total:?}");
+}
+
+/// One state of the jtel-acd example in a random sequence of edits.
+#[derive(Debug, Clone, PartialEq)]
+struct Site {
+    store2: bool,
+    reporting_api: bool,
+    tts: bool,
+    /// Last octet of acd-jb2's IPv4 address (42 in the example).
+    jb2: u8,
+    /// Prefix length of the `bi` network (24 in the example).
+    bi_prefix: u8,
+    /// A third web server with this last octet.
+    jb3: Option<u8>,
+    /// acd-chat1 moved from the servers zone into the DMZ.
+    chat_in_dmz: bool,
+}
+
+fn site() -> impl proptest::strategy::Strategy<Value = Site> {
+    use proptest::prelude::*;
+    (
+        any::<bool>(),
+        any::<bool>(),
+        any::<bool>(),
+        prop_oneof![Just(42u8), 100u8..110],
+        24u8..=27,
+        proptest::option::of(110u8..120),
+        any::<bool>(),
+    )
+        .prop_map(|(store2, reporting_api, tts, jb2, bi_prefix, jb3, chat_in_dmz)| Site {
+            store2,
+            reporting_api,
+            tts,
+            jb2,
+            bi_prefix,
+            jb3,
+            chat_in_dmz,
+        })
+}
+
+/// The example inventory in state `s`, planned.
+fn plan_of_site(s: &Site) -> Plan {
+    let store2 = "  acd-store2:\n    addresses: [10.10.0.22]\n    zone: servers\n    os: linux\n    roles: [acd/acd-store]\n";
+    let chat = "  acd-chat1:\n    addresses: [10.10.0.51]\n    zone: servers\n";
+    let mut edits: Vec<(String, String)> = vec![
+        ("reporting-api: true".into(), format!("reporting-api: {}", s.reporting_api)),
+        ("tts: true".into(), format!("tts: {}", s.tts)),
+        ("10.10.0.42".into(), format!("10.10.0.{}", s.jb2)),
+        ("10.21.5.0/24".into(), format!("10.21.5.0/{}", s.bi_prefix)),
+    ];
+    if !s.store2 {
+        edits.push((store2.into(), String::new()));
+    }
+    if s.chat_in_dmz {
+        edits.push((chat.into(), chat.replace("zone: servers", "zone: dmz")));
+    }
+    if let Some(a) = s.jb3 {
+        let host =
+            format!("  acd-jb3:\n    addresses: [10.10.0.{a}]\n    zone: servers\n    os: linux\n    roles: [acd/acd-jb]\n\nbind:\n");
+        edits.push(("\nbind:\n".into(), host));
+    }
+    let refs: Vec<(&str, &str)> = edits.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    let (_dir, path) = edited("jtel-acd.yaml", &refs);
+    common::plan_of(&path)
+}
+
+/// For random sequences of edits of the example (hosts removed and added,
+/// features toggled, a host readdressed or moved to another zone, a network
+/// resized), each subject's old table plus the deltas of every step, loaded
+/// one after another in one namespace, lists the same table as each step's
+/// ruleset loaded fresh in another.
+#[test]
+fn deltas_of_random_edit_sequences_reach_each_new_ruleset_in_the_kernel() {
+    use proptest::test_runner::{Config, TestRunner};
+    if !nft_ready() {
+        return;
+    }
+    let (a, b) = (Netns::new("ra"), Netns::new("rb"));
+    let applied = std::cell::Cell::new(0usize);
+    let mut runner = TestRunner::new(Config { cases: 6, failure_persistence: None, ..Config::default() });
+    let steps = proptest::collection::vec(site(), 2..=4);
+    let outcome = runner.run(&steps, |steps| {
+        let docs: Vec<_> = steps.iter().map(|s| documents(&plan_of_site(s))).collect();
+        let names: BTreeSet<&String> = docs.iter().flatten().map(|(n, _, _)| n).collect();
+        for name in names {
+            let mut loaded: Option<usize> = None;
+            for (i, step) in docs.iter().enumerate() {
+                let Some((_, doc, text)) = step.iter().find(|(n, _, _)| n == name) else {
+                    loaded = None;
+                    continue;
+                };
+                b.nft(&["flush", "ruleset"]);
+                b.load(&format!("{name} step {i}"), text);
+                let fresh = b.table();
+                match loaded {
+                    // The subject is new (or back): start from its compiled table.
+                    None => {
+                        a.nft(&["flush", "ruleset"]);
+                        a.load(&format!("{name} step {i}"), text);
+                    }
+                    Some(prev) => {
+                        let (_, old_doc, _) = docs[prev].iter().find(|(n, _, _)| n == name).expect("loaded before");
+                        if let Some(script) = delta::script(old_doc, doc, &[]).unwrap() {
+                            a.load(&format!("{name} delta {prev}→{i}"), &script);
+                            applied.set(applied.get() + 1);
+                        }
+                    }
+                }
+                proptest::prop_assert_eq!(a.table(), fresh, "{} after step {} of {:?}", name, i, steps);
+                loaded = Some(i);
+            }
+        }
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        panic!("{e}");
+    }
+    assert!(applied.get() > 0, "no random sequence needed a delta");
 }

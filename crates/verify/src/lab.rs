@@ -15,9 +15,11 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use portmatrix_plan::{EndpointKind, Packet, Plan};
+use portmatrix_targets::read::ReadBack;
 use portmatrix_targets::{Loader, OutputFile, RenderOptions, Ruleset, Target as FwTarget};
 use serde::Serialize;
 
+use crate::exact::{self, ExactCheck};
 use crate::flows::{lab_nodes, probe_plan, Node, ProbeOptions};
 use crate::netns;
 use crate::probe::{Expect, ProbeConfig, ProbeResult, Target, Verdict};
@@ -74,6 +76,8 @@ impl Default for LabOptions {
 pub struct Timings {
     pub build_ms: u64,
     pub load_ms: u64,
+    /// Reading every ruleset back and checking it exactly.
+    pub exact_ms: u64,
     pub responders_ms: u64,
     pub probe_ms: u64,
     pub teardown_ms: u64,
@@ -103,6 +107,11 @@ pub struct LabSummary {
     pub forbidden_reachable: usize,
     pub unenforced: usize,
     pub local: usize,
+    /// Rulesets checked exactly against the plan (read back from a kernel,
+    /// or a script no kernel here loads).
+    pub rulesets_checked: usize,
+    /// Of those, the ones that do exactly what the plan says.
+    pub rulesets_exact: usize,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -118,6 +127,8 @@ pub struct LabReport {
     pub summary: LabSummary,
     /// The verdict per flow (see [`per_flow`]).
     pub flows: Vec<FlowVerdict>,
+    /// The exact check of every loaded ruleset (and of Windows scripts).
+    pub exact: Vec<ExactCheck>,
     /// Which ruleset went into which namespace (`node: file (loader)`).
     pub loaded: Vec<String>,
     /// What was not loaded or not probed, and why.
@@ -131,9 +142,10 @@ pub struct LabReport {
 
 impl LabReport {
     /// The lab passes: required flows pass, forbidden ones are blocked where
-    /// a filter is on their path (and everywhere under `strict`).
+    /// a filter is on their path (and everywhere under `strict`), and every
+    /// ruleset checked exactly does what the plan says.
     pub fn passed(&self) -> bool {
-        self.results.iter().all(|r| r.ok)
+        self.results.iter().all(|r| r.ok) && self.exact.iter().all(ExactCheck::passed)
     }
 }
 
@@ -172,8 +184,17 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
     let mut timings = Timings { build_ms: ms(t0.elapsed()), ..Timings::default() };
 
     let t = Instant::now();
-    let loaded = load_all(plan, &twin, opts)?;
+    let mut loaded = load_all(plan, &twin, opts)?;
     timings.load_ms = ms(t.elapsed());
+
+    let t = Instant::now();
+    let kernels = opts.firewall != Some(FwTarget::Firewalld);
+    if !kernels {
+        // Not yet: firewalld's own nftables tables are not judged against the plan.
+        loaded.not_tested.push("firewalld rulesets: not checked exactly (not yet), only probed".into());
+    }
+    let exact = exact_checks(&twin, &mut loaded, kernels)?;
+    timings.exact_ms = ms(t.elapsed());
 
     let t = Instant::now();
     let key = Key::random()?;
@@ -219,7 +240,12 @@ pub fn run(plan: &Plan, opts: &LabOptions) -> io::Result<LabReport> {
         namespaces,
         responders: n_resp,
         sockets,
-        summary: summarise(&results, &judgements),
+        summary: LabSummary {
+            rulesets_checked: exact.len(),
+            rulesets_exact: exact.iter().filter(|e| e.passed()).count(),
+            ..summarise(&results, &judgements)
+        },
+        exact,
         flows: per_flow(&results),
         results,
         judgements,
@@ -241,11 +267,25 @@ struct Loaded {
     rulesets: BTreeMap<String, Ruleset>,
     /// Hosts and firewalls whose rules are in a namespace's kernel.
     in_kernel: BTreeSet<String>,
+    /// Hosts whose script no kernel here loads (Windows): checked exactly
+    /// as written.
+    scripts: BTreeMap<String, Vec<OutputFile>>,
+    /// What each namespace's kernel holds, read back after loading: the
+    /// layer that drops a probe is named from it, so that with `--rules`
+    /// the user's rules, not the plan's, decide.
+    read_back: BTreeMap<String, ReadBack>,
 }
 
 fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
-    let mut out =
-        Loaded { lines: Vec::new(), not_tested: Vec::new(), notes: Vec::new(), rulesets: BTreeMap::new(), in_kernel: BTreeSet::new() };
+    let mut out = Loaded {
+        lines: Vec::new(),
+        not_tested: Vec::new(),
+        notes: Vec::new(),
+        rulesets: BTreeMap::new(),
+        in_kernel: BTreeSet::new(),
+        scripts: BTreeMap::new(),
+        read_back: BTreeMap::new(),
+    };
     let Some(fw) = opts.firewall else {
         out.not_tested.push("no rulesets loaded (--target none): the bare network".into());
         return Ok(out);
@@ -253,7 +293,7 @@ fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
     let scratch = tempfile::Builder::new().prefix("portmatrix-lab-").tempdir()?;
     for h in plan.hosts.iter().filter(|h| h.managed) {
         if let Some(why) = portmatrix_targets::policy::misfit(fw, h) {
-            out.not_tested.push(format!("{}: rules not loaded in a kernel ({why})", h.name));
+            load_script(plan, h, &why, opts, &mut out)?;
             continue;
         }
         let Some(ns) = twin.nodes.get(&h.name) else {
@@ -273,9 +313,57 @@ fn load_all(plan: &Plan, twin: &Twin, opts: &LabOptions) -> io::Result<Loaded> {
         out.in_kernel.insert(f.name.clone());
         out.rulesets.insert(f.name.clone(), rs);
     }
-    if opts.rules_dir.is_some() {
-        // The files loaded are the user's: the plan's rulesets only name layers.
-        out.notes.push("rulesets loaded from --rules; layers are named by the plan's rulesets".into());
+    Ok(out)
+}
+
+/// A host whose rules the lab's kernels cannot load: with a script target
+/// that fits it (Windows), its script is kept for the exact check; else it
+/// is listed as not tested.
+fn load_script(plan: &Plan, h: &portmatrix_plan::HostInfo, why: &str, opts: &LabOptions, out: &mut Loaded) -> io::Result<()> {
+    // Only Windows: its script is what will be deployed. Appliances have no target.
+    let Some(target) = portmatrix_targets::policy::native_target(h).filter(|t| *t == FwTarget::Windows) else {
+        out.not_tested.push(format!("{}: rules not loaded in a kernel ({why})", h.name));
+        return Ok(());
+    };
+    let rs = portmatrix_targets::host_ruleset(plan, &h.name).map_err(io::Error::other)?;
+    if let Some(dir) = &opts.rules_dir {
+        let absent: Vec<String> = target
+            .backend()
+            .render(&rs, &portmatrix_targets::Header::new(&plan.inventory, &rs), &RenderOptions::default())
+            .into_iter()
+            .map(|f| f.name)
+            .filter(|n| !dir.join(n).exists())
+            .collect();
+        if !absent.is_empty() {
+            // Not an error: a directory of Linux rulesets is still worth proving.
+            out.not_tested.push(format!(
+                "{} ({}): {} not in --rules: rules neither loaded nor checked",
+                h.name,
+                target.name(),
+                absent.join(", ")
+            ));
+            return Ok(());
+        }
+    }
+    let files = files_for(plan, &rs, target, opts, &mut out.notes)?;
+    out.not_tested.push(format!("{} ({}): rules checked exactly, not loaded in a kernel", h.name, target.name()));
+    out.scripts.insert(h.name.clone(), files);
+    out.rulesets.insert(h.name.clone(), rs);
+    Ok(())
+}
+
+/// The exact check of every ruleset in a kernel (read back from its
+/// namespace) and of every script kept by [`load_script`].
+fn exact_checks(twin: &Twin, loaded: &mut Loaded, kernels: bool) -> io::Result<Vec<ExactCheck>> {
+    let mut out = Vec::new();
+    for name in loaded.in_kernel.iter().filter(|_| kernels) {
+        let ns = twin.nodes.get(name).or_else(|| twin.firewalls.get(name)).expect("loaded into a namespace of the twin");
+        let (check, rb) = exact::check_kernel(name, ns, &loaded.rulesets[name])?;
+        out.push(check);
+        loaded.read_back.insert(name.clone(), rb);
+    }
+    for (name, files) in &loaded.scripts {
+        out.push(exact::check_script(name, files, &loaded.rulesets[name])?);
     }
     Ok(out)
 }
@@ -413,7 +501,7 @@ fn judge(plan: &Plan, nodes: &[Node], loaded: &Loaded, results: &mut [ProbeResul
             continue;
         };
         let path = plan.topology.path(src.zone.as_deref(), dst.zone.as_deref());
-        let mut layers: Vec<&str> = path.firewalls().iter().map(String::as_str).filter(|f| loaded.in_kernel.contains(*f)).collect();
+        let mut layers: Vec<&str> = in_path_order(&path).into_iter().filter(|f| loaded.in_kernel.contains(*f)).collect();
         if dst.kind == EndpointKind::Host && loaded.in_kernel.contains(&dst.name) {
             layers.push(&dst.name);
         }
@@ -428,6 +516,22 @@ fn judge(plan: &Plan, nodes: &[Node], loaded: &Loaded, results: &mut [ProbeResul
     out
 }
 
+/// The firewalls of a path in the order a packet meets them: the route's
+/// hops first (the twin routes along them), then any other firewall on
+/// some shortest path.
+fn in_path_order(path: &portmatrix_plan::Path) -> Vec<&str> {
+    let mut order: Vec<&str> = match path {
+        portmatrix_plan::Path::Firewalls { route, .. } => route.iter().map(|h| h.firewall.as_str()).collect(),
+        _ => Vec::new(),
+    };
+    for f in path.firewalls() {
+        if !order.contains(&f.as_str()) {
+            order.push(f);
+        }
+    }
+    order
+}
+
 /// The first layer on the path whose ruleset does not accept the probe.
 fn dropping_layer(src: &Node, r: &ProbeResult, layers: &[&str], loaded: &Loaded) -> Option<String> {
     let proto = match r.target.proto {
@@ -439,7 +543,12 @@ fn dropping_layer(src: &Node, r: &ProbeResult, layers: &[&str], loaded: &Loaded)
     let from = r.target.src_addr.or_else(|| src.addrs.iter().copied().find(|a| a.is_ipv4() == r.target.addr.is_ipv4()))?;
     let icmp_type = (!proto.has_ports()).then_some(portmatrix_model::IcmpType::EchoRequest);
     let pkt = Packet { src: from, dst: r.target.addr, proto, port: r.target.port, src_port: r.target.src_port, icmp_type };
-    layers.iter().find(|l| loaded.rulesets.get(**l).is_some_and(|rs| !rs.permits(&pkt))).map(|l| l.to_string())
+    let drops = |l: &str| match (loaded.read_back.get(l), loaded.rulesets.get(l)) {
+        (Some(rb), Some(rs)) => exact::kernel_drops(rb, rs.chain, &pkt).unwrap_or(false),
+        (None, Some(rs)) => !rs.permits(&pkt),
+        _ => false,
+    };
+    layers.iter().find(|l| drops(l)).map(|l| l.to_string())
 }
 
 fn summarise(results: &[ProbeResult], judgements: &[Judgement]) -> LabSummary {

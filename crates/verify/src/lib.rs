@@ -19,6 +19,7 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+pub mod exact;
 pub mod firewalld;
 pub mod flows;
 pub mod lab;

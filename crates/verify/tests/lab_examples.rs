@@ -3,6 +3,7 @@
 
 use std::path::PathBuf;
 
+use portmatrix_verify::exact;
 use portmatrix_verify::lab::{self, LabOptions};
 use portmatrix_verify::netns;
 
@@ -44,9 +45,31 @@ fn run(name: &str, fw: portmatrix_targets::Target) {
     // Every managed host is loaded, or listed as not tested with the reason.
     for h in plan.hosts.iter().filter(|h| h.managed) {
         let loaded = report.loaded.iter().any(|l| l.starts_with(&format!("{}:", h.name)));
-        let listed = report.not_tested.iter().any(|l| l.starts_with(&format!("{}:", h.name)));
+        let listed = report.not_tested.iter().any(|l| l.starts_with(&format!("{}:", h.name)) || l.starts_with(&format!("{} (", h.name)));
         assert!(loaded != listed, "{}: {:?} {:?}", h.name, report.loaded, report.not_tested);
+        // Loaded hosts are read back from their kernel and checked exactly;
+        // Windows hosts get the check on their script.
+        let windows = h.os == Some(portmatrix_model::Os::Windows);
+        let check = report.exact.iter().find(|c| c.node == h.name);
+        if fw == portmatrix_targets::Target::Firewalld && !windows {
+            // firewalld rulesets are not checked exactly yet, and say so.
+            assert!(check.is_none() && report.not_tested.iter().any(|l| l.starts_with("firewalld rulesets: not checked exactly")));
+        } else if loaded || windows {
+            let c = check.unwrap_or_else(|| panic!("{}: no exact check", h.name));
+            let source = if windows { exact::Source::Script } else { exact::Source::Kernel };
+            assert_eq!(c.source, source, "{}", h.name);
+        } else {
+            assert!(check.is_none(), "{}: checked but neither loaded nor a script", h.name);
+        }
     }
+    for f in plan.firewalls.iter().filter(|_| fw != portmatrix_targets::Target::Firewalld) {
+        assert!(report.exact.iter().any(|c| c.node == f.name && c.source == exact::Source::Kernel), "{}: no exact check", f.name);
+    }
+    for c in &report.exact {
+        assert!(c.passed(), "{name}: {}\n{:?}", c.report.summary(), c.report.rows());
+    }
+    assert_eq!(report.summary.rulesets_checked, report.exact.len());
+    assert_eq!(report.summary.rulesets_exact, report.exact.len());
     assert!(failed.is_empty(), "{}", portmatrix_verify::output::table(&report.results));
 }
 
@@ -240,6 +263,28 @@ fn mutation_on(example: &str, fw: portmatrix_targets::Target, m: portmatrix_veri
     for r in report.results.iter().filter(|r| !r.ok) {
         assert_eq!(r.verdict, portmatrix_verify::probe::Verdict::Blocked, "{r:?}");
     }
+    // The exact check, reading the mutated node's ruleset back from its
+    // kernel, finds the same flows missing, and nothing wrong elsewhere.
+    assert!(!report.passed());
+    if fw == portmatrix_targets::Target::Firewalld {
+        // firewalld's own tables are probed, not checked exactly: the report says so.
+        assert!(report.exact.is_empty() && report.not_tested.iter().any(|n| n.contains("firewalld")), "{:?}", report.not_tested);
+        return;
+    }
+    let wrong: Vec<&exact::ExactCheck> = report.exact.iter().filter(|c| !c.passed()).collect();
+    assert_eq!(wrong.len(), 1, "{:?}", wrong.iter().map(|c| c.report.summary()).collect::<Vec<_>>());
+    let mut missing: Vec<String> = wrong[0]
+        .report
+        .findings
+        .iter()
+        .flat_map(|f| match f {
+            portmatrix_proof::Finding::Missing { planned, .. } => planned.reasons.clone(),
+            other => panic!("only missing findings expected: {other:?}"),
+        })
+        .collect();
+    missing.sort();
+    missing.dedup();
+    assert_eq!(missing, expect_failed, "{:?}", wrong[0].report.rows());
 }
 
 /// Mutation tests: deleting one rule makes the lab report exactly the

@@ -269,6 +269,7 @@ fn lab_reports_parse_too() {
         flows: portmatrix_verify::lab::per_flow(&results),
         results,
         judgements: vec![],
+        exact: vec![],
         summary: Default::default(),
         loaded: vec![],
         not_tested: vec![],
