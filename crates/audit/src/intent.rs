@@ -226,6 +226,30 @@ pub struct IntentTable {
     /// Hosts first (exact addresses), then networks; the most specific
     /// label of an address is found by [`IntentTable::label`].
     pub endpoints: Vec<NamedRange>,
+    /// Port forwards of the network firewalls: a flow to a forwarded public
+    /// address is judged as the firewall forwards it (as `explain` does).
+    #[serde(default)]
+    pub forwards: Vec<PortForward>,
+}
+
+/// Flows to `public` on these ports of `proto` reach `private`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortForward {
+    pub public: IpAddr,
+    pub proto: IpProto,
+    pub ports: Vec<(u16, u16)>,
+    pub private: IpAddr,
+}
+
+impl PortForward {
+    /// The destination a flow really reaches through this forward, if it is forwarded.
+    pub fn translate(forwards: &[PortForward], dst: IpAddr, proto: IpProto, port: Option<u16>) -> Option<IpAddr> {
+        let port = port?;
+        forwards
+            .iter()
+            .find(|f| f.public == dst && f.proto == proto && f.ports.iter().any(|&(a, b)| a <= port && port <= b))
+            .map(|f| f.private)
+    }
 }
 
 impl IntentTable {
@@ -294,7 +318,12 @@ impl IntentTable {
             }
         }
         endpoints.extend(networks.into_iter().map(|(name, range)| NamedRange { name, is_host: false, range }));
-        Self { inventory: plan.inventory.clone(), intents, endpoints }
+        let forwards = plan
+            .forwards
+            .iter()
+            .map(|f| PortForward { public: f.public, proto: ip_proto(f.proto), ports: f.ports.ranges().collect(), private: f.private })
+            .collect();
+        Self { inventory: plan.inventory.clone(), intents, endpoints, forwards }
     }
 
     pub fn get(&self, id: IntentId) -> &Intent {

@@ -203,6 +203,7 @@ pub struct Matcher {
     /// Members of the match sets larger than one, by `SetId - intents`.
     sets: Vec<Vec<IntentId>>,
     intents: usize,
+    forwards: Vec<crate::intent::PortForward>,
 }
 
 struct Builder<'t> {
@@ -413,11 +414,21 @@ impl Matcher {
         let mut b = Builder { table, sets: HashMap::new(), set_list: Vec::new() };
         let v4 = b.family::<u32>();
         let v6 = b.family::<u128>();
-        Self { v4, v6, sets: b.set_list, intents: table.intents.len() }
+        Self { v4, v6, sets: b.set_list, intents: table.intents.len(), forwards: table.forwards.clone() }
     }
 
-    /// The match set of a flow, or `None` when no intent allows it.
+    /// The match set of a flow, or `None` when no intent allows it. A flow
+    /// to a forwarded public address is looked up at the address it is
+    /// forwarded to.
     pub fn lookup(&self, p: &Probe) -> Option<SetId> {
+        let translated;
+        let p = match crate::intent::PortForward::translate(&self.forwards, p.dst, p.proto, p.dst_port.filter(|_| p.proto.has_ports())) {
+            Some(private) => {
+                translated = Probe { dst: private, ..*p };
+                &translated
+            }
+            None => p,
+        };
         match (p.src, p.dst) {
             (IpAddr::V4(s), IpAddr::V4(d)) => self.v4.lookup(u32::from(s), u32::from(d), p),
             (IpAddr::V6(s), IpAddr::V6(d)) => self.v6.lookup(u128::from(s), u128::from(d), p),
@@ -426,7 +437,17 @@ impl Matcher {
     }
 
     /// Fast path for IPv4 records (no `IpAddr` round trip).
+    /// `p`'s addresses are not read: `src` and `dst` are.
     pub fn lookup_v4(&self, src: u32, dst: u32, p: &Probe) -> Option<SetId> {
+        let mut dst = dst;
+        if !self.forwards.is_empty() {
+            let port = p.dst_port.filter(|_| p.proto.has_ports());
+            if let Some(IpAddr::V4(private)) =
+                crate::intent::PortForward::translate(&self.forwards, IpAddr::from(dst.to_be_bytes()), p.proto, port)
+            {
+                dst = u32::from(private);
+            }
+        }
         self.v4.lookup(src, dst, p)
     }
 
@@ -532,7 +553,7 @@ mod tests {
             for (i, it) in intents.iter_mut().enumerate() {
                 it.id = IntentId(i as u32);
             }
-            let table = IntentTable { inventory: "t".into(), intents, endpoints: vec![] };
+            let table = IntentTable { inventory: "t".into(), intents, endpoints: vec![], forwards: vec![] };
             let m = Matcher::new(&table);
             for p in &probes {
                 let mut want = crate::reference::match_set(&table, p);

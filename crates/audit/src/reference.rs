@@ -35,6 +35,9 @@ pub fn allows(intent: &Intent, p: &Probe) -> bool {
 
 /// The intents a flow is credited to, in one direction.
 pub fn match_set(table: &IntentTable, p: &Probe) -> Vec<IntentId> {
+    // A forwarded public address stands for the host it is forwarded to.
+    let forwarded = crate::intent::PortForward::translate(&table.forwards, p.dst, p.proto, p.dst_port.filter(|_| p.proto.has_ports()));
+    let p = &Probe { dst: forwarded.unwrap_or(p.dst), ..*p };
     let all: Vec<&Intent> = table.intents.iter().filter(|i| allows(i, p)).collect();
     let Some(top) = all.iter().map(|i| i.basis).min() else { return Vec::new() };
     all.into_iter().filter(|i| i.basis == top).map(|i| i.id).collect()

@@ -158,8 +158,16 @@ fn classification_agrees_with_explain_on_100000_random_records() {
                 by_explain.retain(|&i| table.intents[i as usize].icmp_types.as_ref().is_none_or(|v| v.contains(&t)));
             }
             by_explain.sort();
+            // Through a port forward, as the firewall forwards it.
+            let forwarded = portmatrix_audit::intent::PortForward::translate(
+                &table.forwards,
+                probe.dst,
+                probe.proto,
+                probe.dst_port.filter(|_| probe.proto.has_ports()),
+            );
+            let at = Probe { dst: forwarded.unwrap_or(probe.dst), ..probe };
             let mut by_reference: Vec<u32> =
-                table.intents.iter().filter(|i| i.basis == Basis::Connection && reference::allows(i, &probe)).map(|i| i.id.0).collect();
+                table.intents.iter().filter(|i| i.basis == Basis::Connection && reference::allows(i, &at)).map(|i| i.id.0).collect();
             by_reference.sort();
             assert_eq!(by_reference, by_explain, "{name}: {probe:?}");
             permitted += usize::from(!by_explain.is_empty());

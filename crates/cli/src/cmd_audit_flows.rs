@@ -106,6 +106,7 @@ pub enum OutFormat {
     Table,
     /// The whole result (summary and every row); with --sql, JSON lines
     Json,
+    /// The result rows as comma-separated values with a header (with --sql, the query's rows)
     Csv,
     /// Parquet file (needs -o)
     Parquet,
@@ -123,6 +124,7 @@ pub struct FlowsArgs {
     /// The format of every file, instead of detecting it
     #[arg(long, value_parser = flow_format)]
     pub input_format: Option<FlowFormat>,
+    /// Output format: table, json, csv, parquet or xlsx (the last two need -o)
     #[arg(short, long, value_enum, default_value_t = OutFormat::Table)]
     pub format: OutFormat,
     /// Write the output to this file (atomically) instead of standard output
@@ -411,6 +413,7 @@ pub struct GenerateArgs {
     /// Number of records (AWS adds the reply halves of some flows)
     #[arg(long, default_value_t = 10_000)]
     pub records: u64,
+    /// Seed of the random choices: the same seed writes the same records
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// AWS text: the flow log version of the custom format (2 to 5)

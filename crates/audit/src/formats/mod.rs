@@ -31,8 +31,7 @@ pub const MAX_LINE: usize = 1 << 20;
 pub const BAD_SAMPLES: usize = 50;
 
 /// Flow-record formats.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
-#[serde(rename_all = "kebab-case")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum FlowFormat {
     /// AWS VPC flow logs, space-separated text (versions 2 to 5), plain or gzip.
     AwsText,
@@ -50,6 +49,13 @@ pub enum FlowFormat {
     NftLog,
     /// Packets logged through NFLOG, as ulogd2's JSON output writes them.
     NftJson,
+}
+
+/// Results name a format as `--input-format` does.
+impl Serialize for FlowFormat {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
 }
 
 impl FlowFormat {
