@@ -109,7 +109,20 @@ enum Side {
 pub fn run(a: DiffArgs) -> Outcome {
     let (old, new) = match (&a.inventory, &a.old, &a.new) {
         (Some(inv), _, _) => one_inventory(inv, a.since.as_deref(), a.upgrade.as_deref())?,
-        (None, Some(old), Some(new)) => (load_side(old)?, load_side(new)?),
+        // Both sides load and plan at once, one on each core; warnings print old first.
+        (None, Some(old), Some(new)) => {
+            let (o, n) = std::thread::scope(|s| {
+                let n = s.spawn(|| load_side(new));
+                (load_side(old), n.join().expect("loading a side does not panic"))
+            });
+            let (o, n) = (o?, n?);
+            for side in [&o, &n] {
+                if let Side::Plan(d) = side {
+                    crate::diagnostics::print_all(&d.plan.warnings);
+                }
+            }
+            (o, n)
+        }
         _ => return Err("give OLD and NEW, or -i INVENTORY with --since or --upgrade".into()),
     };
     if a.nft_delta.is_some() && matches!(old, Side::Matrix(_)) {
@@ -187,13 +200,17 @@ fn load_side(spec: &str) -> Result<Side, Failure> {
     Ok(Side::Matrix(Box::new(crate::matrices::load(spec)?)))
 }
 
+/// A deployment and its plan; its warnings are left in the plan for the caller to print.
 fn side_of(path: &Path) -> Result<DeploymentSide, Failure> {
-    crate::cmd_plan::deployment_plan_of(path).map(|(dep, plan)| DeploymentSide { dep, plan })
+    let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
+    let plan = plan(&dep)?;
+    Ok(DeploymentSide { dep, plan })
 }
 
 /// The same inventory at `since` (git), or with one product upgraded.
 fn one_inventory(inv: &Path, since: Option<&str>, upgrade: Option<&str>) -> Result<(Side, Side), Failure> {
     let new = side_of(inv)?;
+    crate::diagnostics::print_all(&new.plan.warnings);
     if let Some(rev) = since {
         let text = git_show(inv, rev)?;
         // The old inventory beside the new one, so relative matrix paths resolve alike.
@@ -201,6 +218,7 @@ fn one_inventory(inv: &Path, since: Option<&str>, upgrade: Option<&str>) -> Resu
         let tmp = tempfile::Builder::new().prefix(".portmatrix-diff-").suffix(".yaml").tempfile_in(dir).map_err(|e| e.to_string())?;
         std::fs::write(tmp.path(), text).map_err(|e| e.to_string())?;
         let old = side_of(tmp.path())?;
+        crate::diagnostics::print_all(&old.plan.warnings);
         return Ok((Side::Plan(Box::new(old)), Side::Plan(Box::new(new))));
     }
     let Some(up) = upgrade else { return Err("-i needs --since REV or --upgrade PRODUCT=MATRIX".into()) };

@@ -5,7 +5,7 @@
 //! it (and the plan says so), so that `outside: 0.0.0.0/0` does not open a
 //! firewall into the data centre while the change request says "outside".
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -17,6 +17,9 @@ use crate::types::{Endpoint, EndpointKind, HostInfo};
 pub(crate) struct Endpoints<'i> {
     pub hosts: BTreeMap<&'i str, Arc<Endpoint>>,
     pub networks: BTreeMap<&'i str, Arc<Endpoint>>,
+    /// The hosts carrying each (product, role), in inventory order: built
+    /// once, so that resolving a flow's ends does not scan every host.
+    pub by_role: HashMap<(&'i str, &'i str), Vec<Arc<Endpoint>>>,
 }
 
 pub(crate) fn host_infos(inv: &Inventory) -> Vec<HostInfo> {
@@ -38,17 +41,25 @@ pub(crate) fn build<'i>(
     file: &std::sync::Arc<portmatrix_model::SourceFile>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Endpoints<'i> {
+    let mut by_role: HashMap<(&str, &str), Vec<Arc<Endpoint>>> = HashMap::new();
     let hosts = inv
         .hosts
         .iter()
         .map(|(k, h)| {
-            let ep = Endpoint {
+            let ep = Arc::new(Endpoint {
                 name: k.value.clone(),
                 kind: EndpointKind::Host,
                 zone: h.zone.as_ref().map(|z| z.value.clone()),
                 nets: h.addresses.iter().map(|a| IpNet::from(a.value)).collect(),
-            };
-            (k.value.as_str(), Arc::new(ep))
+            });
+            for r in &h.roles {
+                let carriers = by_role.entry((r.value.product.value.as_str(), r.value.role.value.as_str())).or_default();
+                // A role written twice on one host is one carrier.
+                if !carriers.last().is_some_and(|c| Arc::ptr_eq(c, &ep)) {
+                    carriers.push(ep.clone());
+                }
+            }
+            (k.value.as_str(), ep)
         })
         .collect();
     let networks = inv
@@ -83,7 +94,7 @@ pub(crate) fn build<'i>(
             (k.value.as_str(), Arc::new(ep))
         })
         .collect();
-    Endpoints { hosts, networks }
+    Endpoints { hosts, networks, by_role }
 }
 
 /// Addresses inside `cidrs` that belong to other zones: hosts of other

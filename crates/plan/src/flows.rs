@@ -30,7 +30,8 @@ pub(crate) struct FlowOutput {
     pub warnings: Vec<Diagnostic>,
     /// Source sets by their members, so that flows with the same initiators
     /// share one (and their connections merge).
-    source_sets: HashMap<Vec<(EndpointKind, String)>, Arc<Sources>>,
+    /// Keyed by the endpoints' `Arc` addresses (one `Arc` per endpoint).
+    source_sets: HashMap<Vec<usize>, Arc<Sources>>,
     /// Only connections to this host are kept (see [`crate::plan_for_host`]).
     pub focus: Option<String>,
     /// Every source set some connection uses, kept or not, by id.
@@ -41,10 +42,19 @@ impl FlowOutput {
     /// Records a connection: its source set always, the connection itself
     /// when the plan is not focused on another host.
     pub(crate) fn keep(&mut self, c: Connection) {
-        self.groups.entry(c.sources.id).or_insert_with(|| c.sources.clone());
-        if self.focus.as_ref().is_none_or(|h| c.dst.kind == EndpointKind::Host && c.dst.name == *h) {
+        self.note_sources(&c.sources);
+        if self.wants(&c.dst) {
             self.connections.push(c);
         }
+    }
+
+    /// Whether connections to `dst` are kept (the plan is not focused on another host).
+    fn wants(&self, dst: &Endpoint) -> bool {
+        self.focus.as_ref().is_none_or(|h| dst.kind == EndpointKind::Host && dst.name == *h)
+    }
+
+    fn note_sources(&mut self, s: &Arc<Sources>) {
+        self.groups.entry(s.id).or_insert_with(|| s.clone());
     }
 }
 
@@ -125,10 +135,7 @@ fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: 
     if src.is_empty() {
         return;
     }
-    let key: Vec<(EndpointKind, String)> = src.iter().map(|e| (e.kind, e.name.clone())).collect();
-    let next_id = out.source_sets.len() + 1;
-    let sources =
-        out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))).clone();
+    let sources = source_set(out, &src);
     for (role, fqdns) in fqdn_dst {
         for p in f.protos() {
             out.egress.push(FqdnEgress {
@@ -166,7 +173,8 @@ fn reason_of(prod: &Product, f: &Flow) -> Arc<Reason> {
 
 /// The shared source set of these initiators.
 pub(crate) fn source_set(out: &mut FlowOutput, src: &[Arc<Endpoint>]) -> Arc<Sources> {
-    let key: Vec<(EndpointKind, String)> = src.iter().map(|e| (e.kind, e.name.clone())).collect();
+    // Each endpoint is one `Arc` made by pass 1, so its address is its identity.
+    let key: Vec<usize> = src.iter().map(|e| Arc::as_ptr(e) as usize).collect();
     let next_id = out.source_sets.len() + 1;
     out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))).clone()
 }
@@ -233,6 +241,11 @@ pub(crate) fn connect(
             // without types, which a backend could read as "every type".
             continue;
         }
+        if !out.wants(d) {
+            // A focused plan still names every source set as the whole plan does.
+            out.note_sources(sources);
+            continue;
+        }
         out.keep(Connection {
             sources: sources.clone(),
             dst: d.clone(),
@@ -257,6 +270,11 @@ fn record_listeners(
     listeners: &mut Listeners,
 ) {
     let Some(h) = dep.inventory.hosts.get(d.name.as_str()) else { return };
+    // A conflict needs two disjoint, non-empty sets of this host's roles:
+    // a host with one role has none (and most hosts of a large site have one).
+    if h.roles.len() < 2 {
+        return;
+    }
     let on_host: BTreeSet<RoleRef> = h
         .roles
         .iter()
@@ -274,7 +292,7 @@ fn record_listeners(
 /// Endpoints that stand for `role` of product `p`: hosts carrying it and bindings.
 pub(crate) fn role_endpoints(dep: &Deployment, eps: &Endpoints, p: &str, role: &str) -> Vec<Arc<Endpoint>> {
     let inv = &dep.inventory;
-    let mut out: Vec<Arc<Endpoint>> = inv.hosts_with_role(p, role).map(|(n, _)| eps.hosts[n.value.as_str()].clone()).collect();
+    let mut out: Vec<Arc<Endpoint>> = eps.by_role.get(&(p, role)).cloned().unwrap_or_default();
     if let Some(b) = inv.binding(p, role) {
         out.extend(b.networks.iter().filter_map(|n| eps.networks.get(n.value.as_str()).cloned()));
         out.extend(b.hosts.iter().filter_map(|h| eps.hosts.get(h.value.as_str()).cloned()));

@@ -76,14 +76,37 @@ pub fn check_with(plan: &Plan, subject: &Subject, rb: &ReadBack, opts: &Options)
 /// Checks `rb` against an intended ruleset (what `host_ruleset` or
 /// `firewall_ruleset` made of the plan).
 pub fn check_ruleset(intent: &Ruleset, rb: &ReadBack, opts: &Options) -> Report {
+    check_folding_from(intent, rb, opts, sweep::FOLD_FROM)
+}
+
+/// [`check_ruleset`], folding copies of cells only where at least
+/// `fold_from` boxes are cut (`usize::MAX`: never): for the test that
+/// folding changes no report.
+#[doc(hidden)]
+pub fn check_folding_from(intent: &Ruleset, rb: &ReadBack, opts: &Options, fold_from: usize) -> Report {
     let setup = Setup::new(intent, rb, opts);
     let mut agg = Aggregate { lo: setup.ifaces.index_of("lo"), ..Aggregate::default() };
     let mut trues = Vec::new();
-    sweep::sweep(&setup.boxes, &setup.key, |cell, act| {
-        if let Some(c) = setup.classify(cell, act, &mut trues) {
-            agg.add(&setup, cell, c);
+    // The leaf reads a cell's family and input interface (which chains see
+    // it): intervals there are never folded.
+    let mut keep = [false; space::D];
+    keep[FAM] = true;
+    keep[IIF] = true;
+    let copied = sweep::sweep_grouped(&setup.boxes, &setup.key, &setup.kinds(), keep, fold_from, |cell, act| {
+        match setup.classify(cell, act, &mut trues) {
+            None => sweep::Leaf::Quiet(0),
+            Some(c) => {
+                let quiet = c.is_quiet();
+                agg.add(&setup, cell, c);
+                if quiet {
+                    sweep::Leaf::Quiet(1)
+                } else {
+                    sweep::Leaf::Loud
+                }
+            }
         }
     });
+    agg.cells += copied;
     setup.report(agg)
 }
 
@@ -162,6 +185,15 @@ struct Classified {
     outcome: Outcome,
     /// Outcomes of the foreign base chains that saw the cell: (path index, outcome).
     foreign: Vec<(usize, Outcome)>,
+}
+
+impl Classified {
+    /// Nothing to report: the ruleset does what the plan says and no
+    /// foreign chain drops or cannot be judged (the aggregate only counts it).
+    fn is_quiet(&self) -> bool {
+        matches!((&self.outcome, self.intent), (Outcome::Accept(_), Some(_)) | (Outcome::Drop(_), None))
+            && self.foreign.iter().all(|(_, o)| matches!(o, Outcome::Accept(_)))
+    }
 }
 
 struct Setup<'a> {
@@ -260,6 +292,23 @@ impl<'a> Setup<'a> {
         let key = tags.iter().map(|t| *t == Tag::Universe).collect();
         let (notes, nat_unmodelled) = notes(intent, rb, opts, windows, has_ours, !prog.path.is_empty(), folded);
         Setup { intent, rb, prog, ifaces, items, boxes, tags, key, has_ours, notes, nat_unmodelled }
+    }
+
+    /// Per box, what tells it apart for the classification (see
+    /// [`sweep::sweep_grouped`]): the elements of one part are one kind, as
+    /// are the boxes of one intended item; every other box is its own.
+    fn kinds(&self) -> Vec<u32> {
+        let parts = self.prog.parts.len() as u32;
+        let items = self.items.len() as u32;
+        self.tags
+            .iter()
+            .enumerate()
+            .map(|(b, t)| match *t {
+                Tag::Part(p, _) => p,
+                Tag::Intent(i) => parts + i,
+                _ => parts + items + b as u32,
+            })
+            .collect()
     }
 
     fn is_true(trues: &[(u32, u32)], part: u32) -> Option<(u32, u32)> {

@@ -20,7 +20,7 @@ use portmatrix_model::matrix_source::NoMatrices;
 use portmatrix_plan::{plan, Deployment, Plan};
 use portmatrix_proof::eval::evaluate;
 use portmatrix_proof::space::State;
-use portmatrix_proof::{cell_map, check_ruleset, Options, Packet};
+use portmatrix_proof::{cell_map, check_folding_from, check_ruleset, Options, Packet};
 use portmatrix_targets::compile::compile_job;
 use portmatrix_targets::read::ReadBack;
 use portmatrix_targets::{firewall_ruleset, host_ruleset, Chain, Job, JobKind, RenderOptions, Ruleset, Target};
@@ -256,6 +256,10 @@ proptest! {
                 let mut pk = pkts.clone();
                 pk.extend(m.probe.clone());
                 agrees(&intent, &mrb, &pk, &format!("{what} after {}", m.what))?;
+                // (d) folding copies of a cell changes nothing in the report.
+                let folded = serde_json::to_string(&check_folding_from(&intent, &mrb, &Options::default(), 1)).unwrap();
+                let every = serde_json::to_string(&check_folding_from(&intent, &mrb, &Options::default(), usize::MAX)).unwrap();
+                prop_assert_eq!(folded, every, "{} after {}", what, m.what);
             }
         }
     }
