@@ -16,7 +16,11 @@
 //! connections, the distinct source sets and the delta, not with
 //! sources × destinations.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::BTreeMap;
+
+// Hashing the group keys (strings) dominated with the default hasher; nothing here
+// depends on iteration order (the results are B-tree maps).
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::sync::Arc;
 
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
@@ -86,8 +90,8 @@ impl<'p> Interner<'p> {
 /// A plan's atoms, grouped by everything but the source.
 fn groups<'p>(plan: &'p Plan, sets: &mut Interner<'p>) -> HashMap<GroupKey<'p>, Contents> {
     // Connections share their `Arc<Sources>`: intern each set once.
-    let mut by_arc: HashMap<*const Sources, SetId> = HashMap::new();
-    let mut out: HashMap<GroupKey<'p>, Contents> = HashMap::new();
+    let mut by_arc: HashMap<*const Sources, SetId> = HashMap::default();
+    let mut out: HashMap<GroupKey<'p>, Contents> = HashMap::default();
     for c in &plan.connections {
         let set = *by_arc.entry(Arc::as_ptr(&c.sources)).or_insert_with(|| sets.intern(&c.sources));
         let ports = present(c);
@@ -114,7 +118,7 @@ struct MemberDelta<'p> {
 /// contents of a group (the destination is not excluded here: the caller
 /// does that, so that one comparison serves every group with these contents).
 fn member_delta<'p>(old: &Contents, new: &Contents, sets: &Interner<'p>) -> Vec<MemberDelta<'p>> {
-    let mut ports: HashMap<Member<'p>, [PortSet; 2]> = HashMap::new();
+    let mut ports: HashMap<Member<'p>, [PortSet; 2]> = HashMap::default();
     for (side, contents) in [old, new].into_iter().enumerate() {
         for (&set, p) in contents {
             for &m in &sets.members[set as usize] {
@@ -139,7 +143,7 @@ pub fn grouped_delta(old: &Plan, new: &Plan) -> (Atoms, Atoms) {
     let a = groups(old, &mut sets);
     let b = groups(new, &mut sets);
     let empty = Contents::new();
-    let mut compared: HashMap<(&Contents, &Contents), Vec<MemberDelta>> = HashMap::new();
+    let mut compared: HashMap<(&Contents, &Contents), Vec<MemberDelta>> = HashMap::default();
     let (mut added, mut removed) = (Atoms::new(), Atoms::new());
     let keys: HashSet<&GroupKey> = a.keys().chain(b.keys()).collect();
     for key in keys {
