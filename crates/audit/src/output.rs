@@ -3,7 +3,6 @@
 //! Every string is escaped by its writer; the terminal table escapes
 //! control characters so that no input can forge lines.
 
-use std::io::Write;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -251,15 +250,4 @@ pub fn xlsx(sheets: &[(&str, &[RecordBatch])]) -> Result<Vec<u8>, Box<dyn std::e
         ws.autofit();
     }
     Ok(wb.save_to_buffer()?)
-}
-
-/// Writes bytes to `path` atomically (temporary file in the same directory,
-/// renamed into place; never follows a planted symlink at the temporary name).
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    tmp.write_all(bytes)?;
-    tmp.as_file().sync_all()?;
-    tmp.persist(path).map_err(|e| e.error)?;
-    Ok(())
 }

@@ -205,7 +205,7 @@ fn with_progress<T>(progress: &Arc<Progress>, work: impl FnOnce() -> T) -> T {
 /// Writes `bytes` to `out` (atomically) or standard output.
 fn emit(out: &Option<PathBuf>, bytes: &[u8]) -> Result<(), Failure> {
     match out {
-        Some(p) => output::write_atomic(p, bytes).map_err(|e| Failure::Message(format!("cannot write {}: {e}", p.display()))),
+        Some(p) => crate::output::write_atomic_bytes(p, bytes).map_err(|e| Failure::Message(format!("cannot write {}: {e}", p.display()))),
         None => {
             crate::output::print(&String::from_utf8_lossy(bytes));
             Ok(())
@@ -457,7 +457,8 @@ fn generate(a: GenerateArgs) -> Outcome {
     eprintln!("wrote {} record(s) to {}", truth.records, a.out.display());
     if let Some(p) = &a.truth {
         let json = serde_json::to_string_pretty(&truth).expect("truth serialises") + "\n";
-        output::write_atomic(p, json.as_bytes()).map_err(|e| Failure::Message(format!("cannot write {}: {e}", p.display())))?;
+        crate::output::write_atomic_bytes(p, json.as_bytes())
+            .map_err(|e| Failure::Message(format!("cannot write {}: {e}", p.display())))?;
     }
     Ok(crate::exit::CLEAN)
 }

@@ -285,13 +285,14 @@ pub fn apply(old: &Atoms, added: &Atoms, removed: &Atoms) -> Atoms {
 pub fn diff_deployments(old: &Plan, new: &Plan) -> DeploymentDiff {
     // The connection delta and the rule delta read the plans only: one on
     // each core (at 10,000 hosts each takes about half the diff).
-    let ((added, removed), rules) = std::thread::scope(|s| {
+    let ((opened, closed, readdressed), rules) = std::thread::scope(|s| {
         let rules = s.spawn(|| rule_deltas(old, new));
-        (crate::grouped::grouped_delta(old, new), rules.join().expect("the rule delta does not panic"))
+        let (added, removed) = crate::grouped::grouped_delta(old, new);
+        let (old_ix, new_ix) = (Index::new(old), Index::new(new));
+        let opened: Vec<DeltaRow> = added.into_iter().map(|(k, p)| new_ix.row(&k, p)).collect();
+        let closed: Vec<DeltaRow> = removed.into_iter().map(|(k, p)| old_ix.row(&k, p)).collect();
+        ((opened, closed, readdressed(&old_ix, &new_ix)), rules.join().expect("the rule delta does not panic"))
     });
-    let (old_ix, new_ix) = (Index::new(old), Index::new(new));
-    let opened = added.into_iter().map(|(k, p)| new_ix.row(&k, p)).collect();
-    let closed = removed.into_iter().map(|(k, p)| old_ix.row(&k, p)).collect();
     let old_hosts: BTreeSet<&str> = old.hosts.iter().map(|h| h.name.as_str()).collect();
     let new_hosts: BTreeSet<&str> = new.hosts.iter().map(|h| h.name.as_str()).collect();
     let tags = |p: &Plan| -> BTreeSet<String> { p.not_deployed.iter().map(|n| format!("{} ({})", n.reason.tag(), n.why)).collect() };
@@ -301,7 +302,7 @@ pub fn diff_deployments(old: &Plan, new: &Plan) -> DeploymentDiff {
         new: new.inventory.clone(),
         opened,
         closed,
-        readdressed: readdressed(&old_ix, &new_ix),
+        readdressed,
         hosts_added: new_hosts.difference(&old_hosts).map(|s| s.to_string()).collect(),
         hosts_removed: old_hosts.difference(&new_hosts).map(|s| s.to_string()).collect(),
         newly_not_deployed: nd_new.difference(&nd_old).cloned().collect(),
@@ -330,6 +331,9 @@ fn readdressed(old: &Index, new: &Index) -> Vec<Readdressed> {
 /// deltas of 10,000 hosts from formatting every address of every rule.
 #[derive(PartialEq, Eq, PartialOrd, Ord)]
 struct RuleKey<'r> {
+    /// A hash of `src`, compared first: the rules of a changed host differ
+    /// mostly in a long source list, which a full comparison walks to its end.
+    src_hash: u64,
     src: &'r [IpNet],
     dst: &'r [IpNet],
     proto: Proto,
@@ -345,7 +349,11 @@ enum ServiceKey<'r> {
 
 fn key_of(r: &Rule) -> (RuleKey<'_>, &Rule) {
     let service = if r.proto.has_ports() { ServiceKey::Ports(&r.dports, r.sports.as_ref()) } else { ServiceKey::Icmp(&r.icmp) };
-    let key = RuleKey { src: &r.src, dst: &r.dst, proto: r.proto, service, reasons: portmatrix_targets::comment_of(&r.reasons) };
+    let src_hash = {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(&r.src)
+    };
+    let key = RuleKey { src_hash, src: &r.src, dst: &r.dst, proto: r.proto, service, reasons: portmatrix_targets::comment_of(&r.reasons) };
     (key, r)
 }
 
@@ -370,7 +378,7 @@ fn summary_difference(a: &[Rule], b: &[Rule], texts: &mut NetTexts) -> (Vec<Rule
 /// Address lists as text, each distinct list formatted once: at 10,000
 /// hosts the same few source sets appear in thousands of changed rules.
 #[derive(Default)]
-struct NetTexts(HashMap<Vec<IpNet>, String>);
+struct NetTexts(rustc_hash::FxHashMap<Vec<IpNet>, String>);
 
 impl NetTexts {
     fn of(&mut self, nets: &[IpNet]) -> String {
