@@ -638,11 +638,6 @@ impl Inventory {
         }
     }
 
-    /// Hosts that carry `product/role`.
-    pub fn hosts_with_role<'a>(&'a self, product: &'a str, role: &'a str) -> impl Iterator<Item = (&'a Name, &'a Host)> + 'a {
-        self.hosts.iter().filter(move |(_, h)| h.roles.iter().any(|r| r.value.is(product, role)))
-    }
-
     /// The binding of `product/role`, if the inventory has one.
     pub fn binding(&self, product: &str, role: &str) -> Option<&Binding> {
         self.bind.iter().find(|(k, _)| k.value.is(product, role)).map(|(_, b)| b)
