@@ -38,7 +38,10 @@ fi
 export PORTMATRIX_ACLGEN="$PWD/target/aerleon-venv/bin/aclgen"
 
 cargo fmt --all --check
-cargo clippy --workspace --all-targets --locked -- -D warnings
+# One feature set for lint and tests, so the big dependencies build once per
+# mode: the default build plus the Ballista cluster path (`distributed`).
+features=(--features portmatrix/distributed)
+cargo clippy --workspace --all-targets --locked "${features[@]}" -- -D warnings
 # The workspace has no doc tests; nextest runs everything else and its
 # summary is the last line CI reads.
-cargo nextest run --workspace --locked --no-fail-fast
+cargo nextest run --workspace --locked --no-fail-fast "${features[@]}"

@@ -1,13 +1,13 @@
 //! What an audit found, as serializable types (for JSON, a web page, the
 //! tables and spreadsheets), in a deterministic order.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::formats::{FlowFormat, InputError, ReadStats};
 use crate::intent::{Basis, IntentId, IpProto};
 
 /// The five classes of the audit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum FlowClass {
     /// Planned but rejected: a required flow a firewall drops (finding).
@@ -45,7 +45,7 @@ impl FlowClass {
 }
 
 /// Traffic counted into one row.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Traffic {
     pub records: u64,
     /// Of `records`, the reply halves of a flow (AWS logs each direction).
@@ -85,7 +85,7 @@ fn max_opt(a: Option<i64>, b: Option<i64>) -> Option<i64> {
 }
 
 /// One intent of the plan with what was seen of it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PlannedRow {
     pub class: FlowClass,
     pub intent: IntentId,
@@ -101,7 +101,7 @@ pub struct PlannedRow {
 }
 
 /// Traffic to one destination and service that no intent allows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UnplannedRow {
     pub class: FlowClass,
     pub destination_address: String,
@@ -129,7 +129,7 @@ impl UnplannedRow {
 }
 
 /// One input file and what reading it gave.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InputSummary {
     pub file: String,
     pub format: FlowFormat,
@@ -139,7 +139,7 @@ pub struct InputSummary {
 }
 
 /// Totals of one class.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClassTotal {
     pub class: FlowClass,
     /// Result rows of this class.
@@ -147,7 +147,7 @@ pub struct ClassTotal {
     pub traffic: Traffic,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditSummary {
     pub inventory: String,
     pub intents: usize,
@@ -171,7 +171,7 @@ pub struct AuditSummary {
 }
 
 /// Everything an audit of flows found.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditResult {
     pub summary: AuditSummary,
     pub planned: Vec<PlannedRow>,
@@ -182,6 +182,22 @@ impl AuditResult {
     /// 0 clean, 1 findings or incomplete evidence.
     pub fn exit_code(&self) -> u8 {
         u8::from(self.summary.findings > 0 || !self.summary.complete)
+    }
+
+    /// The first and last time any row was seen (unix seconds).
+    pub fn period(&self) -> Option<(i64, i64)> {
+        let traffic = || self.planned.iter().map(|p| &p.traffic).chain(self.unplanned.iter().map(|u| &u.traffic));
+        Some((traffic().filter_map(|t| t.first_seen).min()?, traffic().filter_map(|t| t.last_seen).max()?))
+    }
+
+    /// Reads back what `audit flows --format json` wrote. Unknown classes
+    /// and formats are errors (a typo must not pass as a clean audit).
+    pub fn from_json(text: &str) -> Result<Self, String> {
+        let v: serde_json::Value = serde_json::from_str(text).map_err(|e| format!("not JSON: {e}"))?;
+        if !(v.get("summary").is_some_and(|s| s.is_object()) && v.get("planned").is_some_and(|p| p.is_array())) {
+            return Err("expected an object with `summary` and `planned` (the output of `portmatrix audit flows --format json`)".into());
+        }
+        serde_json::from_value(v).map_err(|e| format!("not an audit result: {e}"))
     }
 }
 
@@ -205,21 +221,13 @@ impl std::fmt::Display for AuditError {
 
 impl std::error::Error for AuditError {}
 
-/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ`.
+/// Formats unix seconds as `YYYY-MM-DDTHH:MM:SSZ` (the number itself when
+/// it lies beyond the calendar's range).
 pub fn iso_time(t: i64) -> String {
-    let days = t.div_euclid(86_400);
-    let secs = t.rem_euclid(86_400);
-    // civil from days (proleptic Gregorian)
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
-    format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z", secs / 3600, secs % 3600 / 60, secs % 60)
+    match chrono::DateTime::from_timestamp(t, 0) {
+        Some(d) => d.format("%Y-%m-%dT%H:%M:%SZ").to_string(),
+        None => t.to_string(),
+    }
 }
 
 #[cfg(test)]
@@ -231,5 +239,69 @@ mod tests {
         assert_eq!(iso_time(0), "1970-01-01T00:00:00Z");
         assert_eq!(iso_time(1_764_532_081), "2025-11-30T19:48:01Z");
         assert_eq!(iso_time(951_782_400), "2000-02-29T00:00:00Z");
+        assert_eq!(iso_time(i64::MAX), i64::MAX.to_string(), "beyond the calendar: the number");
+    }
+
+    fn sample() -> AuditResult {
+        let traffic = Traffic { records: 2, reply_records: 1, packets: 10, bytes: 900, first_seen: Some(100), last_seen: Some(200) };
+        let stats = ReadStats {
+            records: 3,
+            bad_lines: 1,
+            bad_samples: vec![crate::formats::BadLine { line: 2, reason: "<b>".into() }],
+            ..Default::default()
+        };
+        AuditResult {
+            summary: AuditSummary {
+                inventory: "inv.yaml".into(),
+                intents: 1,
+                classes: vec![ClassTotal { class: FlowClass::PlannedSeen, rows: 1, traffic }],
+                inputs: vec![InputSummary { file: "f.log".into(), format: FlowFormat::AwsText, stats: Some(stats) }],
+                records: 3,
+                unusable_rows: 0,
+                nodata: 0,
+                skipdata: 0,
+                bad_lines: 1,
+                findings: 1,
+                complete: false,
+                engine: "embedded".into(),
+            },
+            planned: vec![PlannedRow {
+                class: FlowClass::PlannedSeen,
+                intent: IntentId(0),
+                basis: Basis::Connection,
+                flows: vec![portmatrix_model::FlowTag::new("acd", "db")],
+                cites: vec!["seed 1".into()],
+                sources: vec!["web1".into()],
+                destination: "db1".into(),
+                service: "tcp/5432".into(),
+                traffic,
+            }],
+            unplanned: vec![UnplannedRow {
+                class: FlowClass::UnplannedAccepted,
+                destination_address: "10.0.0.9".into(),
+                destination: None,
+                protocol: IpProto::TCP,
+                port: Some(22),
+                traffic: Traffic { first_seen: Some(50), last_seen: Some(300), ..traffic },
+                sample_source: "10.0.0.1".into(),
+                sample_source_name: None,
+                sources_estimate: 1,
+            }],
+        }
+    }
+
+    #[test]
+    fn results_read_back_equal_and_refuse_what_they_do_not_know() {
+        let r = sample();
+        assert_eq!(r.period(), Some((50, 300)));
+        let json = serde_json::to_string_pretty(&r).unwrap();
+        assert_eq!(AuditResult::from_json(&json), Ok(r));
+        assert!(AuditResult::from_json("nope").unwrap_err().starts_with("not JSON"));
+        assert!(AuditResult::from_json("{\"results\": []}").unwrap_err().contains("audit flows --format json"));
+        for (from, to) in [("\"planned-seen\"", "\"planned-sen\""), ("\"aws\"", "\"aws-text\""), ("\"records\": 3", "\"records\": -3")] {
+            assert!(json.contains(from), "{from}");
+            let e = AuditResult::from_json(&json.replacen(from, to, 1)).unwrap_err();
+            assert!(e.starts_with("not an audit result"), "{e}");
+        }
     }
 }

@@ -1,8 +1,10 @@
-//! `portmatrix audit flows|sockets|generate` (and, with the `distributed`
-//! feature, `audit scheduler|executor`): what really runs, against the plan.
+//! `portmatrix audit flows|sockets|generate|scheduler|executor`: what really
+//! runs, against the plan (the cluster's commands work in builds with the
+//! `distributed` feature).
 //! Argument parsing and printing only; the work is in `portmatrix-audit`.
 
 use std::io::IsTerminal;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -29,14 +31,37 @@ pub enum EvidenceCmd {
     /// Write synthetic flow logs with a known mix of the five classes (tests, benchmarks)
     #[command(after_help = GENERATE_HELP)]
     Generate(GenerateArgs),
-    /// Run a Ballista scheduler for `audit flows --cluster` (feature `distributed`)
-    #[cfg(feature = "distributed")]
+    /// Run a Ballista scheduler for `audit flows --cluster` (builds with the feature `distributed`)
     #[command(after_help = "Example:\n  portmatrix audit scheduler --bind 0.0.0.0:50050")]
-    Scheduler(cluster::SchedulerArgs),
-    /// Run a Ballista executor for `audit flows --cluster` (feature `distributed`)
-    #[cfg(feature = "distributed")]
+    Scheduler(SchedulerArgs),
+    /// Run a Ballista executor for `audit flows --cluster` (builds with the feature `distributed`)
     #[command(after_help = "Example:\n  portmatrix audit executor --scheduler 10.0.0.5:50050 --bind 0.0.0.0:50051 --work-dir /var/tmp/pm")]
-    Executor(cluster::ExecutorArgs),
+    Executor(ExecutorArgs),
+}
+
+// The cluster's commands and flags exist in every build, so that help, docs
+// and scripts are the same; a build without Ballista says how to get it.
+#[derive(Args)]
+pub struct SchedulerArgs {
+    /// Address to listen on
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub bind: SocketAddr,
+}
+
+#[derive(Args)]
+pub struct ExecutorArgs {
+    /// The scheduler's address
+    #[arg(long, default_value = "127.0.0.1:50050")]
+    pub scheduler: SocketAddr,
+    /// Arrow Flight address to listen on (the executor's gRPC uses the next port)
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    pub bind: SocketAddr,
+    /// Directory for shuffle files
+    #[arg(long)]
+    pub work_dir: Option<PathBuf>,
+    /// Tasks run at once (default: all cores)
+    #[arg(long)]
+    pub vcores: Option<usize>,
 }
 
 pub fn run(c: EvidenceCmd) -> Outcome {
@@ -44,9 +69,7 @@ pub fn run(c: EvidenceCmd) -> Outcome {
         EvidenceCmd::Flows(a) => flows(a),
         EvidenceCmd::Sockets(a) => sockets_cmd(a),
         EvidenceCmd::Generate(a) => generate(a),
-        #[cfg(feature = "distributed")]
         EvidenceCmd::Scheduler(a) => cluster::scheduler(a),
-        #[cfg(feature = "distributed")]
         EvidenceCmd::Executor(a) => cluster::executor(a),
     }
 }
@@ -148,9 +171,8 @@ pub struct FlowsArgs {
     /// Rows shown by the table output (the other formats hold every row)
     #[arg(long, default_value_t = 60)]
     pub limit: usize,
-    /// Run on a Ballista cluster: df://SCHEDULER:PORT (Parquet inputs; feature `distributed`)
-    #[cfg(feature = "distributed")]
-    #[arg(long)]
+    /// Run on a Ballista cluster: df://SCHEDULER:PORT (Parquet inputs; builds with the feature `distributed`)
+    #[arg(long, value_name = "URL")]
     pub cluster: Option<String>,
 }
 
@@ -270,9 +292,7 @@ fn summary_text(r: &AuditResult) -> String {
     if s.skipdata > 0 {
         t += &format!("  {} SKIPDATA record(s): the flow log service skipped records in those windows\n", s.skipdata);
     }
-    let first = r.planned.iter().filter_map(|p| p.traffic.first_seen).chain(r.unplanned.iter().filter_map(|u| u.traffic.first_seen)).min();
-    let last = r.planned.iter().filter_map(|p| p.traffic.last_seen).chain(r.unplanned.iter().filter_map(|u| u.traffic.last_seen)).max();
-    if let (Some(a), Some(b)) = (first, last) {
+    if let Some((a, b)) = r.period() {
         t += &format!("  period: {} .. {}\n", iso_time(a), iso_time(b));
     }
     t += &match (s.findings, s.complete) {
@@ -291,14 +311,10 @@ fn flows(a: FlowsArgs) -> Outcome {
         read: ReadOptions { accept_prefixes: a.log_accept.clone(), drop_prefixes: a.log_drop.clone() },
     };
     let progress = Arc::new(Progress::default());
-    #[cfg(feature = "distributed")]
     let session = match &a.cluster {
-        Some(url) => cluster::session(url, table, inputs, &opts, progress.clone()),
-        None => Session::embedded(table, inputs, &opts, progress.clone()),
+        Some(url) => cluster::session(url, table, inputs, &opts, progress.clone())?,
+        None => Session::embedded(table, inputs, &opts, progress.clone())?,
     };
-    #[cfg(not(feature = "distributed"))]
-    let session = Session::embedded(table, inputs, &opts, progress.clone());
-    let session = session?;
     let result = with_progress(&progress, || session.classify())?;
     finish_flows(&a, &session, &result)?;
     Ok(result.exit_code())
@@ -466,38 +482,13 @@ fn generate(a: GenerateArgs) -> Outcome {
 /// The cluster's processes (`audit scheduler`, `audit executor`) and client.
 #[cfg(feature = "distributed")]
 mod cluster {
-    use std::net::SocketAddr;
-    use std::path::PathBuf;
     use std::sync::Arc;
 
-    use clap::Args;
     use portmatrix_audit::results::AuditError;
     use portmatrix_audit::{distributed, AuditOptions, FlowInput, IntentTable, Progress, Session};
 
+    use super::{ExecutorArgs, SchedulerArgs};
     use crate::failure::{Failure, Outcome};
-
-    #[derive(Args)]
-    pub struct SchedulerArgs {
-        /// Address to listen on
-        #[arg(long, default_value = "127.0.0.1:50050")]
-        pub bind: SocketAddr,
-    }
-
-    #[derive(Args)]
-    pub struct ExecutorArgs {
-        /// The scheduler's address
-        #[arg(long, default_value = "127.0.0.1:50050")]
-        pub scheduler: SocketAddr,
-        /// Arrow Flight address to listen on (the executor's gRPC uses the next port)
-        #[arg(long, default_value = "127.0.0.1:50051")]
-        pub bind: SocketAddr,
-        /// Directory for shuffle files
-        #[arg(long)]
-        pub work_dir: Option<PathBuf>,
-        /// Tasks run at once (default: all cores)
-        #[arg(long)]
-        pub vcores: Option<usize>,
-    }
 
     type ServiceResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -528,5 +519,34 @@ mod cluster {
         progress: Arc<Progress>,
     ) -> Result<Session, AuditError> {
         Session::cluster(url, table, inputs, opts, progress)
+    }
+}
+
+/// A build without Ballista: the cluster's commands say how to get one.
+#[cfg(not(feature = "distributed"))]
+mod cluster {
+    use std::sync::Arc;
+
+    use portmatrix_audit::{AuditOptions, FlowInput, IntentTable, Progress, Session};
+
+    use super::{ExecutorArgs, SchedulerArgs};
+    use crate::failure::{Failure, Outcome};
+
+    fn absent(what: &str) -> Failure {
+        Failure::Message(format!(
+            "{what} needs the cluster engine (Apache Ballista), which this build leaves out\n  hint: build portmatrix with it: cargo build --release --features portmatrix/distributed"
+        ))
+    }
+
+    pub fn scheduler(_: SchedulerArgs) -> Outcome {
+        Err(absent("`audit scheduler`"))
+    }
+
+    pub fn executor(_: ExecutorArgs) -> Outcome {
+        Err(absent("`audit executor`"))
+    }
+
+    pub fn session(_: &str, _: Arc<IntentTable>, _: Vec<FlowInput>, _: &AuditOptions, _: Arc<Progress>) -> Result<Session, Failure> {
+        Err(absent("`audit flows --cluster`"))
     }
 }

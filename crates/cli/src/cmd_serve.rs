@@ -11,7 +11,9 @@ use crate::failure::{Failure, Outcome};
 
 #[derive(Args)]
 #[command(
-    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n  portmatrix serve -i site.yaml --compare old/site.yaml\n\n\
+    after_help = "Examples:\n  portmatrix serve\n  portmatrix serve --listen 127.0.0.1:9000\n  portmatrix serve my-product.yaml\n  portmatrix serve -i examples/jtel-acd.yaml\n  portmatrix serve -i examples/jtel-acd.yaml --results lab.json\n  portmatrix serve -i site.yaml --compare old/site.yaml\n  portmatrix audit flows -i site.yaml flows.log.gz --format json -o audit.json; portmatrix serve -i site.yaml --audit audit.json\n\n\
+With --audit, the UI shows a flow audit (/audit): each class with its rows, findings first, filtered by class, host \
+or service, the evidence's gaps (unreadable lines by number), and on each host page the audited flows from or to it.\n\n\
 With --compare, the UI also shows what changed from the older inventory to the served one (/diff/deployment): the \
 connections to open and to close, filtered by firewall and zone pair, and the delta change request to download \
 (the same documents as `portmatrix diff OLD NEW --format xlsx|html|md|csv`).\n\nThe server listens on loopback unless told otherwise; it has no authentication. It answers only to the \
@@ -29,6 +31,10 @@ pub struct ServeArgs {
     /// --format json` or `portmatrix lab --format json`
     #[arg(long, value_name = "FILE")]
     pub results: Option<PathBuf>,
+    /// Also show this flow audit: the JSON of `portmatrix audit flows
+    /// --format json` (with -i, its rows link to the host pages)
+    #[arg(long, value_name = "FILE")]
+    pub audit: Option<PathBuf>,
     /// Also show what changed from this older inventory to the one of -i:
     /// what to open and to close, and the delta change request
     #[arg(long, value_name = "OLD_INV", requires = "inventory")]
@@ -57,6 +63,10 @@ pub fn run(a: ServeArgs) -> Outcome {
         Some(f) => Some(portmatrix_web::results::load_results(f).map_err(|e| Failure::Message(e.to_string()))?),
         None => None,
     };
+    let audit = match &a.audit {
+        Some(f) => Some(portmatrix_web::audit::load_audit(f).map_err(Failure::Message)?),
+        None => None,
+    };
     if !a.listen.ip().is_loopback() {
         eprintln!("warning: listening on {} — the UI has no authentication and shows every matrix", a.listen);
     }
@@ -75,6 +85,9 @@ pub fn run(a: ServeArgs) -> Outcome {
     }
     if let Some(r) = results {
         app = app.with_results(r);
+    }
+    if let Some(v) = audit {
+        app = app.with_audit(v);
     }
     let server = Server::bind(a.listen, app).map_err(|e| format!("cannot listen on {}: {e}", a.listen))?;
     let addr = server.local_addr().unwrap_or(a.listen);

@@ -39,6 +39,8 @@ const FORBIDDEN: &[(&str, &[&str])] = &[
     ("portmatrix-import", &["portmatrix-plan", "portmatrix-targets", "portmatrix-verify", "portmatrix-report", "portmatrix-web"]),
     ("portmatrix-verify", &["portmatrix-report", "portmatrix-web", "portmatrix-audit"]),
     ("portmatrix-apply", &["portmatrix-report", "portmatrix-web", "portmatrix-audit", "portmatrix-catalog", "portmatrix-import"]),
+    // the web UI shows audits; an audit never needs the UI, a prober or a live ruleset
+    ("portmatrix-audit", &["portmatrix-web", "portmatrix-verify", "portmatrix-apply"]),
 ];
 
 /// Normal (non-dev) dependencies between workspace crates, transitively.

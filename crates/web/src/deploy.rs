@@ -257,6 +257,15 @@ pub fn deployment(app: &App, p: &Plan, q: &PlanFilters) -> String {
         b.push_str(&counts_html(r));
         b.push_str("</section>\n");
     }
+    if let Some(a) = &app.audit {
+        let _ = writeln!(
+            b,
+            "<section class=\"panel\" id=\"audit-panel\"><h2><a href=\"/audit\">Flow audit</a> <span class=\"muted\">{}</span></h2>",
+            esc(&a.file)
+        );
+        b.push_str(&crate::audit::counts_html(a));
+        b.push_str("</section>\n");
+    }
     if let Some(c) = &app.comparison {
         let _ = writeln!(
             b,
@@ -361,6 +370,9 @@ pub fn host(app: &App, p: &Plan, h: &HostInfo) -> String {
     if app.results.is_some() {
         extra.push(("results", "probe results"));
     }
+    if app.audit.is_some() {
+        extra.push(("audit", "flow audit"));
+    }
     b.push_str(&toc(&targets, &extra));
     b.push_str("<h2 id=\"configs\">Compiled configuration</h2>\n");
     if !h.managed {
@@ -376,6 +388,9 @@ pub fn host(app: &App, p: &Plan, h: &HostInfo) -> String {
     b.push_str(&rows_table(&outbound, n_out, None, "outbound-rows"));
     if let Some(r) = &app.results {
         b.push_str(&host_section(r, p, &h.name));
+    }
+    if let Some(a) = &app.audit {
+        b.push_str(&crate::audit::host_section(a, p, &h.name));
     }
     layout(&format!("Host {}", h.name), &crumbs(&h.name), &b)
 }

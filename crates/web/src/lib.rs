@@ -3,12 +3,14 @@
 //! with an inventory, the deployment (hosts by zone, the change request
 //! filtered by host, zone, port or firewall), a page per host and per
 //! network firewall with its configuration per target, an explain form and
-//! search by address; with results, the probe verdicts. Pages are
+//! search by address; with results, the probe verdicts; with a flow audit,
+//! its classes, findings and evidence. Pages are
 //! server-rendered HTML; every filter is a plain GET form and every diagram
 //! role a link, so nothing needs JavaScript. The one script (optional) only
 //! adds conveniences. Assets are compiled in. The server answers only to the
 //! `Host` names it listens as ([`http::HostPolicy`]).
 
+pub mod audit;
 mod deploy;
 pub mod diff;
 mod explain;
@@ -52,11 +54,13 @@ pub struct App {
     pub results: Option<results::Results>,
     /// The deployment diff from an older inventory (`serve --compare OLD`).
     pub comparison: Option<diff::Comparison>,
+    /// A flow audit given with `serve --audit FILE`.
+    pub audit: Option<audit::AuditView>,
 }
 
 impl App {
     pub fn new(matrices: Vec<(String, Matrix)>) -> Self {
-        Self { matrices, plan: None, zone_svg: std::sync::OnceLock::new(), cover: None, results: None, comparison: None }
+        Self { matrices, plan: None, zone_svg: std::sync::OnceLock::new(), cover: None, results: None, comparison: None, audit: None }
     }
     pub fn with_plan(mut self, plan: Plan) -> Self {
         self.plan = Some(plan);
@@ -70,6 +74,11 @@ impl App {
     }
     pub fn with_results(mut self, results: results::Results) -> Self {
         self.results = Some(results);
+        self
+    }
+    /// The results of `audit flows` to show.
+    pub fn with_audit(mut self, audit: audit::AuditView) -> Self {
+        self.audit = Some(audit);
         self
     }
     /// What changed from an older deployment to the served one.
@@ -135,6 +144,7 @@ pub fn router(app: Arc<App>, hosts: HostPolicy) -> Router {
         .route("/diff/deployment", get(diff::deployment_diff_page))
         .route("/diff/deployment/export/{format}", get(diff::deployment_diff_export))
         .route("/results", get(results_page))
+        .route("/audit", get(audit_page))
         .fallback(not_found)
         .with_state(app)
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
@@ -212,7 +222,8 @@ pub(crate) fn missing(msg: &str) -> Response {
 }
 
 /// A page of the UI with the views this server has in the top bar: the
-/// deployment (`-i`) and the results (`--results`). Added here, where the
+/// deployment (`-i`), the results (`--results`), the changes (`--compare`)
+/// and the flow audit (`--audit`). Added here, where the
 /// app is known, so the page functions need not carry it.
 pub(crate) fn page(app: &App, status: StatusCode, body: String) -> Response {
     let mut views = String::new();
@@ -227,6 +238,13 @@ pub(crate) fn page(app: &App, status: StatusCode, body: String) -> Response {
         views.push_str(&format!(
             "<a href=\"/results\">Results{}</a>",
             if failed > 0 { format!(" ({failed} failed)") } else { String::new() }
+        ));
+    }
+    if let Some(a) = &app.audit {
+        let findings = a.findings();
+        views.push_str(&format!(
+            "<a href=\"/audit\">Audit{}</a>",
+            if findings > 0 { format!(" ({findings} findings)") } else { String::new() }
         ));
     }
     if views.is_empty() {
@@ -303,5 +321,12 @@ async fn results_page(State(app): State<Arc<App>>, Query(q): Query<results::Resu
     match &app.results {
         Some(r) => page(&app, StatusCode::OK, results::page(r, app.plan.as_ref(), &q)),
         None => missing("No results: start the server with `portmatrix serve --results FILE`."),
+    }
+}
+
+async fn audit_page(State(app): State<Arc<App>>, Query(q): Query<audit::AuditFilters>) -> Response {
+    match &app.audit {
+        Some(a) => page(&app, StatusCode::OK, audit::page(a, app.plan.as_ref(), &q)),
+        None => missing("No flow audit: write one with `portmatrix audit flows --format json -o FILE`, then start the server with `portmatrix serve --audit FILE`."),
     }
 }

@@ -64,6 +64,18 @@ pub fn catalog(app: &App) -> String {
             r.failed()
         );
     }
+    if let Some(a) = &app.audit {
+        let s = &a.result.summary;
+        let _ = writeln!(
+            b,
+            "<section class=\"panel\" id=\"audit-panel\"><h2><a href=\"/audit\">Flow audit {}</a></h2><p>{} records against {} planned intents: {} finding(s){}. Every planned flow with what was seen of it, and the traffic no flow explains.</p></section>",
+            esc(&a.file),
+            s.records,
+            s.intents,
+            s.findings,
+            if s.complete { "" } else { ", evidence incomplete" }
+        );
+    }
     if let Some(c) = &app.comparison {
         let _ = writeln!(
             b,

@@ -6,9 +6,12 @@ use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::OnceLock;
 
+use portmatrix_audit::generate::{generate, GenOptions};
+use portmatrix_audit::{audit_flows, AuditOptions, AuditResult, FlowClass, FlowFormat, FlowInput, IntentTable};
 use portmatrix_plan::{plan, Deployment};
 use portmatrix_verify::probe::{Expect, ProbeResult, Target, Verdict};
 use portmatrix_verify::Proto;
+use portmatrix_web::audit::AuditView;
 use portmatrix_web::results::parse_results;
 use portmatrix_web::{App, Server};
 
@@ -58,6 +61,35 @@ fn results_json() -> String {
     portmatrix_verify::output::json(&results)
 }
 
+/// A flow audit of the served deployment: generated AWS flow logs with a
+/// known mix of the five classes, one record's action made hostile, audited
+/// by the real engine and read back from its JSON as `serve --audit` does.
+fn audit_of(p: &portmatrix_plan::Plan) -> AuditResult {
+    static AUDIT: OnceLock<AuditResult> = OnceLock::new();
+    AUDIT
+        .get_or_init(|| {
+            let table = std::sync::Arc::new(IntentTable::from_plan(p));
+            let dir = tempfile::tempdir().expect("tempdir");
+            let path = dir.path().join("flows.log");
+            let opts = GenOptions { records: 3_000, seed: 11, skip_every: 5, ..Default::default() };
+            generate(&table, FlowFormat::AwsText, &opts, &path, 2).expect("generate");
+            let mut text = std::fs::read_to_string(&path).expect("read");
+            let last = text.lines().last().expect("a record").to_string();
+            let hostile = last.replace(" ACCEPT ", " <script>alert(1)</script> ").replace(" REJECT ", " <script>alert(1)</script> ");
+            text.push_str(&hostile);
+            text.push('\n');
+            std::fs::write(&path, text).expect("write");
+            let input = FlowInput { path, format: FlowFormat::AwsText };
+            let (r, _) = audit_flows(table, vec![input], &AuditOptions { threads: 2, ..Default::default() }, Default::default())
+                .expect("the audit runs");
+            let json = serde_json::to_string(&r).expect("serialises");
+            let back = AuditResult::from_json(&json).expect("reads back");
+            assert_eq!(back, r, "the JSON round trip loses nothing");
+            back
+        })
+        .clone()
+}
+
 fn server() -> SocketAddr {
     static ADDR: OnceLock<SocketAddr> = OnceLock::new();
     *ADDR.get_or_init(|| {
@@ -73,8 +105,9 @@ fn server() -> SocketAddr {
         let p = plan(&Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("inventory loads")).expect("plans");
         let (origin, results) = parse_results(&results_json()).expect("the prober's JSON parses");
         let res = portmatrix_web::results::Results { file: "probe.json".into(), origin, results };
-        let s =
-            Server::bind("127.0.0.1:0".parse().expect("addr"), App::new(matrices).with_plan(p).with_results(res)).expect("bind loopback");
+        let audit = AuditView { file: "audit.json".into(), result: audit_of(&p) };
+        let app = App::new(matrices).with_plan(p).with_results(res).with_audit(audit);
+        let s = Server::bind("127.0.0.1:0".parse().expect("addr"), app).expect("bind loopback");
         let addr = s.local_addr().expect("local addr");
         std::thread::spawn(move || s.run());
         addr
@@ -230,7 +263,7 @@ fn results_page_lists_every_probe_and_filters_by_verdict() {
     assert!(t.contains("acd/smb-store<br>acd/smb-other"), "every flow reason");
     assert!(t.contains("href=\"/d/host/acd-store1\""), "hosts link to their pages");
     assert!(t.contains(
-        "<nav class=\"views\" aria-label=\"views\"><a href=\"/d\">Deployment</a><a href=\"/results\">Results (2 failed)</a></nav>"
+        "<nav class=\"views\" aria-label=\"views\"><a href=\"/d\">Deployment</a><a href=\"/results\">Results (2 failed)</a><a href=\"/audit\">Audit ("
     ));
 
     let f = get("/results?verdict=blocked&outcome=").text();
@@ -442,4 +475,72 @@ fn deployment_diff_view_filters_by_firewall_and_says_when_nothing_matches() {
     assert!(edge.contains("To close (1)") && edge.contains("rem/rem-backup-ssh"), "{edge}");
     let none = deployment_diff(&c, &DeltaFilters { firewall: Some("<no-such-fw>".into()), pair: None });
     assert!(none.contains("To close (0)") && none.contains("No row crosses the firewall `&lt;no-such-fw&gt;`"), "{none}");
+}
+
+/// The `data-class` of every row of one table, in page order.
+fn class_rows(t: &str, id: &str) -> Vec<String> {
+    let table = t.split(&format!("<table id=\"{id}\"")).nth(1).expect("audit table").split("</table>").next().expect("end");
+    table.split("data-class=\"").skip(1).map(|r| r.split('"').next().expect("class").to_string()).collect()
+}
+
+fn served_plan() -> portmatrix_plan::Plan {
+    let inv = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/jtel-acd.yaml");
+    plan(&Deployment::load(&inv, &portmatrix_catalog::Catalog).expect("inventory loads")).expect("plans")
+}
+
+#[test]
+fn audit_page_shows_every_class_findings_first_and_filters() {
+    let audit = audit_of(&served_plan());
+    let t = get("/audit").text();
+    let planned = class_rows(&t, "audit-planned-table");
+    let unplanned = class_rows(&t, "audit-unplanned-table");
+    assert_eq!(planned.len(), audit.planned.len());
+    assert_eq!(unplanned.len(), audit.unplanned.len());
+    // each class's rows as the audit counted them, and every class present
+    for c in &audit.summary.classes {
+        let on_page = planned.iter().chain(&unplanned).filter(|r| *r == c.class.as_str()).count() as u64;
+        assert_eq!(on_page, c.rows, "{}", c.class.as_str());
+        assert!(t.contains(&format!("href=\"/audit?class={0}#audit-planned\">{0}</a>: <b>{1}</b> rows", c.class.as_str(), c.rows)));
+    }
+    for c in FlowClass::ALL {
+        assert!(planned.iter().chain(&unplanned).any(|r| r == c.as_str()), "the generated mix has {}", c.as_str());
+    }
+    // findings first in each table
+    let finding = |r: &String| r == "planned-rejected" || r == "unplanned-accepted";
+    for rows in [&planned, &unplanned] {
+        let first_other = rows.iter().position(|r| !finding(r)).unwrap_or(rows.len());
+        assert!(rows[first_other..].iter().all(|r| !finding(r)), "{rows:?}");
+    }
+    assert!(t.contains(&format!("<strong>{} finding(s)</strong>", audit.summary.findings)));
+    assert!(get("/").text().contains("href=\"/audit\""));
+    assert!(t.contains(&format!("<a href=\"/audit\">Audit ({} findings)</a>", audit.summary.findings)));
+
+    // the hostile record is an unreadable line, named by number and escaped
+    assert!(!audit.summary.complete);
+    assert!(t.contains("evidence incomplete"));
+    assert!(t.contains("&lt;script&gt;alert(1)&lt;/script&gt;") && !t.contains("<script>alert"), "escaped");
+
+    // filters: by class, by host, by service
+    let rejected = class_rows(&get("/audit?class=planned-rejected&host=&service=").text(), "audit-planned-table");
+    assert!(!rejected.is_empty() && rejected.iter().all(|r| r == "planned-rejected"));
+    assert_eq!(rejected.len(), audit.planned.iter().filter(|r| r.class == FlowClass::PlannedRejected).count());
+    let dest = &audit.planned[0].destination;
+    let by_host = get(&format!("/audit?host={dest}")).text();
+    let want = audit.planned.iter().filter(|r| r.destination == *dest || r.sources.contains(dest)).count();
+    assert_eq!(class_rows(&by_host, "audit-planned-table").len(), want);
+    let service = &audit.planned[0].service;
+    let by_service = get(&format!("/audit?service={service}")).text();
+    assert_eq!(class_rows(&by_service, "audit-planned-table").len(), audit.planned.iter().filter(|r| r.service == *service).count());
+    assert!(get("/audit?class=planned").text().contains("unknown class `planned`"));
+}
+
+#[test]
+fn host_pages_show_the_audited_flows_of_the_host() {
+    let audit = audit_of(&served_plan());
+    let host = "acd-store1";
+    let h = get(&format!("/d/host/{host}")).text();
+    assert!(h.contains("href=\"#audit\"") && h.contains("id=\"audit\""));
+    let want = audit.planned.iter().filter(|r| r.destination == host || r.sources.iter().any(|s| s == host)).count();
+    assert!(want > 0);
+    assert_eq!(class_rows(&h, "host-audit-planned").len(), want);
 }

@@ -19,7 +19,7 @@ use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::{Path, PathBuf};
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::record::FlowRecord;
 
@@ -55,6 +55,14 @@ pub enum FlowFormat {
 impl Serialize for FlowFormat {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.name())
+    }
+}
+
+/// Read back from results files by the same names; an unknown name is an error.
+impl<'de> Deserialize<'de> for FlowFormat {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        FlowFormat::parse(&s).ok_or_else(|| serde::de::Error::custom(format!("unknown input format `{s}`")))
     }
 }
 
@@ -141,14 +149,14 @@ impl fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 /// One line that could not be read as a record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BadLine {
     pub line: u64,
     pub reason: String,
 }
 
 /// What reading one file gave besides records.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReadStats {
     pub records: u64,
     pub bad_lines: u64,

@@ -70,22 +70,11 @@ fn proto_of(s: &str) -> Result<IpProto, String> {
     })
 }
 
-/// Parses the leading ISO-8601 time of rsyslog's high-precision format.
+/// Parses the leading ISO-8601 time of rsyslog's high-precision format
+/// (to the second, as UTC: the offset is not applied).
 fn iso_seconds(s: &str) -> Option<i64> {
-    let b = s.as_bytes();
-    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b'T' {
-        return None;
-    }
-    let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-    let (y, mo, d, h, mi, se) = (n(0..4)?, n(5..7)?, n(8..10)?, n(11..13)?, n(14..16)?, n(17..19)?);
-    // days from civil (proleptic Gregorian), UTC; the offset is not applied
-    let y2 = if mo <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let doy = (153 * (mo + if mo > 2 { -3 } else { 9 }) + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    Some(days * 86_400 + h * 3600 + mi * 60 + se)
+    let t = chrono::NaiveDateTime::parse_from_str(s.get(..19)?, "%Y-%m-%dT%H:%M:%S").ok()?;
+    Some(t.and_utc().timestamp())
 }
 
 pub struct KernelLog {
@@ -222,6 +211,14 @@ impl LineFormat for UlogdJson {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn iso_times_are_read_to_the_second_and_checked() {
+        assert_eq!(iso_seconds("2024-02-29T12:00:00.5+01:00 fw1"), Some(1_709_208_000));
+        assert_eq!(iso_seconds("2025-02-29T12:00:00 fw1"), None, "no 29 February in 2025");
+        assert_eq!(iso_seconds("2025-13-01T00:00:00 fw1"), None);
+        assert_eq!(iso_seconds("2025-11-3"), None);
+    }
 
     #[test]
     fn reads_syslog_and_journal_lines() {

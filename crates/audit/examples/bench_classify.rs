@@ -1,7 +1,7 @@
-//! Classification throughput on one core (a benchmark, not a test: it is
-//! ignored and asserts nothing about time; bench/audit.sh runs it):
+//! Classification throughput on one core (a benchmark: it prints, asserts
+//! nothing about time; bench/audit.sh runs it):
 //!
-//!     cargo nextest run -p portmatrix-audit --release --run-ignored only -E 'test(bench_)' --no-capture
+//!     cargo build --release --workspace --bins --examples && target/release/examples/bench_classify
 
 use std::path::Path;
 use std::sync::Arc;
@@ -26,9 +26,7 @@ fn table() -> IntentTable {
     IntentTable::from_plan(&plan(&Deployment::load(&root, &portmatrix_catalog::Catalog).unwrap()).unwrap())
 }
 
-#[test]
-#[ignore = "benchmark"]
-fn bench_classification_per_core() {
+fn main() {
     let t = table();
     let opts = GenOptions { truth: false, ..GenOptions::default() };
     let mut g = Generator::new(&t, FlowFormat::AwsParquet, &opts, false);
