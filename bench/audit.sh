@@ -23,12 +23,15 @@ echo "== machine: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/10485
 # package selections would resolve features differently and build DataFusion twice.
 cargo build --release -q --workspace --bins --examples
 
-# Runs a command; prints its wall time and the peak resident memory of the process tree.
+# Runs a command; prints its wall time and the peak resident memory of the
+# process tree. Its stderr (the inventory's warnings, progress) goes to
+# $OUT/stderr.log.
 measure() {
-  python3 - "$@" <<'PY'
+  python3 - "$OUT/stderr.log" "$@" <<'PY'
 import resource, subprocess, sys, time
 t = time.time()
-rc = subprocess.call(sys.argv[1:])
+with open(sys.argv[1], "a") as err:
+    rc = subprocess.call(sys.argv[2:], stderr=err)
 dt = time.time() - t
 peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1048576
 print(f"   wall {dt:.1f} s, peak RSS {peak:.2f} GiB, exit {rc}")
@@ -45,7 +48,7 @@ if [ ! -f "$stamp" ]; then
   echo "== generating $RECORDS records in $FILES Parquet files"
   rm -f "$OUT"/flows-*.parquet "$OUT"/.flows-*
   seq 0 $((FILES - 1)) | xargs -P "$THREADS" -I{} \
-    "$PM" audit generate -i "$INV" --format aws-parquet --ipv4-only --records "$per" --seed {} -o "$OUT/flows-{}.parquet"
+    "$PM" audit generate -i "$INV" --format aws-parquet --ipv4-only --records "$per" --seed {} -o "$OUT/flows-{}.parquet" 2>>"$OUT/stderr.log"
   touch "$stamp"
 fi
 du -sh "$OUT"/flows-*.parquet | tail -1 >/dev/null
@@ -60,7 +63,7 @@ measure "$PM" audit flows -i "$INV" "$OUT"/flows-*.parquet --threads "$THREADS" 
 
 echo "== 3. DuckDB, same files, same join, $THREADS cores"
 for t in intents intent_sources intent_destinations intent_ports intent_src_ports; do
-  "$PM" audit flows -i "$INV" "$OUT/flows-0.parquet" --sql "SELECT * FROM $t" --format parquet -o "$OUT/$t.parquet" || [ $? = 1 ]
+  "$PM" audit flows -i "$INV" "$OUT/flows-0.parquet" --sql "SELECT * FROM $t" --format parquet -o "$OUT/$t.parquet" 2>>"$OUT/stderr.log" || [ $? = 1 ]
 done
 VENV=bench/out/venv
 [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"

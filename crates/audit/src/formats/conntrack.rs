@@ -202,13 +202,7 @@ impl LineFormat for ConntrackJson {
         Ok(false)
     }
     fn parse(&mut self, line: &str, no: u64) -> Line {
-        if line.trim().is_empty() {
-            return Line::Ignored;
-        }
-        match serde_json::from_str::<Map<String, Value>>(line) {
-            Ok(m) => Self::record(&m, no).unwrap_or_else(Line::Bad),
-            Err(e) => Line::Bad(format!("not a JSON object: {e}")),
-        }
+        Line::of_json_object(line, |m| Self::record(m, no))
     }
 }
 

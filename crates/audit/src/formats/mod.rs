@@ -204,6 +204,24 @@ pub enum Line {
     Bad(String),
 }
 
+impl Line {
+    /// One JSON object per line (ulogd2's JSON output): blank lines are
+    /// ignored, anything but an object is a bad line, and `record` reads the
+    /// object's fields.
+    pub(crate) fn of_json_object(
+        line: &str,
+        record: impl FnOnce(&serde_json::Map<String, serde_json::Value>) -> Result<Line, String>,
+    ) -> Line {
+        if line.trim().is_empty() {
+            return Line::Ignored;
+        }
+        match serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(line) {
+            Ok(m) => record(&m).unwrap_or_else(Line::Bad),
+            Err(e) => Line::Bad(format!("not a JSON object: {e}")),
+        }
+    }
+}
+
 /// A line-oriented format.
 pub trait LineFormat {
     /// Sees the first line before anything else; returns whether it was a
