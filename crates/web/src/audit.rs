@@ -358,12 +358,7 @@ pub fn page(view: &AuditView, plan: Option<&Plan>, q: &AuditFilters) -> String {
     b.push_str(&unplanned_table(&unplanned, r.unplanned.len(), plan, "audit-unplanned-table"));
     b.push_str(&evidence_html(view));
 
-    let mut crumbs = String::from("<a href=\"/\">Catalog</a>");
-    if plan.is_some() {
-        crumbs.push_str(" › <a href=\"/d\">Deployment</a>");
-    }
-    crumbs.push_str(" › <span aria-current=\"page\">Audit</span>");
-    crate::pages::layout(&format!("Audit {}", view.file), &crumbs, &b)
+    crate::pages::layout(&format!("Audit {}", view.file), &crate::pages::view_crumbs(plan.is_some(), "Audit"), &b)
 }
 
 /// The section of a host page: the audited flows from or to the host.

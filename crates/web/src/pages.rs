@@ -36,6 +36,17 @@ pub(crate) fn layout(title: &str, crumbs: &str, body: &str) -> String {
     )
 }
 
+/// Breadcrumbs of a page below the catalog (and the deployment, when there
+/// is one): `Catalog › Deployment › current`.
+pub(crate) fn view_crumbs(with_deployment: bool, current: &str) -> String {
+    let mut crumbs = String::from("<a href=\"/\">Catalog</a>");
+    if with_deployment {
+        crumbs.push_str(" › <a href=\"/d\">Deployment</a>");
+    }
+    crumbs.push_str(&format!(" › <span aria-current=\"page\">{}</span>", esc(current)));
+    crumbs
+}
+
 pub fn not_found(msg: &str) -> String {
     layout(
         "Not found",

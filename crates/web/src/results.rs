@@ -221,12 +221,7 @@ pub fn page(res: &Results, plan: Option<&Plan>, q: &ResultFilters) -> String {
         res.results.iter().filter(|r| verdict.is_none_or(|v| r.verdict == v) && outcome.is_none_or(|ok| r.ok == ok)).collect();
     let caption = format!("{} of {} results", rows.len(), res.results.len());
     b.push_str(&results_table(&rows, plan, &caption, "results-table"));
-    let mut crumbs = String::from("<a href=\"/\">Catalog</a>");
-    if plan.is_some() {
-        crumbs.push_str(" › <a href=\"/d\">Deployment</a>");
-    }
-    crumbs.push_str(" › <span aria-current=\"page\">Results</span>");
-    crate::pages::layout(&format!("Results {}", res.file), &crumbs, &b)
+    crate::pages::layout(&format!("Results {}", res.file), &crate::pages::view_crumbs(plan.is_some(), "Results"), &b)
 }
 
 /// The section of a host page: the probes sent from or to the host.
