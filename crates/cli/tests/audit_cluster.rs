@@ -54,25 +54,21 @@ fn wait_listening(addr: SocketAddr, services: &mut Services, what: &str) {
     }
 }
 
-/// Runs `cmd` to its end, killing it after `limit`.
-fn run_with_limit(mut cmd: Command, limit: Duration) -> std::process::Output {
-    let child = cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
-    let id = child.id();
-    let watchdog = std::thread::spawn(move || {
-        let deadline = Instant::now() + limit;
-        while Instant::now() < deadline {
-            std::thread::sleep(Duration::from_millis(200));
-            // the child still exists while /proc has it and it is not a zombie we reaped
-            if !Path::new(&format!("/proc/{id}")).exists() {
-                return false;
-            }
+/// Runs `cmd` to its end, killing it after `limit`; its stderr is returned.
+fn run_with_limit(mut cmd: Command, limit: Duration, stderr: &Path) -> (std::process::ExitStatus, String) {
+    let mut child = cmd.stdout(Stdio::null()).stderr(std::fs::File::create(stderr).unwrap()).spawn().unwrap();
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
         }
-        let _ = Command::new("kill").arg("-9").arg(id.to_string()).status();
-        true
-    });
-    let out = child.wait_with_output().unwrap();
-    let _ = watchdog;
-    out
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            break child.wait().unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    (status, std::fs::read_to_string(stderr).unwrap_or_default())
 }
 
 fn result_without_engine(path: &Path) -> serde_json::Value {
@@ -128,8 +124,8 @@ fn scheduler_and_two_executor_processes_give_the_embedded_result() {
         .args(&files)
         .args(["--cluster", &format!("df://{scheduler}"), "--format", "json", "-o"])
         .arg(&clustered);
-    let o = run_with_limit(c, Duration::from_secs(180));
-    assert_eq!(o.status.code(), Some(1), "{}", String::from_utf8_lossy(&o.stderr));
+    let (status, stderr) = run_with_limit(c, Duration::from_secs(180), &dir.path().join("client.err"));
+    assert_eq!(status.code(), Some(1), "{stderr}");
     let cluster_json: serde_json::Value = serde_json::from_slice(&std::fs::read(&clustered).unwrap()).unwrap();
     assert_eq!(cluster_json["summary"]["engine"], format!("df://{scheduler}"), "the cluster ran it");
     assert_eq!(result_without_engine(&clustered), result_without_engine(&embedded));
