@@ -2,6 +2,7 @@
 //! admin networks to every managed host, so a generated firewall never
 //! locks its administrators out.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use portmatrix_model::{Diagnostic, Os, PortSet, Proto};
@@ -34,17 +35,21 @@ pub(crate) fn admin_access(dep: &Deployment, eps: &Endpoints, hosts: &[HostInfo]
     };
     let members: Vec<Endpoint> = admin.networks.iter().filter_map(|n| eps.networks.get(n.value.as_str()).map(|e| (**e).clone())).collect();
     let sources = Arc::new(Sources::new(0, members));
+    // One reason per operating system, shared by its hosts' connections.
+    let mut reasons: HashMap<&str, Arc<Reason>> = HashMap::new();
     hosts
         .iter()
         .filter(|h| h.managed)
         .map(|h| {
             let (flow, port, what) = admin_service(h.os);
-            let reason = Arc::new(Reason {
-                product: "inventory".into(),
-                matrix: inv.inventory.value.clone(),
-                flow: flow.into(),
-                cite: "inventory admin networks".into(),
-                purpose: format!("management access ({what}) from the admin networks"),
+            let reason = reasons.entry(flow).or_insert_with(|| {
+                Arc::new(Reason {
+                    product: "inventory".into(),
+                    matrix: inv.inventory.value.clone(),
+                    flow: flow.into(),
+                    cite: "inventory admin networks".into(),
+                    purpose: format!("management access ({what}) from the admin networks"),
+                })
             });
             Connection {
                 sources: sources.clone(),
@@ -53,7 +58,7 @@ pub(crate) fn admin_access(dep: &Deployment, eps: &Endpoints, hosts: &[HostInfo]
                 ports: PortSet::single(port),
                 src_ports: None,
                 icmp: Vec::new(),
-                reasons: vec![reason],
+                reasons: vec![reason.clone()],
             }
         })
         .collect()

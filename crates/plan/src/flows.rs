@@ -216,7 +216,7 @@ pub(crate) fn connect(
         }
     }
     let fam = |nets: &[ipnet::IpNet]| (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
-    let ((d4, d6), (s4, s6)) = (fam(&d.nets), fam(&sources.nets));
+    let ((d4, d6), (s4, s6)) = (fam(&d.nets), sources.families());
     for &p in protos {
         let ok = match p {
             Proto::Icmp => d4 && s4,

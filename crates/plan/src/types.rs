@@ -52,6 +52,10 @@ pub struct Sources {
     pub id: usize,
     pub members: Vec<Endpoint>,
     pub nets: Vec<IpNet>,
+    /// Whether `nets` holds IPv4 and IPv6 addresses: asked once per
+    /// destination of every flow, so computed once here.
+    #[serde(skip)]
+    families: (bool, bool),
 }
 
 impl Sources {
@@ -60,7 +64,12 @@ impl Sources {
         members.dedup();
         let all: Vec<IpNet> = members.iter().flat_map(|m| m.nets.iter().copied()).collect();
         let nets = IpNet::aggregate(&all);
-        Self { id, members, nets }
+        let families = (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
+        Self { id, members, nets, families }
+    }
+    /// (has IPv4 addresses, has IPv6 addresses).
+    pub fn families(&self) -> (bool, bool) {
+        self.families
     }
     pub fn names(&self) -> Vec<&str> {
         self.members.iter().map(|m| m.name.as_str()).collect()

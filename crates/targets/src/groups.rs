@@ -192,12 +192,15 @@ fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a st
     }
     let mut complete: Vec<(&(String, String), usize)> = count.into_iter().filter(|(r, n)| idx.hosts_with.get(*r) == Some(n)).collect();
     complete.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
-    let holders = |r: &(String, String)| -> Vec<&'a str> { hosts.iter().copied().filter(|h| idx.roles(h).contains(r)).collect() };
+    // Each role's holders computed once: comparing every pair of roles'
+    // holders by scanning the group made naming a 2,000-host group slow.
+    let holders: Vec<Vec<&'a str>> =
+        complete.iter().map(|(r, _)| hosts.iter().copied().filter(|h| idx.roles(h).contains(*r)).collect()).collect();
     let mut covered: HashSet<&str> = HashSet::new();
     let mut named: HashSet<&'a str> = HashSet::new();
     let mut chosen: BTreeMap<&'a str, Vec<&'a str>> = BTreeMap::new();
     for (i, (role, _)) in complete.iter().enumerate() {
-        let held = holders(role);
+        let held = &holders[i];
         if held.iter().all(|h| covered.contains(h)) {
             continue;
         }
@@ -205,7 +208,7 @@ fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a st
         // Hosts that carry several roles, all of which the group holds (one
         // machine running a whole product): no role names them better than
         // another, so they keep their own names.
-        let tied = complete.iter().enumerate().any(|(j, (other, _))| j != i && holders(other) == held);
+        let tied = holders.iter().enumerate().any(|(j, other)| j != i && other == held);
         if !tied {
             named.extend(held.iter().copied());
             chosen.entry(role.0.as_str()).or_default().push(role.1.as_str());
