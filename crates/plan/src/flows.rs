@@ -215,8 +215,7 @@ pub(crate) fn connect(
             return;
         }
     }
-    let fam = |nets: &[ipnet::IpNet]| (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
-    let ((d4, d6), (s4, s6)) = (fam(&d.nets), sources.families());
+    let ((d4, d6), (s4, s6)) = (crate::types::address_families(&d.nets), sources.families());
     for &p in protos {
         let ok = match p {
             Proto::Icmp => d4 && s4,

@@ -42,6 +42,11 @@ impl Endpoint {
     }
 }
 
+/// (has IPv4 addresses, has IPv6 addresses).
+pub(crate) fn address_families(nets: &[IpNet]) -> (bool, bool) {
+    (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()))
+}
+
 /// The initiators of a connection: the endpoints, and their addresses
 /// aggregated into as few prefixes as possible. Shared between the
 /// connections of one flow.
@@ -64,7 +69,7 @@ impl Sources {
         members.dedup();
         let all: Vec<IpNet> = members.iter().flat_map(|m| m.nets.iter().copied()).collect();
         let nets = IpNet::aggregate(&all);
-        let families = (nets.iter().any(|n| n.addr().is_ipv4()), nets.iter().any(|n| n.addr().is_ipv6()));
+        let families = address_families(&nets);
         Self { id, members, nets, families }
     }
     /// (has IPv4 addresses, has IPv6 addresses).
