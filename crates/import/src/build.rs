@@ -670,7 +670,7 @@ fn prose_flows(b: &mut Builder, doc: &Document) -> Vec<usize> {
             continue;
         }
         let when = pf.condition.as_ref().map(|c| {
-            let f = role_id(c);
+            let f = crate::roles::feature_id(c);
             b.d.features
                 .entry(f.clone())
                 .or_insert(FeatureDraft { default: false, about: format!("the document says \"only if {c}\" ({at})") });
@@ -958,7 +958,7 @@ fn row_condition(b: &mut Builder, r: &Row, name: &str, purpose: &str, at: &str) 
         let base = if name.trim().is_empty() { purpose } else { name };
         format!("opt-{}", role_id(&base.split_whitespace().take(4).collect::<Vec<_>>().join(" ")))
     } else {
-        role_id(&feature)
+        crate::roles::feature_id(&feature)
     };
     let id: String = stem.chars().take(60).collect::<String>().trim_end_matches('-').to_string();
     if id.is_empty() || id == "opt" {

@@ -173,6 +173,18 @@ pub fn read_ends(cell: &str) -> Ends {
 }
 
 /// A role id from a name: lower case, digits and `-`.
+/// A feature's id from the words that state its condition: as [`role_id`],
+/// and never a word conditions read as an operator ("only when or ..."
+/// would otherwise give `when: or`, which the matrix cannot load).
+pub fn feature_id(words: &str) -> String {
+    let id = role_id(words);
+    if portmatrix_model::cond::KEYWORDS.contains(&id.as_str()) {
+        format!("feature-{id}")
+    } else {
+        id
+    }
+}
+
 pub fn role_id(name: &str) -> String {
     let mut s = String::new();
     let name = name.replace(['\'', '’', '`'], "");
@@ -329,6 +341,15 @@ impl Roles {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_feature_is_never_named_after_an_operator() {
+        for w in ["or", "and", "not", "Or"] {
+            let id = feature_id(w);
+            assert!(portmatrix_model::cond::Cond::parse(&id, 0).is_ok(), "{w} -> {id}");
+        }
+        assert_eq!(feature_id("the management plugin"), role_id("the management plugin"));
+    }
 
     fn named(c: &str) -> Vec<String> {
         read_ends(c)

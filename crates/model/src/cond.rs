@@ -16,6 +16,9 @@ use crate::yaml::Node;
 /// recursive) within a small, fixed stack, whatever the file holds.
 pub const MAX_DEPTH: usize = 128;
 
+/// Words a condition reads as operators: no feature can be named so.
+pub const KEYWORDS: [&str; 3] = ["and", "or", "not"];
+
 /// A condition over features. Those made by [`Cond::parse`] are at most
 /// [`MAX_DEPTH`] deep, which bounds the recursion of every method here.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -146,6 +149,7 @@ fn tokenize(text: &str, base: usize) -> Result<Vec<(Tok, Span)>, (Span, String)>
                     "not" => Tok::Not,
                     _ => Tok::Name(word.to_string()),
                 };
+                debug_assert!(matches!(tok, Tok::Name(_)) != KEYWORDS.contains(&word));
                 out.push((tok, Span::new(base + start, i - start)));
             }
             _ => {
