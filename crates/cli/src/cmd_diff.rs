@@ -320,6 +320,19 @@ fn render_deployment_diff(d: &DeploymentDiff, cover: &DeltaCover, format: DiffFo
         s.push('\n');
         s.push_str(&output::table(&Table::of(&cr.rows), format));
     }
+    if !d.sets.is_empty() {
+        s.push_str("\naddress set changes (the rules matching on them stay):\n");
+        for c in &d.sets {
+            s.push_str(&format!(
+                "  {}: +{} -{} member(s) in {} ruleset(s), {} rule(s)\n",
+                c.set,
+                c.added.len(),
+                c.removed.len(),
+                c.rulesets.len(),
+                c.rules
+            ));
+        }
+    }
     if !d.rules.is_empty() {
         s.push_str("\nrule changes:\n");
         for r in &d.rules {

@@ -80,6 +80,42 @@ fn decommissioning_a_product_is_its_removal_request() {
 }
 
 #[test]
+fn a_host_removed_is_a_set_change_once_not_a_rule_change_per_ruleset() {
+    // acd-lb2 leaves: the sets that held it lose its addresses, in every
+    // ruleset that matches on them; only its own ruleset loses rules.
+    let dir = tempfile::tempdir().unwrap();
+    let mut inv = portmatrix_model::inventory_from_path(&example("jtel-acd.yaml")).unwrap();
+    inv.hosts.retain(|name, _| name.value.as_str() != "acd-lb2");
+    let new = dir.path().join("without-lb2.yaml");
+    std::fs::write(&new, serde_saphyr::to_string(&inv).unwrap()).unwrap();
+    let out = pm().arg("diff").arg(example("jtel-acd.yaml")).arg(&new).args(["--format", "json"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let sets = v["sets"].as_array().unwrap();
+    for gone in ["10.10.0.12/32", "2001:db8:10::12/128"] {
+        let holding: Vec<&serde_json::Value> = sets.iter().filter(|s| s["removed"].as_array().unwrap().iter().any(|a| a == gone)).collect();
+        assert!(!holding.is_empty(), "no set loses {gone}: {sets:?}");
+        for s in holding {
+            let rulesets = s["rulesets"].as_array().unwrap();
+            assert!(!rulesets.is_empty() && s["rules"].as_u64().unwrap() >= rulesets.len() as u64, "{s}");
+            assert!(!rulesets.iter().any(|r| r == "acd-lb2"), "the removed host keeps no set: {s}");
+        }
+    }
+    let rules = v["rules"].as_array().unwrap();
+    let lb2 = rules.iter().find(|r| r["subject"] == "acd-lb2").expect("acd-lb2 loses its rules");
+    assert!(lb2["added"].as_array().unwrap().is_empty() && !lb2["removed"].as_array().unwrap().is_empty(), "{lb2}");
+    // Every rule left in the list names its source set.
+    for r in rules {
+        for s in r["added"].as_array().unwrap().iter().chain(r["removed"].as_array().unwrap()) {
+            assert!(s["set"].as_str().is_some_and(|n| !n.is_empty()), "{s}");
+        }
+    }
+    let md = pm().arg("diff").arg(example("jtel-acd.yaml")).arg(&new).args(["--format", "md"]).output().unwrap();
+    let text = String::from_utf8_lossy(&md.stdout);
+    assert!(text.contains("## Address set changes") && text.contains("10.10.0.12/32"), "{text}");
+}
+
+#[test]
 fn an_upgrade_of_one_product() {
     let out = pm().args(["diff", "-i"]).arg(example("jtel-acd.yaml")).args(["--upgrade", "acd=jtel-acd"]).output().unwrap();
     assert_eq!(out.status.code(), Some(0), "the same version: nothing changes\n{}", String::from_utf8_lossy(&out.stderr));

@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use portmatrix_diff::deployment::rule_deltas;
+use portmatrix_diff::rules::rule_deltas;
 use portmatrix_diff::{diff_deployments, grouped_delta};
 use portmatrix_plan::{plan, Deployment, Plan};
 
@@ -48,7 +48,7 @@ fn main() {
     let (added, removed) = timed("grouped atom delta", || grouped_delta(&a, &b));
     println!("atoms added {}, removed {}", added.len(), removed.len());
     let rules = timed("rule deltas", || rule_deltas(&a, &b));
-    println!("subjects whose rules change: {}", rules.len());
+    println!("rulesets whose rules change: {}, address sets whose members change: {}", rules.rulesets.len(), rules.sets.len());
     let d = timed("diff_deployments (all)", || diff_deployments(&a, &b));
     println!("opened {}, closed {}, hosts removed {}", d.opened.len(), d.closed.len(), d.hosts_removed.len());
 }

@@ -1,7 +1,7 @@
 //! Two plans compared: the connections to open and to close, each with its
 //! flow and cite and what enforces it, grouped by zone pair, firewall and
 //! host; endpoints whose addresses changed; the rule changes per host and
-//! network firewall; flows that left or entered "not deployed".
+//! network firewall ([`crate::rules`]); flows that left or entered "not deployed".
 //!
 //! A plan is compared as *atoms*: (source endpoint, destination endpoint,
 //! protocol, source ports, ICMP types, flow) → ports. The diff holds, per
@@ -11,14 +11,15 @@
 //! [`diff_deployments`] computes the same delta group by group
 //! ([`crate::grouped`]), which stays small at 10,000 hosts.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashSet};
 use std::sync::Arc;
 
 use ipnet::IpNet;
 
 use portmatrix_model::{FlowTag, IcmpType, PortSet, Proto};
 use portmatrix_plan::{Connection, Endpoint, EndpointKind, Plan, Reason, Sources};
-use portmatrix_targets::{Rule, Shared};
+
+use crate::rules::{RuleDelta, SetChange};
 use serde::Serialize;
 
 /// What identifies an atom.
@@ -116,23 +117,6 @@ pub struct Readdressed {
     pub new: Vec<String>,
 }
 
-/// Rules that appear or disappear in one host's or firewall's ruleset.
-#[derive(Debug, Clone, Serialize)]
-pub struct RuleDelta {
-    pub subject: String,
-    pub added: Vec<RuleSummary>,
-    pub removed: Vec<RuleSummary>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
-pub struct RuleSummary {
-    pub src: String,
-    #[serde(skip_serializing_if = "String::is_empty")]
-    pub dst: String,
-    pub service: String,
-    pub reasons: String,
-}
-
 #[derive(Debug, Clone, Serialize)]
 pub struct DeploymentDiff {
     pub old: String,
@@ -146,7 +130,11 @@ pub struct DeploymentDiff {
     /// flows deployed again.
     pub newly_not_deployed: Vec<String>,
     pub deployed_again: Vec<String>,
+    /// Per host and network firewall, the rules its ruleset gains and loses
+    /// (rules that change only in their source set's members are not listed).
     pub rules: Vec<RuleDelta>,
+    /// Address sets whose members change, once for every ruleset that holds them.
+    pub sets: Vec<SetChange>,
 }
 
 impl DeploymentDiff {
@@ -286,7 +274,7 @@ pub fn diff_deployments(old: &Plan, new: &Plan) -> DeploymentDiff {
     // The connection delta and the rule delta read the plans only: one on
     // each core (at 10,000 hosts each takes about half the diff).
     let ((opened, closed, readdressed), rules) = std::thread::scope(|s| {
-        let rules = s.spawn(|| rule_deltas(old, new));
+        let rules = s.spawn(|| crate::rules::rule_deltas(old, new));
         let (added, removed) = crate::grouped::grouped_delta(old, new);
         let (old_ix, new_ix) = (Index::new(old), Index::new(new));
         let opened: Vec<DeltaRow> = added.into_iter().map(|(k, p)| new_ix.row(&k, p)).collect();
@@ -307,7 +295,8 @@ pub fn diff_deployments(old: &Plan, new: &Plan) -> DeploymentDiff {
         hosts_removed: old_hosts.difference(&new_hosts).map(|s| s.to_string()).collect(),
         newly_not_deployed: nd_new.difference(&nd_old).cloned().collect(),
         deployed_again: nd_old.difference(&nd_new).cloned().collect(),
-        rules,
+        rules: rules.rulesets,
+        sets: rules.sets,
     }
 }
 
@@ -322,163 +311,4 @@ fn readdressed(old: &Index, new: &Index) -> Vec<Readdressed> {
         }
     }
     out
-}
-
-/// Exactly what a [`RuleSummary`] shows of a rule, unformatted: two rules
-/// have equal summaries exactly when their keys are equal (ports of ICMP
-/// rules and ICMP types of port rules are not shown, so not compared).
-/// Comparing keys and formatting only the rules that differ keeps the rule
-/// deltas of 10,000 hosts from formatting every address of every rule.
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-struct RuleKey<'r> {
-    /// A hash of `src`, compared first: the rules of a changed host differ
-    /// mostly in a long source list, which a full comparison walks to its end.
-    src_hash: u64,
-    src: &'r [IpNet],
-    dst: &'r [IpNet],
-    proto: Proto,
-    service: ServiceKey<'r>,
-    reasons: String,
-}
-
-#[derive(PartialEq, Eq, PartialOrd, Ord)]
-enum ServiceKey<'r> {
-    Ports(&'r PortSet, Option<&'r PortSet>),
-    Icmp(&'r [IcmpType]),
-}
-
-fn key_of(r: &Rule) -> (RuleKey<'_>, &Rule) {
-    let service = if r.proto.has_ports() { ServiceKey::Ports(&r.dports, r.sports.as_ref()) } else { ServiceKey::Icmp(&r.icmp) };
-    let src_hash = {
-        use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(&r.src)
-    };
-    let key = RuleKey { src_hash, src: &r.src, dst: &r.dst, proto: r.proto, service, reasons: portmatrix_targets::comment_of(&r.reasons) };
-    (key, r)
-}
-
-/// The summaries of the rules only `a` has and of those only `b` has.
-fn rule_difference(a: &[Rule], b: &[Rule], texts: &mut NetTexts) -> (Vec<RuleSummary>, Vec<RuleSummary>) {
-    let (ka, kb): (BTreeMap<RuleKey, &Rule>, BTreeMap<RuleKey, &Rule>) = (a.iter().map(key_of).collect(), b.iter().map(key_of).collect());
-    let mut only = |x: &BTreeMap<RuleKey, &Rule>, y: &BTreeMap<RuleKey, &Rule>| -> Vec<RuleSummary> {
-        let set: BTreeSet<RuleSummary> = x.iter().filter(|(k, _)| !y.contains_key(*k)).map(|(_, r)| summary_of(r, texts)).collect();
-        set.into_iter().collect()
-    };
-    let removed = only(&ka, &kb);
-    (removed, only(&kb, &ka))
-}
-
-/// [`rule_difference`] by formatting every rule: the reference it is tested against.
-fn summary_difference(a: &[Rule], b: &[Rule], texts: &mut NetTexts) -> (Vec<RuleSummary>, Vec<RuleSummary>) {
-    let sa: BTreeSet<RuleSummary> = a.iter().map(|r| summary_of(r, texts)).collect();
-    let sb: BTreeSet<RuleSummary> = b.iter().map(|r| summary_of(r, texts)).collect();
-    (sa.difference(&sb).cloned().collect(), sb.difference(&sa).cloned().collect())
-}
-
-/// Address lists as text, each distinct list formatted once: at 10,000
-/// hosts the same few source sets appear in thousands of changed rules.
-#[derive(Default)]
-struct NetTexts(rustc_hash::FxHashMap<Vec<IpNet>, String>);
-
-impl NetTexts {
-    fn of(&mut self, nets: &[IpNet]) -> String {
-        if let Some(t) = self.0.get(nets) {
-            return t.clone();
-        }
-        let t = nets.iter().map(|x| x.to_string()).collect::<Vec<_>>().join(" ");
-        self.0.insert(nets.to_vec(), t.clone());
-        t
-    }
-}
-
-fn summary_of(r: &Rule, texts: &mut NetTexts) -> RuleSummary {
-    let service = if r.proto.has_ports() {
-        let sp = r.sports.as_ref().map(|s| format!(" from port {s}")).unwrap_or_default();
-        format!("{}/{}{sp}", r.proto, r.dports)
-    } else {
-        format!("{}/{}", r.proto, r.icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
-    };
-    RuleSummary { src: texts.of(&r.src), dst: texts.of(&r.dst), service, reasons: portmatrix_targets::comment_of(&r.reasons) }
-}
-
-/// Per managed host and network firewall (of either plan), the rules its
-/// ruleset gains and loses. A host whose inbound connections are the same
-/// in both plans keeps its rules and is not compiled, and only the rules
-/// that differ are formatted (at 10,000 hosts, compiling and formatting
-/// every host twice dominated the diff); [`rule_deltas_exhaustive`] does
-/// neither and is the reference a property test holds this to.
-pub fn rule_deltas(old: &Plan, new: &Plan) -> Vec<RuleDelta> {
-    let (old_in, new_in) = (inbound_by_host(old), inbound_by_host(new));
-    let none: Vec<&Connection> = Vec::new();
-    rule_deltas_where(
-        old,
-        new,
-        |fw, name| {
-            fw || inbound_differs(old_in.get(name).unwrap_or(&none), new_in.get(name).unwrap_or(&none))
-                || old.host(name).map(|h| h.managed) != new.host(name).map(|h| h.managed)
-        },
-        rule_difference,
-    )
-}
-
-/// [`rule_deltas`] the slow way: every host's and firewall's ruleset
-/// compiled on both sides, and every rule formatted before comparing.
-pub fn rule_deltas_exhaustive(old: &Plan, new: &Plan) -> Vec<RuleDelta> {
-    rule_deltas_where(old, new, |_, _| true, summary_difference)
-}
-
-/// (removed, added) summaries between two lists of rules.
-type Difference = fn(&[Rule], &[Rule], &mut NetTexts) -> (Vec<RuleSummary>, Vec<RuleSummary>);
-
-fn rule_deltas_where(old: &Plan, new: &Plan, may_differ: impl Fn(bool, &str) -> bool, difference: Difference) -> Vec<RuleDelta> {
-    let mut subjects: BTreeSet<(bool, String)> = BTreeSet::new();
-    for p in [old, new] {
-        subjects.extend(p.hosts.iter().filter(|h| h.managed).map(|h| (false, h.name.clone())));
-        subjects.extend(p.firewalls.iter().map(|f| (true, f.name.clone())));
-    }
-    subjects.retain(|(fw, name)| may_differ(*fw, name));
-    // Indexed once per plan: a ruleset per host from the whole plan would
-    // make this quadratic in the hosts.
-    let (old_ix, new_ix) = (Shared::new(old), Shared::new(new));
-    let rules = |p: &Shared, fw: bool, name: &str| -> Vec<Rule> {
-        let rs = if fw { p.firewall_ruleset(name).ok() } else { p.host_ruleset(name).ok() };
-        rs.map(|r| r.rules).unwrap_or_default()
-    };
-    let mut out = Vec::new();
-    let mut texts = NetTexts::default();
-    for (fw, name) in subjects {
-        let (a, b) = (rules(&old_ix, fw, &name), rules(&new_ix, fw, &name));
-        let (removed, added) = difference(&a, &b, &mut texts);
-        if !added.is_empty() || !removed.is_empty() {
-            out.push(RuleDelta { subject: name, added, removed });
-        }
-    }
-    out
-}
-
-/// Each host's inbound connections, in plan order (as the targets compile them).
-fn inbound_by_host(plan: &Plan) -> HashMap<&str, Vec<&Connection>> {
-    let mut out: HashMap<&str, Vec<&Connection>> = HashMap::new();
-    for c in plan.connections.iter().filter(|c| c.dst.kind == EndpointKind::Host) {
-        out.entry(c.dst.name.as_str()).or_default().push(c);
-    }
-    out
-}
-
-/// Whether two lists of a host's inbound connections may give different
-/// input rules: a host's rules are made from these fields alone (the
-/// sources' addresses, the host's own address families, the service and
-/// the reasons), so equal fields give equal rules.
-fn inbound_differs(old: &[&Connection], new: &[&Connection]) -> bool {
-    let same = |a: &Connection, b: &Connection| {
-        a.proto == b.proto
-            && a.ports == b.ports
-            && a.src_ports == b.src_ports
-            && a.icmp == b.icmp
-            && a.dst.nets == b.dst.nets
-            && a.sources.nets == b.sources.nets
-            && a.reasons.len() == b.reasons.len()
-            && a.reasons.iter().zip(&b.reasons).all(|(x, y)| x.product == y.product && x.flow == y.flow)
-    };
-    old.len() != new.len() || old.iter().zip(new).any(|(a, b)| !same(a, b))
 }

@@ -6,7 +6,9 @@
 pub mod deployment;
 pub mod grouped;
 pub mod matrix;
+pub mod rules;
 
 pub use deployment::{diff_deployments, DeltaRow, DeploymentDiff};
 pub use grouped::grouped_delta;
 pub use matrix::{diff_matrices, MatrixDiff};
+pub use rules::{RuleChanges, RuleDelta, RuleSummary, SetChange};

@@ -5,7 +5,8 @@
 
 use std::path::Path;
 
-use portmatrix_diff::deployment::{apply, atom_delta, atoms, rule_deltas, rule_deltas_exhaustive};
+use portmatrix_diff::deployment::{apply, atom_delta, atoms};
+use portmatrix_diff::rules::{apply_rule_changes, rule_deltas, rule_deltas_exhaustive, rule_summaries, RuleChanges};
 use portmatrix_diff::{diff_deployments, diff_matrices, grouped_delta};
 use portmatrix_model::matrix_source::NoMatrices;
 use portmatrix_plan::{plan, Deployment, Plan};
@@ -137,11 +138,20 @@ proptest! {
         // The grouped delta (what the diff uses) is the expanded one, both ways.
         prop_assert_eq!(grouped_delta(&pa, &pb), (added.clone(), removed.clone()));
         prop_assert_eq!(grouped_delta(&pb, &pa), (removed.clone(), added.clone()));
-        // Skipping hosts whose inbound connections did not change loses no rule change.
-        let summary = |v: Vec<portmatrix_diff::deployment::RuleDelta>| {
-            v.into_iter().map(|d| (d.subject, d.added, d.removed)).collect::<Vec<_>>()
+        // The rule changes replayed on the old rulesets give the new ones,
+        // and skipping hosts whose inbound connections did not change
+        // (comparing rules by key instead of by summary) loses none.
+        let rules = rule_deltas(&pa, &pb);
+        let nonempty = |mut m: std::collections::BTreeMap<String, std::collections::BTreeSet<_>>| {
+            m.retain(|_, r| !r.is_empty());
+            m
         };
-        prop_assert_eq!(summary(rule_deltas(&pa, &pb)), summary(rule_deltas_exhaustive(&pa, &pb)));
+        prop_assert_eq!(apply_rule_changes(&rule_summaries(&pa), &rules), nonempty(rule_summaries(&pb)));
+        let shown = |c: RuleChanges| {
+            let r: Vec<_> = c.rulesets.into_iter().map(|d| (d.subject, d.added, d.removed)).collect();
+            (r, c.sets)
+        };
+        prop_assert_eq!(shown(rules), shown(rule_deltas_exhaustive(&pa, &pb)));
         // The report says the same: a row per changed atom, and nothing when nothing changed.
         let d = diff_deployments(&pa, &pb);
         prop_assert_eq!(d.opened.len(), added.len());

@@ -298,9 +298,11 @@ impl DeltaTotals {
     }
 }
 
-/// Per host and network firewall, the rules its ruleset gains and loses.
+/// Per host and network firewall, the rules its ruleset gains and loses
+/// (a rule whose source set only changes members is in [`set_changes_table`]).
 pub fn rule_changes_table(d: &DeploymentDiff) -> Table {
-    let mut t = Table::new(&["host or firewall", "rule", "source", "destination", "service", "reasons"]).mono(&[
+    let mut t = Table::new(&["host or firewall", "rule", "source set", "source", "destination", "service", "reasons"]).mono(&[
+        "source set",
         "source",
         "destination",
         "service",
@@ -309,9 +311,30 @@ pub fn rule_changes_table(d: &DeploymentDiff) -> Table {
     for r in &d.rules {
         for (what, rules) in [("added", &r.added), ("removed", &r.removed)] {
             for s in rules {
-                t.push(vec![r.subject.as_str(), what, &s.src, &s.dst, &s.service, &s.reasons]);
+                t.push(vec![r.subject.as_str(), what, &s.set, &s.src, &s.dst, &s.service, &s.reasons]);
             }
         }
+    }
+    t
+}
+
+/// Address sets whose members change, each once with the rulesets that
+/// hold it: the rules matching on them stay.
+pub fn set_changes_table(d: &DeploymentDiff) -> Table {
+    let mut t = Table::new(&["address set", "members added", "members removed", "rulesets", "rules", "hosts and firewalls"]).mono(&[
+        "address set",
+        "members added",
+        "members removed",
+    ]);
+    for s in &d.sets {
+        t.push(vec![
+            Cell::from(s.set.as_str()),
+            Cell::list(s.added.iter().map(ToString::to_string), " "),
+            Cell::list(s.removed.iter().map(ToString::to_string), " "),
+            Cell::from(s.rulesets.len()),
+            Cell::from(s.rules),
+            Cell::list(s.rulesets.iter().cloned(), " "),
+        ]);
     }
     t
 }
@@ -399,7 +422,7 @@ impl<'d> DeltaChangeRequest<'d> {
         out
     }
 
-    /// The workbook: cover, to open, to close, a sheet per firewall, rule changes.
+    /// The workbook: cover, to open, to close, a sheet per firewall, address set changes, rule changes.
     pub fn sheets(&self) -> Vec<Sheet> {
         let mut cover = vec![Part::Title(self.title()), Part::Facts(self.facts())];
         for (_, caption, table) in self.cover_tables() {
@@ -412,6 +435,10 @@ impl<'d> DeltaChangeRequest<'d> {
         ];
         for (f, rows) in self.by_firewall() {
             s.push(Sheet::table(format!("firewall {f}"), Table::of(rows)));
+        }
+        let sets = set_changes_table(self.diff);
+        if !sets.rows.is_empty() {
+            s.push(Sheet::table("Address set changes", sets));
         }
         let rules = rule_changes_table(self.diff);
         if !rules.rows.is_empty() {
@@ -441,6 +468,11 @@ impl<'d> DeltaChangeRequest<'d> {
         for (f, rows) in self.by_firewall() {
             let _ = write!(o, "\n## Firewall {} ({} rows)\n\n", md(f), rows.len());
             o.push_str(&Table::of(rows).to_markdown());
+        }
+        let sets = set_changes_table(self.diff);
+        if !sets.rows.is_empty() {
+            o.push_str("\n## Address set changes\n\n");
+            o.push_str(&sets.to_markdown());
         }
         let rules = rule_changes_table(self.diff);
         if !rules.rows.is_empty() {
@@ -473,6 +505,10 @@ impl<'d> DeltaChangeRequest<'d> {
         for ((f, rows), id) in fws.iter().zip(&fw_ids) {
             entries.push((id.clone(), format!("Firewall {f} ({} rows)", rows.len())));
         }
+        let sets = set_changes_table(self.diff);
+        if !sets.rows.is_empty() {
+            entries.push(("sets".into(), "Address set changes".into()));
+        }
         let rules = rule_changes_table(self.diff);
         if !rules.rows.is_empty() {
             entries.push(("rules".into(), "Rule changes per host and firewall".into()));
@@ -498,6 +534,11 @@ impl<'d> DeltaChangeRequest<'d> {
         for ((f, rows), id) in fws.iter().zip(&fw_ids) {
             let _ = writeln!(b, "<section id=\"{id}\"><h2>Firewall {} ({} rows)</h2>", esc(f), rows.len());
             b.push_str(&table_html(&Table::of(rows.iter().copied()), None));
+            b.push_str("</section>\n");
+        }
+        if !sets.rows.is_empty() {
+            b.push_str("<section id=\"sets\"><h2>Address set changes</h2>\n<p>Each set changes members in every ruleset listed; the rules that match on it stay.</p>\n");
+            b.push_str(&table_html(&sets, None));
             b.push_str("</section>\n");
         }
         if !rules.rows.is_empty() {

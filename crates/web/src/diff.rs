@@ -201,10 +201,11 @@ pub fn deployment_diff(c: &Comparison, q: &DeltaFilters) -> String {
     let mut b = format!("<h1>Changes <span class=\"muted\">{} → {}</span></h1>\n", esc(&d.old), esc(&d.new));
     let _ = writeln!(
         b,
-        "<p class=\"meta\" id=\"delta-summary\">{} to open · {} to close · {} rule change(s) on hosts and firewalls</p>",
+        "<p class=\"meta\" id=\"delta-summary\">{} to open · {} to close · {} rule change(s) on hosts and firewalls · {} address set(s) changing members</p>",
         cr.totals.all.open,
         cr.totals.all.close,
-        d.rules.iter().map(|r| r.added.len() + r.removed.len()).sum::<usize>()
+        d.rules.iter().map(|r| r.added.len() + r.removed.len()).sum::<usize>(),
+        d.sets.len()
     );
     b.push_str("<nav class=\"noprint\" aria-label=\"on this page\"><p>On this page: <a href=\"#cover\">versions and totals</a> · <a href=\"#open\">to open</a> · <a href=\"#close\">to close</a> · <a href=\"#downloads\">downloads</a></p></nav>\n");
     b.push_str("<section id=\"cover\"><h2>Versions and totals</h2>\n<dl class=\"facts\">");
