@@ -630,6 +630,12 @@ fn diff_views_in_headless_chromium() {
         assert!(heading.as_str().is_some_and(|h| h.ends_with(&format!("({want})"))), "{heading} against {want} from the CLI");
     }
     assert!(rows("opened", None) + rows("closed", None) > 0);
+    // acd-store2 joins: the address sets that hold its role gain it, once
+    // each, as the CLI says.
+    let sets = cli["sets"].as_array().expect("a list");
+    assert!(sets.iter().any(|s| s["added"].as_array().is_some_and(|a| a.iter().any(|n| n == "10.10.0.22/32"))), "{sets:?}");
+    let shown = b.eval("document.querySelectorAll('#sets-rows tbody tr').length").as_u64().expect("a count");
+    assert_eq!(shown, sets.len() as u64, "address set changes on the page and from `portmatrix diff`");
     b.screenshot("13-deployment-diff.png");
     // Filtered by a firewall with the form: exactly the rows it enforces.
     assert_eq!(b.choose("d-firewall", "core-fw"), "core-fw", "core-fw is offered");

@@ -207,7 +207,17 @@ pub fn deployment_diff(c: &Comparison, q: &DeltaFilters) -> String {
         d.rules.iter().map(|r| r.added.len() + r.removed.len()).sum::<usize>(),
         d.sets.len()
     );
-    b.push_str("<nav class=\"noprint\" aria-label=\"on this page\"><p>On this page: <a href=\"#cover\">versions and totals</a> · <a href=\"#open\">to open</a> · <a href=\"#close\">to close</a> · <a href=\"#downloads\">downloads</a></p></nav>\n");
+    let per_ruleset = [
+        ("sets", "Address set changes", portmatrix_report::delta::set_changes_table(d)),
+        ("rules", "Rule changes per host and firewall", portmatrix_report::delta::rule_changes_table(d)),
+    ];
+    b.push_str("<nav class=\"noprint\" aria-label=\"on this page\"><p>On this page: <a href=\"#cover\">versions and totals</a> · <a href=\"#open\">to open</a> · <a href=\"#close\">to close</a>");
+    for (id, heading, table) in &per_ruleset {
+        if !table.rows.is_empty() {
+            let _ = write!(b, " · <a href=\"#{id}\">{}</a>", heading.to_lowercase());
+        }
+    }
+    b.push_str(" · <a href=\"#downloads\">downloads</a></p></nav>\n");
     b.push_str("<section id=\"cover\"><h2>Versions and totals</h2>\n<dl class=\"facts\">");
     for (k, v) in c.cover.facts() {
         let _ = write!(b, "<dt>{}</dt><dd>{}</dd>", esc(k), esc(&v));
@@ -242,6 +252,23 @@ pub fn deployment_diff(c: &Comparison, q: &DeltaFilters) -> String {
         let rows: Vec<&DeltaRequestRow> = cr.of_action(a).into_iter().filter(keep).collect();
         let _ = writeln!(b, "<section id=\"{id}\"><h2>{heading} ({})</h2>", rows.len());
         b.push_str(&delta_table(&rows, &format!("{id}-rows")));
+        b.push_str("</section>\n");
+    }
+    // What the compiled rulesets gain and lose, for every host and firewall
+    // (the filters above select connections, not rulesets).
+    for (id, heading, mut table) in per_ruleset {
+        if table.rows.is_empty() {
+            continue;
+        }
+        let total = table.rows.len();
+        table.rows.truncate(SHOWN_ROWS);
+        let caption = if total > SHOWN_ROWS {
+            format!("{total} rows; the first {SHOWN_ROWS} shown — download the delta change request for all")
+        } else {
+            format!("{total} rows")
+        };
+        let _ = writeln!(b, "<section id=\"{id}\"><h2>{heading}</h2>");
+        b.push_str(&table_html_with_id(&table, Some(&caption), Some(&format!("{id}-rows"))));
         b.push_str("</section>\n");
     }
     b.push_str(&downloads("/diff/deployment/export", "", true));

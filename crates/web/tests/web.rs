@@ -470,6 +470,10 @@ fn deployment_diff_view_filters_by_firewall_and_says_when_nothing_matches() {
     let c = Comparison { diff, cover };
     let all = deployment_diff(&c, &DeltaFilters::default());
     assert!(all.contains("To open (0)") && all.contains("To close (58)"), "{all}");
+    // The rulesets' changes follow: rem1 loses its rules, each with its source set.
+    let rules = all.split("<section id=\"rules\">").nth(1).expect("a section of rule changes").split("</section>").next().unwrap();
+    assert!(rules.contains("rem1") && rules.contains("rem/iec-sane") && rules.contains("<td>removed</td>"), "{rules}");
+    assert!(all.contains("<a href=\"#rules\">rule changes per host and firewall</a>"), "{all}");
     // The edge firewall carries one of the removed connections (the off-site backup).
     let edge = deployment_diff(&c, &DeltaFilters { firewall: Some("edge-fw".into()), pair: None });
     assert!(edge.contains("To close (1)") && edge.contains("rem/rem-backup-ssh"), "{edge}");
