@@ -19,6 +19,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use ipnet::IpNet;
 use portmatrix_model::{IcmpType, PortSet, Proto};
 use portmatrix_plan::{Connection, EndpointKind, Plan};
+use portmatrix_targets::flowrules::set_base_name;
 use portmatrix_targets::{AddressBook, Family, GroupName, Rule, Shared};
 use serde::Serialize;
 
@@ -32,8 +33,10 @@ pub struct RuleDelta {
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 pub struct RuleSummary {
-    /// The address set the sources are matched by: the source group's
-    /// name, `_v6` for its IPv6 addresses (as the hosts' rulesets name it).
+    /// The address set the sources are matched by, named as the rulesets
+    /// name it ([`set_base_name`]: the source group's name, `_v6` for its
+    /// IPv6 addresses; a ruleset holding two lists of one group suffixes
+    /// the second).
     pub set: String,
     pub src: String,
     #[serde(skip_serializing_if = "String::is_empty")]
@@ -67,14 +70,6 @@ pub struct SetChange {
 pub struct RuleChanges {
     pub rulesets: Vec<RuleDelta>,
     pub sets: Vec<SetChange>,
-}
-
-/// The address set of a rule's sources, named as the hosts' rulesets name it.
-fn set_name(group: &GroupName, family: Family) -> String {
-    match family {
-        Family::V4 => group.to_string(),
-        Family::V6 => format!("{group}_v6"),
-    }
 }
 
 /// Address lists, each distinct one formatted once and numbered: at 10,000
@@ -131,7 +126,7 @@ fn summary_of(r: &Rule, lists: &mut Lists) -> RuleSummary {
         format!("{}/{}", r.proto, r.icmp.iter().map(|t| t.as_str()).collect::<Vec<_>>().join(","))
     };
     RuleSummary {
-        set: set_name(&r.group, r.family),
+        set: set_base_name(&r.group, r.family),
         src: lists.text(&r.src),
         dst: lists.text(&r.dst),
         service,
@@ -254,6 +249,7 @@ fn split<'r, S: Ord, K: Ord>(a: &'r [Rule], b: &'r [Rule], key: impl Fn(&'r Rule
 }
 
 /// What one ruleset's split adds to the changes.
+#[derive(Default)]
 struct Collector {
     lists: Lists,
     rulesets: Vec<RuleDelta>,
@@ -262,10 +258,6 @@ struct Collector {
 }
 
 impl Collector {
-    fn new() -> Self {
-        Collector { lists: Lists::default(), rulesets: Vec::new(), sets: BTreeMap::new() }
-    }
-
     fn add(&mut self, subject: &str, split: Split) {
         let mut summaries = |rules: Vec<&Rule>| -> Vec<RuleSummary> {
             let set: BTreeSet<RuleSummary> = rules.into_iter().map(|r| summary_of(r, &mut self.lists)).collect();
@@ -276,7 +268,7 @@ impl Collector {
             self.rulesets.push(RuleDelta { subject: subject.to_string(), added, removed });
         }
         for (x, y) in split.moved {
-            let key = (set_name(&x.group, x.family), self.lists.id(&x.src), self.lists.id(&y.src));
+            let key = (set_base_name(&x.group, x.family), self.lists.id(&x.src), self.lists.id(&y.src));
             let e = self.sets.entry(key).or_default();
             e.0.insert(subject.to_string());
             e.1 += 1;
@@ -350,7 +342,7 @@ fn changes_where(
     // make this quadratic in the hosts.
     let (old_ix, new_ix) = (Shared::new(old), Shared::new(new));
     let books = [old_ix.book(), new_ix.book()];
-    let mut c = Collector::new();
+    let mut c = Collector::default();
     for (fw, name) in subjects.into_iter().filter(|(fw, name)| may_differ(books, *fw, name)) {
         let (a, b) = (rules_of(&old_ix, fw, &name), rules_of(&new_ix, fw, &name));
         compare(&mut c, &name, &a, &b);
@@ -467,7 +459,7 @@ mod tests {
     }
 
     fn changes(old: &[Rule], new: &[Rule]) -> RuleChanges {
-        let mut c = Collector::new();
+        let mut c = Collector::default();
         c.add("h", split(old, new, key_of));
         c.finish()
     }

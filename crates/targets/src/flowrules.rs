@@ -41,6 +41,14 @@ fn short_hash(nets: &[IpNet]) -> String {
 /// same names serve both.
 pub const SET_NAME_MAX: usize = 31;
 
+/// The name of a group's address set of one family: the group's name, `_v6`
+/// for IPv6. A ruleset that holds two address lists of one group names the
+/// second with a suffix ([`SetNames`]).
+pub fn set_base_name(group: &GroupName, family: Family) -> String {
+    let fam = if family == Family::V6 { "_v6" } else { "" };
+    with_suffix_max(group.as_str(), fam, SET_NAME_MAX)
+}
+
 impl SetNames {
     pub fn name(&mut self, r: &Rule) -> String {
         let key = (r.group.clone(), r.family, r.src.clone());
@@ -48,7 +56,7 @@ impl SetNames {
             return n.clone();
         }
         let fam = if r.family == Family::V6 { "_v6" } else { "" };
-        let mut name = with_suffix_max(r.group.as_str(), fam, SET_NAME_MAX);
+        let mut name = set_base_name(&r.group, r.family);
         if self.used.contains(&name) {
             name = with_suffix_max(r.group.as_str(), &format!("{fam}_{}", short_hash(&r.src)), SET_NAME_MAX);
         }
