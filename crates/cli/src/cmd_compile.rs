@@ -98,7 +98,12 @@ pub fn run(a: CompileArgs) -> u8 {
         eprintln!("error: nothing to compile for --target {}: every host and firewall was skipped (see above)", a.target);
         return crate::exit::UNUSABLE;
     }
-    to_dir(&plan, &jobs, a.target, &opts, dir)
+    let code = to_dir(&plan, &jobs, a.target, &opts, dir);
+    // The process ends next: freeing the plan of a large deployment, piece
+    // by piece, would only add to the run (2 ms of a one-host compile of
+    // 10,000 hosts).
+    std::mem::forget(plan);
+    code
 }
 
 fn to_stdout(plan: &portmatrix_plan::Plan, jobs: &[Job], target: Target, opts: &RenderOptions) -> u8 {

@@ -34,6 +34,10 @@ pub fn load_plan_for_host(path: &std::path::Path, host: &str) -> Result<Plan, u8
         let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
         let p = portmatrix_plan::plan_for_host(&dep, host)?;
         crate::diagnostics::print_all(&p.warnings);
+        // Compiling one host is all this process does: the inventory's
+        // thousands of small values are left to the exit, not freed one
+        // by one.
+        std::mem::forget(dep);
         Ok(p)
     };
     focused().map_err(|f| {

@@ -20,6 +20,7 @@ pub mod source;
 pub mod starter;
 pub mod validate;
 pub mod yaml;
+mod yaml_fast;
 
 pub use cond::Cond;
 pub use diag::{Diagnostic, Diagnostics, Severity};

@@ -14,7 +14,7 @@ use hashbrown::HashTable;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::source::{SourceFile, Span, MAX_INPUT_BYTES};
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum NodeKind {
     /// A scalar; `plain` is false when it was quoted or a block scalar, and
     /// then it is always a string.
@@ -26,7 +26,7 @@ pub enum NodeKind {
     Map(Vec<(Node, Node)>),
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Node {
     pub kind: NodeKind,
     pub span: Span,
@@ -404,15 +404,49 @@ impl<'f> Builder<'f> {
 
 /// Parses one YAML document. Syntax errors, duplicate keys and extra
 /// documents are reported; `None` when nothing usable was read.
+///
+/// Text in the common subset that `yaml_fast` reads is parsed there (several
+/// times faster, the same tree); anything else goes through granit, which
+/// reports every problem.
 pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
-    let text_len = file.text.len();
-    if text_len > MAX_INPUT_BYTES {
+    if !within_size(file, diags) {
+        return None;
+    }
+    if let Some(root) = crate::yaml_fast::parse(&file.text) {
+        return Some(root);
+    }
+    parse_events(file, diags)
+}
+
+/// `parse` without the fast path: the oracle its tests compare with.
+#[doc(hidden)]
+pub fn parse_slow(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
+    if !within_size(file, diags) {
+        return None;
+    }
+    parse_events(file, diags)
+}
+
+/// The fast path alone: `None` when it declines the text.
+#[doc(hidden)]
+pub fn parse_fast(text: &str) -> Option<Node> {
+    crate::yaml_fast::parse(text)
+}
+
+fn within_size(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> bool {
+    if file.text.len() > MAX_INPUT_BYTES {
         diags.push(
             Diagnostic::error("too-large", file, Span::default(), format!("the text is larger than {} MiB", MAX_INPUT_BYTES >> 20))
                 .with_help("portmatrix reads matrices and inventories of up to 64 MiB: split a larger inventory into several"),
         );
-        return None;
+        return false;
     }
+    true
+}
+
+/// Builds the tree from granit's events, reporting every problem.
+fn parse_events(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
+    let text_len = file.text.len();
     let mut b = Builder::new(file);
     let mut documents = 0;
     for item in Parser::new_from_str(&file.text) {

@@ -5,7 +5,7 @@
 //! it (and the plan says so), so that `outside: 0.0.0.0/0` does not open a
 //! firewall into the data centre while the change request says "outside".
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Arc;
 
 use ipnet::IpNet;
@@ -15,11 +15,15 @@ use crate::addrset::difference;
 use crate::types::{Endpoint, EndpointKind, HostInfo};
 
 pub(crate) struct Endpoints<'i> {
-    pub hosts: BTreeMap<&'i str, Arc<Endpoint>>,
+    pub hosts: HashMap<&'i str, Arc<Endpoint>>,
     pub networks: BTreeMap<&'i str, Arc<Endpoint>>,
-    /// The hosts carrying each (product, role), in inventory order: built
-    /// once, so that resolving a flow's ends does not scan every host.
+    /// The hosts carrying each (product, role), sorted as endpoints sort:
+    /// built once, so that resolving a flow's ends neither scans every host
+    /// nor sorts thousands of them again.
     pub by_role: HashMap<(&'i str, &'i str), Vec<Arc<Endpoint>>>,
+    /// Hosts with two roles or more: only they can have two roles listen
+    /// on one port, and most hosts of a large site have one.
+    pub multi_role: HashSet<&'i str>,
 }
 
 pub(crate) fn host_infos(inv: &Inventory) -> Vec<HostInfo> {
@@ -42,6 +46,7 @@ pub(crate) fn build<'i>(
     warnings: &mut Vec<Diagnostic>,
 ) -> Endpoints<'i> {
     let mut by_role: HashMap<(&str, &str), Vec<Arc<Endpoint>>> = HashMap::new();
+    let multi_role = inv.hosts.iter().filter(|(_, h)| h.roles.len() > 1).map(|(k, _)| k.value.as_str()).collect();
     let hosts = inv
         .hosts
         .iter()
@@ -62,6 +67,9 @@ pub(crate) fn build<'i>(
             (k.value.as_str(), ep)
         })
         .collect();
+    for carriers in by_role.values_mut() {
+        carriers.sort();
+    }
     let networks = inv
         .networks
         .iter()
@@ -94,7 +102,7 @@ pub(crate) fn build<'i>(
             (k.value.as_str(), Arc::new(ep))
         })
         .collect();
-    Endpoints { hosts, networks, by_role }
+    Endpoints { hosts, networks, by_role, multi_role }
 }
 
 /// Addresses inside `cidrs` that belong to other zones: hosts of other

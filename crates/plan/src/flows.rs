@@ -2,7 +2,9 @@
 //! FQDN egress; what is missing (unplaced roles, unbound audiences, unset
 //! parameters) is collected per product and reported once.
 
+use std::cell::OnceCell;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::rc::Rc;
 use std::sync::Arc;
 
 use portmatrix_model::decode::Cx;
@@ -50,10 +52,15 @@ impl FlowOutput {
 
     /// Whether connections to `dst` are kept (the plan is not focused on another host).
     fn wants(&self, dst: &Endpoint) -> bool {
-        self.focus.as_ref().is_none_or(|h| dst.kind == EndpointKind::Host && dst.name == *h)
+        dst.kind == EndpointKind::Host && self.wants_host(&dst.name) || self.focus.is_none()
     }
 
-    fn note_sources(&mut self, s: &Arc<Sources>) {
+    /// Whether connections to the host `name` are kept.
+    pub(crate) fn wants_host(&self, name: &str) -> bool {
+        self.focus.as_ref().is_none_or(|h| name == h)
+    }
+
+    pub(crate) fn note_sources(&mut self, s: &Arc<Sources>) {
         self.groups.entry(s.id).or_insert_with(|| s.clone());
     }
 }
@@ -74,6 +81,7 @@ pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnost
     let mut out = FlowOutput { focus: focus.map(str::to_string), ..FlowOutput::default() };
     for prod in dep.products.values() {
         let mut gaps = Gaps::default();
+        let mut ends = Ends::default();
         for f in &prod.matrix.flows {
             if !f.when.as_ref().is_none_or(|w| w.eval(&|x| prod.feature_on(x))) {
                 continue;
@@ -82,7 +90,7 @@ pub(crate) fn plan_flows(dep: &Deployment, eps: &Endpoints, diags: &mut Diagnost
                 out.not_deployed.push(NotDeployed { reason: reason_of(prod, f), why: format!("excluded: {why}") });
                 continue;
             }
-            plan_flow(dep, eps, prod, f, &mut gaps, &mut out);
+            plan_flow(dep, eps, prod, f, &mut gaps, &mut ends, &mut out);
         }
         report_gaps(&mut Cx { file: &dep.file, diags }, prod, gaps);
     }
@@ -103,7 +111,15 @@ fn resolve(e: &Spanned<PortExpr>, prod: &Product, f: &Flow, gaps: &mut Gaps) -> 
     }
 }
 
-fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: &mut Gaps, out: &mut FlowOutput) {
+fn plan_flow<'m>(
+    dep: &Deployment,
+    eps: &Endpoints,
+    prod: &'m Product,
+    f: &'m Flow,
+    gaps: &mut Gaps,
+    ends: &mut Ends<'m>,
+    out: &mut FlowOutput,
+) {
     let ports = match &f.ports {
         Some(e) => match resolve(e, prod, f, gaps) {
             Some(s) => s,
@@ -120,13 +136,16 @@ fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: 
     };
     let reason = reason_of(prod, f);
     if f.same_host {
-        plan_same_host(dep, prod, f, &ports, &reason, &mut out.local);
+        plan_same_host(dep, prod, f, &ports, &reason, out);
         return;
     }
     gaps.absent.clear();
-    let src = end_endpoints(dep, eps, prod, f, &f.from, gaps, None);
-    let mut fqdn_dst: Vec<(RoleRef, Vec<String>)> = Vec::new();
-    let dst = end_endpoints(dep, eps, prod, f, &f.to, gaps, Some(&mut fqdn_dst));
+    let flow = FlowTag::new(&prod.name, &f.id.value);
+    let src_end = ends.resolve(dep, eps, prod, &f.from, false);
+    src_end.note_gaps(&flow, gaps);
+    let dst_end = ends.resolve(dep, eps, prod, &f.to, true);
+    dst_end.note_gaps(&flow, gaps);
+    let (src, dst, fqdn_dst) = (&src_end.endpoints, &dst_end.endpoints, &dst_end.fqdn);
     if (src.is_empty() || (dst.is_empty() && fqdn_dst.is_empty())) && !gaps.absent.is_empty() {
         let why: Vec<String> = gaps.absent.iter().map(|(r, w)| format!("{r} ({w})")).collect();
         out.not_deployed.push(NotDeployed { reason, why: format!("absent: {}", why.join(", ")) });
@@ -135,7 +154,7 @@ fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: 
     if src.is_empty() {
         return;
     }
-    let sources = source_set(out, &src);
+    let sources = src_end.sources.get_or_init(|| source_set(out, src)).clone();
     for (role, fqdns) in fqdn_dst {
         for p in f.protos() {
             out.egress.push(FqdnEgress {
@@ -157,7 +176,7 @@ fn plan_flow(dep: &Deployment, eps: &Endpoints, prod: &Product, f: &Flow, gaps: 
     let listener_roles: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).filter(|r| !m.roles[*r].external).collect();
     let protos: Vec<Proto> = f.protos().collect();
     for d in dst {
-        connect(dep, Some((prod, &listener_roles)), &protos, &sources, &d, &shape, &reason, out);
+        connect(dep, eps, Some((prod, &listener_roles)), &protos, &sources, d, &shape, &reason, out);
     }
 }
 
@@ -191,6 +210,7 @@ pub(crate) struct Shape {
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn connect(
     dep: &Deployment,
+    eps: &Endpoints,
     listener: Option<(&Product, &BTreeSet<&str>)>,
     protos: &[Proto],
     sources: &Arc<Sources>,
@@ -199,31 +219,36 @@ pub(crate) fn connect(
     reason: &Arc<Reason>,
     out: &mut FlowOutput,
 ) {
-    // A listener listens whoever connects, locally or not.
+    // A listener listens whoever connects, locally or not; only a host with
+    // two roles or more can have two listen on one port.
     if let (EndpointKind::Host, Some((prod, roles))) = (d.kind, listener) {
-        record_listeners(dep, prod, protos, d, &shape.ports, roles, reason, &mut out.listeners);
+        if eps.multi_role.contains(d.name.as_str()) {
+            record_listeners(dep, prod, protos, d, &shape.ports, roles, reason, &mut out.listeners);
+        }
     }
-    let is_member = sources.contains(d);
+    let alone = d.kind == EndpointKind::Host && sources.members.len() == 1 && sources.contains(d);
+    if !out.wants(d) {
+        // A focused plan builds no connection to another host, but names
+        // every source set the whole plan's connections use.
+        if !alone && !out.groups.contains_key(&sources.id) && protos.iter().any(|&p| matches!(link(p, sources, d, shape), Link::Open(_))) {
+            out.note_sources(sources);
+        }
+        return;
+    }
     // A host among its own sources: that part is local. The shared source
     // set still names the host (harmless: its own traffic never crosses its
     // input chain), which keeps planning linear.
-    if is_member && d.kind == EndpointKind::Host {
+    if d.kind == EndpointKind::Host && sources.contains(d) {
         for &p in protos {
             out.local.push(LocalFlow { host: d.name.clone(), proto: p, ports: shape.ports.clone(), reason: reason.clone() });
         }
-        if sources.members.len() == 1 {
-            return;
-        }
     }
-    let ((d4, d6), (s4, s6)) = (crate::types::address_families(&d.nets), sources.families());
+    if alone {
+        return;
+    }
     for &p in protos {
-        let ok = match p {
-            Proto::Icmp => d4 && s4,
-            Proto::Icmpv6 => d6 && s6,
-            _ => (d4 && s4) || (d6 && s6),
-        };
-        if !ok {
-            out.warnings.push(
+        match link(p, sources, d, shape) {
+            Link::NoFamily => out.warnings.push(
                 Diagnostic::warning(
                     "no-common-family",
                     &dep.file,
@@ -231,29 +256,48 @@ pub(crate) fn connect(
                     format!("{}: no {p} rule towards `{}`: its addresses and the sources' share no address family", reason.tag(), d.name),
                 )
                 .with_help("give the host an address of the sources' family, or ignore if the flow is not needed there"),
-            );
-            continue;
-        }
-        let icmp: Vec<IcmpType> = if p.has_ports() { Vec::new() } else { shape.icmp.iter().copied().filter(|t| t.exists_in(p)).collect() };
-        if !p.has_ports() && icmp.is_empty() {
+            ),
             // Validation refuses such flows; never emit an ICMP connection
             // without types, which a backend could read as "every type".
-            continue;
+            Link::NoTypes => {}
+            Link::Open(icmp) => out.keep(Connection {
+                sources: sources.clone(),
+                dst: d.clone(),
+                proto: p,
+                ports: if p.has_ports() { shape.ports.clone() } else { PortSet::new() },
+                src_ports: if p.has_ports() { shape.src_ports.clone() } else { None },
+                icmp,
+                reasons: vec![reason.clone()],
+            }),
         }
-        if !out.wants(d) {
-            // A focused plan still names every source set as the whole plan does.
-            out.note_sources(sources);
-            continue;
-        }
-        out.keep(Connection {
-            sources: sources.clone(),
-            dst: d.clone(),
-            proto: p,
-            ports: if p.has_ports() { shape.ports.clone() } else { PortSet::new() },
-            src_ports: if p.has_ports() { shape.src_ports.clone() } else { None },
-            icmp,
-            reasons: vec![reason.clone()],
-        });
+    }
+}
+
+/// What one protocol of a flow gives between its sources and a destination.
+enum Link {
+    /// The two ends share no address family the protocol runs on.
+    NoFamily,
+    /// An ICMP protocol none of whose types exist in its family.
+    NoTypes,
+    /// A connection, with its ICMP types (none for TCP and UDP).
+    Open(Vec<IcmpType>),
+}
+
+fn link(p: Proto, sources: &Sources, d: &Endpoint, shape: &Shape) -> Link {
+    let ((d4, d6), (s4, s6)) = (crate::types::address_families(&d.nets), sources.families());
+    let shared = match p {
+        Proto::Icmp => d4 && s4,
+        Proto::Icmpv6 => d6 && s6,
+        _ => (d4 && s4) || (d6 && s6),
+    };
+    if !shared {
+        return Link::NoFamily;
+    }
+    let icmp: Vec<IcmpType> = if p.has_ports() { Vec::new() } else { shape.icmp.iter().copied().filter(|t| t.exists_in(p)).collect() };
+    if p.has_ports() || !icmp.is_empty() {
+        Link::Open(icmp)
+    } else {
+        Link::NoTypes
     }
 }
 
@@ -299,36 +343,72 @@ pub(crate) fn role_endpoints(dep: &Deployment, eps: &Endpoints, p: &str, role: &
     out
 }
 
+/// One end of a flow (its `from:` or `to:` names) resolved in this
+/// deployment: the same names give the same end, so it is resolved once per
+/// product and shared by every flow that names it.
+#[derive(Default)]
+struct End {
+    endpoints: Vec<Arc<Endpoint>>,
+    /// `any` is named and bound to nothing.
+    any_unbound: bool,
+    /// Roles the site declares absent: (role, why).
+    absent: Vec<(String, String)>,
+    /// Roles on no host and bound to nothing: (role, external).
+    missing: Vec<(String, bool)>,
+    /// External destinations known only by name (on a `to:` end).
+    fqdn: Vec<(RoleRef, Vec<String>)>,
+    /// The shared source set of `endpoints`, once some flow starts here.
+    sources: OnceCell<Arc<Sources>>,
+}
+
+impl End {
+    /// Records what this end lacks against `flow`.
+    fn note_gaps(&self, flow: &FlowTag, gaps: &mut Gaps) {
+        if self.any_unbound {
+            gaps.unbound.entry("any".into()).or_default().insert(flow.clone());
+        }
+        gaps.absent.extend(self.absent.iter().cloned());
+        for (role, external) in &self.missing {
+            let gap = if *external { &mut gaps.unbound } else { &mut gaps.unplaced };
+            gap.entry(role.clone()).or_default().insert(flow.clone());
+        }
+    }
+}
+
+/// The ends of one product's flows, by their names and whether the end is
+/// a destination (where FQDN-only roles are egress, not gaps).
+#[derive(Default)]
+struct Ends<'m> {
+    resolved: HashMap<(Vec<&'m str>, bool), Rc<End>>,
+}
+
+impl<'m> Ends<'m> {
+    fn resolve(&mut self, dep: &Deployment, eps: &Endpoints, prod: &Product, names: &'m [Name], to: bool) -> Rc<End> {
+        let key = (names.iter().map(|n| n.value.as_str()).collect(), to);
+        self.resolved.entry(key).or_insert_with(|| Rc::new(resolve_end(dep, eps, prod, names, to))).clone()
+    }
+}
+
 /// The endpoints of one end of a flow. A role named directly must be placed
 /// or bound; a group needs only one of its roles to be (the others are not
-/// deployed). FQDN-only external destinations go to `fqdn_out` when given.
-fn end_endpoints(
-    dep: &Deployment,
-    eps: &Endpoints,
-    prod: &Product,
-    f: &Flow,
-    names: &[Name],
-    gaps: &mut Gaps,
-    mut fqdn_out: Option<&mut Vec<(RoleRef, Vec<String>)>>,
-) -> Vec<Arc<Endpoint>> {
+/// deployed). FQDN-only external roles of a destination end are egress.
+fn resolve_end(dep: &Deployment, eps: &Endpoints, prod: &Product, names: &[Name], to: bool) -> End {
     let m = &prod.matrix;
-    let flow = FlowTag::new(&prod.name, &f.id.value);
-    let mut out = Vec::new();
+    let mut end = End::default();
+    let out = &mut end.endpoints;
     for n in names {
         if n.value == "any" {
             let found = role_endpoints(dep, eps, &prod.name, "any");
-            if found.is_empty() {
-                gaps.unbound.entry("any".into()).or_default().insert(flow.clone());
-            }
+            end.any_unbound |= found.is_empty();
             out.extend(found);
             continue;
         }
         let is_group = m.groups.contains_key(n.value.as_str());
-        let mut missing: Vec<(&str, bool)> = Vec::new();
+        let mut missing: Vec<(String, bool)> = Vec::new();
         let before = out.len();
         for role in m.expand(n) {
             if let Some(why) = prod.absent.get(role) {
-                gaps.absent.push((role.to_string(), why.clone()));
+                end.absent.push((role.to_string(), why.clone()));
                 continue;
             }
             let found = role_endpoints(dep, eps, &prod.name, role);
@@ -337,33 +417,36 @@ fn end_endpoints(
                 continue;
             }
             let r = &m.roles[role];
-            match (&mut fqdn_out, r.external, r.fqdns.is_empty()) {
-                (Some(fq), true, false) => {
-                    fq.push((RoleRef::new(prod.name.clone(), role), r.fqdns.iter().map(|x| x.value.clone()).collect()))
-                }
-                (_, external, _) => missing.push((role, external)),
+            if to && r.external && !r.fqdns.is_empty() {
+                end.fqdn.push((RoleRef::new(prod.name.clone(), role), r.fqdns.iter().map(|x| x.value.clone()).collect()));
+            } else {
+                missing.push((role.to_string(), r.external));
             }
         }
         // A group of which some role is deployed: the rest are not, and
         // their part of the flow does not apply.
-        if is_group && out.len() > before {
-            continue;
-        }
-        for (role, external) in missing {
-            let gap = if external { &mut gaps.unbound } else { &mut gaps.unplaced };
-            gap.entry(role.to_string()).or_default().insert(flow.clone());
+        if !(is_group && out.len() > before) {
+            end.missing.append(&mut missing);
         }
     }
+    // Each role's hosts are sorted already: this merges a few runs.
     out.sort();
     out.dedup();
-    out
+    end
 }
 
-fn plan_same_host(dep: &Deployment, prod: &Product, f: &Flow, ports: &PortSet, reason: &Arc<Reason>, local: &mut Vec<LocalFlow>) {
+fn plan_same_host(dep: &Deployment, prod: &Product, f: &Flow, ports: &PortSet, reason: &Arc<Reason>, out: &mut FlowOutput) {
     let m = &prod.matrix;
     let from: BTreeSet<&str> = f.from.iter().flat_map(|n| m.expand(n)).collect();
     let to: BTreeSet<&str> = f.to.iter().flat_map(|n| m.expand(n)).collect();
-    for (name, h) in &dep.inventory.hosts {
+    let inv = &dep.inventory;
+    // A focused plan keeps the local flows of its host only.
+    let hosts: Vec<_> = match &out.focus {
+        Some(focus) => inv.hosts.get_key_value(focus.as_str()).into_iter().collect(),
+        None => inv.hosts.iter().collect(),
+    };
+    let local = &mut out.local;
+    for (name, h) in hosts {
         let mine: BTreeSet<&str> =
             h.roles.iter().filter(|r| r.value.product.value == prod.name).map(|r| r.value.role.value.as_str()).collect();
         if !mine.is_disjoint(&from) && !mine.is_disjoint(&to) {

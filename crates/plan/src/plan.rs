@@ -47,9 +47,7 @@ fn plan_focused(dep: &Deployment, focus: Option<&str>) -> Result<Plan, Vec<Diagn
     let mut out = flows::plan_flows(dep, &eps, &mut diags, focus);
     site::plan_site_flows(dep, &eps, &mut out);
     warnings.append(&mut out.warnings);
-    for c in access::admin_access(dep, &eps, &hosts, &mut warnings) {
-        out.keep(c);
-    }
+    access::admin_access(dep, &eps, &hosts, &mut warnings, &mut out);
     conflicts::listener_conflicts(dep, &out.listeners, &mut Cx { file: &dep.file, diags: &mut diags });
     if diags.has_errors() {
         return Err(diags.sorted());

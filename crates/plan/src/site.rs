@@ -38,7 +38,7 @@ pub(crate) fn plan_site_flows(dep: &Deployment, eps: &Endpoints, out: &mut FlowO
         let sources = source_set(out, &src);
         let protos: Vec<Proto> = f.proto.iter().map(|p| p.value).collect();
         for d in dst {
-            connect(dep, None, &protos, &sources, &d, &shape, &reason, out);
+            connect(dep, eps, None, &protos, &sources, &d, &shape, &reason, out);
         }
     }
 }

@@ -10,21 +10,31 @@
 //! coincide get a numeric suffix, decided over the whole plan so that a
 //! name does not depend on which hosts are compiled.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use portmatrix_plan::{Endpoint, EndpointKind, Plan, Sources};
 
 use crate::ir::GroupName;
 
-/// Who a group's members are: kind and name of each endpoint, sorted.
-type Members = Vec<(EndpointKind, String)>;
+/// Who a group's members are: kind and name of each endpoint, sorted by
+/// name (then kind), as a plan's [`Sources`] keeps them.
+type Members<'e> = Vec<(EndpointKind, &'e str)>;
 
-fn members_of<'e>(eps: impl IntoIterator<Item = &'e Endpoint>) -> Members {
-    let mut m: Members = eps.into_iter().map(|e| (e.kind, e.name.clone())).collect();
-    m.sort();
+fn members_of<'e>(eps: impl IntoIterator<Item = &'e Endpoint>) -> Members<'e> {
+    let mut m: Members = eps.into_iter().map(|e| (e.kind, e.name.as_str())).collect();
+    m.sort_by(|a, b| (a.1, a.0).cmp(&(b.1, b.0)));
     m.dedup();
     m
+}
+
+/// A digest of members, to find a group with the same members without
+/// keeping a copy of every name: candidates are compared in full.
+fn digest(m: &[(EndpointKind, &str)]) -> u64 {
+    let mut h = std::hash::DefaultHasher::new();
+    m.hash(&mut h);
+    h.finish()
 }
 
 /// Every source group of a plan with its name. One name always stands for
@@ -37,9 +47,10 @@ pub struct AddressBook {
     /// for as long as the book is used; hashing thousands of members per
     /// lookup would cost more than the rules).
     by_sources: HashMap<usize, GroupName>,
-    by_members: HashMap<Members, GroupName>,
-    /// Names given, with their members.
-    taken: HashMap<String, Members>,
+    /// The groups by a digest of their members, with their names.
+    by_members: HashMap<u64, Vec<(Arc<Sources>, GroupName)>>,
+    /// Names given.
+    taken: HashSet<String>,
     roles: RoleIndex,
 }
 
@@ -58,7 +69,7 @@ impl AddressBook {
         // get their suffixes the same way on every run.
         groups.sort_by(|a, b| a.members.cmp(&b.members).then(a.id.cmp(&b.id)));
         for g in groups {
-            let name = book.name_members(&g.members);
+            let name = book.name_group(g);
             book.by_sources.insert(key(g), name);
         }
         book
@@ -69,6 +80,13 @@ impl AddressBook {
         self.by_sources.get(&key(sources)).cloned().unwrap_or_else(|| GroupName::new_unchecked(format!("sources{}", sources.id)))
     }
 
+    /// The name already given to a group with exactly these members.
+    fn named(&self, m: &[(EndpointKind, &str)], digest: u64) -> Option<&GroupName> {
+        let same =
+            |s: &Sources| s.members.len() == m.len() && s.members.iter().zip(m).all(|(e, (kind, name))| e.kind == *kind && e.name == *name);
+        self.by_members.get(&digest)?.iter().find(|(s, _)| same(s)).map(|(_, n)| n)
+    }
+
     /// The name of some of a group's members (those whose path crosses a
     /// network firewall): the name of a group with exactly these members,
     /// or their own description — with a suffix from a hash of the members
@@ -76,15 +94,19 @@ impl AddressBook {
     /// does not depend on which firewall asks first.
     pub fn subset<'e>(&self, members: impl IntoIterator<Item = &'e Endpoint>) -> GroupName {
         let m = members_of(members);
-        if let Some(n) = self.by_members.get(&m) {
+        if let Some(n) = self.named(&m, digest(&m)) {
             return n.clone();
         }
         let base = describe(&m, &self.roles);
-        if !self.taken.contains_key(&base) && !base.contains("_and") {
+        if !self.taken.contains(&base) && !base.contains("_and") {
             return GroupName::new_unchecked(base);
         }
+        // Hosts first, then networks, each by name: the order the suffix
+        // has always been computed in.
+        let mut by_kind = m.clone();
+        by_kind.sort();
         let mut h: u32 = 0x811c_9dc5;
-        for (kind, name) in &m {
+        for (kind, name) in &by_kind {
             for b in name.bytes().chain([*kind as u8, 0]) {
                 h = (h ^ u32::from(b)).wrapping_mul(0x0100_0193);
             }
@@ -92,23 +114,25 @@ impl AddressBook {
         GroupName::new_unchecked(with_suffix(&base, &format!("_{:03x}", h & 0xfff)))
     }
 
-    /// Names `members`, once: the same members always get the same name, and
+    /// Names a group, once: the same members always get the same name, and
     /// a description another group already carries gets a numeric suffix.
-    pub fn name_members<'e>(&mut self, members: impl IntoIterator<Item = &'e Endpoint>) -> GroupName {
-        let m = members_of(members);
-        if let Some(n) = self.by_members.get(&m) {
+    fn name_group(&mut self, group: &Arc<Sources>) -> GroupName {
+        // A plan's source sets are sorted by name and free of repeats already.
+        let m = members_of(&group.members);
+        let digest = digest(&m);
+        if let Some(n) = self.named(&m, digest) {
             return n.clone();
         }
         let base = describe(&m, &self.roles);
         let mut name = base.clone();
         let mut n = 2;
-        while self.taken.contains_key(&name) {
+        while self.taken.contains(&name) {
             name = with_suffix(&base, &format!("_{n}"));
             n += 1;
         }
         let g = GroupName::new_unchecked(name.clone());
-        self.taken.insert(name, m.clone());
-        self.by_members.insert(m, g.clone());
+        self.taken.insert(name);
+        self.by_members.entry(digest).or_default().push((group.clone(), g.clone()));
         g
     }
 }
@@ -125,40 +149,50 @@ pub(crate) fn with_suffix_max(base: &str, suffix: &str, max: usize) -> String {
 }
 
 /// Which hosts carry which role, to tell whether a group holds all of a role.
+/// Roles are numbered, so that counting them for a group of thousands of
+/// hosts hashes each host's name once and no role names.
 #[derive(Debug, Clone, Default)]
 struct RoleIndex {
-    roles_of: HashMap<String, Vec<(String, String)>>,
-    hosts_with: HashMap<(String, String), usize>,
+    /// Every (product, role) some host carries, sorted: a role's number is its index.
+    names: Vec<(String, String)>,
+    /// Each host's roles, by number.
+    roles_of: HashMap<String, Vec<usize>>,
+    /// How many hosts carry each role (a role written twice on a host counts twice).
+    hosts_with: Vec<usize>,
     roles_of_product: HashMap<String, usize>,
 }
 
 impl RoleIndex {
     fn of(plan: &Plan) -> Self {
-        let mut roles_of = HashMap::new();
-        let mut hosts_with: HashMap<(String, String), usize> = HashMap::new();
+        let distinct: BTreeSet<(&str, &str)> =
+            plan.hosts.iter().flat_map(|h| h.roles.iter().map(|r| (r.product.value.as_str(), r.role.value.as_str()))).collect();
+        let number: HashMap<(&str, &str), usize> = distinct.iter().enumerate().map(|(i, r)| (*r, i)).collect();
+        let mut hosts_with = vec![0; distinct.len()];
+        let mut roles_of = HashMap::with_capacity(plan.hosts.len());
         for h in &plan.hosts {
-            let rs: Vec<(String, String)> = h.roles.iter().map(|r| (r.product.value.clone(), r.role.value.clone())).collect();
-            for r in &rs {
-                *hosts_with.entry(r.clone()).or_default() += 1;
+            let rs: Vec<usize> = h.roles.iter().map(|r| number[&(r.product.value.as_str(), r.role.value.as_str())]).collect();
+            for &r in &rs {
+                hosts_with[r] += 1;
             }
             roles_of.insert(h.name.clone(), rs);
         }
         let mut roles_of_product: HashMap<String, usize> = HashMap::new();
-        for (p, _) in hosts_with.keys() {
-            *roles_of_product.entry(p.clone()).or_default() += 1;
+        for (p, _) in &distinct {
+            *roles_of_product.entry(p.to_string()).or_default() += 1;
         }
-        RoleIndex { roles_of, hosts_with, roles_of_product }
+        let names = distinct.into_iter().map(|(p, r)| (p.to_string(), r.to_string())).collect();
+        RoleIndex { names, roles_of, hosts_with, roles_of_product }
     }
-    fn roles(&self, host: &str) -> &[(String, String)] {
+    fn roles(&self, host: &str) -> &[usize] {
         self.roles_of.get(host).map(Vec::as_slice).unwrap_or_default()
     }
 }
 
 /// The words of a group's name: complete roles (grouped by product), the
 /// hosts they leave, the networks.
-fn describe(members: &Members, idx: &RoleIndex) -> String {
-    let hosts: Vec<&str> = members.iter().filter(|m| m.0 == EndpointKind::Host).map(|m| m.1.as_str()).collect();
-    let networks: Vec<&str> = members.iter().filter(|m| m.0 == EndpointKind::Network).map(|m| m.1.as_str()).collect();
+fn describe(members: &[(EndpointKind, &str)], idx: &RoleIndex) -> String {
+    let hosts: Vec<&str> = members.iter().filter(|m| m.0 == EndpointKind::Host).map(|m| m.1).collect();
+    let networks: Vec<&str> = members.iter().filter(|m| m.0 == EndpointKind::Network).map(|m| m.1).collect();
     let mut words: Vec<String> = Vec::new();
     let (chosen, named) = complete_roles(&hosts, idx);
     for (product, mut roles) in chosen {
@@ -184,22 +218,21 @@ fn describe(members: &Members, idx: &RoleIndex) -> String {
 /// Roles every one of whose hosts is in the group, greedily covering the
 /// hosts (most hosts first), grouped by product; and the hosts they name.
 fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a str, Vec<&'a str>>, HashSet<&'a str>) {
-    let mut count: HashMap<&(String, String), usize> = HashMap::new();
-    for h in hosts {
-        for r in idx.roles(h) {
-            *count.entry(r).or_default() += 1;
-        }
+    let roles_of: Vec<&[usize]> = hosts.iter().map(|h| idx.roles(h)).collect();
+    let mut count = vec![0usize; idx.names.len()];
+    for &r in roles_of.iter().copied().flatten() {
+        count[r] += 1;
     }
-    let mut complete: Vec<(&(String, String), usize)> = count.into_iter().filter(|(r, n)| idx.hosts_with.get(*r) == Some(n)).collect();
-    complete.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut complete: Vec<usize> = (0..count.len()).filter(|&r| count[r] > 0 && count[r] == idx.hosts_with[r]).collect();
+    complete.sort_by(|&a, &b| count[b].cmp(&count[a]).then(idx.names[a].cmp(&idx.names[b])));
     // Each role's holders computed once: comparing every pair of roles'
     // holders by scanning the group made naming a 2,000-host group slow.
     let holders: Vec<Vec<&'a str>> =
-        complete.iter().map(|(r, _)| hosts.iter().copied().filter(|h| idx.roles(h).contains(*r)).collect()).collect();
+        complete.iter().map(|r| hosts.iter().zip(&roles_of).filter(|(_, rs)| rs.contains(r)).map(|(h, _)| *h).collect()).collect();
     let mut covered: HashSet<&str> = HashSet::new();
     let mut named: HashSet<&'a str> = HashSet::new();
     let mut chosen: BTreeMap<&'a str, Vec<&'a str>> = BTreeMap::new();
-    for (i, (role, _)) in complete.iter().enumerate() {
+    for (i, &role) in complete.iter().enumerate() {
         let held = &holders[i];
         if held.iter().all(|h| covered.contains(h)) {
             continue;
@@ -211,7 +244,8 @@ fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a st
         let tied = holders.iter().enumerate().any(|(j, other)| j != i && other == held);
         if !tied {
             named.extend(held.iter().copied());
-            chosen.entry(role.0.as_str()).or_default().push(role.1.as_str());
+            let (product, name) = &idx.names[role];
+            chosen.entry(product.as_str()).or_default().push(name.as_str());
         }
     }
     (chosen, named)
