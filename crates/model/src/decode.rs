@@ -276,6 +276,11 @@ impl<'n> MapReader<'n> {
     /// Reports every key that was not asked for, and required keys that are
     /// missing.
     pub fn finish(mut self, cx: &mut Cx) {
+        // Most mappings have nothing to report: name this one only if needed
+        // (it is read for every one of thousands of hosts).
+        if self.misspelt_required.is_empty() && self.entries.iter().all(|(k, _)| k.as_scalar().is_some_and(|s| self.asked.contains(&s.0))) {
+            return;
+        }
         let title = self.title();
         for (k, v) in self.entries {
             let name = k.as_scalar().map(|s| s.0).unwrap_or("");
