@@ -26,11 +26,12 @@ pub fn plan(dep: &Deployment) -> Result<Plan, Vec<Diagnostic>> {
     plan_focused(dep, None)
 }
 
-/// The plan with only the connections that end on `host` (its local flows
-/// and everything else as in [`plan`]): what compiling that one host
-/// needs, without building every other host's connections. The same
-/// errors as [`plan`]; the warnings that count the whole deployment's
-/// paths (zones without a firewall, unenforced paths) are left to [`plan`].
+/// The plan with only the connections and local flows of `host` (hosts,
+/// firewalls, forwards and the rest as in [`plan`]): what compiling that
+/// one host needs, without building every other host's connections. The
+/// same errors as [`plan`]; warnings about other hosts' connections (no
+/// common address family) and about the whole deployment's paths (zones
+/// without a firewall, unenforced paths) are left to [`plan`].
 /// `Plan::groups` is the whole plan's, so that address sets get the same
 /// names as in a full compile.
 pub fn plan_for_host(dep: &Deployment, host: &str) -> Result<Plan, Vec<Diagnostic>> {
