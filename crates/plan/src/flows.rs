@@ -52,7 +52,7 @@ impl FlowOutput {
 
     /// Whether connections to `dst` are kept (the plan is not focused on another host).
     fn wants(&self, dst: &Endpoint) -> bool {
-        dst.kind == EndpointKind::Host && self.wants_host(&dst.name) || self.focus.is_none()
+        self.focus.is_none() || (dst.kind == EndpointKind::Host && self.wants_host(&dst.name))
     }
 
     /// Whether connections to the host `name` are kept.

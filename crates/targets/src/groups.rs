@@ -117,7 +117,8 @@ impl AddressBook {
     /// Names a group, once: the same members always get the same name, and
     /// a description another group already carries gets a numeric suffix.
     fn name_group(&mut self, group: &Arc<Sources>) -> GroupName {
-        // A plan's source sets are sorted by name and free of repeats already.
+        // A plan's source sets are sorted by name and free of repeats: this
+        // keeps their order, which `named` compares against.
         let m = members_of(&group.members);
         let digest = digest(&m);
         if let Some(n) = self.named(&m, digest) {
