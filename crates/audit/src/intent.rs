@@ -311,7 +311,7 @@ impl IntentTable {
         }
         let mut networks: BTreeSet<(String, AddrRange)> = BTreeSet::new();
         for c in &plan.connections {
-            for ep in c.sources.members.iter().chain(std::iter::once(&*c.dst)) {
+            for ep in c.endpoints() {
                 if ep.kind == EndpointKind::Network {
                     networks.extend(ep.nets.iter().map(|n| (ep.name.clone(), AddrRange::of_net(n))));
                 }
@@ -398,7 +398,7 @@ fn loopback() -> [AddrRange; 2] {
 fn known_ranges(plan: &Plan) -> Vec<AddrRange> {
     let mut all: Vec<AddrRange> = plan.hosts.iter().flat_map(|h| h.addresses.iter().map(|a| AddrRange { lo: *a, hi: *a })).collect();
     for c in &plan.connections {
-        for ep in c.sources.members.iter().chain(std::iter::once(&*c.dst)) {
+        for ep in c.endpoints() {
             all.extend(ep.nets.iter().map(AddrRange::of_net));
         }
     }

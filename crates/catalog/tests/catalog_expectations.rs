@@ -26,31 +26,31 @@ fn expect_files() -> Vec<PathBuf> {
     files
 }
 
-fn read_tree(path: &Path) -> Node {
+fn read_tree(path: &Path) -> Node<'static> {
     let text = std::fs::read_to_string(path).expect("readable");
     let file = SourceFile::new(path.display().to_string(), text);
     let mut diags = Diagnostics::default();
     let root = yaml::parse(&file, &mut diags);
     let errors: Vec<String> = diags.items.iter().map(|d| d.short()).collect();
     assert!(errors.is_empty(), "{}", errors.join("\n"));
-    root.unwrap_or_else(|| panic!("{}: empty", path.display()))
+    root.unwrap_or_else(|| panic!("{}: empty", path.display())).into_owned()
 }
 
-fn get<'n>(n: &'n Node, key: &str) -> Option<&'n Node> {
+fn get<'n>(n: &'n Node<'n>, key: &str) -> Option<&'n Node<'n>> {
     match &n.kind {
         NodeKind::Map(entries) => entries.iter().find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key)).map(|(_, v)| v),
         _ => None,
     }
 }
 
-fn keys(n: &Node) -> Vec<&str> {
+fn keys<'n>(n: &'n Node<'n>) -> Vec<&'n str> {
     match &n.kind {
         NodeKind::Map(entries) => entries.iter().filter_map(|(k, _)| k.as_scalar().map(|s| s.0)).collect(),
         _ => Vec::new(),
     }
 }
 
-fn text<'n>(n: &'n Node, what: &str) -> &'n str {
+fn text<'n>(n: &'n Node<'_>, what: &str) -> &'n str {
     n.as_scalar().map(|s| s.0).unwrap_or_else(|| panic!("{what}: expected a scalar, found {}", n.describe()))
 }
 

@@ -194,7 +194,7 @@ impl<'p> Index<'p> {
         let mut seen: HashSet<*const Sources> = HashSet::new();
         for c in &plan.connections {
             let members = if seen.insert(Arc::as_ptr(&c.sources)) { c.sources.members.as_slice() } else { &[] };
-            for e in members.iter().chain(std::iter::once(&*c.dst)) {
+            for e in members.iter().map(|m| &**m).chain(std::iter::once(&*c.dst)) {
                 endpoints.entry((e.kind, e.name.clone())).or_insert_with(|| e.clone());
             }
             for r in &c.reasons {

@@ -117,12 +117,7 @@ fn plan_of(i: &Inv) -> Plan {
 
 /// The addresses of the endpoint `name` in a plan, as its connections name it.
 fn nets_of(p: &Plan, name: &str) -> Vec<ipnet::IpNet> {
-    p.connections
-        .iter()
-        .flat_map(|c| c.sources.members.iter().chain(std::iter::once(&*c.dst)))
-        .find(|e| e.name == name)
-        .map(|e| e.nets.clone())
-        .unwrap_or_default()
+    p.connections.iter().flat_map(|c| c.endpoints()).find(|e| e.name == name).map(|e| e.nets.clone()).unwrap_or_default()
 }
 
 proptest! {

@@ -7,6 +7,7 @@
 use std::sync::Arc;
 
 use indexmap::IndexMap;
+use smallvec::SmallVec;
 
 use crate::diag::{did_you_mean, Diagnostic, Diagnostics};
 use crate::source::{SourceFile, Span, Spanned};
@@ -27,9 +28,20 @@ impl Cx<'_> {
         self.error("wrong-type", n.span, format!("expected {expected}, found {}", n.describe())).label =
             Some(format!("expected {expected}"));
     }
-    pub fn map<'n>(&mut self, n: &'n Node, what: &'static str) -> Option<MapReader<'n>> {
+    /// A string's text as [`String::decode`] reads it, without copying it:
+    /// for values parsed further (addresses, role references).
+    pub fn text<'n>(&mut self, n: &'n Node<'_>) -> Option<&'n str> {
+        match n.as_scalar() {
+            Some((t, _)) if !n.is_null() => Some(t),
+            _ => {
+                self.wrong_type(n, "a string");
+                None
+            }
+        }
+    }
+    pub fn map<'n>(&mut self, n: &'n Node<'n>, what: &'static str) -> Option<MapReader<'n>> {
         match &n.kind {
-            NodeKind::Map(entries) => Some(MapReader { node: n, entries, asked: Vec::new(), what, misspelt_required: Vec::new() }),
+            NodeKind::Map(entries) => Some(MapReader { node: n, entries, asked: SmallVec::new(), what, misspelt_required: Vec::new() }),
             _ => {
                 self.wrong_type(n, &format!("a mapping ({what})"));
                 None
@@ -50,13 +62,7 @@ impl Decode for String {
         "a string".into()
     }
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
-        match n.as_scalar() {
-            Some((t, _)) if !n.is_null() => Some(t.to_string()),
-            _ => {
-                cx.wrong_type(n, "a string");
-                None
-            }
-        }
+        cx.text(n).map(str::to_string)
     }
 }
 
@@ -196,9 +202,11 @@ impl<K: Decode + std::hash::Hash + Eq, T: Decode> Decode for IndexMap<Spanned<K>
 
 /// Reads the keys of one mapping and reports those nobody asked for.
 pub struct MapReader<'n> {
-    node: &'n Node,
-    entries: &'n [(Node, Node)],
-    asked: Vec<&'static str>,
+    node: &'n Node<'n>,
+    entries: &'n [(Node<'n>, Node<'n>)],
+    /// Inline: a reader is made for every host of an inventory, and most
+    /// ask for a few keys (more spill to the heap).
+    asked: SmallVec<[&'static str; 12]>,
     what: &'static str,
     /// Required keys that are missing while what looks like a misspelling
     /// of them is present, with what they expect: `finish` reports them once,
@@ -210,7 +218,7 @@ impl<'n> MapReader<'n> {
     pub fn span(&self) -> Span {
         self.node.span
     }
-    pub fn node(&mut self, key: &'static str) -> Option<&'n Node> {
+    pub fn node(&mut self, key: &'static str) -> Option<&'n Node<'n>> {
         self.asked.push(key);
         self.entries.iter().find(|(k, _)| k.as_scalar().map(|s| s.0) == Some(key)).map(|(_, v)| v)
     }

@@ -12,7 +12,7 @@ use crate::decode::{Cx, Decode, OneOrMany};
 use crate::diag::did_you_mean;
 use crate::icmp::IcmpType;
 use crate::matrix::{Name, Os, Proto};
-use crate::names::{check_inventory_name, folded, RoleRef};
+use crate::names::{check_inventory_name, folded_key, RoleRef};
 use crate::ports::PortExpr;
 use crate::source::{SourceFile, Spanned};
 use crate::yaml::Node;
@@ -190,7 +190,7 @@ impl Decode for IpAddr {
         "an IP address like 10.0.0.5 or 2001:db8::5".into()
     }
     fn decode(n: &Node, cx: &mut Cx) -> Option<Self> {
-        let s = String::decode(n, cx)?;
+        let s = cx.text(n)?;
         match s.trim().parse::<IpAddr>() {
             Ok(a) if mapped_v4(&a).is_some() => {
                 let v4 = mapped_v4(&a).expect("checked");
@@ -594,9 +594,9 @@ impl Inventory {
                 .collect::<Vec<_>>(),
         ];
         for group in groups {
-            let mut by_fold: std::collections::HashMap<String, (&str, &Name)> = std::collections::HashMap::new();
+            let mut by_fold = std::collections::HashMap::with_capacity_and_hasher(group.len(), foldhash::fast::RandomState::default());
             for &(what, name) in group {
-                if let Some((prev_what, prev)) = by_fold.insert(folded(&name.value), (what, name)) {
+                if let Some((prev_what, prev)) = by_fold.insert(folded_key(&name.value), (what, name)) {
                     let (line, _) = cx.file.line_col(prev.span.offset);
                     let msg = if prev.value == name.value {
                         format!("`{}` names both a {prev_what} and a {what}", name.value)
@@ -615,7 +615,8 @@ impl Inventory {
     /// Addresses: no duplicates within a host, one owner per address, and
     /// IPv4 written as IPv4.
     fn check_addresses(&self, cx: &mut Cx) {
-        let mut owner: std::collections::HashMap<IpAddr, &Name> = std::collections::HashMap::new();
+        let mut owner: std::collections::HashMap<IpAddr, &Name, _> =
+            std::collections::HashMap::with_capacity_and_hasher(self.hosts.len(), foldhash::fast::RandomState::default());
         for (name, h) in &self.hosts {
             for a in &h.addresses {
                 match owner.insert(a.value, name) {

@@ -4,6 +4,7 @@
 //! serde, so that one pass reports every problem of a file with its location,
 //! and unknown keys are errors.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::Arc;
@@ -14,32 +15,37 @@ use hashbrown::HashTable;
 use crate::diag::{Diagnostic, Diagnostics};
 use crate::source::{SourceFile, Span, MAX_INPUT_BYTES};
 
+/// A scalar's text borrows from the file where it is written as it reads
+/// (most are), so a tree of 100,000 nodes holds few strings of its own.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NodeKind {
+pub enum NodeKind<'t> {
     /// A scalar; `plain` is false when it was quoted or a block scalar, and
     /// then it is always a string.
     Scalar {
-        text: String,
+        text: Cow<'t, str>,
         plain: bool,
     },
-    Seq(Vec<Node>),
-    Map(Vec<(Node, Node)>),
+    Seq(Vec<Node<'t>>),
+    Map(Vec<(Node<'t>, Node<'t>)>),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Node {
-    pub kind: NodeKind,
+pub struct Node<'t> {
+    pub kind: NodeKind<'t>,
     pub span: Span,
 }
 
-impl Node {
+/// A tree that owns its text (granit's, and aliases' copies).
+pub type Owned = Node<'static>;
+
+impl Node<'_> {
     /// What kind of YAML value this is, in the words a user would use.
     pub fn describe(&self) -> &'static str {
         match &self.kind {
             NodeKind::Seq(_) => "a list",
             NodeKind::Map(_) => "a mapping",
             NodeKind::Scalar { plain: false, .. } => "a string",
-            NodeKind::Scalar { text, plain: true } => match text.as_str() {
+            NodeKind::Scalar { text, plain: true } => match text.as_ref() {
                 "" | "~" | "null" | "Null" | "NULL" => "nothing (null)",
                 "true" | "false" | "True" | "False" | "TRUE" | "FALSE" => "a boolean",
                 t if t.parse::<i64>().is_ok() => "a number",
@@ -49,7 +55,7 @@ impl Node {
         }
     }
     pub fn is_null(&self) -> bool {
-        matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_str(), "" | "~" | "null" | "Null" | "NULL"))
+        matches!(&self.kind, NodeKind::Scalar { text, plain: true } if matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL"))
     }
     /// The number of nodes in this tree.
     pub fn size(&self) -> usize {
@@ -58,6 +64,15 @@ impl Node {
             NodeKind::Seq(items) => items.iter().map(Node::size).sum(),
             NodeKind::Map(entries) => entries.iter().map(|(k, v)| k.size() + v.size()).sum(),
         }
+    }
+    /// The same tree with texts of its own, free of the file's lifetime.
+    pub fn into_owned(self) -> Owned {
+        let kind = match self.kind {
+            NodeKind::Scalar { text, plain } => NodeKind::Scalar { text: Cow::Owned(text.into_owned()), plain },
+            NodeKind::Seq(items) => NodeKind::Seq(items.into_iter().map(Node::into_owned).collect()),
+            NodeKind::Map(entries) => NodeKind::Map(entries.into_iter().map(|(k, v)| (k.into_owned(), v.into_owned())).collect()),
+        };
+        Node { kind, span: self.span }
     }
     pub fn as_scalar(&self) -> Option<(&str, bool)> {
         match &self.kind {
@@ -100,10 +115,10 @@ struct Cost {
 
 impl Cost {
     fn scalar(text: &str) -> Self {
-        Self { nodes: 1, bytes: std::mem::size_of::<Node>() + text.len(), depth: 0 }
+        Self { nodes: 1, bytes: std::mem::size_of::<Owned>() + text.len(), depth: 0 }
     }
     fn collection() -> Self {
-        Self { nodes: 1, bytes: std::mem::size_of::<Node>(), depth: 1 }
+        Self { nodes: 1, bytes: std::mem::size_of::<Owned>(), depth: 1 }
     }
     fn add_child(&mut self, child: Cost) {
         self.nodes += child.nodes;
@@ -130,11 +145,11 @@ struct Frame {
 }
 
 enum FrameKind {
-    Seq(Vec<Node>),
+    Seq(Vec<Owned>),
     Map {
-        entries: Vec<(Node, Node)>,
+        entries: Vec<(Owned, Owned)>,
         /// A key read, its value not yet.
-        pending: Option<Node>,
+        pending: Option<Owned>,
         /// Indices of `entries` by key text: duplicate keys are found in
         /// constant time, so a mapping of 200,000 hosts is checked in linear
         /// time.
@@ -250,12 +265,12 @@ struct Builder<'f> {
     file: &'f Arc<SourceFile>,
     stack: Vec<Frame>,
     /// Anchored nodes with what copying them costs: aliases copy them.
-    anchors: HashMap<usize, (Node, Cost)>,
+    anchors: HashMap<usize, (Owned, Cost)>,
     alias_nodes: usize,
     alias_bytes: usize,
     nodes: usize,
     hasher: RandomState,
-    root: Option<Node>,
+    root: Option<Owned>,
 }
 
 /// Why building stopped early.
@@ -311,7 +326,7 @@ impl<'f> Builder<'f> {
         Ok(())
     }
 
-    fn close(&mut self, end: Span) -> Option<(Node, Cost, usize)> {
+    fn close(&mut self, end: Span) -> Option<(Owned, Cost, usize)> {
         let frame = self.stack.pop()?;
         let stop = end.offset + end.len;
         let span = Span::new(frame.span.offset, stop.max(frame.span.offset) - frame.span.offset);
@@ -323,7 +338,7 @@ impl<'f> Builder<'f> {
     }
 
     /// A copy of an anchored node, charged to the alias budgets.
-    fn alias(&mut self, id: usize, span: Span) -> Result<(Node, Cost), Stop> {
+    fn alias(&mut self, id: usize, span: Span) -> Result<(Owned, Cost), Stop> {
         let Some((node, cost)) = self.anchors.get(&id) else {
             // The parser reports unknown anchors itself; this is a fallback.
             return Err(Box::new(
@@ -363,7 +378,7 @@ impl<'f> Builder<'f> {
     /// Adds a finished node to the collection being read (or makes it the
     /// document), reporting a key that its mapping already has. An anchored
     /// node is kept for its aliases: that copy counts against `MAX_NODES`.
-    fn attach(&mut self, node: Node, cost: Cost, anchor: usize, diags: &mut Diagnostics) -> Result<(), Stop> {
+    fn attach(&mut self, node: Owned, cost: Cost, anchor: usize, diags: &mut Diagnostics) -> Result<(), Stop> {
         if anchor != 0 {
             self.count(cost.nodes, node.span)?;
             self.anchors.insert(anchor, (node.clone(), cost));
@@ -408,7 +423,7 @@ impl<'f> Builder<'f> {
 /// Text in the common subset that `yaml_fast` reads is parsed there (several
 /// times faster, the same tree); anything else goes through granit, which
 /// reports every problem.
-pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
+pub fn parse<'f>(file: &'f Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node<'f>> {
     if !within_size(file, diags) {
         return None;
     }
@@ -420,7 +435,7 @@ pub fn parse(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
 
 /// `parse` without the fast path: the oracle its tests compare with.
 #[doc(hidden)]
-pub fn parse_slow(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
+pub fn parse_slow(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Owned> {
     if !within_size(file, diags) {
         return None;
     }
@@ -429,7 +444,7 @@ pub fn parse_slow(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Nod
 
 /// The fast path alone: `None` when it declines the text.
 #[doc(hidden)]
-pub fn parse_fast(text: &str) -> Option<Node> {
+pub fn parse_fast(text: &str) -> Option<Node<'_>> {
     crate::yaml_fast::parse(text)
 }
 
@@ -445,7 +460,7 @@ fn within_size(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> bool {
 }
 
 /// Builds the tree from granit's events, reporting every problem.
-fn parse_events(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node> {
+fn parse_events(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Owned> {
     let text_len = file.text.len();
     let mut b = Builder::new(file);
     let mut documents = 0;
@@ -459,7 +474,7 @@ fn parse_events(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node>
             }
         };
         let span = span_of(&espan);
-        let step: Result<Option<(Node, Cost, usize)>, Stop> = match event {
+        let step: Result<Option<(Owned, Cost, usize)>, Stop> = match event {
             Event::DocumentStart(..) => {
                 documents += 1;
                 if documents > 1 {
@@ -476,7 +491,8 @@ fn parse_events(file: &Arc<SourceFile>, diags: &mut Diagnostics) -> Option<Node>
                     diags.push(tag_error(file, &tag, span));
                 }
                 let cost = Cost::scalar(&text);
-                let node = Node { kind: NodeKind::Scalar { text: text.into_owned(), plain: style == ScalarStyle::Plain }, span };
+                let node =
+                    Node { kind: NodeKind::Scalar { text: Cow::Owned(text.into_owned()), plain: style == ScalarStyle::Plain }, span };
                 b.count(1, span).map(|()| Some((node, cost, anchor)))
             }
             Event::Alias(id) => b.alias(id, span).map(|(n, cost)| Some((n, cost, 0))),

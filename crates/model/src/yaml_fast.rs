@@ -20,7 +20,10 @@
 //! nor a comment, or the end of the text); an empty value is `~` at the `:`
 //! of its key, or, in a sequence, at the end of the `-`'s line.
 
-use std::hash::{BuildHasher, RandomState};
+use std::borrow::Cow;
+use std::hash::BuildHasher;
+
+use foldhash::fast::RandomState;
 
 use hashbrown::HashTable;
 
@@ -39,12 +42,20 @@ const MAX_KEY_BYTES: usize = 512;
 const LINEAR_KEYS: usize = 16;
 
 /// The tree of `text`, or `None` when the text is outside the subset.
-pub(crate) fn parse(text: &str) -> Option<Node> {
+pub(crate) fn parse(text: &str) -> Option<Node<'_>> {
     if text.len() > MAX_INPUT_BYTES || !simple_text(text.as_bytes()) {
         return None;
     }
-    let mut p =
-        Parser { text, s: text.as_bytes(), pos: 0, nodes: 0, depth: 0, hasher: RandomState::new(), items: Vec::new(), entries: Vec::new() };
+    let mut p = Parser {
+        text,
+        s: text.as_bytes(),
+        pos: 0,
+        nodes: 0,
+        depth: 0,
+        hasher: RandomState::default(),
+        items: Vec::new(),
+        entries: Vec::new(),
+    };
     let (line, indent) = p.next_content(0)?;
     p.pos = line + indent;
     let root = p.block_node(indent)?;
@@ -124,11 +135,11 @@ fn is_flow_indicator(b: u8) -> bool {
 }
 
 /// An empty value, as granit reports it: a plain `~`.
-fn empty() -> NodeKind {
-    NodeKind::Scalar { text: "~".to_string(), plain: true }
+fn empty() -> NodeKind<'static> {
+    NodeKind::Scalar { text: Cow::Borrowed("~"), plain: true }
 }
 
-fn key_text(node: &Node) -> &str {
+fn key_text<'n>(node: &'n Node) -> &'n str {
     match &node.kind {
         NodeKind::Scalar { text, .. } => text,
         _ => "",
@@ -149,11 +160,11 @@ struct Parser<'t> {
     /// last: each collection takes its own off the top when it closes, in
     /// a vector of exactly their number (the tree of a large inventory is
     /// a third smaller than with vectors grown by pushing).
-    items: Vec<Node>,
-    entries: Vec<(Node, Node)>,
+    items: Vec<Node<'t>>,
+    entries: Vec<(Node<'t>, Node<'t>)>,
 }
 
-impl Parser<'_> {
+impl<'t> Parser<'t> {
     fn peek(&self) -> Option<u8> {
         self.s.get(self.pos).copied()
     }
@@ -199,7 +210,7 @@ impl Parser<'_> {
     }
 
     /// A node, counted against `MAX_NODES`.
-    fn node(&mut self, kind: NodeKind, span: Span) -> Option<Node> {
+    fn node(&mut self, kind: NodeKind<'t>, span: Span) -> Option<Node<'t>> {
         self.nodes += 1;
         (self.nodes <= MAX_NODES).then_some(Node { kind, span })
     }
@@ -210,7 +221,7 @@ impl Parser<'_> {
     }
 
     /// A block collection starting at `self.pos`, in column `col`.
-    fn block_node(&mut self, col: usize) -> Option<Node> {
+    fn block_node(&mut self, col: usize) -> Option<Node<'t>> {
         if self.is_entry(self.pos) {
             self.block_seq(col, false)
         } else {
@@ -220,7 +231,7 @@ impl Parser<'_> {
 
     /// A block mapping whose first key is at `self.pos`, in column `col`.
     /// Leaves `self.pos` at the start of the line that ends it.
-    fn block_map(&mut self, col: usize) -> Option<Node> {
+    fn block_map(&mut self, col: usize) -> Option<Node<'t>> {
         self.enter()?;
         let start = self.pos;
         let base = self.entries.len();
@@ -252,7 +263,7 @@ impl Parser<'_> {
     }
 
     /// A key and its `:`; leaves `self.pos` just after the `:`.
-    fn block_key(&mut self) -> Option<Node> {
+    fn block_key(&mut self) -> Option<Node<'t>> {
         let key = match self.peek()? {
             b'\'' | b'"' => self.quoted()?,
             _ => self.plain(false)?,
@@ -266,7 +277,7 @@ impl Parser<'_> {
     }
 
     /// The value after a block mapping's `:` at `colon`.
-    fn map_value(&mut self, col: usize, colon: usize) -> Option<Node> {
+    fn map_value(&mut self, col: usize, colon: usize) -> Option<Node<'t>> {
         self.skip_spaces();
         match self.peek() {
             None | Some(b'\n' | b'#') => self.value_below(col, colon, true),
@@ -278,7 +289,7 @@ impl Parser<'_> {
     /// A value on the lines below its key or `-` (in column `col`): a block
     /// collection indented further, a sequence at the key's indentation
     /// when `indentless`, or else an empty value at `at`.
-    fn value_below(&mut self, col: usize, at: usize, indentless: bool) -> Option<Node> {
+    fn value_below(&mut self, col: usize, at: usize, indentless: bool) -> Option<Node<'t>> {
         self.skip_line();
         match self.next_content(self.pos) {
             Some((line, indent)) if indent > col => {
@@ -299,7 +310,7 @@ impl Parser<'_> {
     /// A block sequence whose first `-` is at `self.pos`, in column `col`;
     /// `indentless` when it stands at its key's indentation. Leaves
     /// `self.pos` at the start of the line that ends it.
-    fn block_seq(&mut self, col: usize, indentless: bool) -> Option<Node> {
+    fn block_seq(&mut self, col: usize, indentless: bool) -> Option<Node<'t>> {
         self.enter()?;
         let mut start = self.pos;
         let base = self.items.len();
@@ -334,7 +345,7 @@ impl Parser<'_> {
 
     /// The item after a `-` at `dash` (column `col`); `self.pos` is past
     /// the spaces that follow it.
-    fn seq_item(&mut self, col: usize, dash: usize, mark: usize) -> Option<Node> {
+    fn seq_item(&mut self, col: usize, dash: usize, mark: usize) -> Option<Node<'t>> {
         let here = col + (self.pos - dash);
         match self.peek() {
             None | Some(b'\n' | b'#') => self.value_below(col, mark, false),
@@ -364,7 +375,7 @@ impl Parser<'_> {
     }
 
     /// A flow collection or scalar that ends its line (a comment may follow).
-    fn inline_value(&mut self) -> Option<Node> {
+    fn inline_value(&mut self) -> Option<Node<'t>> {
         let node = match self.peek()? {
             b'[' | b'{' => self.flow_node()?,
             b'\'' | b'"' => self.quoted()?,
@@ -389,7 +400,7 @@ impl Parser<'_> {
     }
 
     /// A plain scalar on one line; in a flow collection when `flow`.
-    fn plain(&mut self, flow: bool) -> Option<Node> {
+    fn plain(&mut self, flow: bool) -> Option<Node<'t>> {
         let start = self.pos;
         let first = self.peek()?;
         let dash_ok = first == b'-' && self.at(start + 1).is_some_and(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-');
@@ -423,13 +434,13 @@ impl Parser<'_> {
         while end > start && self.s[end - 1] == b' ' {
             end -= 1;
         }
-        let text = self.text.get(start..end)?.to_string();
+        let text = Cow::Borrowed(self.text.get(start..end)?);
         self.node(NodeKind::Scalar { text, plain: true }, Span::new(start, end - start))
     }
 
     /// A single- or double-quoted scalar on one line. Of the escapes, only
     /// `''` in single quotes and `\"`, `\\` in double quotes are read.
-    fn quoted(&mut self) -> Option<Node> {
+    fn quoted(&mut self) -> Option<Node<'t>> {
         let start = self.pos;
         let quote = self.peek()?;
         let mut text = String::new();
@@ -457,13 +468,19 @@ impl Parser<'_> {
                 _ => i += 1,
             }
         }
-        text.push_str(self.text.get(from..i)?);
+        // Without escapes the text is borrowed as written.
+        let text = if text.is_empty() {
+            Cow::Borrowed(self.text.get(from..i)?)
+        } else {
+            text.push_str(self.text.get(from..i)?);
+            Cow::Owned(text)
+        };
         self.pos = i + 1;
         self.node(NodeKind::Scalar { text, plain: false }, Span::new(start, self.pos - start))
     }
 
     /// A flow collection or scalar inside a flow collection.
-    fn flow_node(&mut self) -> Option<Node> {
+    fn flow_node(&mut self) -> Option<Node<'t>> {
         match self.peek()? {
             b'[' => self.flow_seq(),
             b'{' => self.flow_map(),
@@ -491,7 +508,7 @@ impl Parser<'_> {
         }
     }
 
-    fn flow_seq(&mut self) -> Option<Node> {
+    fn flow_seq(&mut self) -> Option<Node<'t>> {
         self.enter()?;
         let start = self.pos;
         self.pos += 1;
@@ -513,7 +530,7 @@ impl Parser<'_> {
         self.node(NodeKind::Seq(items), Span::new(start, self.pos - start))
     }
 
-    fn flow_map(&mut self) -> Option<Node> {
+    fn flow_map(&mut self) -> Option<Node<'t>> {
         self.enter()?;
         let start = self.pos;
         self.pos += 1;
@@ -552,7 +569,7 @@ impl Parser<'_> {
     /// A folded block scalar (`>`) at `self.pos`, its lines indented by at
     /// least `min_indent`. Leaves `self.pos` at the start of the line that
     /// ends it.
-    fn folded(&mut self, min_indent: usize) -> Option<Node> {
+    fn folded(&mut self, min_indent: usize) -> Option<Node<'t>> {
         self.pos += 1;
         if self.peek()? == b' ' {
             self.skip_spaces();
@@ -571,7 +588,7 @@ impl Parser<'_> {
         let start = first + indent;
         let (text, line, end) = self.folded_lines(first, indent)?;
         self.pos = line;
-        self.node(NodeKind::Scalar { text, plain: false }, Span::new(start, end - start))
+        self.node(NodeKind::Scalar { text: Cow::Owned(text), plain: false }, Span::new(start, end - start))
     }
 
     /// The folded text of the lines from `line`, indented by `indent`: the

@@ -262,10 +262,10 @@ fn invalid_utf8_is_located_at_the_first_bad_byte() {
 
 // ---------------------------------------------------------------- duplicate keys
 
-fn parse_yaml(text: String) -> (Option<yaml::Node>, Vec<Diagnostic>) {
+fn parse_yaml(text: String) -> (Option<yaml::Owned>, Vec<Diagnostic>) {
     let file = SourceFile::new("keys.yaml", text);
     let mut diags = Diagnostics::default();
-    let root = yaml::parse(&file, &mut diags);
+    let root = yaml::parse(&file, &mut diags).map(yaml::Node::into_owned);
     (root, diags.items)
 }
 

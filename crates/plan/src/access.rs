@@ -34,7 +34,7 @@ pub(crate) fn admin_access(dep: &Deployment, eps: &Endpoints, hosts: &[HostInfo]
         );
         return;
     };
-    let members: Vec<Endpoint> = admin.networks.iter().filter_map(|n| eps.networks.get(n.value.as_str()).map(|e| (**e).clone())).collect();
+    let members: Vec<Arc<Endpoint>> = admin.networks.iter().filter_map(|n| eps.networks.get(n.value.as_str()).cloned()).collect();
     let sources = Arc::new(Sources::new(0, members));
     // One reason per operating system, shared by its hosts' connections.
     let mut reasons: HashMap<&str, Arc<Reason>> = HashMap::new();

@@ -14,16 +14,21 @@ use portmatrix_model::{Diagnostic, Inventory};
 use crate::addrset::difference;
 use crate::types::{Endpoint, EndpointKind, HostInfo};
 
+/// Maps keyed by the inventory's names, looked up once or more per host:
+/// hashed with foldhash (seeded per process), several times faster than
+/// the standard SipHash on short names.
+type NameMap<K, V> = HashMap<K, V, foldhash::fast::RandomState>;
+
 pub(crate) struct Endpoints<'i> {
-    pub hosts: HashMap<&'i str, Arc<Endpoint>>,
+    pub hosts: NameMap<&'i str, Arc<Endpoint>>,
     pub networks: BTreeMap<&'i str, Arc<Endpoint>>,
     /// The hosts carrying each (product, role), sorted as endpoints sort:
     /// built once, so that resolving a flow's ends neither scans every host
     /// nor sorts thousands of them again.
-    pub by_role: HashMap<(&'i str, &'i str), Vec<Arc<Endpoint>>>,
+    pub by_role: NameMap<(&'i str, &'i str), Vec<Arc<Endpoint>>>,
     /// Hosts with two roles or more: only they can have two roles listen
     /// on one port, and most hosts of a large site have one.
-    pub multi_role: HashSet<&'i str>,
+    pub multi_role: HashSet<&'i str, foldhash::fast::RandomState>,
 }
 
 pub(crate) fn host_infos(inv: &Inventory) -> Vec<HostInfo> {
@@ -45,7 +50,7 @@ pub(crate) fn build<'i>(
     file: &std::sync::Arc<portmatrix_model::SourceFile>,
     warnings: &mut Vec<Diagnostic>,
 ) -> Endpoints<'i> {
-    let mut by_role: HashMap<(&str, &str), Vec<Arc<Endpoint>>> = HashMap::new();
+    let mut by_role: NameMap<(&str, &str), Vec<Arc<Endpoint>>> = NameMap::default();
     let multi_role = inv.hosts.iter().filter(|(_, h)| h.roles.len() > 1).map(|(k, _)| k.value.as_str()).collect();
     let hosts = inv
         .hosts

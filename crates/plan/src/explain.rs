@@ -73,12 +73,7 @@ fn addresses_of(plan: &Plan, end: &str) -> Result<(Option<String>, Vec<IpAddr>),
     if let Some(h) = plan.host(end) {
         return Ok((Some(h.name.clone()), h.addresses.clone()));
     }
-    let networks = || {
-        plan.connections
-            .iter()
-            .flat_map(|c| c.sources.members.iter().chain(std::iter::once(&*c.dst)))
-            .filter(|e| e.kind == crate::EndpointKind::Network)
-    };
+    let networks = || plan.connections.iter().flat_map(|c| c.endpoints()).filter(|e| e.kind == crate::EndpointKind::Network);
     match networks().find(|e| e.name == end) {
         Some(n) => Ok((Some(n.name.clone()), n.nets.iter().map(|n| n.hosts().next().unwrap_or(n.addr())).collect())),
         None => {

@@ -195,7 +195,7 @@ pub(crate) fn source_set(out: &mut FlowOutput, src: &[Arc<Endpoint>]) -> Arc<Sou
     // Each endpoint is one `Arc` made by pass 1, so its address is its identity.
     let key: Vec<usize> = src.iter().map(|e| Arc::as_ptr(e) as usize).collect();
     let next_id = out.source_sets.len() + 1;
-    out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.iter().map(|e| (**e).clone()).collect()))).clone()
+    out.source_sets.entry(key).or_insert_with(|| Arc::new(Sources::new(next_id, src.to_vec()))).clone()
 }
 
 /// The ports and ICMP types of one flow, resolved.

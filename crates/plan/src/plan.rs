@@ -38,15 +38,28 @@ pub fn plan_for_host(dep: &Deployment, host: &str) -> Result<Plan, Vec<Diagnosti
     plan_focused(dep, Some(host))
 }
 
+/// From this many hosts on, a plan copies the hosts' summaries on a thread
+/// of its own (below, starting it costs more than it saves).
+const PARALLEL_HOSTS: usize = 2_000;
+
 fn plan_focused(dep: &Deployment, focus: Option<&str>) -> Result<Plan, Vec<Diagnostic>> {
     let inv = &dep.inventory;
     let mut diags = Diagnostics::default();
     let mut warnings: Vec<Diagnostic> = Vec::new();
 
-    let hosts = endpoints::host_infos(inv);
-    let eps = endpoints::build(inv, &dep.file, &mut warnings);
-    let mut out = flows::plan_flows(dep, &eps, &mut diags, focus);
-    site::plan_site_flows(dep, &eps, &mut out);
+    // The hosts' summaries are only needed for management access: on a
+    // large inventory they are copied on the other core meanwhile.
+    let (hosts, eps, mut out) = std::thread::scope(|scope| {
+        let hosts = (inv.hosts.len() >= PARALLEL_HOSTS).then(|| scope.spawn(|| endpoints::host_infos(inv)));
+        let eps = endpoints::build(inv, &dep.file, &mut warnings);
+        let mut out = flows::plan_flows(dep, &eps, &mut diags, focus);
+        site::plan_site_flows(dep, &eps, &mut out);
+        let hosts = match hosts {
+            Some(h) => h.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            None => endpoints::host_infos(inv),
+        };
+        (hosts, eps, out)
+    });
     warnings.append(&mut out.warnings);
     access::admin_access(dep, &eps, &hosts, &mut warnings, &mut out);
     conflicts::listener_conflicts(dep, &out.listeners, &mut Cx { file: &dep.file, diags: &mut diags });

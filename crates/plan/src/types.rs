@@ -1,6 +1,7 @@
 //! What a plan is made of: endpoints, connections with their reasons,
 //! local flows, FQDN egress, and the plan itself.
 
+use std::hash::BuildHasher;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -55,7 +56,9 @@ pub struct Sources {
     /// Creation order: a cheap, deterministic identity for sorting.
     #[serde(skip)]
     pub id: usize,
-    pub members: Vec<Endpoint>,
+    /// Shared with the plan's endpoint index: a source set names its hosts
+    /// without copying them (a 10,000-host set would copy 10,000 names).
+    pub members: Vec<Arc<Endpoint>>,
     pub nets: Vec<IpNet>,
     /// Whether `nets` holds IPv4 and IPv6 addresses: asked once per
     /// destination of every flow, so computed once here.
@@ -64,7 +67,7 @@ pub struct Sources {
 }
 
 impl Sources {
-    pub fn new(id: usize, mut members: Vec<Endpoint>) -> Self {
+    pub fn new(id: usize, mut members: Vec<Arc<Endpoint>>) -> Self {
         members.sort();
         members.dedup();
         let all: Vec<IpNet> = members.iter().flat_map(|m| m.nets.iter().copied()).collect();
@@ -124,7 +127,11 @@ impl Connection {
     /// The sources other than the destination itself: a host among the
     /// sources of its own connection reaches itself locally, with no rule.
     pub fn remote_sources(&self) -> impl Iterator<Item = &Endpoint> + '_ {
-        self.sources.members.iter().filter(move |m| !m.is(&self.dst))
+        self.sources.members.iter().map(|m| &**m).filter(move |m| !m.is(&self.dst))
+    }
+    /// Every endpoint the connection names: its sources, then its destination.
+    pub fn endpoints(&self) -> impl Iterator<Item = &Endpoint> + '_ {
+        self.sources.members.iter().map(|m| &**m).chain(std::iter::once(&*self.dst))
     }
     pub fn tags(&self) -> Vec<FlowTag> {
         self.reasons.iter().map(|r| r.tag()).collect()
@@ -216,13 +223,37 @@ pub struct Plan {
     pub groups: Vec<Arc<Sources>>,
     /// Host name → index in `hosts`, built on first use.
     #[serde(skip)]
-    pub(crate) host_index: std::sync::OnceLock<std::collections::HashMap<String, usize>>,
+    pub(crate) host_index: std::sync::OnceLock<HostIndex>,
+}
+
+/// Positions in `Plan::hosts` found by name, without a copy of each name
+/// (10,000 of them, for a one-host compile that looks up a few).
+#[derive(Debug, Clone)]
+pub(crate) struct HostIndex {
+    hasher: foldhash::fast::RandomState,
+    table: hashbrown::HashTable<usize>,
+}
+
+impl HostIndex {
+    fn of(hosts: &[HostInfo]) -> Self {
+        let hasher = foldhash::fast::RandomState::default();
+        let mut table = hashbrown::HashTable::with_capacity(hosts.len());
+        for (i, h) in hosts.iter().enumerate() {
+            let hash = hasher.hash_one(h.name.as_str());
+            // Names are unique (the inventory is a mapping).
+            table.insert_unique(hash, i, |&j| hasher.hash_one(hosts[j].name.as_str()));
+        }
+        Self { hasher, table }
+    }
+    fn find(&self, hosts: &[HostInfo], name: &str) -> Option<usize> {
+        self.table.find(self.hasher.hash_one(name), |&i| hosts[i].name == name).copied()
+    }
 }
 
 impl Plan {
     pub fn host(&self, name: &str) -> Option<&HostInfo> {
-        let index = self.host_index.get_or_init(|| self.hosts.iter().enumerate().map(|(i, h)| (h.name.clone(), i)).collect());
-        index.get(name).map(|&i| &self.hosts[i])
+        let index = self.host_index.get_or_init(|| HostIndex::of(&self.hosts));
+        index.find(&self.hosts, name).map(|i| &self.hosts[i])
     }
     pub fn firewall(&self, name: &str) -> Option<&FirewallInfo> {
         self.firewalls.iter().find(|f| f.name == name)
@@ -254,7 +285,7 @@ impl Plan {
         }
         self.connections
             .iter()
-            .flat_map(|c| c.sources.members.iter().chain(std::iter::once(&*c.dst)))
+            .flat_map(|c| c.endpoints())
             .filter(|e| e.kind == EndpointKind::Network)
             .filter_map(|e| e.nets.iter().filter(|n| n.contains(&addr)).map(|n| n.prefix_len()).max().map(|len| (len, e)))
             .max_by(|(a, ea), (b, eb)| a.cmp(b).then_with(|| eb.name.cmp(&ea.name)))
@@ -280,7 +311,7 @@ mod tests {
         /// The binary search finds a member exactly when a scan does.
         #[test]
         fn contains_agrees_with_a_scan(members in proptest::collection::vec((any::<u8>(), any::<bool>()), 0..20), probe in (any::<u8>(), any::<bool>())) {
-            let s = Sources::new(1, members.into_iter().map(endpoint).collect());
+            let s = Sources::new(1, members.into_iter().map(|m| Arc::new(endpoint(m))).collect());
             let e = endpoint(probe);
             prop_assert_eq!(s.contains(&e), s.members.iter().any(|m| m.is(&e)));
         }

@@ -65,7 +65,7 @@ impl From<RulesetError> for CompileError {
 /// What every job of one plan needs and no job changes.
 pub struct Shared<'p> {
     plan: &'p Plan,
-    book: AddressBook,
+    book: AddressBook<'p>,
     /// Each host's inbound connections, in plan order.
     inbound: HashMap<&'p str, Vec<&'p Connection>>,
 }
@@ -81,7 +81,7 @@ impl<'p> Shared<'p> {
     pub fn plan(&self) -> &'p Plan {
         self.plan
     }
-    pub fn book(&self) -> &AddressBook {
+    pub fn book(&self) -> &AddressBook<'p> {
         &self.book
     }
 
@@ -185,19 +185,25 @@ where
     let shared = Shared::new(plan);
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len().max(1));
+    let work = || loop {
+        if stop.load(Ordering::Relaxed) {
+            break;
+        }
+        let i = next.fetch_add(1, Ordering::Relaxed);
+        let Some(job) = jobs.get(i) else { break };
+        if !done(i, job, shared.compile_job(job, target, opts)) {
+            stop.store(true, Ordering::Relaxed);
+        }
+    };
+    // One job runs here: a thread of its own would start with an empty
+    // heap (fresh pages) for nothing to share the work with.
+    if jobs.len() <= 1 {
+        return work();
+    }
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).min(jobs.len());
     std::thread::scope(|scope| {
         for _ in 0..workers {
-            scope.spawn(|| loop {
-                if stop.load(Ordering::Relaxed) {
-                    break;
-                }
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                let Some(job) = jobs.get(i) else { break };
-                if !done(i, job, shared.compile_job(job, target, opts)) {
-                    stop.store(true, Ordering::Relaxed);
-                }
-            });
+            scope.spawn(work);
         }
     });
 }

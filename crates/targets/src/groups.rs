@@ -14,6 +14,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
+use smallvec::SmallVec;
+
 use portmatrix_plan::{Endpoint, EndpointKind, Plan, Sources};
 
 use crate::ir::GroupName;
@@ -42,7 +44,7 @@ fn digest(m: &[(EndpointKind, &str)]) -> u64 {
 /// group (the sources whose path crosses one network firewall) is named by
 /// its own members.
 #[derive(Debug, Clone, Default)]
-pub struct AddressBook {
+pub struct AddressBook<'p> {
     /// Keyed by the address of the shared `Sources` (the plan holds them
     /// for as long as the book is used; hashing thousands of members per
     /// lookup would cost more than the rules).
@@ -51,16 +53,16 @@ pub struct AddressBook {
     by_members: HashMap<u64, Vec<(Arc<Sources>, GroupName)>>,
     /// Names given.
     taken: HashSet<String>,
-    roles: RoleIndex,
+    roles: RoleIndex<'p>,
 }
 
 fn key(s: &Arc<Sources>) -> usize {
     Arc::as_ptr(s) as usize
 }
 
-impl AddressBook {
+impl<'p> AddressBook<'p> {
     /// Names every source group the plan's connections use.
-    pub fn of(plan: &Plan) -> Self {
+    pub fn of(plan: &'p Plan) -> Self {
         let mut book = AddressBook { roles: RoleIndex::of(plan), ..AddressBook::default() };
         // The plan's groups, not its connections: a plan focused on one
         // host names its sets as the whole plan does.
@@ -119,7 +121,7 @@ impl AddressBook {
     fn name_group(&mut self, group: &Arc<Sources>) -> GroupName {
         // A plan's source sets are sorted by name and free of repeats: this
         // keeps their order, which `named` compares against.
-        let m = members_of(&group.members);
+        let m = members_of(group.members.iter().map(|e| &**e));
         let digest = digest(&m);
         if let Some(n) = self.named(&m, digest) {
             return n.clone();
@@ -153,39 +155,40 @@ pub(crate) fn with_suffix_max(base: &str, suffix: &str, max: usize) -> String {
 /// Roles are numbered, so that counting them for a group of thousands of
 /// hosts hashes each host's name once and no role names.
 #[derive(Debug, Clone, Default)]
-struct RoleIndex {
+struct RoleIndex<'p> {
     /// Every (product, role) some host carries, sorted: a role's number is its index.
-    names: Vec<(String, String)>,
-    /// Each host's roles, by number.
-    roles_of: HashMap<String, Vec<usize>>,
+    names: Vec<(&'p str, &'p str)>,
+    /// Each host's roles, by number (borrowing the plan's names: an index
+    /// of 10,000 hosts copies none).
+    roles_of: HashMap<&'p str, SmallVec<[usize; 2]>, foldhash::fast::RandomState>,
     /// How many hosts carry each role (a role written twice on a host counts twice).
     hosts_with: Vec<usize>,
-    roles_of_product: HashMap<String, usize>,
+    roles_of_product: HashMap<&'p str, usize>,
 }
 
-impl RoleIndex {
-    fn of(plan: &Plan) -> Self {
+impl<'p> RoleIndex<'p> {
+    fn of(plan: &'p Plan) -> Self {
         let distinct: BTreeSet<(&str, &str)> =
             plan.hosts.iter().flat_map(|h| h.roles.iter().map(|r| (r.product.value.as_str(), r.role.value.as_str()))).collect();
         let number: HashMap<(&str, &str), usize> = distinct.iter().enumerate().map(|(i, r)| (*r, i)).collect();
         let mut hosts_with = vec![0; distinct.len()];
-        let mut roles_of = HashMap::with_capacity(plan.hosts.len());
+        let mut roles_of = HashMap::with_capacity_and_hasher(plan.hosts.len(), foldhash::fast::RandomState::default());
         for h in &plan.hosts {
-            let rs: Vec<usize> = h.roles.iter().map(|r| number[&(r.product.value.as_str(), r.role.value.as_str())]).collect();
+            let rs: SmallVec<[usize; 2]> = h.roles.iter().map(|r| number[&(r.product.value.as_str(), r.role.value.as_str())]).collect();
             for &r in &rs {
                 hosts_with[r] += 1;
             }
-            roles_of.insert(h.name.clone(), rs);
+            roles_of.insert(h.name.as_str(), rs);
         }
-        let mut roles_of_product: HashMap<String, usize> = HashMap::new();
+        let mut roles_of_product: HashMap<&str, usize> = HashMap::new();
         for (p, _) in &distinct {
-            *roles_of_product.entry(p.to_string()).or_default() += 1;
+            *roles_of_product.entry(p).or_default() += 1;
         }
-        let names = distinct.into_iter().map(|(p, r)| (p.to_string(), r.to_string())).collect();
+        let names = distinct.into_iter().collect();
         RoleIndex { names, roles_of, hosts_with, roles_of_product }
     }
     fn roles(&self, host: &str) -> &[usize] {
-        self.roles_of.get(host).map(Vec::as_slice).unwrap_or_default()
+        self.roles_of.get(host).map(SmallVec::as_slice).unwrap_or_default()
     }
 }
 
@@ -246,7 +249,7 @@ fn complete_roles<'a>(hosts: &[&'a str], idx: &'a RoleIndex) -> (BTreeMap<&'a st
         if !tied {
             named.extend(held.iter().copied());
             let (product, name) = &idx.names[role];
-            chosen.entry(product.as_str()).or_default().push(name.as_str());
+            chosen.entry(*product).or_default().push(*name);
         }
     }
     (chosen, named)

@@ -73,7 +73,7 @@ pub fn lab_nodes(plan: &Plan) -> Vec<Node> {
     let mut taken: BTreeSet<IpAddr> = nodes.iter().flat_map(|n| n.addrs.iter().copied()).collect();
     let mut networks: BTreeMap<&str, (Option<&str>, Vec<IpNet>)> = BTreeMap::new();
     for c in &plan.connections {
-        for e in c.sources.members.iter().chain(std::iter::once(&*c.dst)) {
+        for e in c.endpoints() {
             if e.kind == EndpointKind::Network {
                 networks.entry(&e.name).or_insert((e.zone.as_deref(), e.nets.clone()));
             }

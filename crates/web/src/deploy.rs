@@ -460,7 +460,7 @@ fn search_results(p: &Plan, net: &IpNet) -> String {
     }
     let mut networks: Vec<(String, Option<String>, Vec<String>)> = Vec::new();
     for c in &p.connections {
-        for e in c.sources.members.iter().chain(std::iter::once(&*c.dst)) {
+        for e in c.endpoints() {
             if e.kind == portmatrix_plan::EndpointKind::Network && e.nets.iter().any(overlap) && !networks.iter().any(|n| n.0 == e.name) {
                 networks.push((e.name.clone(), e.zone.clone(), e.nets.iter().map(net_text).collect()));
             }

@@ -259,7 +259,7 @@ fn input(id: &str, label: &str, placeholder: &str, value: Option<&str>, list: bo
 fn end_names(p: &Plan) -> Vec<&str> {
     let mut names: Vec<&str> = p.hosts.iter().map(|h| h.name.as_str()).collect();
     for c in &p.connections {
-        for e in c.sources.members.iter().chain(std::iter::once(&*c.dst)) {
+        for e in c.endpoints() {
             if e.kind == portmatrix_plan::EndpointKind::Network && !names.contains(&e.name.as_str()) {
                 names.push(&e.name);
             }
