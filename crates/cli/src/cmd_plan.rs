@@ -16,6 +16,7 @@ pub fn plan_of(path: &std::path::Path) -> Result<Plan, Failure> {
 
 /// [`plan_of`], keeping the deployment (products, matrix versions, settings).
 pub fn deployment_plan_of(path: &std::path::Path) -> Result<(Deployment, Plan), Failure> {
+    crate::heap::prefault_for_inventory(path);
     let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
     let p = plan(&dep)?;
     crate::diagnostics::print_all(&p.warnings);
@@ -31,6 +32,7 @@ pub fn load_plan(path: &std::path::Path) -> Result<Plan, u8> {
 /// ([`portmatrix_plan::plan_for_host`]): what compiling one host needs.
 pub fn load_plan_for_host(path: &std::path::Path, host: &str) -> Result<Plan, u8> {
     let focused = || -> Result<Plan, Failure> {
+        crate::heap::prefault_for_inventory(path);
         let dep = Deployment::load(path, &portmatrix_catalog::Catalog)?;
         let p = portmatrix_plan::plan_for_host(&dep, host)?;
         crate::diagnostics::print_all(&p.warnings);

@@ -5,12 +5,6 @@ use std::process::ExitCode;
 
 use clap::{CommandFactory, Parser, Subcommand};
 
-// Planning and diffing allocate many small, short-lived values (source sets,
-// rule keys, summaries); mimalloc serves them with less CPU than the system
-// allocator (bench/README.md, "The allocator").
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 mod args;
 mod cmd_apply;
 mod cmd_audit;
@@ -32,6 +26,7 @@ mod cmd_verify;
 mod complete;
 mod diagnostics;
 mod failure;
+mod heap;
 mod matrices;
 mod output;
 
